@@ -1,0 +1,127 @@
+/* UDP sockets and syscall batches (recvmmsg / sendmmsg).
+ *
+ * Buffers: a struct udp_rx owns NET_BATCH receive slots; after
+ * udp_recv_batch() the datagrams are valid until the next call on the same
+ * udp_rx. A struct udp_tx holds borrowed iovecs: whatever its entries point
+ * to must stay valid until udp_tx_flush() returns. */
+#ifndef TERN_NET_UDP_H
+#define TERN_NET_UDP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "util/addr.h"
+
+/* Datagrams per recvmmsg/sendmmsg call. 64 amortises the syscall well
+ * (gains flatten past ~32 on loopback) while a batch of 64 x 2 KiB slots
+ * stays inside L2. */
+#define NET_BATCH 64
+/* Receive slot: a full Ethernet-MTU datagram plus room; a larger datagram
+ * is truncated by the kernel and reported with trunc=true (dropped). */
+#define NET_RX_SLOT 2048
+
+enum udp_flags {
+	UDP_F_REUSEPORT = 1 << 0, /* SO_REUSEPORT: one socket per worker on a listening address */
+	UDP_F_V6ONLY = 1 << 1,    /* IPV6_V6ONLY on AF_INET6 */
+	UDP_F_NONBLOCK = 1 << 2,  /* O_NONBLOCK (batches use MSG_DONTWAIT either way) */
+	UDP_F_FREEBIND = 1 << 3,
+};
+
+/* socket + options + bind. Returns the fd (close-on-exec) or -errno. If
+ * addr's port is 0 the kernel picks one; bound (may be NULL) receives the
+ * actual address. rcvbuf/sndbuf 0 leave the kernel default; otherwise the
+ * *FORCE variants are tried first so CAP_NET_ADMIN may exceed
+ * net.core.[rw]mem_max, and the kernel clamps the plain ones silently.
+ * AF_INET6 sockets get IPV6_V6ONLY set to exactly UDP_F_V6ONLY, so the
+ * result does not depend on net.ipv6.bindv6only (binding a specific,
+ * non-mapped IPv6 address makes the kernel set it regardless). */
+int udp_open(const union tern_addr *addr, unsigned flags, int rcvbuf, int sndbuf, union tern_addr *bound);
+
+struct udp_rx {
+	unsigned count; /* datagrams in the last batch */
+	struct mmsghdr msg[NET_BATCH];
+	struct iovec iov[NET_BATCH];
+	union tern_addr src[NET_BATCH]; /* sender of each datagram */
+	uint8_t buf[NET_BATCH][NET_RX_SLOT];
+};
+
+/* Prepare the fixed iovec/msghdr wiring once. */
+void udp_rx_init(struct udp_rx *rx);
+/* One recvmmsg (MSG_DONTWAIT) of at most max (<= NET_BATCH, larger is
+ * clamped) datagrams. Returns the count (0 when nothing is waiting) or
+ * -errno. A pending socket error (e.g. -ECONNREFUSED on a connected socket
+ * after an ICMP) is reported once and cleared: the socket stays usable. */
+int udp_recv_batch(int fd, struct udp_rx *rx, unsigned max);
+static inline const uint8_t *udp_rx_data(const struct udp_rx *rx, unsigned i)
+{
+	return rx->buf[i];
+}
+static inline size_t udp_rx_len(const struct udp_rx *rx, unsigned i)
+{
+	return rx->msg[i].msg_len;
+}
+static inline bool udp_rx_trunc(const struct udp_rx *rx, unsigned i)
+{
+	return (rx->msg[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+}
+
+/* Outgoing datagrams, up to 3 iovecs each (header, payload, trailer) so
+ * ChannelData / Data-indication framing needs no copy of the payload. */
+#define UDP_TX_IOV 3
+struct udp_tx_entry {
+	int fd;
+	union tern_addr dst; /* ignored (NULL msg_name) when family is 0: connected socket */
+	struct iovec iov[UDP_TX_IOV];
+	unsigned iovcnt;
+};
+
+struct udp_tx_stats {
+	uint64_t sent;    /* datagrams handed to the kernel */
+	uint64_t dropped; /* datagrams the kernel refused (EAGAIN, ENOBUFS, unreachable...) */
+	uint64_t calls;   /* sendmmsg calls */
+};
+
+struct udp_tx {
+	unsigned count;
+	struct udp_tx_entry e[NET_BATCH];
+	struct mmsghdr msg[NET_BATCH];
+	struct udp_tx_stats stats;
+};
+
+void udp_tx_init(struct udp_tx *tx);
+/* Room left before the batch must be flushed. */
+static inline unsigned udp_tx_room(const struct udp_tx *tx)
+{
+	return NET_BATCH - tx->count;
+}
+/* Append one datagram; dst NULL means a connected socket. Returns the
+ * entry (iovcnt 0) so the caller fills iov / iovcnt. The batch should have
+ * room; when it is full it is flushed first, so this never fails (the
+ * iovecs already queued are still the caller's, valid during this call). */
+struct udp_tx_entry *udp_tx_add(struct udp_tx *tx, int fd, const union tern_addr *dst);
+/* Send everything queued: runs of consecutive entries on one fd go out in
+ * one sendmmsg; a partial result resumes after the sent part; a datagram
+ * that fails with an error other than EINTR is counted as dropped and
+ * skipped (UDP gives no delivery guarantee; blocking here would stall every
+ * other client of the worker). Empties the batch.
+ * One exception to one-at-a-time: EAGAIN means the socket's send buffer is
+ * full, which no retry in the same instant will change, so the rest of that
+ * run is dropped at once instead of costing one failing syscall each. */
+void udp_tx_flush(struct udp_tx *tx);
+
+/* TURN DONT-FRAGMENT attribute (RFC 8656) per socket: df=true sets
+ * IP_PMTUDISC_DO (DF bit set; a datagram over the known path MTU fails
+ * with EMSGSIZE and is dropped by udp_tx_flush), false IP_PMTUDISC_DONT
+ * (the kernel may fragment). For AF_INET6 the IPV6_ value is set and the
+ * IPv4 one too, for v4-mapped destinations of a dual-stack socket.
+ * 0 or -errno. */
+int udp_set_dont_fragment(int fd, int family, bool df);
+
+/* True when the kernel accepts UDP_SEGMENT (UDP GSO) on a UDP socket.
+ * Opens and closes one socket; call once at start. */
+bool udp_probe_gso(void);
+
+#endif

@@ -1,0 +1,302 @@
+#include "server/server.h"
+
+#include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "auth/auth.h"
+#include "server/worker.h"
+#include "turn/policy.h"
+#include "util/log.h"
+
+#define SOFTWARE_NAME "tern"
+
+struct server {
+	struct tern_config cfg;
+	struct server_shared sh;
+	struct auth *auth;
+	struct peer_policy policy;
+	struct turn_shared *shared;
+	struct worker *workers;
+	unsigned nworkers;
+};
+
+/* Raise the open-file limit to the hard limit: every allocation holds one
+ * relay socket (two when dual). */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static bool usable_auto_addr(const union tern_addr *a)
+{
+	if (a->sa.sa_family == AF_INET)
+		return (ntohl(a->v4.sin_addr.s_addr) >> 24) != 127;
+	const uint8_t *b = a->v6.sin6_addr.s6_addr;
+	return !IN6_IS_ADDR_LOOPBACK(&a->v6.sin6_addr) && !(b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+}
+
+/* Relay addresses: relay-ip; else the specific listening addresses; else
+ * (wildcard listening) the first usable address of each family on the host. */
+static int pick_relays(struct server *s)
+{
+	struct tern_config *c = &s->cfg;
+	struct server_shared *sh = &s->sh;
+	const union tern_addr *src = c->relay;
+	unsigned n = c->nrelay;
+	union tern_addr found[2];
+
+	if (n == 0) {
+		src = c->listen;
+		n = c->nlisten;
+		bool any = false;
+		for (unsigned i = 0; i < n; i++)
+			any |= addr_is_any(&c->listen[i]);
+		if (any) {
+			struct ifaddrs *ifa, *p;
+			unsigned nf = 0;
+			bool have4 = false, have6 = false;
+			if (getifaddrs(&ifa) < 0)
+				return -errno;
+			for (p = ifa; p; p = p->ifa_next) {
+				union tern_addr a;
+				if (!p->ifa_addr || !(p->ifa_flags & IFF_UP) ||
+				    addr_from_sockaddr(&a, p->ifa_addr, sizeof(struct sockaddr_in6)) < 0 ||
+				    !usable_auto_addr(&a))
+					continue;
+				if ((a.sa.sa_family == AF_INET && !have4) || (a.sa.sa_family == AF_INET6 && !have6)) {
+					have4 |= a.sa.sa_family == AF_INET;
+					have6 |= a.sa.sa_family == AF_INET6;
+					found[nf++] = a;
+				}
+			}
+			freeifaddrs(ifa);
+			if (nf == 0) {
+				log_err("no relay address: listening on a wildcard address and no usable interface "
+					"address found; set relay-ip");
+				return -EADDRNOTAVAIL;
+			}
+			src = found;
+			n = nf;
+		}
+	}
+	for (unsigned i = 0; i < n; i++) {
+		union tern_addr a = src[i];
+		char str[TERN_ADDRSTRLEN];
+		addr_set_port(&a, 0);
+		if (a.sa.sa_family == AF_INET && sh->nrelay_v4 < CFG_MAX_ADDRS)
+			sh->relay_v4[sh->nrelay_v4++] = a;
+		else if (a.sa.sa_family == AF_INET6 && sh->nrelay_v6 < CFG_MAX_ADDRS)
+			sh->relay_v6[sh->nrelay_v6++] = a;
+		log_info("relay address %s", addr_format(&a, str, sizeof(str), false));
+	}
+	return 0;
+}
+
+static int build_auth(struct server *s)
+{
+	struct tern_config *c = &s->cfg;
+	if (c->no_auth)
+		return 0;
+	struct auth_user *users = calloc(c->nusers ? c->nusers : 1, sizeof(*users));
+	const char *secrets[CFG_MAX_SECRETS];
+	if (!users)
+		return -ENOMEM;
+	for (unsigned i = 0; i < c->nusers; i++) {
+		users[i].name = c->users[i].name;
+		users[i].password = c->users[i].has_password ? c->users[i].password : NULL;
+		users[i].key = c->users[i].has_key ? c->users[i].key : NULL;
+	}
+	for (unsigned i = 0; i < c->nsecrets; i++)
+		secrets[i] = c->secrets[i];
+	struct auth_params p = {
+		.realm = c->realm,
+		.users = users,
+		.nusers = c->nusers,
+		.secrets = secrets,
+		.nsecrets = c->use_auth_secret ? c->nsecrets : 0,
+		.nonce_lifetime = c->stale_nonce,
+		.sha256 = c->sha256,
+	};
+	s->auth = auth_new(&p);
+	free(users);
+	return s->auth ? 0 : -EINVAL;
+}
+
+static int build_policy(struct server *s)
+{
+	struct tern_config *c = &s->cfg;
+	struct peer_policy *p = &s->policy;
+	policy_init(p);
+	p->allow_loopback = c->allow_loopback_peers;
+	for (unsigned i = 0; i < c->nallowed; i++)
+		if (policy_allow(p, &c->allowed_peers[i]) < 0)
+			return -ENOSPC;
+	for (unsigned i = 0; i < c->ndenied; i++)
+		if (policy_deny(p, &c->denied_peers[i]) < 0)
+			return -ENOSPC;
+	/* Our own addresses: listening transport addresses (ip:port) and
+	 * relay/external IPs (port 0). Wildcards are not addresses. */
+	for (unsigned i = 0; i < c->nlisten; i++)
+		if (!addr_is_any(&c->listen[i]))
+			policy_add_own(p, &c->listen[i]);
+	for (unsigned i = 0; i < s->sh.nrelay_v4; i++)
+		policy_add_own(p, &s->sh.relay_v4[i]);
+	for (unsigned i = 0; i < s->sh.nrelay_v6; i++)
+		policy_add_own(p, &s->sh.relay_v6[i]);
+	for (unsigned i = 0; i < c->nexternal; i++) {
+		union tern_addr a = c->external[i].public_ip;
+		addr_set_port(&a, 0);
+		policy_add_own(p, &a);
+	}
+	return 0;
+}
+
+int server_new(const struct tern_config *cfg, struct server **out)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	int rc;
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	s->sh.cfg = &s->cfg;
+	raise_nofile();
+
+	if ((rc = pick_relays(s)) < 0 || (rc = build_auth(s)) < 0 || (rc = build_policy(s)) < 0)
+		goto fail;
+	s->shared = turn_shared_new(cfg->user_quota, cfg->total_quota);
+	if (!s->shared) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	s->nworkers = cfg->workers ? cfg->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	if (s->nworkers == 0)
+		s->nworkers = 1;
+	struct turn_params *p = &s->sh.params;
+	p->auth = s->auth;
+	p->policy = &s->policy;
+	p->shared = s->shared;
+	p->relay_v4 = s->sh.nrelay_v4 > 0;
+	p->relay_v6 = s->sh.nrelay_v6 > 0;
+	p->max_lifetime = cfg->max_allocate_lifetime;
+	p->default_lifetime = cfg->default_allocate_lifetime;
+	p->permission_lifetime = cfg->permission_lifetime;
+	p->channel_lifetime = cfg->channel_lifetime;
+	p->max_bps = cfg->max_bps;
+	/* Any worker may end up with every allocation (hashing is per flow). */
+	p->max_allocs = cfg->total_quota ? cfg->total_quota : 1u << 17;
+	p->software = cfg->no_software_attribute ? NULL : SOFTWARE_NAME;
+	p->fingerprint = cfg->fingerprint;
+	p->no_stun = cfg->no_stun;
+
+	s->workers = calloc(s->nworkers, sizeof(*s->workers));
+	if (!s->workers) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if ((rc = worker_init(&s->workers[i], i, &s->sh)) < 0)
+			goto fail;
+	*out = s;
+	return 0;
+fail:
+	server_free(s);
+	return rc;
+}
+
+void server_block_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+void server_dump_stats(struct server *s, FILE *out)
+{
+	fprintf(out, "%-6s %12s %12s %12s %12s %10s %10s %10s %8s %8s\n", "worker", "rx_client", "rx_peer",
+		"to_peer", "to_client", "dropped", "allocs", "batches", "avg", "txdrop");
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		struct worker *w = &s->workers[i];
+		const struct turn_stats *st = turn_stats(w->turn);
+		uint64_t drops = st->drop_malformed + st->drop_no_alloc + st->drop_no_channel + st->drop_no_perm +
+				 st->drop_bps + st->drop_policy + w->rx_trunc;
+		fprintf(out, "%-6u %12llu %12llu %12llu %12llu %10llu %10llu %10llu %8.1f %8llu\n", i,
+			(unsigned long long)st->rx_client, (unsigned long long)st->rx_peer,
+			(unsigned long long)st->relayed_to_peer, (unsigned long long)st->relayed_to_client,
+			(unsigned long long)drops, (unsigned long long)st->allocs_live,
+			(unsigned long long)w->rx_batches,
+			w->rx_batches ? (double)w->rx_datagrams / (double)w->rx_batches : 0.0,
+			(unsigned long long)w->tx.stats.dropped);
+	}
+	fflush(out);
+}
+
+int server_run(struct server *s)
+{
+	sigset_t set;
+	int sig, rc = 0;
+
+	for (unsigned i = 0; i < s->nworkers; i++)
+		if ((rc = worker_start(&s->workers[i])) < 0) {
+			log_err("cannot start worker %u: %s", i, strerror(-rc));
+			goto stop;
+		}
+	log_info("ternd ready: %u workers, realm %s", s->nworkers, s->cfg.realm);
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	for (;;) {
+		if (sigwait(&set, &sig) != 0)
+			continue;
+		if (sig == SIGUSR1) {
+			/* Counters are plain per-worker integers: a racy but harmless
+			 * snapshot, read while the workers run. */
+			server_dump_stats(s, stdout);
+			continue;
+		}
+		if (sig == SIGHUP) {
+			log_info("SIGHUP: configuration reload is not implemented yet; ignoring");
+			continue;
+		}
+		log_info("signal %d: shutting down", sig);
+		break;
+	}
+stop:
+	for (unsigned i = 0; i < s->nworkers; i++)
+		worker_stop(&s->workers[i]);
+	return rc;
+}
+
+static void close_handle(void *ctx, int handle) { close(handle); }
+
+void server_free(struct server *s)
+{
+	if (!s)
+		return;
+	if (s->workers) {
+		for (unsigned i = 0; i < s->nworkers; i++)
+			worker_free(&s->workers[i]);
+		free(s->workers);
+	}
+	/* Unused reservations still hold sockets. */
+	struct turn_io io = {.relay_close = close_handle};
+	turn_shared_free(s->shared, &io);
+	auth_free(s->auth);
+	free(s);
+}

@@ -1,0 +1,371 @@
+#include "server/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+/* Receive batches per socket per wakeup: bounds how long one busy socket can
+ * keep the others of the worker waiting (4 x 64 datagrams). */
+#define RX_BUDGET 4
+/* Socket buffers: room for a burst of a few thousand datagrams. */
+#define LISTEN_RCVBUF (4 << 20)
+#define LISTEN_SNDBUF (4 << 20)
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static void refresh_time(struct worker *w)
+{
+	if (w->time_stale) {
+		turn_set_time(w->turn, net_now_ms(), net_wall_s());
+		w->time_stale = false;
+	}
+}
+
+/* ---- the io the TURN core drives ---- */
+
+static void io_send(void *ctx, int handle, const union tern_addr *dst, const uint8_t *hdr, size_t hdrlen,
+		    const uint8_t *payload, size_t paylen, size_t pad)
+{
+	static const uint8_t zeros[4];
+	struct worker *w = ctx;
+	if (udp_tx_room(&w->tx) == 0)
+		udp_tx_flush(&w->tx); /* payloads still point into the live rx batch */
+	unsigned i = w->tx.count;
+	struct udp_tx_entry *e = udp_tx_add(&w->tx, handle, dst);
+	unsigned n = 0;
+	if (hdrlen) {
+		memcpy(w->hdr[i], hdr, hdrlen);
+		e->iov[n].iov_base = w->hdr[i];
+		e->iov[n++].iov_len = hdrlen;
+	}
+	if (paylen) {
+		e->iov[n].iov_base = (void *)payload;
+		e->iov[n++].iov_len = paylen;
+	}
+	if (pad) {
+		e->iov[n].iov_base = (void *)zeros;
+		e->iov[n++].iov_len = pad;
+	}
+	e->iovcnt = n;
+}
+
+/* external-ip: advertise the public address for a relay address. */
+static void advertise(const struct tern_config *cfg, union tern_addr *a)
+{
+	for (unsigned i = 0; i < cfg->nexternal; i++) {
+		const struct cfg_external *x = &cfg->external[i];
+		if (x->public_ip.sa.sa_family != a->sa.sa_family)
+			continue;
+		if (x->private_ip.sa.sa_family && !addr_equal_ip(&x->private_ip, a))
+			continue;
+		uint16_t port = addr_port(a);
+		*a = x->public_ip;
+		addr_set_port(a, port);
+		return;
+	}
+}
+
+static void on_relay(struct net_handler *h, uint32_t events);
+
+static int relay_register(struct worker *w, int fd, struct turn_alloc *a)
+{
+	if ((unsigned)fd >= w->nrelays)
+		return -EMFILE;
+	struct relay_sock *rs = &w->relays[fd];
+	rs->h.fn = on_relay;
+	rs->h.fd = fd;
+	rs->w = w;
+	rs->alloc = a;
+	int rc = loop_add(w->loop, &rs->h, EPOLLIN);
+	if (rc == 0)
+		rs->active = true;
+	return rc;
+}
+
+/* Bind a UDP socket on ip at a port of the relay range: a random start, then
+ * a bounded walk (with even parity when asked). */
+static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned flags, int df, union tern_addr *bound,
+			   int *next, union tern_addr *next_bound)
+{
+	const struct tern_config *cfg = w->sh->cfg;
+	unsigned lo = cfg->min_port, span = (unsigned)cfg->max_port - lo + 1;
+	unsigned tries = span < 512 ? span : 512;
+	unsigned start = (unsigned)(xorshift(&w->rng) % span);
+	union tern_addr a = *ip;
+
+	for (unsigned k = 0; k < tries; k++) {
+		unsigned port = lo + (start + k) % span;
+		if ((flags & TURN_RELAY_EVEN) && (port & 1))
+			continue;
+		if ((flags & TURN_RELAY_RESERVE_NEXT) && port + 1 > cfg->max_port)
+			continue;
+		addr_set_port(&a, (uint16_t)port);
+		int fd = udp_open(&a, UDP_F_NONBLOCK | (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0), 0, 0, bound);
+		if (fd < 0) {
+			if (fd == -EADDRINUSE || fd == -EACCES)
+				continue;
+			return fd;
+		}
+		if (flags & TURN_RELAY_RESERVE_NEXT) {
+			union tern_addr b = a;
+			addr_set_port(&b, (uint16_t)(port + 1));
+			int fd2 = udp_open(&b, UDP_F_NONBLOCK | (b.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0), 0,
+					   0, next_bound);
+			if (fd2 < 0) {
+				close(fd);
+				continue;
+			}
+			*next = fd2;
+		}
+		if (df)
+			udp_set_dont_fragment(fd, a.sa.sa_family, true);
+		return fd;
+	}
+	return -ENOSPC;
+}
+
+static int io_relay_open(void *ctx, struct turn_alloc *a, int family, unsigned flags, union tern_addr *addr, int *next,
+			 union tern_addr *next_addr)
+{
+	struct worker *w = ctx;
+	struct server_shared *sh = w->sh;
+	const union tern_addr *ips = family == AF_INET ? sh->relay_v4 : sh->relay_v6;
+	unsigned n = family == AF_INET ? sh->nrelay_v4 : sh->nrelay_v6;
+	int fd = -ENOSPC;
+
+	if (n == 0)
+		return -EAFNOSUPPORT;
+	if (next)
+		*next = -1;
+	/* Round robin over relay addresses; the next one when a range is full. */
+	for (unsigned k = 0; k < n && fd < 0; k++) {
+		const union tern_addr *ip = &ips[(w->next_relay + k) % n];
+		fd = bind_relay_port(w, ip, flags, (flags & TURN_RELAY_DF) != 0, addr, next, next_addr);
+	}
+	w->next_relay++;
+	if (fd < 0) {
+		w->relay_open_fail++;
+		LOG_RL(LOG_WARN, "worker %u: no relay port free (%s)", w->id, strerror(-fd));
+		return fd;
+	}
+	int rc = relay_register(w, fd, a);
+	if (rc < 0) {
+		close(fd);
+		if (next && *next >= 0)
+			close(*next);
+		return rc;
+	}
+	advertise(sh->cfg, addr);
+	if (next && *next >= 0)
+		advertise(sh->cfg, next_addr);
+	return fd;
+}
+
+static int io_relay_adopt(void *ctx, struct turn_alloc *a, int handle, union tern_addr *addr)
+{
+	struct worker *w = ctx;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(handle, (struct sockaddr *)&ss, &len) < 0 ||
+	    addr_from_sockaddr(addr, (struct sockaddr *)&ss, len) < 0)
+		return -errno;
+	int rc = relay_register(w, handle, a);
+	if (rc == 0)
+		advertise(w->sh->cfg, addr);
+	return rc;
+}
+
+static void io_relay_close(void *ctx, int handle)
+{
+	struct worker *w = ctx;
+	if ((unsigned)handle < w->nrelays && w->relays[handle].active) {
+		loop_del(w->loop, &w->relays[handle].h);
+		w->relays[handle].active = false;
+		w->relays[handle].alloc = NULL;
+	}
+	close(handle);
+}
+
+/* ---- receive paths ---- */
+
+static void on_listener(struct net_handler *h, uint32_t events)
+{
+	struct listener *l = (struct listener *)h;
+	struct worker *w = l->w;
+	refresh_time(w);
+	for (unsigned round = 0; round < RX_BUDGET; round++) {
+		int n = udp_recv_batch(h->fd, w->rx, NET_BATCH);
+		if (n <= 0)
+			break;
+		w->rx_batches++;
+		w->rx_datagrams += (unsigned)n;
+		for (int i = 0; i < n; i++) {
+			if (udp_rx_trunc(w->rx, (unsigned)i)) {
+				w->rx_trunc++;
+				continue;
+			}
+			turn_on_client(w->turn, h->fd, &w->rx->src[i], udp_rx_data(w->rx, (unsigned)i),
+				       udp_rx_len(w->rx, (unsigned)i));
+		}
+		/* The batch's payloads are borrowed by queued sends: flush before
+		 * the receive buffer is reused. */
+		udp_tx_flush(&w->tx);
+		if (n < NET_BATCH)
+			break;
+	}
+}
+
+static void on_relay(struct net_handler *h, uint32_t events)
+{
+	struct relay_sock *rs = (struct relay_sock *)h;
+	struct worker *w = rs->w;
+	refresh_time(w);
+	for (unsigned round = 0; round < RX_BUDGET && rs->active; round++) {
+		int n = udp_recv_batch(h->fd, w->rx, NET_BATCH);
+		if (n <= 0)
+			break;
+		w->rx_batches++;
+		w->rx_datagrams += (unsigned)n;
+		for (int i = 0; i < n && rs->active; i++) {
+			if (udp_rx_trunc(w->rx, (unsigned)i)) {
+				w->rx_trunc++;
+				continue;
+			}
+			turn_on_peer(w->turn, rs->alloc, h->fd, &w->rx->src[i], udp_rx_data(w->rx, (unsigned)i),
+				     udp_rx_len(w->rx, (unsigned)i));
+		}
+		udp_tx_flush(&w->tx);
+		if (n < NET_BATCH)
+			break;
+	}
+}
+
+/* ---- lifecycle ---- */
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	while (!w->stop) {
+		w->time_stale = true;
+		refresh_time(w);
+		int timeout = turn_next_timeout(w->turn, 1000);
+		w->time_stale = true;
+		int rc = loop_run_once(w->loop, timeout);
+		if (rc < 0 && rc != -EINTR) {
+			log_err("worker %u: event loop failed: %s", w->id, strerror(-rc));
+			break;
+		}
+		refresh_time(w);
+		turn_on_tick(w->turn);
+		udp_tx_flush(&w->tx);
+	}
+	return NULL;
+}
+
+int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
+{
+	const struct tern_config *cfg = sh->cfg;
+	struct rlimit rl;
+	int rc;
+
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->sh = sh;
+	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || w->rng == 0)
+		w->rng = 0x2545F4914F6CDD1DULL ^ id;
+	w->loop = loop_new();
+	w->rx = calloc(1, sizeof(*w->rx));
+	w->hdr = calloc(NET_BATCH, sizeof(*w->hdr));
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		rl.rlim_cur = 1 << 20;
+	w->nrelays = (unsigned)rl.rlim_cur;
+	/* calloc: untouched pages of this fd-indexed table cost no memory. */
+	w->relays = calloc(w->nrelays, sizeof(*w->relays));
+	if (!w->loop || !w->rx || !w->hdr || !w->relays)
+		return -ENOMEM;
+	udp_rx_init(w->rx);
+	udp_tx_init(&w->tx);
+
+	struct turn_io io = {
+		.ctx = w,
+		.relay_open = io_relay_open,
+		.relay_adopt = io_relay_adopt,
+		.relay_close = io_relay_close,
+		.send = io_send,
+	};
+	uint64_t seed;
+	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+		seed = w->rng;
+	w->turn = turn_new(&sh->params, &io, seed);
+	if (!w->turn)
+		return -ENOMEM;
+
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		struct listener *l = &w->listeners[w->nlisteners];
+		const union tern_addr *a = &cfg->listen[i];
+		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK | (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0);
+		int fd = udp_open(a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
+		if (fd < 0) {
+			char s[TERN_ADDRSTRLEN];
+			log_err("cannot listen on udp %s: %s", addr_format(a, s, sizeof(s), true), strerror(-fd));
+			return fd;
+		}
+		l->w = w;
+		l->h.fn = on_listener;
+		l->h.fd = fd;
+		rc = loop_add(w->loop, &l->h, EPOLLIN);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+		w->nlisteners++;
+	}
+	return 0;
+}
+
+int worker_start(struct worker *w)
+{
+	int rc = pthread_create(&w->thread, NULL, worker_main, w);
+	if (rc != 0)
+		return -rc;
+	w->started = true;
+	return 0;
+}
+
+void worker_stop(struct worker *w)
+{
+	if (!w->started)
+		return;
+	w->stop = true;
+	loop_wake(w->loop);
+	pthread_join(w->thread, NULL);
+	w->started = false;
+}
+
+void worker_free(struct worker *w)
+{
+	if (w->turn)
+		turn_free(w->turn); /* closes relay sockets through io */
+	for (unsigned i = 0; i < w->nlisteners; i++)
+		close(w->listeners[i].h.fd);
+	if (w->loop)
+		loop_free(w->loop);
+	free(w->rx);
+	free(w->hdr);
+	free(w->relays);
+	memset(w, 0, sizeof(*w));
+}

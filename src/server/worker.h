@@ -1,0 +1,69 @@
+/* One worker: a thread, its loop, its listeners and its TURN core. Internal
+ * to server/. */
+#ifndef TERN_SERVER_WORKER_H
+#define TERN_SERVER_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "net/loop.h"
+#include "net/udp.h"
+#include "turn/turn.h"
+#include "ternd/config/config.h"
+
+struct worker;
+
+struct listener {
+	struct net_handler h;
+	struct worker *w;
+	union tern_addr addr;
+};
+
+/* A relay socket registered on this worker's loop. Slots live in an array
+ * indexed by fd and are never freed while the worker runs, so a stale event
+ * for a closed socket can never touch freed memory. */
+struct relay_sock {
+	struct net_handler h;
+	struct worker *w;
+	struct turn_alloc *alloc;
+	bool active;
+};
+
+struct server_shared {
+	const struct tern_config *cfg;
+	struct turn_params params; /* template: shared pointers filled in */
+	union tern_addr relay_v4[CFG_MAX_ADDRS], relay_v6[CFG_MAX_ADDRS];
+	unsigned nrelay_v4, nrelay_v6;
+};
+
+struct worker {
+	unsigned id;
+	pthread_t thread;
+	bool started;
+	volatile bool stop;
+	volatile bool dump;
+	struct server_shared *sh;
+	struct net_loop *loop;
+	struct listener listeners[CFG_MAX_ADDRS * 2];
+	unsigned nlisteners;
+	struct turn *turn;
+	struct udp_rx *rx;
+	struct udp_tx tx;
+	uint8_t (*hdr)[TURN_TX_HDR_MAX]; /* NET_BATCH header copies for tx entries */
+	struct relay_sock *relays;       /* indexed by fd */
+	unsigned nrelays;                /* size of relays[] */
+	unsigned next_relay;             /* round robin over relay addresses */
+	uint64_t rng;
+	bool time_stale;
+	/* engine counters */
+	uint64_t rx_batches, rx_datagrams, rx_trunc, relay_open_fail;
+};
+
+/* Create the worker and bind its listening sockets. 0 or -errno. */
+int worker_init(struct worker *w, unsigned id, struct server_shared *sh);
+int worker_start(struct worker *w);
+/* Ask to stop (any thread) and join. */
+void worker_stop(struct worker *w);
+void worker_free(struct worker *w);
+
+#endif

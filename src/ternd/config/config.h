@@ -1,0 +1,127 @@
+/* ternd configuration: coturn-compatible turnserver.conf syntax and long
+ * flags, declared once in an option table (config.c) from which the
+ * command-line parser, the file parser and --help all derive.
+ *
+ * The struct is filled by config_load() and is read-only afterwards (a
+ * reload builds a new one and swaps it whole). Lists are fixed arrays with
+ * the limits below; exceeding one is a configuration error. */
+#ifndef TERN_CONFIG_H
+#define TERN_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "util/addr.h"
+
+#define CFG_MAX_ADDRS 16
+#define CFG_MAX_RANGES 64
+#define CFG_MAX_SECRETS 8
+#define CFG_MAX_USERS 256
+#define CFG_STR 256
+
+struct cfg_user {
+	char name[CFG_STR];
+	char password[CFG_STR]; /* plaintext ("" when given as a key) */
+	uint8_t key[16];        /* the 0x key; from a password auth/ derives it */
+	bool has_password;
+	bool has_key; /* given as name:0x<32 hex digits> */
+};
+
+struct cfg_external {
+	union tern_addr public_ip; /* port 0 */
+	union tern_addr private_ip; /* AF_UNSPEC (family 0) when absent: applies to all */
+};
+
+struct tern_config {
+	/* listening */
+	uint16_t listening_port;                    /* listening-port, default 3478 */
+	union tern_addr listen[CFG_MAX_ADDRS];      /* listening-ip (port filled in) */
+	unsigned nlisten;                           /* 0 = defaults (see config_finish) */
+	union tern_addr relay[CFG_MAX_ADDRS];       /* relay-ip */
+	unsigned nrelay;                            /* 0 = use listening addresses */
+	struct cfg_external external[CFG_MAX_ADDRS]; /* external-ip public[/private] */
+	unsigned nexternal;
+	uint16_t min_port, max_port;                /* default 49152..65535 */
+	unsigned workers;                           /* 0 = online CPUs */
+
+	/* auth */
+	char realm[CFG_STR];                        /* default "tern.local" */
+	bool lt_cred_mech;                          /* lt-cred-mech / -a */
+	bool no_auth;                               /* no-auth / -z (refused unless explicit) */
+	bool use_auth_secret;                       /* use-auth-secret */
+	char secrets[CFG_MAX_SECRETS][CFG_STR];     /* static-auth-secret (repeatable) */
+	unsigned nsecrets;
+	struct cfg_user users[CFG_MAX_USERS];       /* user= name:password | name:0xkey */
+	unsigned nusers;
+	unsigned stale_nonce;                       /* nonce lifetime s, default 600 */
+	bool sha256;                                /* advertise SHA-256 / USERHASH in nonces */
+
+	/* quotas and lifetimes */
+	unsigned user_quota;                        /* allocations per user, 0 = unlimited */
+	unsigned total_quota;                       /* allocations in all, 0 = unlimited */
+	uint64_t max_bps;                           /* bytes/s per allocation, 0 = unlimited */
+	unsigned max_allocate_lifetime;             /* default 3600 */
+	unsigned default_allocate_lifetime;         /* default 600 */
+	unsigned channel_lifetime;                  /* default 600 */
+	unsigned permission_lifetime;               /* default 300 */
+
+	/* peer policy */
+	struct tern_cidr allowed_peers[CFG_MAX_RANGES]; /* allowed-peer-ip */
+	unsigned nallowed;
+	struct tern_cidr denied_peers[CFG_MAX_RANGES];  /* denied-peer-ip */
+	unsigned ndenied;
+	bool allow_loopback_peers;
+	bool no_multicast_peers;                    /* accepted; multicast is denied anyway */
+
+	/* protocol */
+	bool no_software_attribute;
+	bool fingerprint;
+	bool no_udp, no_tcp, no_tls, no_dtls;
+	bool no_stun;                               /* no-stun: refuse plain Binding */
+
+	/* process */
+	char log_file[CFG_STR];                     /* "" = no file ("stdout", "-" give "") */
+	int verbose;                                /* 0 normal, 1 verbose (-v), 2 very (-V) */
+	bool no_stdout_log;
+	char pidfile[CFG_STR];
+	char config_file[CFG_STR];                  /* the -c file actually read, "" if none */
+	bool check_config;                          /* --check-config: validate and exit */
+	bool help;                                  /* --help was given */
+	bool version;                               /* --version */
+	bool help_markdown;                         /* --help-markdown: print config_usage_markdown */
+};
+
+/* Set every field to its default. */
+void config_defaults(struct tern_config *c);
+
+/* Start from config_defaults() and parse argv (long flags "--name value", "--name=value", coturn short forms
+ * -c -p -L -E -X -r -u -a -f -n -m -v -V -z), reading the -c file (if any)
+ * first so flags override it. On error returns -EINVAL and writes one line
+ * to err naming the file:line (or "command line"), the option and the value.
+ * Also applies config_finish(). Warnings (coturn options tern ignores) go to
+ * warn, one line each. */
+int config_load(struct tern_config *c, int argc, char **argv, FILE *err, FILE *warn);
+
+/* Parse one file (coturn syntax: "name=value", "name value", "name"; '#'
+ * comments). Returns 0 or -EINVAL/-errno with one line written to err. */
+int config_load_file(struct tern_config *c, const char *path, FILE *err, FILE *warn);
+
+/* The same for an open stream (tests, fuzzing); name is used in messages. */
+int config_load_stream(struct tern_config *c, FILE *in, const char *name, FILE *err, FILE *warn);
+
+/* Cross-field validation and derived values (min_port <= max_port, default
+ * listening addresses and their port, auth mode chosen...). -EINVAL + one
+ * line to err. Keys are not derived here: auth/ hashes passwords with the
+ * realm. */
+int config_finish(struct tern_config *c, FILE *err);
+
+/* Print --help (generated from the option table). */
+void config_usage(FILE *out, const char *prog);
+
+/* Print the option reference as markdown tables (--help-markdown): the
+ * generated part of docs/CONFIG.md. */
+void config_usage_markdown(FILE *out);
+
+#endif

@@ -1,0 +1,407 @@
+/* The option table: every ternd option, and every coturn option tern does
+ * not implement yet, declared once. The parsers (config.c), --help and
+ * --help-markdown (docs/CONFIG.md) all read it. */
+#include "ternd/config/config.h"
+#include "ternd/config/config_int.h"
+
+#include <string.h>
+
+#define OFF(f) offsetof(struct tern_config, f)
+#define SECTION(title) {.name = title, .type = T_SECTION}
+#define X(n, a, s, t, st, why) {.name = n, .alias = a, .sh = s, .type = t, .status = st, .help = why}
+#define WARN_F(n, s, why) X(n, NULL, s, T_XFLAG, ST_WARN, why)
+#define WARN_V(n, s, why) X(n, NULL, s, T_XVALUE, ST_WARN, why)
+#define REFUSE_F(n, s, why) X(n, NULL, s, T_XFLAG, ST_REFUSE, why)
+#define REFUSE_V(n, a, s, why) X(n, a, s, T_XVALUE, ST_REFUSE, why)
+
+/* Reasons shared by several coturn options. A warning means "ignoring this
+ * only removes a feature tern does not offer"; anything whose absence would
+ * let more clients in, relay more, or run with more privilege is refused. */
+#define WHY_TLS "tern has no TLS/DTLS listener yet, so no TLS setting applies"
+#define WHY_LISTENER "tern opens no such listener; fewer sockets are open, not more"
+#define WHY_CLI "tern has no admin CLI: nothing listens"
+#define WHY_WEB "tern has no web admin: nothing listens"
+#define WHY_PROM "tern has no Prometheus endpoint yet"
+#define WHY_LOG "tern's log format and destination are fixed (log-file, no-stdout-log)"
+#define WHY_DB "tern has no database: users come from user= and static-auth-secret= only"
+#define WHY_USERDB "would change who can authenticate"
+#define WHY_5780 "tern does not implement RFC 5780 and keeps Binding responses small"
+#define WHY_FAMILY "tern follows RFC 6156: IPv4 unless the client asks for another family"
+
+const struct cfg_opt tern__cfg_opts[] = {
+	SECTION("Listening"),
+	{.name = "listening-port", .sh = 'p', .type = T_U16, .off = OFF(listening_port), .min = 1, .max = 65535,
+	 .arg = "PORT", .def = "3478", .help = "UDP and TCP port to listen on."},
+	{.name = "listening-ip", .sh = 'L', .type = T_LISTEN, .flags = F_LIST, .arg = "IP",
+	 .help = "Address to listen on (no port: see listening-port). None given: 0.0.0.0 and ::."},
+	{.name = "relay-ip", .sh = 'E', .type = T_RELAY, .flags = F_LIST, .arg = "IP",
+	 .help = "Local address relay sockets are opened on. None given: the server derives them."},
+	{.name = "external-ip", .sh = 'X', .type = T_EXTERNAL, .flags = F_LIST, .arg = "PUBLIC[/PRIVATE]",
+	 .help = "Public address announced in XOR-RELAYED-ADDRESS when behind NAT; PUBLIC/PRIVATE maps one "
+		 "relay address."},
+	{.name = "min-port", .type = T_U16, .off = OFF(min_port), .min = 1, .max = 65535, .arg = "PORT",
+	 .def = "49152", .help = "Lowest relay port."},
+	{.name = "max-port", .type = T_U16, .off = OFF(max_port), .min = 1, .max = 65535, .arg = "PORT",
+	 .def = "65535", .help = "Highest relay port."},
+	{.name = "workers", .alias = "relay-threads", .sh = 'm', .type = T_UINT, .off = OFF(workers), .max = 1024,
+	 .arg = "N", .def = "0", .help = "Worker threads, each with its own sockets; 0 = one per online CPU."},
+
+	SECTION("Authentication"),
+	{.name = "realm", .sh = 'r', .type = T_REALM, .flags = F_RELOAD, .arg = "REALM", .def = "tern.local",
+	 .help = "Realm of the long-term credentials (REALM attribute)."},
+	{.name = "lt-cred-mech", .sh = 'a', .type = T_BOOL, .off = OFF(lt_cred_mech), .flags = F_RELOAD,
+	 .def = "off", .help = "Use long-term credentials (implied by user= and static-auth-secret=)."},
+	{.name = "no-auth", .sh = 'z', .type = T_BOOL, .off = OFF(no_auth), .flags = F_RELOAD, .def = "off",
+	 .help = "Relay for anyone, without credentials. Never on a reachable address."},
+	{.name = "user", .sh = 'u', .type = T_USER, .flags = F_LIST | F_RELOAD | F_SECRET, .arg = "NAME:PASSWORD",
+	 .help = "Static user, NAME:PASSWORD or NAME:0x<32 hex digits> (the MD5 key of NAME:REALM:PASSWORD, "
+		 "as turnadmin -k prints it)."},
+	{.name = "use-auth-secret", .type = T_BOOL, .off = OFF(use_auth_secret), .flags = F_RELOAD, .def = "off",
+	 .help = "TURN REST API: passwords are HMAC-SHA1(secret, username) with an expiry in the username."},
+	{.name = "static-auth-secret", .type = T_SECRET, .flags = F_LIST | F_RELOAD | F_SECRET, .arg = "SECRET",
+	 .help = "Shared secret of the TURN REST API (implies use-auth-secret); up to 8, the first is current, "
+		 "the others are accepted during rotation."},
+	{.name = "rest-api-separator", .sh = 'C', .type = T_RESTSEP, .arg = "CHAR", .def = ":",
+	 .help = "Separator of expiry and user in REST API usernames; only ':' is supported."},
+	{.name = "stale-nonce", .type = T_STALE, .off = OFF(stale_nonce), .flags = F_RELOAD, .min = 30,
+	 .max = 86400, .arg = "[SECONDS]", .def = "600",
+	 .help = "Nonce lifetime; a bare stale-nonce means 600. Nonces always expire in tern."},
+	{.name = "sha256", .type = T_BOOL, .off = OFF(sha256), .flags = F_RELOAD, .def = "off",
+	 .help = "Offer MESSAGE-INTEGRITY-SHA256 and USERHASH (RFC 8489 nonce cookie)."},
+
+	SECTION("Quotas and lifetimes"),
+	{.name = "user-quota", .sh = 'q', .type = T_UINT, .off = OFF(user_quota), .flags = F_RELOAD,
+	 .max = 1000000, .arg = "N", .def = "0", .help = "Allocations one user may hold at once; 0 = no limit."},
+	{.name = "total-quota", .sh = 'Q', .type = T_UINT, .off = OFF(total_quota), .flags = F_RELOAD,
+	 .max = 10000000, .arg = "N", .def = "0", .help = "Allocations on the whole server; 0 = no limit."},
+	{.name = "max-bps", .sh = 's', .type = T_U64, .off = OFF(max_bps), .flags = F_RELOAD,
+	 .max = 1000000000000ULL, .arg = "BYTES", .def = "0",
+	 .help = "Bytes per second per allocation and direction; 0 = no limit."},
+	{.name = "max-allocate-lifetime", .type = T_UINT, .off = OFF(max_allocate_lifetime), .flags = F_RELOAD,
+	 .min = 1, .max = 86400, .arg = "SECONDS", .def = "3600", .help = "Longest allocation lifetime granted."},
+	{.name = "default-allocate-lifetime", .type = T_UINT, .off = OFF(default_allocate_lifetime),
+	 .flags = F_RELOAD, .min = 1, .max = 86400, .arg = "SECONDS", .def = "600",
+	 .help = "Lifetime when the client asks none (tern only; capped at max-allocate-lifetime)."},
+	{.name = "channel-lifetime", .type = T_UINT, .off = OFF(channel_lifetime), .flags = F_RELOAD, .min = 1,
+	 .max = 3600, .arg = "SECONDS", .def = "600", .help = "Channel binding lifetime (RFC 8656: 600; tests only)."},
+	{.name = "permission-lifetime", .type = T_UINT, .off = OFF(permission_lifetime), .flags = F_RELOAD,
+	 .min = 1, .max = 3600, .arg = "SECONDS", .def = "300",
+	 .help = "Permission lifetime (RFC 8656: 300; tests only)."},
+
+	SECTION("Peers"),
+	{.name = "allowed-peer-ip", .type = T_ALLOWED, .flags = F_LIST | F_RELOAD, .arg = "IP[/LEN] or IP-IP",
+	 .help = "Peers that may be relayed to even inside a denied or default-denied range (allow wins)."},
+	{.name = "denied-peer-ip", .type = T_DENIED, .flags = F_LIST | F_RELOAD, .arg = "IP[/LEN] or IP-IP",
+	 .help = "Peers never relayed to, on top of the built-in private, loopback and multicast ranges."},
+	{.name = "allow-loopback-peers", .type = T_BOOL, .off = OFF(allow_loopback_peers), .flags = F_RELOAD,
+	 .def = "off", .help = "Relay to 127.0.0.0/8 and ::1. For local tests only."},
+	{.name = "no-multicast-peers", .type = T_BOOL, .off = OFF(no_multicast_peers), .flags = F_RELOAD,
+	 .def = "off", .help = "Accepted for coturn configurations: tern never relays to multicast."},
+
+	SECTION("Protocol"),
+	{.name = "fingerprint", .sh = 'f', .type = T_BOOL, .off = OFF(fingerprint), .flags = F_RELOAD,
+	 .def = "off", .help = "Add FINGERPRINT to every response."},
+	{.name = "no-software-attribute", .alias = "prod", .type = T_BOOL, .off = OFF(no_software_attribute),
+	 .flags = F_RELOAD, .def = "off", .help = "Send no SOFTWARE attribute (hides the version)."},
+	{.name = "no-stun", .type = T_BOOL, .off = OFF(no_stun), .flags = F_RELOAD, .def = "off",
+	 .help = "Refuse plain STUN Binding requests: TURN only."},
+	{.name = "no-udp", .type = T_BOOL, .off = OFF(no_udp), .def = "off", .help = "Open no UDP listener."},
+	{.name = "no-tcp", .type = T_BOOL, .off = OFF(no_tcp), .def = "off", .help = "Open no TCP listener."},
+	{.name = "no-tls", .type = T_BOOL, .off = OFF(no_tls), .def = "off", .help = "Open no TLS listener."},
+	{.name = "no-dtls", .type = T_BOOL, .off = OFF(no_dtls), .def = "off", .help = "Open no DTLS listener."},
+
+	SECTION("Process"),
+	{.name = "log-file", .sh = 'l', .type = T_LOGFILE, .arg = "FILE",
+	 .help = "Also log to FILE (\"stdout\" or \"-\": no file)."},
+	{.name = "no-stdout-log", .type = T_BOOL, .off = OFF(no_stdout_log), .def = "off",
+	 .help = "Do not log to standard output."},
+	{.name = "verbose", .sh = 'v', .type = T_VERBOSE, .flags = F_RELOAD, .min = 1, .def = "off",
+	 .help = "Verbose logging."},
+	{.name = "Verbose", .sh = 'V', .type = T_VERBOSE, .flags = F_RELOAD, .min = 2, .def = "off",
+	 .help = "Very verbose logging (debug)."},
+	{.name = "pidfile", .type = T_STR, .off = OFF(pidfile), .arg = "FILE", .help = "Write the process id to FILE."},
+	{.name = "config", .sh = 'c', .type = T_CONFIG, .flags = F_CLI, .arg = "FILE",
+	 .help = "Read FILE first; the other command-line options override it."},
+	{.name = "do-not-use-config-file", .sh = 'n', .type = T_NOCONFIG, .flags = F_CLI,
+	 .help = "Read no configuration file (coturn -n; tern reads none unless -c is given)."},
+	{.name = "check-config", .type = T_BOOL, .off = OFF(check_config), .flags = F_CLI, .def = "off",
+	 .help = "Parse and validate the configuration, then exit."},
+	{.name = "help", .sh = 'h', .type = T_HELP, .flags = F_CLI, .help = "Print this help and exit."},
+	{.name = "help-markdown", .type = T_HELPMD, .flags = F_CLI | F_HIDDEN,
+	 .help = "Print the option reference as markdown (docs/CONFIG.md) and exit."},
+	{.name = "version", .type = T_VERSION, .flags = F_CLI, .help = "Print the version and exit."},
+
+	/* coturn options tern does not implement: harmless to ignore. */
+	WARN_V("tls-listening-port", 0, WHY_TLS),
+	X("alt-tls-listening-port", "alt-tls-listener-port", 0, T_XVALUE, ST_WARN, WHY_TLS),
+	WARN_V("cert", 0, WHY_TLS),
+	WARN_V("pkey", 0, WHY_TLS),
+	X("pkey-pwd", NULL, 0, T_XVALUE, ST_WARN, WHY_TLS),
+	WARN_V("cipher-list", 0, WHY_TLS),
+	WARN_V("CA-file", 0, WHY_TLS),
+	WARN_V("ec-curve-name", 0, WHY_TLS),
+	WARN_V("dh-file", 0, WHY_TLS),
+	WARN_F("dh566", 0, WHY_TLS),
+	WARN_F("dh1066", 0, WHY_TLS),
+	WARN_F("dh2066", 0, WHY_TLS),
+	WARN_F("no-tlsv1", 0, WHY_TLS),
+	WARN_F("no-tlsv1_1", 0, WHY_TLS),
+	WARN_F("no-tlsv1_2", 0, WHY_TLS),
+	WARN_F("no-sslv2", 0, WHY_TLS),
+	WARN_F("no-sslv3", 0, WHY_TLS),
+	X("alt-listening-port", "alt-listener-port", 0, T_XVALUE, ST_WARN, WHY_LISTENER),
+	WARN_V("tcp-proxy-port", 0, WHY_LISTENER),
+	WARN_V("aux-server", 0, WHY_LISTENER),
+	WARN_F("udp-self-balance", 0, "tern spreads load over its workers with SO_REUSEPORT"),
+	WARN_V("alternate-server", 0, "tern serves every allocation itself (no 300 redirect yet)"),
+	WARN_V("tls-alternate-server", 0, WHY_TLS),
+	WARN_F("no-cli", 0, WHY_CLI),
+	WARN_V("cli-ip", 0, WHY_CLI),
+	WARN_V("cli-port", 0, WHY_CLI),
+	X("cli-password", NULL, 0, T_XVALUE, ST_WARN, WHY_CLI),
+	WARN_V("cli-max-output-sessions", 0, WHY_CLI),
+	WARN_F("web-admin", 0, WHY_WEB),
+	WARN_V("web-admin-ip", 0, WHY_WEB),
+	WARN_V("web-admin-port", 0, WHY_WEB),
+	WARN_F("web-admin-listen-on-workers", 0, WHY_WEB),
+	WARN_V("acme-redirect", 0, WHY_WEB),
+	WARN_F("prometheus", 0, WHY_PROM),
+	WARN_V("prometheus-port", 0, WHY_PROM),
+	WARN_V("prometheus-address", 0, WHY_PROM),
+	WARN_V("prometheus-path", 0, WHY_PROM),
+	WARN_F("prometheus-username-labels", 0, WHY_PROM),
+	WARN_V("redis-statsdb", 'O', "tern keeps no statistics database"),
+	WARN_F("simple-log", 0, WHY_LOG),
+	WARN_F("new-log-timestamp", 0, WHY_LOG),
+	WARN_V("new-log-timestamp-format", 0, WHY_LOG),
+	WARN_F("log-binding", 0, "tern never logs Binding requests (they are counted)"),
+	WARN_F("syslog", 0, WHY_LOG),
+	WARN_V("syslog-facility", 0, WHY_LOG),
+	WARN_F("daemon", 'o', "tern stays in the foreground: run it under a supervisor (systemd)"),
+	WARN_F("no-rfc5780", 0, WHY_5780),
+	WARN_F("response-origin-only-with-rfc5780", 0, WHY_5780),
+	WARN_F("no-stun-backward-compatibility", 0, "tern answers RFC 3489 Binding requests like RFC 8489 ones"),
+	WARN_F("mobility", 0, "no MOBILITY-TICKET: clients fall back to a new allocation"),
+	WARN_F("check-origin-consistency", 0, "tern ignores ORIGIN"),
+	WARN_V("server-name", 0, "only used by oAuth, which tern refuses"),
+	WARN_V("secret-key-file", 0, "only used by mysql-userdb, which tern refuses"),
+	WARN_F("no-auth-pings", 0, WHY_DB),
+	WARN_F("no-dynamic-ip-list", 0, WHY_DB),
+	WARN_F("no-dynamic-realms", 0, WHY_DB),
+	WARN_V("bps-capacity", 'B', "no server-wide bandwidth cap yet: use max-bps and total-quota"),
+	WARN_V("max-allocate-timeout", 0, "tern keeps no state for an allocation before it succeeds"),
+	WARN_F("keep-address-family", 'K', WHY_FAMILY),
+	WARN_V("allocation-default-address-family", 'A', WHY_FAMILY),
+	WARN_F("no-loopback-peers", 0, "already the default (see allow-loopback-peers)"),
+	WARN_F("no-tcp-relay", 0, "already in effect: tern relays UDP only (no RFC 6062 TCP allocations yet)"),
+	WARN_F("udp-recvmmsg", 0, "tern always uses recvmmsg"),
+	WARN_V("sock-buf-size", 0, "tern sizes its socket buffers itself"),
+	WARN_V("ne", 0, "tern has one network engine"),
+
+	/* coturn options tern does not implement: ignoring them would change
+	 * security, so the configuration is refused. */
+	REFUSE_V("userdb", "db", 'b', WHY_USERDB),
+	REFUSE_V("psql-userdb", "sql-userdb", 'e', WHY_USERDB),
+	REFUSE_V("mysql-userdb", NULL, 'M', WHY_USERDB),
+	REFUSE_V("mongo-userdb", NULL, 'J', WHY_USERDB),
+	REFUSE_V("redis-userdb", NULL, 'N', WHY_USERDB),
+	REFUSE_F("oauth", 0, WHY_USERDB),
+	REFUSE_F("secure-stun", 0,
+		 "would answer unauthenticated Binding requests; no-stun refuses Binding entirely"),
+	REFUSE_F("stun-only", 'S', "would relay: tern always serves TURN"),
+	REFUSE_F("no-udp-relay", 0, "would relay UDP, the only transport tern relays"),
+	REFUSE_F("server-relay", 0, "tern always checks permissions on relayed traffic"),
+	REFUSE_V("listening-device", "listener-ifname", 'd', "would listen on interfaces the configuration excludes"),
+	REFUSE_V("relay-device", "relay-ifname", 'i', "would relay over interfaces the configuration excludes"),
+	REFUSE_V("proc-user", NULL, 0, "would keep running with the privileges it started with"),
+	REFUSE_V("proc-group", NULL, 0, "would keep running with the privileges it started with"),
+};
+
+const size_t tern__cfg_nopts = sizeof(tern__cfg_opts) / sizeof(tern__cfg_opts[0]);
+
+enum cfg_kind tern__cfg_kind(const struct cfg_opt *o)
+{
+	switch (o->type) {
+	case T_BOOL:
+	case T_VERBOSE:
+	case T_NOCONFIG:
+	case T_HELP:
+	case T_HELPMD:
+	case T_VERSION:
+	case T_XFLAG:
+		return K_FLAG;
+	case T_STALE:
+		return K_OPTIONAL;
+	default:
+		return K_VALUE;
+	}
+}
+
+#define USAGE_WIDTH 100
+#define USAGE_INDENT 36
+
+/* Append words to a help line, wrapping under the description column. */
+static void wrap(FILE *out, int *col, const char *text)
+{
+	while (*text) {
+		size_t len;
+		while (*text == ' ')
+			text++;
+		len = strcspn(text, " ");
+		if (!len)
+			break;
+		if (*col > USAGE_INDENT && *col + 1 + (int)len > USAGE_WIDTH) {
+			fprintf(out, "\n%*s", USAGE_INDENT, "");
+			*col = USAGE_INDENT;
+		} else if (*col > USAGE_INDENT) {
+			fputc(' ', out);
+			(*col)++;
+		}
+		fwrite(text, 1, len, out);
+		*col += (int)len;
+		text += len;
+	}
+}
+
+static bool shown(const struct cfg_opt *o)
+{
+	return o->type != T_SECTION && o->status == ST_OK && !(o->flags & F_HIDDEN);
+}
+
+void config_usage(FILE *out, const char *prog)
+{
+	fprintf(out,
+		"Usage: %s [options]\n"
+		"STUN/TURN relay server. Options take coturn's names; each can also be written in the\n"
+		"configuration file as \"name=value\" (\"name\" alone for a flag), except those marked\n"
+		"[command line]. The -c file is read first and the other options override it.\n",
+		prog);
+	for (size_t i = 0; i < tern__cfg_nopts; i++) {
+		const struct cfg_opt *o = &tern__cfg_opts[i];
+		char left[96], more[96];
+		int n, col = USAGE_INDENT;
+
+		if (o->type == T_SECTION) {
+			fprintf(out, "\n%s:\n", o->name);
+			continue;
+		}
+		if (!shown(o))
+			continue;
+		n = snprintf(left, sizeof(left), "  %c%c%s--%s%s%s", o->sh ? '-' : ' ', o->sh ? o->sh : ' ',
+			     o->sh ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		if (n > USAGE_INDENT - 2)
+			fprintf(out, "%s\n%*s", left, USAGE_INDENT, "");
+		else
+			fprintf(out, "%-*s", USAGE_INDENT, left);
+		wrap(out, &col, o->help);
+		if (o->alias) {
+			snprintf(more, sizeof(more), "Also --%s.", o->alias);
+			wrap(out, &col, more);
+		}
+		if (o->flags & F_LIST)
+			wrap(out, &col, "Repeatable.");
+		if (o->def && o->type != T_BOOL && o->type != T_VERBOSE) {
+			snprintf(more, sizeof(more), "[default=%s]", o->def);
+			wrap(out, &col, more);
+		}
+		if (o->flags & F_CLI)
+			wrap(out, &col, "[command line]");
+		fputc('\n', out);
+	}
+	for (int st = ST_WARN; st <= ST_REFUSE; st++) {
+		int col = 2;
+		fputs(st == ST_WARN ? "\ncoturn options accepted and ignored (one warning each):\n "
+				    : "\ncoturn options refused (configuration error):\n ",
+		      out);
+		for (size_t i = 0; i < tern__cfg_nopts; i++) {
+			const struct cfg_opt *o = &tern__cfg_opts[i];
+			int len;
+			if (o->type == T_SECTION || o->status != st)
+				continue;
+			len = (int)strlen(o->name) + 1;
+			if (col + len > USAGE_WIDTH) {
+				fputs("\n ", out);
+				col = 2;
+			}
+			fprintf(out, " %s", o->name);
+			col += len;
+		}
+		fputc('\n', out);
+	}
+	fputs("\nSee docs/CONFIG.md for why each coturn option is ignored or refused.\n", out);
+}
+
+/* Markdown table cells: '|' would end the cell. */
+static void md_text(FILE *out, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '|')
+			fputc('\\', out);
+		fputc(*s, out);
+	}
+}
+
+void config_usage_markdown(FILE *out)
+{
+	bool header = false, open = false;
+
+	for (size_t i = 0; i < tern__cfg_nopts; i++) {
+		const struct cfg_opt *o = &tern__cfg_opts[i];
+		if (o->type == T_SECTION) {
+			fprintf(out, "%s### %s\n\n", open ? "\n" : "", o->name);
+			header = true;
+			open = false;
+			continue;
+		}
+		if (!shown(o))
+			continue;
+		if (header) {
+			fputs("| Option | Short | Value | Default | Reload | Description |\n"
+			      "|---|---|---|---|---|---|\n",
+			      out);
+			header = false;
+			open = true;
+		}
+		fprintf(out, "| `%s`", o->name);
+		if (o->alias)
+			fprintf(out, ", `%s`", o->alias);
+		if (o->sh)
+			fprintf(out, " | `-%c` | ", o->sh);
+		else
+			fputs(" |  | ", out);
+		md_text(out, o->arg ? o->arg : "flag");
+		fprintf(out, " | %s%s%s | %s | ", o->def ? "`" : "", o->def ? o->def : "", o->def ? "`" : "",
+			(o->flags & F_RELOAD) ? "yes" : "no");
+		md_text(out, o->help);
+		if (o->flags & F_LIST)
+			fputs(" Repeatable.", out);
+		if (o->flags & F_CLI)
+			fputs(" Command line only.", out);
+		fputs(" |\n", out);
+	}
+	if (open)
+		fputc('\n', out);
+	for (int st = ST_WARN; st <= ST_REFUSE; st++) {
+		fputs(st == ST_WARN ? "### coturn options tern ignores (one warning each)\n\n"
+				      "| Option | Short | Why ignoring it is safe |\n"
+				    : "### coturn options tern refuses (configuration error)\n\n"
+				      "| Option | Short | What ignoring it would do |\n",
+		      out);
+		fputs("|---|---|---|\n", out);
+		for (size_t i = 0; i < tern__cfg_nopts; i++) {
+			const struct cfg_opt *o = &tern__cfg_opts[i];
+			if (o->type == T_SECTION || o->status != st)
+				continue;
+			fprintf(out, "| `%s`", o->name);
+			if (o->alias)
+				fprintf(out, ", `%s`", o->alias);
+			if (o->sh)
+				fprintf(out, " | `-%c` | ", o->sh);
+			else
+				fputs(" |  | ", out);
+			md_text(out, o->help);
+			fputs(" |\n", out);
+		}
+		fputc('\n', out);
+	}
+}

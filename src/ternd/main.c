@@ -1,0 +1,83 @@
+/* ternd: parse the configuration, set up logging, run the server. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/server.h"
+#include "ternd/config/config.h"
+#include "util/log.h"
+
+#ifndef TERN_VERSION
+#define TERN_VERSION "0.1.0"
+#endif
+
+static int write_pidfile(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "%ld\n", (long)getpid());
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+static void log_listening(const struct tern_config *c)
+{
+	for (unsigned i = 0; i < c->nlisten; i++) {
+		char s[TERN_ADDRSTRLEN];
+		log_info("listening on udp %s", addr_format(&c->listen[i], s, sizeof(s), true));
+	}
+	if (c->no_auth)
+		log_warn("no-auth: anyone can allocate relays on this server");
+	else
+		log_info("realm %s, %u static user(s)%s", c->realm, c->nusers,
+			 c->use_auth_secret ? ", REST API shared secret" : "");
+}
+
+int main(int argc, char **argv)
+{
+	static struct tern_config cfg;
+	struct server *srv = NULL;
+	int rc;
+
+	if (config_load(&cfg, argc, argv, stderr, stderr) < 0)
+		return 2;
+	if (cfg.help) {
+		config_usage(stdout, argv[0]);
+		return 0;
+	}
+	if (cfg.version) {
+		printf("ternd %s\n", TERN_VERSION);
+		return 0;
+	}
+	if (cfg.check_config) {
+		printf("%s: configuration OK\n", cfg.config_file[0] ? cfg.config_file : "command line");
+		return 0;
+	}
+	tern_log_level = cfg.verbose >= 2 ? LOG_DEBUG : cfg.verbose == 1 ? LOG_DEBUG : LOG_INFO;
+	const char *lf = cfg.log_file;
+	bool to_file = lf[0] && strcmp(lf, "stdout") != 0 && strcmp(lf, "-") != 0 && strcmp(lf, "syslog") != 0;
+	if ((rc = log_open(to_file ? lf : NULL, !cfg.no_stdout_log || !to_file)) < 0) {
+		fprintf(stderr, "log-file '%s': %s\n", lf, strerror(-rc));
+		return 1;
+	}
+	server_block_signals();
+	if ((rc = server_new(&cfg, &srv)) < 0) {
+		log_err("ternd: cannot start: %s", strerror(-rc));
+		return 1;
+	}
+	if (cfg.pidfile[0] && (rc = write_pidfile(cfg.pidfile)) < 0) {
+		log_err("pidfile '%s': %s", cfg.pidfile, strerror(-rc));
+		server_free(srv);
+		return 1;
+	}
+	log_listening(&cfg);
+	rc = server_run(srv);
+	server_free(srv);
+	if (cfg.pidfile[0])
+		unlink(cfg.pidfile);
+	log_info("ternd stopped");
+	log_close();
+	return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,157 @@
+/* Internals of the TURN core shared by its .c files. Not an API. */
+#ifndef TERN_TURN_INTERNAL_H
+#define TERN_TURN_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "stun/stun.h"
+#include "turn/turn.h"
+#include "util/timer.h"
+
+/* RFC 8656 §12: a channel number that expired is not rebound to another
+ * peer for 5 more minutes, so late packets cannot reach the wrong peer. */
+#define TURN_CHANNEL_HOLD_MS (300 * 1000)
+/* RESERVATION-TOKEN lifetime (RFC 8656 §7.2 suggests about 30 seconds). */
+#define TURN_RESERVATION_MS (30 * 1000)
+/* Last response kept per allocation for retransmitted requests. */
+#define TURN_CACHE_MAX 200
+#define TURN_USER_MAX 128
+#define TURN_CHANNEL_MAX_RFC5766 0x7FFF
+
+struct turn_perm {
+	struct turn_perm *next;
+	union tern_addr ip; /* port 0 */
+	uint64_t expires;
+};
+
+struct turn_chan {
+	struct turn_chan *next;
+	union tern_addr peer;
+	uint64_t expires; /* bound while now < expires; held until expires + HOLD */
+	uint16_t num;
+};
+
+struct quota_user;
+
+enum turn_mi { TURN_MI_NONE = 0, TURN_MI_SHA1, TURN_MI_SHA256 };
+
+struct turn_bucket {
+	uint64_t tokens; /* bytes */
+	uint64_t stamp;  /* ms */
+};
+
+struct turn_alloc {
+	struct timer timer;
+	union tern_addr client;
+	int listener;
+	bool live; /* in the table (false once deleted) */
+	uint64_t id;
+	/* relayed transport addresses: [0] first family, [1] second (dual) */
+	int relay[2];
+	union tern_addr relay_addr[2];
+	unsigned nrelay;
+	uint64_t expires;
+	/* who owns it (RFC 8656 §7.3: later requests must use the same username) */
+	uint64_t user_hash;
+	struct quota_user *quota;
+	uint8_t key[32];
+	uint8_t keylen;
+	uint8_t mi; /* enum turn_mi of the Allocate: used to sign responses */
+	struct turn_perm *perms;
+	unsigned nperms;
+	struct turn_chan *chans;
+	unsigned nchans;
+	struct turn_bucket up, down;
+	/* retransmission cache */
+	uint8_t last_txid[STUN_TXID_LEN];
+	uint16_t last_len;
+	int last_handle;
+	uint8_t last_resp[TURN_CACHE_MAX];
+	struct turn_alloc *free_next;
+};
+
+struct turn {
+	struct turn_params p;
+	struct turn_io io;
+	uint64_t now;  /* ms */
+	uint64_t wall; /* s */
+	uint64_t seed;
+	uint64_t next_id;
+	struct timer_wheel wheel;
+	/* allocation pool and 5-tuple table (open addressing, linear probing) */
+	struct turn_alloc *pool;
+	struct turn_alloc *free_allocs;
+	size_t used_allocs; /* pool entries carved so far */
+	struct turn_alloc **table;
+	unsigned table_mask;
+	/* permission and channel pools */
+	struct turn_perm *perm_pool, *free_perms;
+	struct turn_chan *chan_pool, *free_chans;
+	size_t nperm_pool, nchan_pool, used_perms, used_chans;
+	struct turn_stats st;
+	uint8_t txbuf[TURN_TX_HDR_MAX];
+};
+
+/* alloc.c: the table and pools */
+int alloc_pools_init(struct turn *t);
+void alloc_pools_free(struct turn *t);
+struct turn_alloc *alloc_lookup(struct turn *t, int listener, const union tern_addr *client);
+struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr *client);
+/* Remove from table, close relay sockets, release quota, free lists. */
+void alloc_delete(struct turn *t, struct turn_alloc *a);
+void alloc_schedule(struct turn *t, struct turn_alloc *a);
+struct turn_perm *perm_find(struct turn *t, struct turn_alloc *a, const union tern_addr *peer);
+/* Install or refresh; NULL when the per-allocation or pool limit is hit. */
+struct turn_perm *perm_install(struct turn *t, struct turn_alloc *a, const union tern_addr *peer);
+struct turn_chan *chan_by_num(struct turn *t, struct turn_alloc *a, uint16_t num, bool include_held);
+struct turn_chan *chan_by_peer(struct turn *t, struct turn_alloc *a, const union tern_addr *peer,
+			       bool include_held);
+struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num, const union tern_addr *peer);
+void alloc_on_timer(struct timer *tm, void *arg);
+/* Index of a's relay of this family, -1 if none. */
+int alloc_relay_index(const struct turn_alloc *a, int family);
+
+/* shared.c */
+int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, struct quota_user **out);
+void shared_quota_release(struct turn_shared *s, struct quota_user *q);
+int shared_reserve(struct turn_shared *s, int handle, uint64_t now, uint8_t token[8]);
+int shared_take_reservation(struct turn_shared *s, const uint8_t token[8], uint64_t now);
+void shared_expire(struct turn_shared *s, uint64_t now, const struct turn_io *io);
+
+/* token bucket for max-bps: true when len bytes may pass */
+bool bucket_take(struct turn_bucket *b, uint64_t rate, uint64_t now, size_t len);
+
+#endif
+
+/* One request being answered. */
+struct req {
+	struct turn *t;
+	int listener;
+	const union tern_addr *client;
+	struct stun_msg *m;
+	struct turn_alloc *a; /* the 5-tuple's allocation, if any */
+	/* set by authentication */
+	bool authed;
+	enum turn_mi mi;
+	uint8_t key[32];
+	uint8_t keylen;
+	uint64_t user_hash;
+	const uint8_t *user; /* USERNAME value (or the name a USERHASH resolved to) */
+	size_t ulen;
+	char user_buf[TURN_USER_MAX + 1];
+};
+
+/* turn.c: answers. Start a response of class cls to r's request... */
+void resp_start(struct req *r, struct stun_builder *b, enum stun_class cls);
+/* ...sign (when authenticated), fingerprint, queue, and cache it. */
+void resp_send(struct req *r, struct stun_builder *b);
+/* An error answer with an optional reason (authenticated answers get the
+ * standard phrase; unauthenticated ones none, to stay small). */
+void resp_error(struct req *r, int code);
+
+/* requests.c */
+void req_allocate(struct req *r);
+void req_refresh(struct req *r);
+void req_create_permission(struct req *r);
+void req_channel_bind(struct req *r);

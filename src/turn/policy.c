@@ -1,0 +1,194 @@
+#include "turn/policy.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* The default-denied ranges, pre-parsed so no worker ever parses text and
+ * nothing needs a once-guard. The comment on each line is the range; the
+ * unit tests probe the first, last and an inner address of every one.
+ * docs/SECURITY.md explains why each is here. */
+#define V4(a, b, c, d, len)                                                                                  \
+	{                                                                                                    \
+		.family = AF_INET, .bytes = {a, b, c, d}, .prefix = len                                      \
+	}
+#define V6(len, ...)                                                                                         \
+	{                                                                                                    \
+		.family = AF_INET6, .bytes = {__VA_ARGS__}, .prefix = len                                    \
+	}
+
+static const struct tern_cidr default_deny[] = {
+    V4(0, 0, 0, 0, 8),              /* 0.0.0.0/8 "this network" */
+    V4(127, 0, 0, 0, 8),            /* 127.0.0.0/8 loopback */
+    V4(10, 0, 0, 0, 8),             /* 10.0.0.0/8 private */
+    V4(172, 16, 0, 0, 12),          /* 172.16.0.0/12 private */
+    V4(192, 168, 0, 0, 16),         /* 192.168.0.0/16 private */
+    V4(100, 64, 0, 0, 10),          /* 100.64.0.0/10 carrier-grade NAT */
+    V4(169, 254, 0, 0, 16),         /* 169.254.0.0/16 link-local, cloud metadata */
+    V4(192, 0, 0, 0, 24),           /* 192.0.0.0/24 IETF protocol assignments */
+    V4(198, 18, 0, 0, 15),          /* 198.18.0.0/15 benchmarking */
+    V4(224, 0, 0, 0, 4),            /* 224.0.0.0/4 multicast */
+    V4(240, 0, 0, 0, 4),            /* 240.0.0.0/4 reserved */
+    V4(255, 255, 255, 255, 32),     /* broadcast */
+    V6(128, 0),                     /* ::/128 unspecified */
+    V6(128, [15] = 1),              /* ::1/128 loopback */
+    V6(7, 0xfc),                    /* fc00::/7 unique local */
+    V6(10, 0xfe, 0x80),             /* fe80::/10 link-local */
+    V6(8, 0xff),                    /* ff00::/8 multicast */
+    V6(96, 0x00, 0x64, 0xff, 0x9b), /* 64:ff9b::/96 NAT64 well-known prefix */
+    V6(32, 0x20, 0x01),             /* 2001::/32 Teredo */
+    V6(16, 0x20, 0x02),             /* 2002::/16 6to4 */
+};
+
+/* What allow-loopback-peers opens. */
+static const struct tern_cidr loopback[] = {
+    V4(127, 0, 0, 0, 8),
+    V6(128, [15] = 1),
+};
+
+#undef V4
+#undef V6
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+void policy_init(struct peer_policy *p)
+{
+	memset(p, 0, sizeof(*p));
+}
+
+static int add_range(struct tern_cidr *arr, unsigned *n, const struct tern_cidr *c)
+{
+	if (*n >= POLICY_MAX_RANGES)
+		return -ENOSPC;
+	if (c->family != AF_INET && c->family != AF_INET6)
+		return -EINVAL;
+	arr[(*n)++] = *c;
+	return 0;
+}
+
+int policy_allow(struct peer_policy *p, const struct tern_cidr *c)
+{
+	return add_range(p->allow, &p->nallow, c);
+}
+
+int policy_deny(struct peer_policy *p, const struct tern_cidr *c)
+{
+	return add_range(p->deny, &p->ndeny, c);
+}
+
+int policy_add_own(struct peer_policy *p, const union tern_addr *a)
+{
+	if (p->nown >= POLICY_MAX_OWN)
+		return -ENOSPC;
+	if (a->sa.sa_family != AF_INET && a->sa.sa_family != AF_INET6)
+		return -EINVAL;
+	p->own[p->nown++] = *a;
+	return 0;
+}
+
+bool policy_embedded_v4(const union tern_addr *a, union tern_addr *v4)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	static const uint8_t zero[12];
+	static const uint8_t nat64[12] = {0x00, 0x64, 0xff, 0x9b};
+	const uint8_t *b, *ip = NULL;
+
+	if (a->sa.sa_family != AF_INET6)
+		return false;
+	b = a->v6.sin6_addr.s6_addr;
+	if (memcmp(b, mapped, 12) == 0 || memcmp(b, nat64, 12) == 0) {
+		ip = b + 12;
+	} else if (memcmp(b, zero, 12) == 0) {
+		/* IPv4-compatible ::a.b.c.d; :: and ::1 are IPv6's own */
+		if (b[12] == 0 && b[13] == 0 && b[14] == 0 && b[15] <= 1)
+			return false;
+		ip = b + 12;
+	} else if (b[0] == 0x20 && b[1] == 0x02) {
+		ip = b + 2; /* RFC 3056: 2002:AABB:CCDD::/48 */
+	}
+	if (!ip)
+		return false;
+	memset(v4, 0, sizeof(*v4));
+	v4->v4.sin_family = AF_INET;
+	v4->v4.sin_port = a->v6.sin6_port;
+	memcpy(&v4->v4.sin_addr, ip, 4);
+	return true;
+}
+
+static bool in_any(const struct tern_cidr *arr, unsigned n, const union tern_addr *a)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (cidr_contains(&arr[i], a))
+			return true;
+	return false;
+}
+
+/* Own addresses compare in every spelling: an entry written as
+ * ::ffff:a.b.c.d still matches the plain IPv4 peer and the reverse. */
+static bool own_match(const union tern_addr *own, const union tern_addr *f, bool with_port)
+{
+	union tern_addr o4;
+	if (with_port && addr_port(own) != addr_port(f))
+		return false;
+	if (addr_equal_ip(own, f))
+		return true;
+	return policy_embedded_v4(own, &o4) && addr_equal_ip(&o4, f);
+}
+
+static bool is_loopback(const union tern_addr *f)
+{
+	return in_any(loopback, NELEM(loopback), f);
+}
+
+/* Steps 2-5 of the decision for one form of the peer address. */
+static bool form_allowed(const struct peer_policy *p, const union tern_addr *f)
+{
+	if (in_any(p->allow, p->nallow, f))
+		return true;
+	if (in_any(p->deny, p->ndeny, f))
+		return false;
+	bool opened = p->allow_loopback && is_loopback(f);
+	if (!opened && in_any(default_deny, NELEM(default_deny), f))
+		return false;
+	if (!opened) {
+		for (unsigned i = 0; i < p->nown; i++)
+			if (addr_port(&p->own[i]) == 0 && own_match(&p->own[i], f, false))
+				return false;
+	}
+	return true;
+}
+
+/* Relaying into one of our own listening sockets only builds loops
+ * (and lets a client reach the server as if from the relay). A wildcard
+ * listener owns that port on every loopback address too. */
+static bool is_own_listener(const struct peer_policy *p, const union tern_addr *f)
+{
+	for (unsigned i = 0; i < p->nown; i++) {
+		const union tern_addr *o = &p->own[i];
+		if (addr_port(o) == 0)
+			continue;
+		if (own_match(o, f, true))
+			return true;
+		if (addr_is_any(o) && addr_port(o) == addr_port(f) && is_loopback(f))
+			return true;
+	}
+	return false;
+}
+
+bool policy_peer_allowed(const struct peer_policy *p, const union tern_addr *peer)
+{
+	union tern_addr forms[2];
+	unsigned n = 0;
+
+	if (peer->sa.sa_family != AF_INET && peer->sa.sa_family != AF_INET6)
+		return false;
+	forms[n++] = *peer;
+	if (policy_embedded_v4(peer, &forms[n]))
+		n++;
+	for (unsigned i = 0; i < n; i++) {
+		if (is_own_listener(p, &forms[i]))
+			return false;
+		if (!form_allowed(p, &forms[i]))
+			return false;
+	}
+	return true;
+}

@@ -1,0 +1,58 @@
+/* Peer address policy: which peers an allocation may relay to
+ * (CreatePermission, ChannelBind, Send). Safe by default against SSRF into
+ * internal networks (coturn CVE-2020-26262 class).
+ *
+ * Decision for a peer address P:
+ *   1. Every IPv4-in-IPv6 form is converted first: IPv4-mapped ::ffff:a.b.c.d,
+ *      IPv4-compatible ::a.b.c.d (not :: or ::1), NAT64 64:ff9b::/96 and
+ *      6to4 2002:AABB:CCDD::/16; both P and its embedded IPv4 are judged and
+ *      P is allowed only if every form is allowed.
+ *   2. A form inside an allowed-peer-ip range is allowed (allow wins).
+ *   3. A form inside a denied-peer-ip range is denied.
+ *   4. A form inside a default-denied range is denied, unless an allow switch
+ *      opens it (allow-loopback-peers opens 127/8 and ::1):
+ *      0.0.0.0/8, 127/8, 10/8, 172.16/12, 192.168/16, 100.64/10, 169.254/16,
+ *      192.0.0/24, 198.18/15, 224/4, 240/4, 255.255.255.255/32,
+ *      ::/128, ::1/128, fc00::/7, fe80::/10, ff00::/8, 64:ff9b::/96,
+ *      2001::/32, 2002::/16.
+ *   5. A form equal to one of the server's own addresses is denied (unless
+ *      allowed by 2, or loopback opened by allow-loopback-peers).
+ *   6. Otherwise allowed.
+ * The port never matters, except that a peer equal to one of the server's
+ * own listening transport addresses (ip and port) is always denied: relaying
+ * into ourselves only builds loops. */
+#ifndef TERN_TURN_POLICY_H
+#define TERN_TURN_POLICY_H
+
+#include <stdbool.h>
+
+#include "util/addr.h"
+
+#define POLICY_MAX_RANGES 64
+#define POLICY_MAX_OWN 32
+
+struct peer_policy {
+	struct tern_cidr allow[POLICY_MAX_RANGES];
+	unsigned nallow;
+	struct tern_cidr deny[POLICY_MAX_RANGES];
+	unsigned ndeny;
+	union tern_addr own[POLICY_MAX_OWN]; /* listening addresses (with port) and relay addresses (port 0) */
+	unsigned nown;
+	bool allow_loopback;
+};
+
+/* Empty policy: default-deny ranges only. */
+void policy_init(struct peer_policy *p);
+/* Add ranges / own addresses; -ENOSPC when full. */
+int policy_allow(struct peer_policy *p, const struct tern_cidr *c);
+int policy_deny(struct peer_policy *p, const struct tern_cidr *c);
+int policy_add_own(struct peer_policy *p, const union tern_addr *a);
+
+/* True when relaying to peer is permitted. */
+bool policy_peer_allowed(const struct peer_policy *p, const union tern_addr *peer);
+
+/* If a is an IPv6 address embedding an IPv4 one (forms of step 1), write
+ * the IPv4 address (port kept) to v4 and return true. */
+bool policy_embedded_v4(const union tern_addr *a, union tern_addr *v4);
+
+#endif

@@ -1,0 +1,454 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "turn/internal.h"
+#include "util/bytes.h"
+#include "util/log.h"
+
+struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uint64_t seed)
+{
+	struct turn *t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->p = *p;
+	t->io = *io;
+	t->seed = seed;
+	if (!t->p.max_perms)
+		t->p.max_perms = 32;
+	if (!t->p.max_channels)
+		t->p.max_channels = 32;
+	if (!t->p.max_allocs)
+		t->p.max_allocs = 1024;
+	if (!t->p.channel_max)
+		t->p.channel_max = TURN_CHANNEL_MAX_RFC5766;
+	if (alloc_pools_init(t) < 0) {
+		alloc_pools_free(t);
+		free(t);
+		return NULL;
+	}
+	timer_wheel_init(&t->wheel, 0);
+	return t;
+}
+
+void turn_free(struct turn *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->used_allocs; i++)
+		if (t->pool[i].live)
+			alloc_delete(t, &t->pool[i]);
+	alloc_pools_free(t);
+	free(t);
+}
+
+void turn_set_time(struct turn *t, uint64_t now_ms, uint64_t wall_s)
+{
+	if (t->now == 0)
+		timer_wheel_init(&t->wheel, now_ms);
+	t->now = now_ms;
+	t->wall = wall_s;
+}
+
+void turn_on_tick(struct turn *t)
+{
+	static const uint64_t sweep_every = 1000;
+	timer_expire(&t->wheel, t->now, alloc_on_timer, t);
+	/* Reservations are shared: sweep them about once a second. */
+	if (t->now / sweep_every != (t->now - TIMER_TICK_MS) / sweep_every)
+		shared_expire(t->p.shared, t->now, &t->io);
+}
+
+int turn_next_timeout(const struct turn *t, int max_ms)
+{
+	return timer_next_ms(&t->wheel, t->now, max_ms);
+}
+
+const struct turn_stats *turn_stats(const struct turn *t) { return &t->st; }
+
+/* ---- answers ---- */
+
+void resp_start(struct req *r, struct stun_builder *b, enum stun_class cls)
+{
+	stun_build_init(b, r->t->txbuf, sizeof(r->t->txbuf), stun_type(r->m->method, cls), r->m->txid);
+}
+
+void resp_send(struct req *r, struct stun_builder *b)
+{
+	struct turn *t = r->t;
+	if (r->authed && t->p.software)
+		stun_add_attr(b, STUN_A_SOFTWARE, t->p.software, strlen(t->p.software));
+	if (r->authed && r->mi == TURN_MI_SHA256)
+		stun_add_integrity_sha256(b, r->key, r->keylen);
+	else if (r->authed && r->mi == TURN_MI_SHA1)
+		stun_add_integrity(b, r->key, r->keylen);
+	/* RFC 8489 §14.7: answer with FINGERPRINT when the request had one. */
+	if (t->p.fingerprint || r->m->fp >= 0)
+		stun_add_fingerprint(b);
+	int len = stun_build_finish(b);
+	if (len < 0) {
+		LOG_RL(LOG_ERR, "turn: response too large for method 0x%03x", r->m->method);
+		return;
+	}
+	if (stun_type_class(rd16(b->buf)) == STUN_ERROR)
+		t->st.responses_err++;
+	t->io.send(t->io.ctx, r->listener, r->client, b->buf, (size_t)len, NULL, 0, 0);
+	t->st.tx_client++;
+	/* Keep the answer so a retransmitted request gets the same one. */
+	struct turn_alloc *a = r->a;
+	if (a && r->authed && (size_t)len <= sizeof(a->last_resp)) {
+		memcpy(a->last_txid, r->m->txid, STUN_TXID_LEN);
+		memcpy(a->last_resp, b->buf, (size_t)len);
+		a->last_len = (uint16_t)len;
+	}
+}
+
+static void add_challenge(struct req *r, struct stun_builder *b)
+{
+	const struct auth *au = r->t->p.auth;
+	char nonce[AUTH_NONCE_MAX];
+	const char *realm = auth_realm(au);
+	stun_add_attr(b, STUN_A_REALM, realm, strlen(realm));
+	int n = auth_nonce_new(au, r->client, r->t->wall, nonce, sizeof(nonce));
+	if (n > 0)
+		stun_add_attr(b, STUN_A_NONCE, nonce, (size_t)n);
+	if (auth_sha256(au)) {
+		/* RFC 8489 §14.11: SHA-256 preferred, MD5 for older clients. */
+		static const uint8_t algs[8] = {0, STUN_PWALG_SHA256, 0, 0, 0, STUN_PWALG_MD5, 0, 0};
+		stun_add_attr(b, STUN_A_PASSWORD_ALGORITHMS, algs, sizeof(algs));
+	}
+}
+
+void resp_error(struct req *r, int code)
+{
+	struct stun_builder b;
+	if (tern_log_level >= LOG_DEBUG) {
+		char c[TERN_ADDRSTRLEN];
+		log_debug("%s: method 0x%03x answered %d", addr_format(r->client, c, sizeof(c), true), r->m->method,
+			  code);
+	}
+	resp_start(r, &b, STUN_ERROR);
+	stun_add_error(&b, code, r->authed ? stun_reason(code) : NULL);
+	if (code == 401 || code == 438)
+		add_challenge(r, &b);
+	resp_send(r, &b);
+}
+
+static void resp_unknown(struct req *r)
+{
+	struct stun_builder b;
+	resp_start(r, &b, STUN_ERROR);
+	stun_add_error(&b, 420, NULL);
+	stun_add_unknown(&b, r->m->unknown, r->m->nunknown);
+	resp_send(r, &b);
+}
+
+/* ---- authentication: RFC 8489 §9.2.4 ---- */
+
+static uint64_t name_hash(const struct turn *t, const uint8_t *s, size_t n)
+{
+	uint64_t h = t->seed ^ 0x9e3779b97f4a7c15ULL;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ s[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+static bool pwalgs_match_ours(const struct stun_attr *a)
+{
+	static const uint8_t ours[8] = {0, STUN_PWALG_SHA256, 0, 0, 0, STUN_PWALG_MD5, 0, 0};
+	return a->len == sizeof(ours) && memcmp(a->val, ours, sizeof(ours)) == 0;
+}
+
+/* 0 when r is authenticated (or auth is off); otherwise the answer has
+ * been sent and -1 is returned. */
+static int authenticate(struct req *r)
+{
+	struct turn *t = r->t;
+	const struct auth *au = t->p.auth;
+	struct stun_msg *m = r->m;
+
+	if (!au) {
+		r->user_hash = 0;
+		return 0;
+	}
+	if (m->mi < 0 && m->mi256 < 0) {
+		t->st.auth_challenge++;
+		resp_error(r, 401);
+		return -1;
+	}
+	const struct stun_attr *user = stun_find(m, STUN_A_USERNAME);
+	const struct stun_attr *uhash = stun_find(m, STUN_A_USERHASH);
+	const struct stun_attr *realm = stun_find(m, STUN_A_REALM);
+	const struct stun_attr *nonce = stun_find(m, STUN_A_NONCE);
+	/* RFC 8489 §9.2.4: credentials present but incomplete: 400. */
+	if ((!user && !uhash) || !realm || !nonce || (uhash && uhash->len != 32)) {
+		t->st.auth_fail++;
+		resp_error(r, 400);
+		return -1;
+	}
+	if (auth_nonce_check(au, r->client, nonce->val, nonce->len, t->wall) < 0) {
+		t->st.stale_nonce++;
+		resp_error(r, 438);
+		return -1;
+	}
+	int alg = STUN_PWALG_MD5;
+	if (auth_nonce_has_features(nonce->val, nonce->len)) {
+		const struct stun_attr *algs = stun_find(m, STUN_A_PASSWORD_ALGORITHMS);
+		const struct stun_attr *pa = stun_find(m, STUN_A_PASSWORD_ALGORITHM);
+		/* RFC 8489 §9.2.4: the list must be echoed unchanged and the chosen
+		 * algorithm must come from it (downgrade protection). */
+		if ((algs && !pwalgs_match_ours(algs)) || (pa && !algs)) {
+			resp_error(r, 400);
+			return -1;
+		}
+		if (pa) {
+			if (pa->len < 4 || (rd16(pa->val) != STUN_PWALG_MD5 && rd16(pa->val) != STUN_PWALG_SHA256)) {
+				resp_error(r, 400);
+				return -1;
+			}
+			alg = rd16(pa->val);
+		}
+	}
+	if (realm->len != strlen(auth_realm(au)) || memcmp(realm->val, auth_realm(au), realm->len) != 0) {
+		t->st.auth_fail++;
+		resp_error(r, 401);
+		return -1;
+	}
+
+	struct auth_key keys[AUTH_MAX_KEYS];
+	int nkeys;
+	if (user) {
+		nkeys = auth_lookup(au, user->val, user->len, t->wall, keys, AUTH_MAX_KEYS);
+		r->user = user->val;
+		r->ulen = user->len;
+	} else {
+		nkeys = auth_lookup_userhash(au, uhash->val, r->user_buf, sizeof(r->user_buf), keys, AUTH_MAX_KEYS);
+		r->user = (const uint8_t *)r->user_buf;
+		r->ulen = nkeys > 0 ? strlen(r->user_buf) : 0;
+	}
+	if (nkeys <= 0) {
+		t->st.auth_fail++;
+		resp_error(r, 401);
+		return -1;
+	}
+	for (int i = 0; i < nkeys; i++) {
+		const uint8_t *key = keys[i].md5;
+		size_t keylen = 16;
+		if (alg == STUN_PWALG_SHA256) {
+			if (!keys[i].has_sha256)
+				continue;
+			key = keys[i].sha256;
+			keylen = 32;
+		}
+		/* RFC 8489 §14.6: with both present, only the SHA-256 one counts. */
+		int ok = m->mi256 >= 0 ? stun_check_integrity_sha256(m, key, keylen)
+				       : stun_check_integrity(m, key, keylen);
+		if (ok == 0) {
+			r->authed = true;
+			r->mi = m->mi256 >= 0 ? TURN_MI_SHA256 : TURN_MI_SHA1;
+			memcpy(r->key, key, keylen);
+			r->keylen = (uint8_t)keylen;
+			r->user_hash = name_hash(t, r->user, r->ulen);
+			return 0;
+		}
+	}
+	t->st.auth_fail++;
+	resp_error(r, 401);
+	return -1;
+}
+
+/* ---- dispatch ---- */
+
+static void on_binding(struct req *r)
+{
+	struct stun_builder b;
+	if (r->t->p.no_stun) {
+		resp_error(r, 400);
+		return;
+	}
+	resp_start(r, &b, STUN_SUCCESS);
+	stun_add_xaddr(&b, STUN_A_XOR_MAPPED_ADDRESS, r->client);
+	resp_send(r, &b);
+}
+
+static void on_send_indication(struct turn *t, int listener, const union tern_addr *client, struct stun_msg *m)
+{
+	struct turn_alloc *a = alloc_lookup(t, listener, client);
+	const struct stun_attr *pa = stun_find(m, STUN_A_XOR_PEER_ADDRESS);
+	const struct stun_attr *data = stun_find(m, STUN_A_DATA);
+	union tern_addr peer;
+
+	if (!a) {
+		t->st.drop_no_alloc++;
+		return;
+	}
+	/* RFC 8656 §10.2: without both attributes the indication is discarded. */
+	if (!pa || !data || stun_attr_xaddr(m, pa, &peer) < 0) {
+		t->st.drop_malformed++;
+		return;
+	}
+	int ri = alloc_relay_index(a, peer.sa.sa_family);
+	if (ri < 0 || !policy_peer_allowed(t->p.policy, &peer)) {
+		t->st.drop_policy++;
+		return;
+	}
+	if (!perm_find(t, a, &peer)) {
+		t->st.drop_no_perm++;
+		return;
+	}
+	if (!bucket_take(&a->up, t->p.max_bps, t->now, data->len)) {
+		t->st.drop_bps++;
+		return;
+	}
+	t->io.send(t->io.ctx, a->relay[ri], &peer, NULL, 0, data->val, data->len, 0);
+	t->st.tx_peer++;
+	t->st.relayed_to_peer++;
+}
+
+static void on_channel_data(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf,
+			    size_t len)
+{
+	uint16_t num, dlen;
+	const uint8_t *data;
+	if (stun_channeldata_parse(buf, len, &num, &data, &dlen) < 0 || num > t->p.channel_max) {
+		t->st.drop_malformed++;
+		return;
+	}
+	struct turn_alloc *a = alloc_lookup(t, listener, client);
+	if (!a) {
+		t->st.drop_no_alloc++;
+		return;
+	}
+	struct turn_chan *c = chan_by_num(t, a, num, false);
+	if (!c) {
+		t->st.drop_no_channel++;
+		return;
+	}
+	if (!perm_find(t, a, &c->peer)) {
+		t->st.drop_no_perm++;
+		return;
+	}
+	if (!bucket_take(&a->up, t->p.max_bps, t->now, dlen)) {
+		t->st.drop_bps++;
+		return;
+	}
+	int ri = alloc_relay_index(a, c->peer.sa.sa_family);
+	t->io.send(t->io.ctx, a->relay[ri], &c->peer, NULL, 0, data, dlen, 0);
+	t->st.tx_peer++;
+	t->st.relayed_to_peer++;
+}
+
+void turn_on_client(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf, size_t len)
+{
+	t->st.rx_client++;
+	t->st.rx_client_bytes += len;
+	if (stun_is_channeldata(buf, len)) {
+		on_channel_data(t, listener, client, buf, len);
+		return;
+	}
+	struct stun_msg m;
+	if (stun_parse(&m, buf, len) < 0) {
+		t->st.drop_malformed++;
+		return;
+	}
+	/* RFC 8489 §7.3: a wrong FINGERPRINT means this is not STUN: discard. */
+	if (m.fp >= 0 && stun_check_fingerprint(&m) < 0) {
+		t->st.drop_malformed++;
+		return;
+	}
+	if (m.cls == STUN_INDICATION) {
+		if (m.method == TURN_SEND)
+			on_send_indication(t, listener, client, &m);
+		return; /* Binding indications are keepalives: nothing to do */
+	}
+	if (m.cls != STUN_REQUEST) {
+		t->st.drop_malformed++;
+		return;
+	}
+	t->st.requests++;
+	struct req r = {.t = t, .listener = listener, .client = client, .m = &m};
+	/* RFC 8489 §6.3.1: unknown comprehension-required attributes: 420. */
+	if (m.nunknown) {
+		resp_unknown(&r);
+		return;
+	}
+	if (m.method == STUN_BINDING) {
+		on_binding(&r);
+		return;
+	}
+	if (m.method != TURN_ALLOCATE && m.method != TURN_REFRESH && m.method != TURN_CREATE_PERMISSION &&
+	    m.method != TURN_CHANNEL_BIND) {
+		resp_error(&r, 400);
+		return;
+	}
+	r.a = alloc_lookup(t, listener, client);
+	if (r.a && r.a->last_len && memcmp(r.a->last_txid, m.txid, STUN_TXID_LEN) == 0) {
+		/* A retransmission: the same answer, without redoing the work. */
+		t->io.send(t->io.ctx, listener, client, r.a->last_resp, r.a->last_len, NULL, 0, 0);
+		t->st.tx_client++;
+		return;
+	}
+	if (authenticate(&r) < 0)
+		return;
+	if (r.a && r.a->user_hash != r.user_hash) {
+		/* RFC 8656 §5: requests on an allocation must use its username. */
+		resp_error(&r, 441);
+		return;
+	}
+	switch (m.method) {
+	case TURN_ALLOCATE:
+		req_allocate(&r);
+		break;
+	case TURN_REFRESH:
+		req_refresh(&r);
+		break;
+	case TURN_CREATE_PERMISSION:
+		req_create_permission(&r);
+		break;
+	default:
+		req_channel_bind(&r);
+		break;
+	}
+}
+
+void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union tern_addr *peer, const uint8_t *buf,
+		  size_t len)
+{
+	t->st.rx_peer++;
+	t->st.rx_peer_bytes += len;
+	/* RFC 8656 §10.3: no permission for the peer's IP, no relaying. */
+	if (!perm_find(t, a, peer)) {
+		t->st.drop_no_perm++;
+		return;
+	}
+	if (!bucket_take(&a->down, t->p.max_bps, t->now, len)) {
+		t->st.drop_bps++;
+		return;
+	}
+	struct turn_chan *c = chan_by_peer(t, a, peer, false);
+	if (c) {
+		/* RFC 8656 §12.6: ChannelData; over UDP no padding is needed. */
+		uint8_t hdr[TURN_CHANNEL_HDR];
+		stun_channeldata_hdr(hdr, c->num, (uint16_t)len);
+		t->io.send(t->io.ctx, a->listener, &a->client, hdr, sizeof(hdr), buf, len, 0);
+	} else {
+		/* Data indication: header + XOR-PEER-ADDRESS + DATA header built
+		 * here, the payload borrowed, padding appended. */
+		struct stun_builder b;
+		uint8_t txid[STUN_TXID_LEN];
+		uint64_t r1 = a->id ^ t->seed, r2 = t->st.tx_client * 0x9e3779b97f4a7c15ULL;
+		memcpy(txid, &r1, 8);
+		memcpy(txid + 8, &r2, 4);
+		stun_build_init(&b, t->txbuf, sizeof(t->txbuf), stun_type(TURN_DATA, STUN_INDICATION), txid);
+		stun_add_xaddr(&b, STUN_A_XOR_PEER_ADDRESS, peer);
+		size_t hlen = b.len;
+		wr16(b.buf + hlen, STUN_A_DATA);
+		wr16(b.buf + hlen + 2, (uint16_t)len);
+		hlen += 4;
+		size_t pad = pad4(len) - len;
+		wr16(b.buf + 2, (uint16_t)(hlen - STUN_HEADER_LEN + len + pad));
+		t->io.send(t->io.ctx, a->listener, &a->client, b.buf, hlen, buf, len, pad);
+	}
+	t->st.tx_client++;
+	t->st.relayed_to_client++;
+}

@@ -1,0 +1,141 @@
+/* TURN/STUN protocol core (RFC 8656, RFC 8489 Binding, RFC 6156 families).
+ *
+ * Sans-I/O: this module never calls a socket function. One struct turn per
+ * worker thread holds that worker's allocations, permissions, channels and
+ * timers. The worker drives it with events:
+ *   turn_set_time()   once per loop turn (the clock is not read here),
+ *   turn_on_client()  a datagram from a client on a listening socket,
+ *   turn_on_peer()    a datagram from a peer on an allocation's relay socket,
+ *   turn_on_tick()    expiry of allocations, permissions, channels,
+ * and everything that must go out is handed to io->send(), whose callee
+ * queues it in its output batch and flushes at the end of the turn.
+ * Relay sockets are opened/closed through io callbacks, only after an
+ * authenticated Allocate.
+ *
+ * Ownership: the core borrows the datagram for the duration of the call; a
+ * payload passed to io->send() points into it, so the caller must flush
+ * before reusing its receive buffer. */
+#ifndef TERN_TURN_TURN_H
+#define TERN_TURN_TURN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "auth/auth.h"
+#include "turn/policy.h"
+#include "util/addr.h"
+
+struct turn;
+struct turn_alloc;
+struct turn_shared;
+
+/* Largest header the core hands to io->send() (a STUN response is built
+ * whole in it; a Data indication header is 20 + 24 + 4 bytes). */
+#define TURN_TX_HDR_MAX 512
+
+enum turn_relay_flags {
+	TURN_RELAY_EVEN = 1 << 0,         /* EVEN-PORT: relayed port must be even */
+	TURN_RELAY_RESERVE_NEXT = 1 << 1, /* EVEN-PORT R=1: also open port+1 and hand it back */
+	TURN_RELAY_DF = 1 << 2,           /* DONT-FRAGMENT: set DF on the relay socket */
+};
+
+/* Callbacks implemented by the worker (server/) and by unit-test fakes. */
+struct turn_io {
+	void *ctx;
+	/* Open a relay socket of family (AF_INET/AF_INET6) for allocation a.
+	 * On success returns a handle >= 0 and writes the address to advertise
+	 * in XOR-RELAYED-ADDRESS (external-ip mapping already applied). With
+	 * TURN_RELAY_RESERVE_NEXT, *next/next_addr receive a second socket on
+	 * port+1 (kept by the core under a RESERVATION-TOKEN). -ENOSPC (or
+	 * -EADDRINUSE) when no port is free: answered 508. */
+	int (*relay_open)(void *ctx, struct turn_alloc *a, int family, unsigned flags, union tern_addr *addr,
+			  int *next, union tern_addr *next_addr);
+	/* Take over a socket reserved earlier (maybe by another worker) for a;
+	 * writes the address to advertise. 0 or -errno. */
+	int (*relay_adopt)(void *ctx, struct turn_alloc *a, int handle, union tern_addr *addr);
+	/* Close a relay socket (allocation deleted, reservation expired). */
+	void (*relay_close)(void *ctx, int handle);
+	/* Queue one datagram on socket `handle` (a listener handle given to
+	 * turn_on_client, or a relay handle) to dst: hdr (<= TURN_TX_HDR_MAX,
+	 * copied), then payload (borrowed until the caller's flush), then pad
+	 * zero bytes (0..3). */
+	void (*send)(void *ctx, int handle, const union tern_addr *dst, const uint8_t *hdr, size_t hdrlen,
+		     const uint8_t *payload, size_t paylen, size_t pad);
+};
+
+struct turn_params {
+	const struct auth *auth;           /* NULL: no authentication (no-auth) */
+	const struct peer_policy *policy;  /* required */
+	struct turn_shared *shared;        /* required: quotas and reservations across workers */
+	bool relay_v4, relay_v6;           /* which relay families exist */
+	unsigned max_lifetime;             /* s, cap on LIFETIME */
+	unsigned default_lifetime;         /* s, when LIFETIME is absent */
+	unsigned permission_lifetime;      /* s (RFC 8656: 300) */
+	unsigned channel_lifetime;         /* s (RFC 8656: 600) */
+	uint64_t max_bps;                  /* bytes/s per allocation and direction, 0 = unlimited */
+	unsigned max_allocs;               /* pool size of this worker */
+	unsigned max_perms;                /* permissions per allocation */
+	unsigned max_channels;             /* channels per allocation */
+	const char *software;              /* SOFTWARE value, NULL to omit */
+	bool fingerprint;                  /* FINGERPRINT on every response */
+	bool no_stun;                      /* refuse Binding requests */
+	/* Highest channel number accepted: RFC 8656 §12 allows 0x4000..0x4FFF;
+	 * RFC 5766 clients (coturn's among them) use up to 0x7FFF. 0 = 0x7FFF. */
+	uint16_t channel_max;
+};
+
+/* Counters of one worker (plain integers: one writer). */
+struct turn_stats {
+	uint64_t rx_client, rx_peer;         /* datagrams in */
+	uint64_t tx_client, tx_peer;         /* datagrams out (queued) */
+	uint64_t rx_client_bytes, rx_peer_bytes;
+	uint64_t relayed_to_peer, relayed_to_client;
+	uint64_t drop_malformed;             /* not STUN / ChannelData, bad framing */
+	uint64_t drop_no_alloc;              /* ChannelData / indication without allocation */
+	uint64_t drop_no_channel;            /* ChannelData on an unbound channel */
+	uint64_t drop_no_perm;               /* peer or Send without permission */
+	uint64_t drop_bps;                   /* over max-bps */
+	uint64_t drop_policy;                /* Send to a forbidden peer */
+	uint64_t requests, responses_err;
+	uint64_t auth_challenge;             /* 401 without credentials */
+	uint64_t auth_fail;                  /* wrong credentials, unknown user */
+	uint64_t stale_nonce;
+	uint64_t allocs_created, allocs_deleted, allocs_expired;
+	uint64_t allocs_live;
+	uint64_t perms_live, channels_live;
+	uint64_t quota_rejects;
+};
+
+/* Shared across workers: total and per-user allocation counts, and relay
+ * port reservations (RESERVATION-TOKEN). Touched only by Allocate and
+ * allocation deletion, under a mutex. */
+struct turn_shared *turn_shared_new(unsigned user_quota, unsigned total_quota);
+void turn_shared_free(struct turn_shared *s, const struct turn_io *io);
+unsigned turn_shared_total(const struct turn_shared *s);
+
+struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uint64_t seed);
+/* Deletes every allocation (relay sockets closed through io). */
+void turn_free(struct turn *t);
+
+/* The clock for this loop turn: monotonic milliseconds and wall seconds. */
+void turn_set_time(struct turn *t, uint64_t now_ms, uint64_t wall_s);
+
+/* A datagram from client on listening socket `listener` (a handle io->send
+ * understands; it also identifies the server side of the 5-tuple). */
+void turn_on_client(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf, size_t len);
+
+/* A datagram from peer on relay socket `handle` of allocation a (the
+ * allocation io->relay_open was given). */
+void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union tern_addr *peer,
+		  const uint8_t *buf, size_t len);
+
+/* Expire what is due. Cheap when nothing is: call once per loop turn. */
+void turn_on_tick(struct turn *t);
+/* Milliseconds until the next timer is due (for the loop's epoll timeout),
+ * capped at max_ms. */
+int turn_next_timeout(const struct turn *t, int max_ms);
+
+const struct turn_stats *turn_stats(const struct turn *t);
+
+#endif

@@ -1,0 +1,59 @@
+/* Socket addresses (IPv4 / IPv6) as one value type, and CIDR ranges.
+ *
+ * union tern_addr is what every layer passes around: it is small (28 bytes),
+ * copyable, and always has a valid family (AF_INET or AF_INET6) once set.
+ * Functions return 0 / positive on success and -errno on failure. */
+#ifndef TERN_UTIL_ADDR_H
+#define TERN_UTIL_ADDR_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+union tern_addr {
+	struct sockaddr sa;
+	struct sockaddr_in v4;
+	struct sockaddr_in6 v6;
+};
+
+/* "1.2.3.4:5678", "[::1]:3478": enough room for any formatted address. */
+#define TERN_ADDRSTRLEN 64
+
+socklen_t addr_len(const union tern_addr *a);
+uint16_t addr_port(const union tern_addr *a);
+void addr_set_port(union tern_addr *a, uint16_t port);
+/* Equal family, address and port. */
+bool addr_equal(const union tern_addr *a, const union tern_addr *b);
+/* Equal family and address, port ignored. */
+bool addr_equal_ip(const union tern_addr *a, const union tern_addr *b);
+/* True for 0.0.0.0 / :: */
+bool addr_is_any(const union tern_addr *a);
+/* A 64-bit hash of family, address and port, seeded (seed keeps tables
+ * from being attacked with colliding addresses). */
+uint64_t addr_hash(const union tern_addr *a, uint64_t seed);
+/* Parse "1.2.3.4", "::1", "[::1]", optionally with ":port" (port for v6 only
+ * in brackets). default_port is used when none is given. -EINVAL on error. */
+int addr_parse(union tern_addr *out, const char *s, uint16_t default_port);
+/* Format as "ip:port" ("[ip]:port" for v6); with_port=false gives only the ip.
+ * Returns buf. */
+char *addr_format(const union tern_addr *a, char *buf, size_t len, bool with_port);
+/* Copy a sockaddr of the given length into a tern_addr; -EAFNOSUPPORT if
+ * neither AF_INET nor AF_INET6. */
+int addr_from_sockaddr(union tern_addr *out, const struct sockaddr *sa, socklen_t len);
+
+/* An address range: family, network bytes (4 or 16 used), prefix length. */
+struct tern_cidr {
+	int family;
+	uint8_t bytes[16];
+	uint8_t prefix;
+};
+
+/* Parse "10.0.0.0/8", "::1", "fc00::/7" or a range "a.b.c.d-e.f.g.h" is NOT
+ * supported: a bare address means a host route. -EINVAL on error. */
+int cidr_parse(struct tern_cidr *out, const char *s);
+/* True when a (same family) lies inside c. Port ignored. */
+bool cidr_contains(const struct tern_cidr *c, const union tern_addr *a);
+
+#endif

@@ -1,0 +1,1 @@
+typedef int tern_empty_translation_unit;
