@@ -17,6 +17,13 @@ build: $(BUILD)/CMakeCache.txt
 
 # Start ternd on the bundled configuration (loopback, port 3478, demo user).
 run: build
+	@echo "ternd: STUN/TURN on udp 127.0.0.1:3478 and [::1]:3478 (etc/ternd.conf)"
+	@echo "  realm:    $$(sed -n 's/^realm=//p' etc/ternd.conf)"
+	@echo "  user:     $$(sed -n 's/^user=\([^:]*\):.*/\1/p' etc/ternd.conf)"
+	@echo "  password: $$(sed -n 's/^user=[^:]*://p' etc/ternd.conf)"
+	@echo "  try:      turnutils_uclient -u demo -w demo-password -e 127.0.0.1 -r 3480 127.0.0.1"
+	@echo "            (with 'turnutils_peer -L 127.0.0.1 -p 3480' running; Debian package coturn)"
+	@echo "  Ctrl-C stops it."
 	$(BUILD)/ternd -c etc/ternd.conf
 
 test:

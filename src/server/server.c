@@ -197,6 +197,7 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	p->software = cfg->no_software_attribute ? NULL : SOFTWARE_NAME;
 	p->fingerprint = cfg->fingerprint;
 	p->no_stun = cfg->no_stun;
+	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
 
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	if (!s->workers) {

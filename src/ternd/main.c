@@ -47,6 +47,10 @@ int main(int argc, char **argv)
 		config_usage(stdout, argv[0]);
 		return 0;
 	}
+	if (cfg.help_markdown) {
+		config_usage_markdown(stdout);
+		return 0;
+	}
 	if (cfg.version) {
 		printf("ternd %s\n", TERN_VERSION);
 		return 0;

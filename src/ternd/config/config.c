@@ -9,7 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define WHY_MAX 192
+#define WHY_MAX      192
 #define NAME_MAX_LEN 64
 
 __extension__ typedef unsigned __int128 u128;
@@ -109,7 +109,7 @@ static void put_where(FILE *f, const struct src *s)
 /* The one error line: "<where>: option '<name>' value '<value>': <why>".
  * Secrets are never echoed: a user shows as "name:***". */
 static void opt_error(const struct src *s, const struct cfg_opt *o, const char *given, const char *value,
-		      const char *why)
+                      const char *why)
 {
 	FILE *f = s->err;
 	if (!f)
@@ -180,7 +180,7 @@ static int parse_num(const char *v, uint64_t min, uint64_t max, uint64_t *out, c
 	n = all_digits(v) ? strtoull(v, NULL, 10) : 0;
 	if (!all_digits(v) || errno || n < min || n > max) {
 		snprintf(why, cap, "must be a whole number from %llu to %llu", (unsigned long long)min,
-			 (unsigned long long)max);
+		         (unsigned long long)max);
 		return -EINVAL;
 	}
 	*out = n;
@@ -245,8 +245,10 @@ static int add_external(struct tern_config *c, const char *v, char *why, size_t 
 	}
 	for (unsigned i = 0; i < c->nexternal; i++) {
 		const struct cfg_external *x = &c->external[i];
-		if (!slash && !x->private_ip.sa.sa_family && x->public_ip.sa.sa_family == e.public_ip.sa.sa_family) {
-			snprintf(why, cap, "a second external-ip of one family needs the PUBLIC/PRIVATE form");
+		if (!slash && !x->private_ip.sa.sa_family &&
+		    x->public_ip.sa.sa_family == e.public_ip.sa.sa_family) {
+			snprintf(why, cap,
+			         "a second external-ip of one family needs the PUBLIC/PRIVATE form");
 			return -EINVAL;
 		}
 		if (slash && x->private_ip.sa.sa_family && addr_equal_ip(&x->private_ip, &e.private_ip)) {
@@ -269,7 +271,7 @@ static u128 low_mask(unsigned bits)
 
 /* "first-last" as the fewest CIDR blocks covering exactly that range. */
 static int range_to_cidrs(const char *v, const char *dash, struct tern_cidr *out, unsigned cap, unsigned *n,
-			  char *why, size_t whycap)
+                          char *why, size_t whycap)
 {
 	char a[INET6_ADDRSTRLEN + 1], b[INET6_ADDRSTRLEN + 1];
 	uint8_t ba[16] = {0}, bb[16] = {0};
@@ -306,7 +308,8 @@ static int range_to_cidrs(const char *v, const char *dash, struct tern_cidr *out
 	for (;;) {
 		unsigned host = 0;
 		u128 last, x;
-		while (host < (unsigned)bits && (lo & low_mask(host + 1)) == 0 && (lo | low_mask(host + 1)) <= hi)
+		while (host < (unsigned)bits && (lo & low_mask(host + 1)) == 0 &&
+		       (lo | low_mask(host + 1)) <= hi)
 			host++;
 		if (*n == cap) {
 			snprintf(why, whycap, "range needs more than %u CIDR blocks", cap);
@@ -343,7 +346,8 @@ static int add_peers(struct tern_cidr *list, unsigned *n, const char *v, char *w
 		return -EINVAL;
 	}
 	if (*n + k > CFG_MAX_RANGES) {
-		snprintf(why, cap, "needs %u CIDR blocks; at most %d in all for this option", k, CFG_MAX_RANGES);
+		snprintf(why, cap, "needs %u CIDR blocks; at most %d in all for this option", k,
+		         CFG_MAX_RANGES);
 		return -EINVAL;
 	}
 	memcpy(&list[*n], tmp, k * sizeof(tmp[0]));
@@ -502,7 +506,7 @@ static void list_reset(struct tern_config *c, int type)
 /* Store one value. v is NULL for a bare flag. Returns 0, or -EINVAL with
  * the reason in why. */
 static int opt_apply(struct tern_config *c, const struct cfg_opt *o, const char *v, const struct src *s,
-		     char *why, size_t cap)
+                     char *why, size_t cap)
 {
 	void *field = (char *)c + o->off;
 	uint64_t n = 0;
@@ -570,8 +574,8 @@ static int opt_apply(struct tern_config *c, const struct cfg_opt *o, const char 
 			return 0;
 		}
 		if (parse_bool(v, &b) < 0) {
-			snprintf(why, cap, "expected seconds (%llu to %llu) or yes/no", (unsigned long long)o->min,
-				 (unsigned long long)o->max);
+			snprintf(why, cap, "expected seconds (%llu to %llu) or yes/no",
+			         (unsigned long long)o->min, (unsigned long long)o->max);
 			return -EINVAL;
 		}
 		if (!b)
@@ -592,7 +596,7 @@ static int opt_apply(struct tern_config *c, const struct cfg_opt *o, const char 
 
 /* One option occurrence from a file or from the command line (after -c). */
 static int opt_dispatch(struct tern_config *c, const struct cfg_opt *o, const char *given, const char *v,
-			struct src *s)
+                        struct src *s)
 {
 	char why[WHY_MAX] = "";
 	int rc;
@@ -604,8 +608,8 @@ static int opt_dispatch(struct tern_config *c, const struct cfg_opt *o, const ch
 	if (o->status == ST_REFUSE) {
 		if (s->err) {
 			put_where(s->err, s);
-			fprintf(s->err, "option '%s%s': not implemented yet by tern (%s)\n", s->file ? "" : "--",
-				given, o->help);
+			fprintf(s->err, "option '%s%s': not implemented yet by tern (%s)\n",
+			        s->file ? "" : "--", given, o->help);
 		}
 		return -EINVAL;
 	}
@@ -760,7 +764,7 @@ static bool is_pre(const struct cfg_opt *o)
 enum pass { PASS_PRE, PASS_MAIN };
 
 static int cli_one(struct tern_config *c, const struct cfg_opt *o, const char *given, const char *v,
-		   struct src *s, enum pass pass, struct pre *pre)
+                   struct src *s, enum pass pass, struct pre *pre)
 {
 	if (pass == PASS_MAIN)
 		return is_pre(o) ? 0 : opt_dispatch(c, o, given, v, s);
@@ -800,7 +804,7 @@ static int missing_value(const struct src *s, const char *dashes, const char *na
 /* Walk argv once. PASS_PRE checks the syntax of everything and applies only
  * -c, -n, --help, --version; PASS_MAIN applies the rest over the file. */
 static int cli_walk(struct tern_config *c, int argc, char **argv, struct src *s, enum pass pass,
-		    struct pre *pre)
+                    struct pre *pre)
 {
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v;
@@ -817,8 +821,9 @@ static int cli_walk(struct tern_config *c, int argc, char **argv, struct src *s,
 		}
 		if (operand) {
 			if (s->err)
-				fprintf(s->err, "command line: unexpected argument '%s': ternd takes options only\n",
-					a);
+				fprintf(s->err,
+				        "command line: unexpected argument '%s': ternd takes options only\n",
+				        a);
 			return -EINVAL;
 		}
 		if (a[1] == '-') {
@@ -880,9 +885,10 @@ int config_load(struct tern_config *c, int argc, char **argv, FILE *err, FILE *w
 		return 0;
 	if (pre.file && pre.noconf) {
 		if (err)
-			fprintf(err, "command line: option '-n' value '': conflicts with -c %s (-n reads no "
-				     "configuration file)\n",
-				pre.file);
+			fprintf(err,
+			        "command line: option '-n' value '': conflicts with -c %s (-n reads no "
+			        "configuration file)\n",
+			        pre.file);
 		return -EINVAL;
 	}
 	if (pre.file) {
@@ -910,16 +916,20 @@ int config_finish(struct tern_config *c, FILE *err)
 		addr_set_port(&c->listen[i], c->listening_port);
 	if (c->min_port > c->max_port) {
 		if (err)
-			fprintf(err, "%s: min-port %u is above max-port %u\n", where, c->min_port, c->max_port);
+			fprintf(err, "%s: min-port %u is above max-port %u\n", where, c->min_port,
+			        c->max_port);
 		return -EINVAL;
 	}
 	/* coturn: lt-cred-mech and no-auth exclude each other. */
 	if (c->no_auth && (c->lt_cred_mech || c->nusers || c->use_auth_secret || c->nsecrets))
-		why = "no-auth cannot be combined with lt-cred-mech, user, use-auth-secret or static-auth-secret";
+		why = "no-auth cannot be combined with lt-cred-mech, user, use-auth-secret or "
+		      "static-auth-secret";
 	else if (c->use_auth_secret && c->nsecrets == 0)
-		why = "use-auth-secret needs a static-auth-secret (tern has no database to read secrets from)";
+		why =
+		    "use-auth-secret needs a static-auth-secret (tern has no database to read secrets from)";
 	else if (!c->no_auth && c->nusers == 0 && c->nsecrets == 0)
-		why = "no credentials: give user=NAME:PASSWORD, or use-auth-secret with static-auth-secret=SECRET, "
+		why = "no credentials: give user=NAME:PASSWORD, or use-auth-secret with "
+		      "static-auth-secret=SECRET, "
 		      "or no-auth";
 	if (why) {
 		if (err)

@@ -80,6 +80,7 @@ struct tern_config {
 	bool fingerprint;
 	bool no_udp, no_tcp, no_tls, no_dtls;
 	bool no_stun;                               /* no-stun: refuse plain Binding */
+	bool strict_channel_numbers;                /* only RFC 8656 channels 0x4000..0x4FFF */
 
 	/* process */
 	char log_file[CFG_STR];                     /* "" = no file ("stdout", "-" give "") */

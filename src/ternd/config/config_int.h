@@ -57,11 +57,11 @@ struct cfg_opt {
 	unsigned char type;
 	unsigned char status;
 	unsigned char flags;
-	size_t off;         /* field for the generic types */
-	uint64_t min, max;  /* bounds for the numeric types */
-	const char *arg;    /* value placeholder in --help, NULL for flags */
-	const char *def;    /* default, parsed by config_defaults(); NULL = none */
-	const char *help;   /* for ST_WARN / ST_REFUSE: why */
+	size_t off;        /* field for the generic types */
+	uint64_t min, max; /* bounds for the numeric types */
+	const char *arg;   /* value placeholder in --help, NULL for flags */
+	const char *def;   /* default, parsed by config_defaults(); NULL = none */
+	const char *help;  /* for ST_WARN / ST_REFUSE: why */
 };
 
 /* Sentinel-free: tern__cfg_nopts entries. */

@@ -7,27 +7,35 @@
 #include <string.h>
 
 #define OFF(f) offsetof(struct tern_config, f)
-#define SECTION(title) {.name = title, .type = T_SECTION}
-#define X(n, a, s, t, st, why) {.name = n, .alias = a, .sh = s, .type = t, .status = st, .help = why}
-#define WARN_F(n, s, why) X(n, NULL, s, T_XFLAG, ST_WARN, why)
-#define WARN_V(n, s, why) X(n, NULL, s, T_XVALUE, ST_WARN, why)
-#define REFUSE_F(n, s, why) X(n, NULL, s, T_XFLAG, ST_REFUSE, why)
+#define SECTION(title)                                                                                       \
+	{                                                                                                    \
+		.name = title, .type = T_SECTION                                                             \
+	}
+#define X(n, a, s, t, st, why)                                                                               \
+	{                                                                                                    \
+		.name = n, .alias = a, .sh = s, .type = t, .status = st, .help = why                         \
+	}
+#define WARN_F(n, s, why)      X(n, NULL, s, T_XFLAG, ST_WARN, why)
+#define WARN_V(n, s, why)      X(n, NULL, s, T_XVALUE, ST_WARN, why)
+#define REFUSE_F(n, s, why)    X(n, NULL, s, T_XFLAG, ST_REFUSE, why)
 #define REFUSE_V(n, a, s, why) X(n, a, s, T_XVALUE, ST_REFUSE, why)
 
 /* Reasons shared by several coturn options. A warning means "ignoring this
  * only removes a feature tern does not offer"; anything whose absence would
  * let more clients in, relay more, or run with more privilege is refused. */
-#define WHY_TLS "tern has no TLS/DTLS listener yet, so no TLS setting applies"
+#define WHY_TLS      "tern has no TLS/DTLS listener yet, so no TLS setting applies"
 #define WHY_LISTENER "tern opens no such listener; fewer sockets are open, not more"
-#define WHY_CLI "tern has no admin CLI: nothing listens"
-#define WHY_WEB "tern has no web admin: nothing listens"
-#define WHY_PROM "tern has no Prometheus endpoint yet"
-#define WHY_LOG "tern's log format and destination are fixed (log-file, no-stdout-log)"
-#define WHY_DB "tern has no database: users come from user= and static-auth-secret= only"
-#define WHY_USERDB "would change who can authenticate"
-#define WHY_5780 "tern does not implement RFC 5780 and keeps Binding responses small"
-#define WHY_FAMILY "tern follows RFC 6156: IPv4 unless the client asks for another family"
+#define WHY_CLI      "tern has no admin CLI: nothing listens"
+#define WHY_WEB      "tern has no web admin: nothing listens"
+#define WHY_PROM     "tern has no Prometheus endpoint yet"
+#define WHY_LOG      "tern's log format and destination are fixed (log-file, no-stdout-log)"
+#define WHY_DB       "tern has no database: users come from user= and static-auth-secret= only"
+#define WHY_USERDB   "would change who can authenticate"
+#define WHY_5780     "tern does not implement RFC 5780 and keeps Binding responses small"
+#define WHY_FAMILY   "tern follows RFC 6156: IPv4 unless the client asks for another family"
 
+/* One option reads as one entry: keep clang-format out of the table. */
+/* clang-format off */
 const struct cfg_opt tern__cfg_opts[] = {
 	SECTION("Listening"),
 	{.name = "listening-port", .sh = 'p', .type = T_U16, .off = OFF(listening_port), .min = 1, .max = 65535,
@@ -100,7 +108,9 @@ const struct cfg_opt tern__cfg_opts[] = {
 
 	SECTION("Protocol"),
 	{.name = "fingerprint", .sh = 'f', .type = T_BOOL, .off = OFF(fingerprint), .flags = F_RELOAD,
-	 .def = "off", .help = "Add FINGERPRINT to every response."},
+	 .def = "off", .help = "Add FINGERPRINT to every authenticated response."},
+	{.name = "strict-channel-numbers", .type = T_BOOL, .off = OFF(strict_channel_numbers), .flags = F_RELOAD,
+	 .def = "off", .help = "Accept only RFC 8656 channels 0x4000-0x4FFF (default also RFC 5766's up to 0x7FFF)."},
 	{.name = "no-software-attribute", .alias = "prod", .type = T_BOOL, .off = OFF(no_software_attribute),
 	 .flags = F_RELOAD, .def = "off", .help = "Send no SOFTWARE attribute (hides the version)."},
 	{.name = "no-stun", .type = T_BOOL, .off = OFF(no_stun), .flags = F_RELOAD, .def = "off",
@@ -174,13 +184,14 @@ const struct cfg_opt tern__cfg_opts[] = {
 	WARN_F("simple-log", 0, WHY_LOG),
 	WARN_F("new-log-timestamp", 0, WHY_LOG),
 	WARN_V("new-log-timestamp-format", 0, WHY_LOG),
-	WARN_F("log-binding", 0, "tern never logs Binding requests (they are counted)"),
+	WARN_F("log-binding", 0, "tern logs single requests only at debug level (-V)"),
 	WARN_F("syslog", 0, WHY_LOG),
 	WARN_V("syslog-facility", 0, WHY_LOG),
 	WARN_F("daemon", 'o', "tern stays in the foreground: run it under a supervisor (systemd)"),
 	WARN_F("no-rfc5780", 0, WHY_5780),
 	WARN_F("response-origin-only-with-rfc5780", 0, WHY_5780),
-	WARN_F("no-stun-backward-compatibility", 0, "tern answers RFC 3489 Binding requests like RFC 8489 ones"),
+	WARN_F("no-stun-backward-compatibility", 0,
+	       "already in effect: tern answers only RFC 5389/8489 requests, with XOR-MAPPED-ADDRESS"),
 	WARN_F("mobility", 0, "no MOBILITY-TICKET: clients fall back to a new allocation"),
 	WARN_F("check-origin-consistency", 0, "tern ignores ORIGIN"),
 	WARN_V("server-name", 0, "only used by oAuth, which tern refuses"),
@@ -195,7 +206,7 @@ const struct cfg_opt tern__cfg_opts[] = {
 	WARN_F("no-loopback-peers", 0, "already the default (see allow-loopback-peers)"),
 	WARN_F("no-tcp-relay", 0, "already in effect: tern relays UDP only (no RFC 6062 TCP allocations yet)"),
 	WARN_F("udp-recvmmsg", 0, "tern always uses recvmmsg"),
-	WARN_V("sock-buf-size", 0, "tern sizes its socket buffers itself"),
+	WARN_V("sock-buf-size", 0, "no socket buffer setting yet: the kernel defaults apply"),
 	WARN_V("ne", 0, "tern has one network engine"),
 
 	/* coturn options tern does not implement: ignoring them would change
@@ -206,8 +217,7 @@ const struct cfg_opt tern__cfg_opts[] = {
 	REFUSE_V("mongo-userdb", NULL, 'J', WHY_USERDB),
 	REFUSE_V("redis-userdb", NULL, 'N', WHY_USERDB),
 	REFUSE_F("oauth", 0, WHY_USERDB),
-	REFUSE_F("secure-stun", 0,
-		 "would answer unauthenticated Binding requests; no-stun refuses Binding entirely"),
+	REFUSE_F("secure-stun", 0, "would answer unauthenticated Binding requests; no-stun refuses Binding entirely"),
 	REFUSE_F("stun-only", 'S', "would relay: tern always serves TURN"),
 	REFUSE_F("no-udp-relay", 0, "would relay UDP, the only transport tern relays"),
 	REFUSE_F("server-relay", 0, "tern always checks permissions on relayed traffic"),
@@ -216,6 +226,7 @@ const struct cfg_opt tern__cfg_opts[] = {
 	REFUSE_V("proc-user", NULL, 0, "would keep running with the privileges it started with"),
 	REFUSE_V("proc-group", NULL, 0, "would keep running with the privileges it started with"),
 };
+/* clang-format on */
 
 const size_t tern__cfg_nopts = sizeof(tern__cfg_opts) / sizeof(tern__cfg_opts[0]);
 
@@ -237,7 +248,7 @@ enum cfg_kind tern__cfg_kind(const struct cfg_opt *o)
 	}
 }
 
-#define USAGE_WIDTH 100
+#define USAGE_WIDTH  100
 #define USAGE_INDENT 36
 
 /* Append words to a help line, wrapping under the description column. */
@@ -271,11 +282,11 @@ static bool shown(const struct cfg_opt *o)
 void config_usage(FILE *out, const char *prog)
 {
 	fprintf(out,
-		"Usage: %s [options]\n"
-		"STUN/TURN relay server. Options take coturn's names; each can also be written in the\n"
-		"configuration file as \"name=value\" (\"name\" alone for a flag), except those marked\n"
-		"[command line]. The -c file is read first and the other options override it.\n",
-		prog);
+	        "Usage: %s [options]\n"
+	        "STUN/TURN relay server. Options take coturn's names; each can also be written in the\n"
+	        "configuration file as \"name=value\" (\"name\" alone for a flag), except those marked\n"
+	        "[command line]. The -c file is read first and the other options override it.\n",
+	        prog);
 	for (size_t i = 0; i < tern__cfg_nopts; i++) {
 		const struct cfg_opt *o = &tern__cfg_opts[i];
 		char left[96], more[96];
@@ -288,7 +299,7 @@ void config_usage(FILE *out, const char *prog)
 		if (!shown(o))
 			continue;
 		n = snprintf(left, sizeof(left), "  %c%c%s--%s%s%s", o->sh ? '-' : ' ', o->sh ? o->sh : ' ',
-			     o->sh ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		             o->sh ? ", " : "  ", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
 		if (n > USAGE_INDENT - 2)
 			fprintf(out, "%s\n%*s", left, USAGE_INDENT, "");
 		else
@@ -311,7 +322,7 @@ void config_usage(FILE *out, const char *prog)
 	for (int st = ST_WARN; st <= ST_REFUSE; st++) {
 		int col = 2;
 		fputs(st == ST_WARN ? "\ncoturn options accepted and ignored (one warning each):\n "
-				    : "\ncoturn options refused (configuration error):\n ",
+		                    : "\ncoturn options refused (configuration error):\n ",
 		      out);
 		for (size_t i = 0; i < tern__cfg_nopts; i++) {
 			const struct cfg_opt *o = &tern__cfg_opts[i];
@@ -371,7 +382,7 @@ void config_usage_markdown(FILE *out)
 			fputs(" |  | ", out);
 		md_text(out, o->arg ? o->arg : "flag");
 		fprintf(out, " | %s%s%s | %s | ", o->def ? "`" : "", o->def ? o->def : "", o->def ? "`" : "",
-			(o->flags & F_RELOAD) ? "yes" : "no");
+		        (o->flags & F_RELOAD) ? "yes" : "no");
 		md_text(out, o->help);
 		if (o->flags & F_LIST)
 			fputs(" Repeatable.", out);
@@ -383,9 +394,9 @@ void config_usage_markdown(FILE *out)
 		fputc('\n', out);
 	for (int st = ST_WARN; st <= ST_REFUSE; st++) {
 		fputs(st == ST_WARN ? "### coturn options tern ignores (one warning each)\n\n"
-				      "| Option | Short | Why ignoring it is safe |\n"
-				    : "### coturn options tern refuses (configuration error)\n\n"
-				      "| Option | Short | What ignoring it would do |\n",
+		                      "| Option | Short | Why ignoring it is safe |\n"
+		                    : "### coturn options tern refuses (configuration error)\n\n"
+		                      "| Option | Short | What ignoring it would do |\n",
 		      out);
 		fputs("|---|---|---|\n", out);
 		for (size_t i = 0; i < tern__cfg_nopts; i++) {
