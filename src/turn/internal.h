@@ -76,6 +76,7 @@ struct turn {
 	struct turn_io io;
 	uint64_t now;  /* ms */
 	uint64_t wall; /* s */
+	uint64_t last_sweep; /* ms, last reservation sweep */
 	uint64_t seed;
 	uint64_t next_id;
 	struct timer_wheel wheel;

@@ -30,10 +30,10 @@ static unsigned lifetime_of(const struct turn *t, const struct stun_msg *m)
 	return want;
 }
 
-static void add_address_error(struct stun_builder *b, uint8_t family, int code)
+static void add_address_error(struct stun_builder *b, uint16_t type, uint8_t family, int code)
 {
 	uint8_t v[4] = {family, 0, (uint8_t)(code / 100), (uint8_t)(code % 100)};
-	stun_add_attr(b, STUN_A_ADDRESS_ERROR_CODE, v, sizeof(v));
+	stun_add_attr(b, type, v, sizeof(v));
 }
 
 void req_allocate(struct req *r)
@@ -64,6 +64,11 @@ void req_allocate(struct req *r)
 	const struct stun_attr *even = stun_find(m, STUN_A_EVEN_PORT);
 	const struct stun_attr *raf = stun_find(m, STUN_A_REQUESTED_ADDRESS_FAMILY);
 	const struct stun_attr *aaf = stun_find(m, STUN_A_ADDITIONAL_ADDRESS_FAMILY);
+	/* coturn's clients still use the draft's attribute numbers: accept
+	 * them, and answer ADDRESS-ERROR-CODE in the numbering they used. */
+	bool draft_aaf = false;
+	if (!aaf && (aaf = stun_find(m, STUN_A_ADDITIONAL_ADDRESS_FAMILY_DRAFT)) != NULL)
+		draft_aaf = true;
 	/* step 5 */
 	if (tok && (even || raf || aaf)) {
 		resp_error(r, 400);
@@ -193,7 +198,8 @@ void req_allocate(struct req *r)
 	for (unsigned i = 0; i < a->nrelay; i++)
 		stun_add_xaddr(&b, STUN_A_XOR_RELAYED_ADDRESS, &a->relay_addr[i]);
 	if (addr_err)
-		add_address_error(&b, STUN_FAMILY_IPV6, addr_err);
+		add_address_error(&b, draft_aaf ? STUN_A_ADDRESS_ERROR_CODE_DRAFT : STUN_A_ADDRESS_ERROR_CODE,
+				  STUN_FAMILY_IPV6, addr_err);
 	stun_add_u32(&b, STUN_A_LIFETIME, lifetime_of(t, m));
 	if (have_token)
 		stun_add_attr(&b, STUN_A_RESERVATION_TOKEN, token, sizeof(token));
@@ -290,6 +296,20 @@ void req_create_permission(struct req *r)
 	}
 	if (n == 0) {
 		resp_error(r, 400);
+		return;
+	}
+	/* Room for the new ones too, so that a 508 installs nothing either. */
+	unsigned fresh = 0;
+	for (unsigned i = 0; i < n; i++) {
+		bool known = false;
+		for (struct turn_perm *p = r->a->perms; p && !known; p = p->next)
+			known = addr_equal_ip(&p->ip, &peers[i]);
+		for (unsigned j = 0; j < i && !known; j++)
+			known = addr_equal_ip(&peers[j], &peers[i]);
+		fresh += !known;
+	}
+	if (r->a->nperms + fresh > t->p.max_perms) {
+		resp_error(r, 508);
 		return;
 	}
 	for (unsigned i = 0; i < n; i++)

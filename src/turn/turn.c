@@ -54,9 +54,12 @@ void turn_on_tick(struct turn *t)
 {
 	static const uint64_t sweep_every = 1000;
 	timer_expire(&t->wheel, t->now, alloc_on_timer, t);
-	/* Reservations are shared: sweep them about once a second. */
-	if (t->now / sweep_every != (t->now - TIMER_TICK_MS) / sweep_every)
+	/* Reservations are shared: sweep them about once a second. By elapsed
+	 * time, not by second boundaries: an idle worker ticks at any phase. */
+	if (t->now - t->last_sweep >= sweep_every) {
+		t->last_sweep = t->now;
 		shared_expire(t->p.shared, t->now, &t->io);
+	}
 }
 
 int turn_next_timeout(const struct turn *t, int max_ms)
@@ -140,7 +143,7 @@ static void resp_unknown(struct req *r)
 {
 	struct stun_builder b;
 	resp_start(r, &b, STUN_ERROR);
-	stun_add_error(&b, 420, NULL);
+	stun_add_error(&b, 420, r->authed ? stun_reason(420) : NULL);
 	stun_add_unknown(&b, r->m->unknown, r->m->nunknown);
 	resp_send(r, &b);
 }
@@ -197,9 +200,10 @@ static int authenticate(struct req *r)
 	if (auth_nonce_has_features(nonce->val, nonce->len)) {
 		const struct stun_attr *algs = stun_find(m, STUN_A_PASSWORD_ALGORITHMS);
 		const struct stun_attr *pa = stun_find(m, STUN_A_PASSWORD_ALGORITHM);
-		/* RFC 8489 §9.2.4: the list must be echoed unchanged and the chosen
-		 * algorithm must come from it (downgrade protection). */
-		if ((algs && !pwalgs_match_ours(algs)) || (pa && !algs)) {
+		/* RFC 8489 §9.2.4: neither attribute means MD5; otherwise both must
+		 * be present, the list echoed unchanged and the chosen algorithm
+		 * taken from it (downgrade protection). */
+		if ((algs || pa) && (!algs || !pa || !pwalgs_match_ours(algs))) {
 			resp_error(r, 400);
 			return -1;
 		}
@@ -369,8 +373,13 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 	}
 	t->st.requests++;
 	struct req r = {.t = t, .listener = listener, .client = client, .m = &m};
-	/* RFC 8489 §6.3.1: unknown comprehension-required attributes: 420. */
-	if (m.nunknown) {
+	bool turn_method = m.method == TURN_ALLOCATE || m.method == TURN_REFRESH ||
+			   m.method == TURN_CREATE_PERMISSION || m.method == TURN_CHANNEL_BIND;
+	/* RFC 8489 §6.3.1: unknown comprehension-required attributes: 420.
+	 * TURN requests get it after authentication (§6.3: "once the
+	 * authentication checks are done"), signed: a client discards an
+	 * unsigned answer to a signed request (§9.2.5). */
+	if (m.nunknown && !turn_method) {
 		resp_unknown(&r);
 		return;
 	}
@@ -378,8 +387,7 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 		on_binding(&r);
 		return;
 	}
-	if (m.method != TURN_ALLOCATE && m.method != TURN_REFRESH && m.method != TURN_CREATE_PERMISSION &&
-	    m.method != TURN_CHANNEL_BIND) {
+	if (!turn_method) {
 		resp_error(&r, 400);
 		return;
 	}
@@ -392,6 +400,10 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 	}
 	if (authenticate(&r) < 0)
 		return;
+	if (m.nunknown) {
+		resp_unknown(&r);
+		return;
+	}
 	if (r.a && r.a->user_hash != r.user_hash) {
 		/* RFC 8656 §5: requests on an allocation must use its username. */
 		resp_error(&r, 441);
@@ -448,6 +460,12 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		wr16(b.buf + hlen + 2, (uint16_t)len);
 		hlen += 4;
 		size_t pad = pad4(len) - len;
+		/* The STUN length field has 16 bits: what does not fit cannot go
+		 * as a Data indication (only as ChannelData). */
+		if (hlen - STUN_HEADER_LEN + len + pad > UINT16_MAX) {
+			t->st.drop_malformed++;
+			return;
+		}
 		wr16(b.buf + 2, (uint16_t)(hlen - STUN_HEADER_LEN + len + pad));
 		t->io.send(t->io.ctx, a->listener, &a->client, b.buf, hlen, buf, len, pad);
 	}
