@@ -185,7 +185,7 @@ int main(int argc, char **argv)
 		w[i]->count_only = count_only;
 		w[i]->stop = &stop;
 		udp_rx_init(&w[i]->rx);
-		udp_tx_init(&w[i]->tx);
+		udp_tx_init(&w[i]->tx, false);
 		/* Bound in the main thread so a busy port fails before any start;
 		 * with -p 0 the first socket's port is reused for the others. */
 		union tern_addr bound;

@@ -107,19 +107,16 @@ int udp_recv_batch(int fd, struct udp_rx *rx, unsigned max)
 	return n;
 }
 
-void udp_tx_init(struct udp_tx *tx)
+void udp_tx_init(struct udp_tx *tx, bool gso)
 {
-	memset(tx->msg, 0, sizeof tx->msg);
 	memset(&tx->stats, 0, sizeof tx->stats);
 	tx->count = 0;
-	/* msg[i] always describes e[i], so the pointers are wired once. */
-	for (unsigned i = 0; i < NET_BATCH; i++)
-		tx->msg[i].msg_hdr.msg_iov = tx->e[i].iov;
+	tx->gso = gso;
 }
 
 struct udp_tx_entry *udp_tx_add(struct udp_tx *tx, int fd, const union tern_addr *dst)
 {
-	if (tx->count == NET_BATCH)
+	if (tx->count == NET_TX_BATCH)
 		udp_tx_flush(tx);
 	struct udp_tx_entry *e = &tx->e[tx->count++];
 	e->fd = fd;
@@ -131,53 +128,148 @@ struct udp_tx_entry *udp_tx_add(struct udp_tx *tx, int fd, const union tern_addr
 	return e;
 }
 
-/* Send e[i..end), all on one fd. */
-static void tx_run(struct udp_tx *tx, unsigned i, unsigned end)
+static size_t entry_len(const struct udp_tx_entry *e)
 {
-	int fd = tx->e[i].fd;
-	unsigned eintr = 0;
-	while (i < end) {
-		int n = sendmmsg(fd, &tx->msg[i], end - i, MSG_DONTWAIT);
+	size_t n = 0;
+	for (unsigned i = 0; i < e->iovcnt; i++)
+		n += e->iov[i].iov_len;
+	return n;
+}
+
+static bool same_dst(const struct udp_tx_entry *a, const struct udp_tx_entry *b)
+{
+	if (a->dst.sa.sa_family != b->dst.sa.sa_family)
+		return false;
+	return a->dst.sa.sa_family == AF_UNSPEC || addr_equal(&a->dst, &b->dst);
+}
+
+/* Send msg[0..n) on fd; segs[i] datagrams ride in msg[i]. */
+static void tx_send(struct udp_tx *tx, int fd, unsigned n)
+{
+	unsigned i = 0, eintr = 0;
+	while (i < n) {
+		int r = sendmmsg(fd, &tx->msg[i], n - i, MSG_DONTWAIT);
 		tx->stats.calls++;
-		if (n > 0) {
-			tx->stats.sent += (unsigned)n;
-			i += (unsigned)n;
+		if (r > 0) {
+			for (unsigned k = i; k < i + (unsigned)r; k++)
+				tx->stats.sent += tx->segs[k];
+			i += (unsigned)r;
 			continue;
 		}
-		if (n < 0 && errno == EINTR && eintr++ < TX_EINTR_RETRIES)
+		if (r < 0 && errno == EINTR && eintr++ < TX_EINTR_RETRIES)
 			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			tx->stats.dropped += end - i;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			for (; i < n; i++)
+				tx->stats.dropped += tx->segs[i];
 			return;
 		}
 		/* The error belongs to msg[i] alone (bad or unreachable
-		 * destination, too big...): drop it, the others may pass. */
-		tx->stats.dropped++;
+		 * destination, too big...): drop it, the others may pass. A GSO
+		 * message refused as such (EIO: no checksum offload on this path)
+		 * turns GSO off for good. */
+		if (tx->segs[i] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT))
+			tx->gso = false;
+		tx->stats.dropped += tx->segs[i];
 		i++;
 	}
 }
 
 void udp_tx_flush(struct udp_tx *tx)
 {
-	unsigned i = 0;
-	while (i < tx->count) {
-		unsigned end = i;
-		for (; end < tx->count && tx->e[end].fd == tx->e[i].fd; end++) {
-			struct udp_tx_entry *e = &tx->e[end];
-			struct msghdr *h = &tx->msg[end].msg_hdr;
-			if (e->dst.sa.sa_family == AF_UNSPEC) {
-				h->msg_name = NULL;
-				h->msg_namelen = 0;
-			} else {
-				h->msg_name = &e->dst;
-				h->msg_namelen = addr_len(&e->dst);
-			}
-			h->msg_iovlen = e->iovcnt;
-		}
-		tx_run(tx, i, end);
-		i = end;
-	}
+	unsigned count = tx->count;
 	tx->count = 0;
+	if (count == 0)
+		return;
+	/* Chain entries of one fd in arrival order (next[]), each chain started
+	 * by its first entry; the flush then walks chains in first-seen order. */
+	static const uint16_t END = 0xffff;
+	uint16_t last[NET_TX_BATCH], cache[64];
+	bool head[NET_TX_BATCH];
+	memset(cache, 0xff, sizeof(cache));
+	for (unsigned i = 0; i < count; i++) {
+		int fd = tx->e[i].fd;
+		uint16_t c = cache[(unsigned)fd & 63];
+		int found = -1;
+		tx->next[i] = END;
+		head[i] = false;
+		/* A direct-mapped cache finds the chain of a busy fd at once; on a
+		 * miss, look back through the heads seen so far. */
+		if (c != END && tx->e[c].fd == fd) {
+			found = c;
+		} else {
+			for (unsigned j = i; j-- > 0;)
+				if (head[j] && tx->e[j].fd == fd) {
+					found = (int)j;
+					break;
+				}
+		}
+		if (found >= 0) {
+			tx->next[last[found]] = (uint16_t)i;
+			last[found] = (uint16_t)i;
+		} else {
+			head[i] = true;
+			last[i] = (uint16_t)i;
+			found = (int)i;
+		}
+		cache[(unsigned)fd & 63] = (uint16_t)found;
+	}
+	for (unsigned h = 0; h < count; h++) {
+		if (!head[h])
+			continue;
+		unsigned nmsg = 0, niov = 0;
+		uint16_t i = (uint16_t)h;
+		while (i != END) {
+			struct udp_tx_entry *e = &tx->e[i];
+			struct mmsghdr *m = &tx->msg[nmsg];
+			struct msghdr *mh = &m->msg_hdr;
+			memset(mh, 0, sizeof(*mh));
+			if (e->dst.sa.sa_family != AF_UNSPEC) {
+				mh->msg_name = &e->dst;
+				mh->msg_namelen = addr_len(&e->dst);
+			}
+			mh->msg_iov = &tx->iov[niov];
+			size_t seg = entry_len(e), total = 0;
+			unsigned nseg = 0;
+			/* Merge the run: same destination, every datagram but the last
+			 * exactly seg bytes, within the kernel's segment and size caps. */
+			for (;;) {
+				memcpy(&tx->iov[niov], e->iov, e->iovcnt * sizeof(struct iovec));
+				niov += e->iovcnt;
+				total += entry_len(e);
+				nseg++;
+				uint16_t nx = tx->next[i];
+				i = nx;
+				if (!tx->gso || nx == END || entry_len(&tx->e[nx]) > seg || !same_dst(&tx->e[nx], e) ||
+				    nseg >= UDP_GSO_MAX_SEGS || total + seg > 65000 || seg == 0)
+					break;
+				bool shorter = entry_len(&tx->e[nx]) < seg;
+				e = &tx->e[nx];
+				if (shorter) {
+					memcpy(&tx->iov[niov], e->iov, e->iovcnt * sizeof(struct iovec));
+					niov += e->iovcnt;
+					total += entry_len(e);
+					nseg++;
+					i = tx->next[nx];
+					break;
+				}
+			}
+			mh->msg_iovlen = (size_t)(&tx->iov[niov] - (struct iovec *)mh->msg_iov);
+			if (nseg > 1) {
+				mh->msg_control = tx->cm[nmsg].buf;
+				mh->msg_controllen = sizeof(tx->cm[nmsg].buf);
+				struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+				c->cmsg_level = SOL_UDP;
+				c->cmsg_type = UDP_SEGMENT;
+				c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+				uint16_t gs = (uint16_t)seg;
+				memcpy(CMSG_DATA(c), &gs, sizeof(gs));
+				tx->stats.gso_sends++;
+				tx->stats.gso_segments += nseg;
+			}
+			tx->segs[nmsg++] = (uint16_t)nseg;
+		}
+		tx_send(tx, tx->e[h].fd, nmsg);
+	}
 }
 
 int udp_set_dont_fragment(int fd, int family, bool df)

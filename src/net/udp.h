@@ -69,8 +69,17 @@ static inline bool udp_rx_trunc(const struct udp_rx *rx, unsigned i)
 }
 
 /* Outgoing datagrams, up to 3 iovecs each (header, payload, trailer) so
- * ChannelData / Data-indication framing needs no copy of the payload. */
+ * ChannelData / Data-indication framing needs no copy of the payload.
+ *
+ * NET_TX_BATCH: a worker queues everything a loop turn produces (several
+ * receive batches from several sockets) and flushes once; 256 entries cover
+ * a turn of 4 busy sockets, and a full batch flushes early by itself. */
+#define NET_TX_BATCH 256
 #define UDP_TX_IOV 3
+/* Segments per UDP_SEGMENT send: the kernel's UDP_MAX_SEGMENTS is 64 on the
+ * kernels Debian 12 ships (128 on newer ones). */
+#define UDP_GSO_MAX_SEGS 64
+
 struct udp_tx_entry {
 	int fd;
 	union tern_addr dst; /* ignored (NULL msg_name) when family is 0: connected socket */
@@ -79,45 +88,50 @@ struct udp_tx_entry {
 };
 
 struct udp_tx_stats {
-	uint64_t sent;    /* datagrams handed to the kernel */
-	uint64_t dropped; /* datagrams the kernel refused (EAGAIN, ENOBUFS, unreachable...) */
-	uint64_t calls;   /* sendmmsg calls */
+	uint64_t sent;         /* datagrams handed to the kernel */
+	uint64_t dropped;      /* datagrams the kernel refused (EAGAIN, ENOBUFS, unreachable...) */
+	uint64_t calls;        /* sendmmsg calls */
+	uint64_t gso_sends;    /* messages that carried UDP_SEGMENT */
+	uint64_t gso_segments; /* datagrams sent inside those */
 };
 
 struct udp_tx {
 	unsigned count;
-	struct udp_tx_entry e[NET_BATCH];
-	struct mmsghdr msg[NET_BATCH];
+	bool gso; /* merge same-size runs to one destination (UDP_SEGMENT) */
+	struct udp_tx_entry e[NET_TX_BATCH];
 	struct udp_tx_stats stats;
+	/* flush scratch: messages, merged iovecs, GSO control data */
+	uint16_t next[NET_TX_BATCH];
+	uint16_t segs[NET_TX_BATCH];
+	struct mmsghdr msg[NET_TX_BATCH];
+	struct iovec iov[NET_TX_BATCH * UDP_TX_IOV];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} cm[NET_TX_BATCH];
 };
 
-void udp_tx_init(struct udp_tx *tx);
+/* gso: use UDP_SEGMENT where it applies (see udp_probe_gso()). */
+void udp_tx_init(struct udp_tx *tx, bool gso);
 /* Room left before the batch must be flushed. */
 static inline unsigned udp_tx_room(const struct udp_tx *tx)
 {
-	return NET_BATCH - tx->count;
+	return NET_TX_BATCH - tx->count;
 }
 /* Append one datagram; dst NULL means a connected socket. Returns the
- * entry (iovcnt 0) so the caller fills iov / iovcnt. The batch should have
- * room; when it is full it is flushed first, so this never fails (the
- * iovecs already queued are still the caller's, valid during this call). */
+ * entry (iovcnt 0) so the caller fills iov / iovcnt. A full batch is
+ * flushed first. */
 struct udp_tx_entry *udp_tx_add(struct udp_tx *tx, int fd, const union tern_addr *dst);
-/* Send everything queued: runs of consecutive entries on one fd go out in
- * one sendmmsg; a partial result resumes after the sent part; a datagram
- * that fails with an error other than EINTR is counted as dropped and
- * skipped (UDP gives no delivery guarantee; blocking here would stall every
- * other client of the worker). Empties the batch.
- * One exception to one-at-a-time: EAGAIN means the socket's send buffer is
- * full, which no retry in the same instant will change, so the rest of that
- * run is dropped at once instead of costing one failing syscall each. */
+/* Send everything queued. Entries are grouped by fd, keeping their order
+ * within each fd (so per-flow order holds), and each group goes out in one
+ * sendmmsg; with gso on, consecutive datagrams of one size to one
+ * destination become one UDP_SEGMENT message (the last may be shorter).
+ * A partial result resumes after the sent part; a message that fails with
+ * an error other than EINTR/EAGAIN is counted as dropped and skipped (UDP
+ * gives no delivery guarantee; blocking would stall every other client of
+ * the worker); EAGAIN drops the rest of that fd's group. Empties the batch. */
 void udp_tx_flush(struct udp_tx *tx);
 
-/* TURN DONT-FRAGMENT attribute (RFC 8656) per socket: df=true sets
- * IP_PMTUDISC_DO (DF bit set; a datagram over the known path MTU fails
- * with EMSGSIZE and is dropped by udp_tx_flush), false IP_PMTUDISC_DONT
- * (the kernel may fragment). For AF_INET6 the IPV6_ value is set and the
- * IPv4 one too, for v4-mapped destinations of a dual-stack socket.
- * 0 or -errno. */
 int udp_set_dont_fragment(int fd, int family, bool df);
 
 /* True when the kernel accepts UDP_SEGMENT (UDP GSO) on a UDP socket.

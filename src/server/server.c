@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "net/udp.h"
 #include "server/worker.h"
 #include "turn/policy.h"
 #include "util/log.h"
@@ -198,6 +199,8 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	p->fingerprint = cfg->fingerprint;
 	p->no_stun = cfg->no_stun;
 	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
+	s->sh.gso = !cfg->no_gso && udp_probe_gso();
+	log_info("engine: %s", s->sh.gso ? "UDP GSO on" : "UDP GSO off");
 
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	if (!s->workers) {
@@ -241,7 +244,7 @@ void server_dump_stats(struct server *s, FILE *out)
 			(unsigned long long)drops, (unsigned long long)st->allocs_live,
 			(unsigned long long)w->rx_batches,
 			w->rx_batches ? (double)w->rx_datagrams / (double)w->rx_batches : 0.0,
-			(unsigned long long)w->tx.stats.dropped);
+			(unsigned long long)w->tx->stats.dropped);
 	}
 	fflush(out);
 }

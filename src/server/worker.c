@@ -42,10 +42,10 @@ static void io_send(void *ctx, int handle, const union tern_addr *dst, const uin
 {
 	static const uint8_t zeros[4];
 	struct worker *w = ctx;
-	if (udp_tx_room(&w->tx) == 0)
-		udp_tx_flush(&w->tx); /* payloads still point into the live rx batch */
-	unsigned i = w->tx.count;
-	struct udp_tx_entry *e = udp_tx_add(&w->tx, handle, dst);
+	if (udp_tx_room(w->tx) == 0)
+		udp_tx_flush(w->tx); /* payloads still point into live rx batches */
+	unsigned i = w->tx->count;
+	struct udp_tx_entry *e = udp_tx_add(w->tx, handle, dst);
 	unsigned n = 0;
 	if (hdrlen) {
 		memcpy(w->hdr[i], hdr, hdrlen);
@@ -202,28 +202,40 @@ static void io_relay_close(void *ctx, int handle)
 
 /* ---- receive paths ---- */
 
+#define RX_POOL (sizeof(((struct worker *)0)->rxpool) / sizeof(struct udp_rx *))
+
+/* A receive batch no queued send points into. */
+static struct udp_rx *rx_take(struct worker *w)
+{
+	if (w->rxused == RX_POOL) {
+		udp_tx_flush(w->tx);
+		w->rxused = 0;
+	}
+	return w->rxpool[w->rxused++];
+}
+
 static void on_listener(struct net_handler *h, uint32_t events)
 {
 	struct listener *l = (struct listener *)h;
 	struct worker *w = l->w;
 	refresh_time(w);
 	for (unsigned round = 0; round < RX_BUDGET; round++) {
-		int n = udp_recv_batch(h->fd, w->rx, NET_BATCH);
-		if (n <= 0)
+		struct udp_rx *rx = rx_take(w);
+		int n = udp_recv_batch(h->fd, rx, NET_BATCH);
+		if (n <= 0) {
+			w->rxused--; /* nothing borrowed it */
 			break;
+		}
 		w->rx_batches++;
 		w->rx_datagrams += (unsigned)n;
 		for (int i = 0; i < n; i++) {
-			if (udp_rx_trunc(w->rx, (unsigned)i)) {
+			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
 				continue;
 			}
-			turn_on_client(w->turn, h->fd, &w->rx->src[i], udp_rx_data(w->rx, (unsigned)i),
-				       udp_rx_len(w->rx, (unsigned)i));
+			turn_on_client(w->turn, h->fd, &rx->src[i], udp_rx_data(rx, (unsigned)i),
+				       udp_rx_len(rx, (unsigned)i));
 		}
-		/* The batch's payloads are borrowed by queued sends: flush before
-		 * the receive buffer is reused. */
-		udp_tx_flush(&w->tx);
 		if (n < NET_BATCH)
 			break;
 	}
@@ -235,20 +247,22 @@ static void on_relay(struct net_handler *h, uint32_t events)
 	struct worker *w = rs->w;
 	refresh_time(w);
 	for (unsigned round = 0; round < RX_BUDGET && rs->active; round++) {
-		int n = udp_recv_batch(h->fd, w->rx, NET_BATCH);
-		if (n <= 0)
+		struct udp_rx *rx = rx_take(w);
+		int n = udp_recv_batch(h->fd, rx, NET_BATCH);
+		if (n <= 0) {
+			w->rxused--;
 			break;
+		}
 		w->rx_batches++;
 		w->rx_datagrams += (unsigned)n;
 		for (int i = 0; i < n && rs->active; i++) {
-			if (udp_rx_trunc(w->rx, (unsigned)i)) {
+			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
 				continue;
 			}
-			turn_on_peer(w->turn, rs->alloc, h->fd, &w->rx->src[i], udp_rx_data(w->rx, (unsigned)i),
-				     udp_rx_len(w->rx, (unsigned)i));
+			turn_on_peer(w->turn, rs->alloc, h->fd, &rx->src[i], udp_rx_data(rx, (unsigned)i),
+				     udp_rx_len(rx, (unsigned)i));
 		}
-		udp_tx_flush(&w->tx);
 		if (n < NET_BATCH)
 			break;
 	}
@@ -271,7 +285,10 @@ static void *worker_main(void *arg)
 		}
 		refresh_time(w);
 		turn_on_tick(w->turn);
-		udp_tx_flush(&w->tx);
+		/* One flush per loop turn: sends from every socket served in this
+		 * turn leave in one sendmmsg per socket (GSO where runs allow). */
+		udp_tx_flush(w->tx);
+		w->rxused = 0;
 	}
 	return NULL;
 }
@@ -288,17 +305,22 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || w->rng == 0)
 		w->rng = 0x2545F4914F6CDD1DULL ^ id;
 	w->loop = loop_new();
-	w->rx = calloc(1, sizeof(*w->rx));
-	w->hdr = calloc(NET_BATCH, sizeof(*w->hdr));
+	for (unsigned i = 0; i < RX_POOL; i++) {
+		w->rxpool[i] = calloc(1, sizeof(struct udp_rx));
+		if (!w->rxpool[i])
+			return -ENOMEM;
+		udp_rx_init(w->rxpool[i]);
+	}
+	w->tx = calloc(1, sizeof(*w->tx));
+	w->hdr = calloc(NET_TX_BATCH, sizeof(*w->hdr));
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		rl.rlim_cur = 1 << 20;
 	w->nrelays = (unsigned)rl.rlim_cur;
 	/* calloc: untouched pages of this fd-indexed table cost no memory. */
 	w->relays = calloc(w->nrelays, sizeof(*w->relays));
-	if (!w->loop || !w->rx || !w->hdr || !w->relays)
+	if (!w->loop || !w->tx || !w->hdr || !w->relays)
 		return -ENOMEM;
-	udp_rx_init(w->rx);
-	udp_tx_init(&w->tx);
+	udp_tx_init(w->tx, sh->gso);
 
 	struct turn_io io = {
 		.ctx = w,
@@ -364,7 +386,9 @@ void worker_free(struct worker *w)
 		close(w->listeners[i].h.fd);
 	if (w->loop)
 		loop_free(w->loop);
-	free(w->rx);
+	for (unsigned i = 0; i < RX_POOL; i++)
+		free(w->rxpool[i]);
+	free(w->tx);
 	free(w->hdr);
 	free(w->relays);
 	memset(w, 0, sizeof(*w));

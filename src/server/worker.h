@@ -34,6 +34,7 @@ struct server_shared {
 	struct turn_params params; /* template: shared pointers filled in */
 	union tern_addr relay_v4[CFG_MAX_ADDRS], relay_v6[CFG_MAX_ADDRS];
 	unsigned nrelay_v4, nrelay_v6;
+	bool gso; /* UDP_SEGMENT sends (probed at start, gso option) */
 };
 
 struct worker {
@@ -47,9 +48,13 @@ struct worker {
 	struct listener listeners[CFG_MAX_ADDRS * 2];
 	unsigned nlisteners;
 	struct turn *turn;
-	struct udp_rx *rx;
-	struct udp_tx tx;
-	uint8_t (*hdr)[TURN_TX_HDR_MAX]; /* NET_BATCH header copies for tx entries */
+	/* Receive batches of this loop turn: queued sends borrow their payloads,
+	 * so a batch is reused only after the flush at the end of the turn (or
+	 * an early flush when all RX_POOL batches are in use). */
+	struct udp_rx *rxpool[4];
+	unsigned rxused;
+	struct udp_tx *tx;
+	uint8_t (*hdr)[TURN_TX_HDR_MAX]; /* NET_TX_BATCH header copies for tx entries */
 	struct relay_sock *relays;       /* indexed by fd */
 	unsigned nrelays;                /* size of relays[] */
 	unsigned next_relay;             /* round robin over relay addresses */

@@ -516,7 +516,7 @@ static void expect_tagged(int r, unsigned want, const uint8_t *tag, const union 
 	free(rx);
 }
 
-static uint8_t tags[2 * NET_BATCH];
+static uint8_t tags[2 * NET_TX_BATCH];
 
 static void add_tagged(struct udp_tx *tx, int fd, const union tern_addr *dst, unsigned k)
 {
@@ -530,7 +530,8 @@ static void add_tagged(struct udp_tx *tx, int fd, const union tern_addr *dst, un
 	e->iovcnt = 3;
 }
 
-/* s1 s1 s2 s2 s1: three runs, three sendmmsg calls, order kept. */
+/* s1 s1 s2 s2 s1: grouped by fd (s1's three, then s2's two), two sendmmsg
+ * calls, order kept within each fd. */
 static void test_tx_runs(void **state)
 {
 	union tern_addr raddr, a1, a2;
@@ -538,24 +539,23 @@ static void test_tx_runs(void **state)
 	int s1 = open_or_skip("127.0.0.1", 0, 0, &a1);
 	int s2 = open_or_skip("127.0.0.1", 0, 0, &a2);
 	struct udp_tx *tx = malloc(sizeof *tx);
-	udp_tx_init(tx);
-	assert_int_equal(udp_tx_room(tx), NET_BATCH);
+	udp_tx_init(tx, false);
+	assert_int_equal(udp_tx_room(tx), NET_TX_BATCH);
 	const int fds[] = {s1, s1, s2, s2, s1};
-	union tern_addr src[5];
-	for (unsigned k = 0; k < 5; k++) {
+	for (unsigned k = 0; k < 5; k++)
 		add_tagged(tx, fds[k], &raddr, k);
-		src[k] = fds[k] == s1 ? a1 : a2;
-	}
-	assert_int_equal(udp_tx_room(tx), NET_BATCH - 5);
+	assert_int_equal(udp_tx_room(tx), NET_TX_BATCH - 5);
 	udp_tx_flush(tx);
 	assert_int_equal(tx->count, 0);
 	assert_int_equal(tx->stats.sent, 5);
 	assert_int_equal(tx->stats.dropped, 0);
-	assert_int_equal(tx->stats.calls, 3);
-	expect_tagged(r, 5, tags, src);
+	assert_int_equal(tx->stats.calls, 2);
+	const uint8_t want[] = {tags[0], tags[1], tags[4], tags[2], tags[3]};
+	const union tern_addr src[] = {a1, a1, a1, a2, a2};
+	expect_tagged(r, 5, want, src);
 
 	udp_tx_flush(tx); /* empty: no call */
-	assert_int_equal(tx->stats.calls, 3);
+	assert_int_equal(tx->stats.calls, 2);
 	free(tx);
 	close(r);
 	close(s1);
@@ -572,7 +572,7 @@ static void test_tx_drop_one(void **state)
 	int s = open_or_skip("127.0.0.1", 0, 0, &saddr);
 	union tern_addr v6 = mkaddr("::1", 9);
 	struct udp_tx *tx = malloc(sizeof *tx);
-	udp_tx_init(tx);
+	udp_tx_init(tx, false);
 	const union tern_addr *dst[] = {&v6, &raddr, &v6, &raddr, &raddr};
 	for (unsigned k = 0; k < 5; k++)
 		add_tagged(tx, s, dst[k], k);
@@ -596,7 +596,7 @@ static void test_tx_connected(void **state)
 	int s = open_or_skip("127.0.0.1", 0, 0, &saddr);
 	assert_int_equal(connect(s, &raddr.sa, addr_len(&raddr)), 0);
 	struct udp_tx *tx = malloc(sizeof *tx);
-	udp_tx_init(tx);
+	udp_tx_init(tx, false);
 	add_tagged(tx, s, NULL, 0);
 	add_tagged(tx, s, NULL, 1);
 	udp_tx_flush(tx);
@@ -616,20 +616,87 @@ static void test_tx_full(void **state)
 	int r = open_or_skip("127.0.0.1", 0, 1 << 20, &raddr);
 	int s = open_or_skip("127.0.0.1", 0, 0, &saddr);
 	struct udp_tx *tx = malloc(sizeof *tx);
-	udp_tx_init(tx);
-	union tern_addr src[NET_BATCH + 1];
-	for (unsigned k = 0; k < NET_BATCH + 1; k++) {
+	udp_tx_init(tx, false);
+	union tern_addr src[NET_TX_BATCH + 1];
+	for (unsigned k = 0; k < NET_TX_BATCH + 1; k++) {
 		add_tagged(tx, s, &raddr, k);
 		src[k] = saddr;
 	}
 	assert_int_equal(tx->count, 1);
-	assert_int_equal(tx->stats.sent, NET_BATCH);
-	assert_int_equal(udp_tx_room(tx), NET_BATCH - 1);
+	assert_int_equal(tx->stats.sent, NET_TX_BATCH);
+	assert_int_equal(udp_tx_room(tx), NET_TX_BATCH - 1);
 	udp_tx_flush(tx);
-	assert_int_equal(tx->stats.sent, NET_BATCH + 1);
-	expect_tagged(r, NET_BATCH + 1, tags, src);
+	assert_int_equal(tx->stats.sent, NET_TX_BATCH + 1);
+	expect_tagged(r, NET_TX_BATCH + 1, tags, src);
 	free(tx);
 	close(r);
+	close(s);
+}
+
+/* GSO: a run of same-size datagrams to one destination leaves as one
+ * UDP_SEGMENT message (the last may be shorter) and arrives as separate
+ * datagrams; a larger one, or another destination, ends the run. */
+static void test_tx_gso(void **state)
+{
+	if (!udp_probe_gso())
+		skip();
+	union tern_addr r1a, r2a, sa;
+	int r1 = open_or_skip("127.0.0.1", 0, 1 << 20, &r1a);
+	int r2 = open_or_skip("127.0.0.1", 0, 1 << 20, &r2a);
+	int s = open_or_skip("127.0.0.1", 0, 0, &sa);
+	struct udp_tx *tx = malloc(sizeof *tx);
+	udp_tx_init(tx, true);
+	/* r1 x10 (4 bytes each), r2 x3, r1 x1: s's group is all 14, in order */
+	for (unsigned k = 0; k < 10; k++)
+		add_tagged(tx, s, &r1a, k);
+	for (unsigned k = 10; k < 13; k++)
+		add_tagged(tx, s, &r2a, k);
+	add_tagged(tx, s, &r1a, 13);
+	udp_tx_flush(tx);
+	assert_int_equal(tx->stats.sent, 14);
+	assert_int_equal(tx->stats.dropped, 0);
+	assert_int_equal(tx->stats.calls, 1);
+	assert_int_equal(tx->stats.gso_sends, 2);      /* r1 x10 and r2 x3 */
+	assert_int_equal(tx->stats.gso_segments, 13);
+	uint8_t want1[11];
+	union tern_addr src1[11], src2[3];
+	for (unsigned k = 0; k < 10; k++)
+		want1[k] = tags[k];
+	want1[10] = tags[13];
+	for (unsigned k = 0; k < 11; k++)
+		src1[k] = sa;
+	for (unsigned k = 0; k < 3; k++)
+		src2[k] = sa;
+	expect_tagged(r1, 11, want1, src1);
+	expect_tagged(r2, 3, &tags[10], src2);
+
+	/* A shorter datagram ends a run and rides in it; a larger one starts a
+	 * new message. Sizes 5 5 3 | 5: two messages, contents intact. */
+	static const uint8_t five[5] = "ABCDE", three[3] = "xyz";
+	const uint8_t *data[] = {five, five, three, five};
+	const size_t lens[] = {5, 5, 3, 5};
+	for (unsigned k = 0; k < 4; k++) {
+		struct udp_tx_entry *e = udp_tx_add(tx, s, &r1a);
+		e->iov[0] = (struct iovec){(void *)data[k], lens[k]};
+		e->iovcnt = 1;
+	}
+	uint64_t sends = tx->stats.gso_sends;
+	udp_tx_flush(tx);
+	assert_int_equal(tx->stats.gso_sends, sends + 1);
+	struct udp_rx *rx = rx_new();
+	unsigned got = 0;
+	while (got < 4) {
+		int n = recv_wait(r1, rx, NET_BATCH);
+		assert_true(n > 0);
+		for (unsigned i = 0; i < (unsigned)n; i++, got++) {
+			assert_int_equal(udp_rx_len(rx, i), lens[got]);
+			assert_memory_equal(udp_rx_data(rx, i), data[got], lens[got]);
+		}
+	}
+	free(rx);
+	free(tx);
+	close(r1);
+	close(r2);
 	close(s);
 }
 
@@ -695,6 +762,7 @@ int main(void)
 	    cmocka_unit_test(test_tx_drop_one),
 	    cmocka_unit_test(test_tx_connected),
 	    cmocka_unit_test(test_tx_full),
+	    cmocka_unit_test(test_tx_gso),
 	    cmocka_unit_test(test_dont_fragment),
 	    cmocka_unit_test(test_probe_gso),
 	};

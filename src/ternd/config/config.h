@@ -82,6 +82,9 @@ struct tern_config {
 	bool no_stun;                               /* no-stun: refuse plain Binding */
 	bool strict_channel_numbers;                /* only RFC 8656 channels 0x4000..0x4FFF */
 
+	/* engine (tern-specific; each can be switched off to measure it) */
+	bool no_gso;                                /* no UDP_SEGMENT sends */
+
 	/* process */
 	char log_file[CFG_STR];                     /* "" = no file ("stdout", "-" give "") */
 	int verbose;                                /* 0 normal, 1 verbose (-v), 2 very (-V) */

@@ -109,6 +109,8 @@ const struct cfg_opt tern__cfg_opts[] = {
 	SECTION("Protocol"),
 	{.name = "fingerprint", .sh = 'f', .type = T_BOOL, .off = OFF(fingerprint), .flags = F_RELOAD,
 	 .def = "off", .help = "Add FINGERPRINT to every authenticated response."},
+	{.name = "no-gso", .type = T_BOOL, .off = OFF(no_gso), .def = "off",
+	 .help = "Send no UDP_SEGMENT (GSO) batches, even where the kernel supports them."},
 	{.name = "strict-channel-numbers", .type = T_BOOL, .off = OFF(strict_channel_numbers), .flags = F_RELOAD,
 	 .def = "off", .help = "Accept only RFC 8656 channels 0x4000-0x4FFF (default also RFC 5766's up to 0x7FFF)."},
 	{.name = "no-software-attribute", .alias = "prod", .type = T_BOOL, .off = OFF(no_software_attribute),
