@@ -180,6 +180,13 @@ int loop_defer_free(struct net_loop *l, void *ptr, net_defer_fn fn)
 	return 0;
 }
 
+uint64_t net_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 uint64_t net_now_ms(void)
 {
 	struct timespec ts;

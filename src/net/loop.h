@@ -65,6 +65,8 @@ int loop_defer_free(struct net_loop *l, void *ptr, net_defer_fn fn);
  * (CLOCK_REALTIME_COARSE: a jiffy of error is nothing at 1 s resolution).
  * Both are vDSO reads; callers read them once per loop turn. */
 uint64_t net_now_ms(void);
+/* Monotonic microseconds. */
+uint64_t net_now_us(void);
 uint64_t net_wall_s(void);
 
 #endif

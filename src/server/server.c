@@ -200,7 +200,9 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	p->no_stun = cfg->no_stun;
 	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
 	s->sh.gso = !cfg->no_gso && udp_probe_gso();
-	log_info("engine: %s", s->sh.gso ? "UDP GSO on" : "UDP GSO off");
+	s->sh.batch_delay_us = cfg->batch_delay_us;
+	log_info("engine: UDP GSO %s, adaptive batching %s", s->sh.gso ? "on" : "off",
+		 s->sh.batch_delay_us ? "on" : "off");
 
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	if (!s->workers) {

@@ -34,7 +34,8 @@ struct server_shared {
 	struct turn_params params; /* template: shared pointers filled in */
 	union tern_addr relay_v4[CFG_MAX_ADDRS], relay_v6[CFG_MAX_ADDRS];
 	unsigned nrelay_v4, nrelay_v6;
-	bool gso; /* UDP_SEGMENT sends (probed at start, gso option) */
+	bool gso;                /* UDP_SEGMENT sends (probed at start, gso option) */
+	unsigned batch_delay_us; /* adaptive batching: longest pause, 0 = off */
 };
 
 struct worker {
@@ -60,8 +61,10 @@ struct worker {
 	unsigned next_relay;             /* round robin over relay addresses */
 	uint64_t rng;
 	bool time_stale;
+	/* adaptive batching */
+	uint64_t win_start, win_count, rate_per_ms;
 	/* engine counters */
-	uint64_t rx_batches, rx_datagrams, rx_trunc, relay_open_fail;
+	uint64_t rx_batches, rx_datagrams, rx_trunc, relay_open_fail, pauses;
 };
 
 /* Create the worker and bind its listening sockets. 0 or -errno. */
