@@ -28,6 +28,7 @@ enum udp_flags {
 	UDP_F_V6ONLY = 1 << 1,    /* IPV6_V6ONLY on AF_INET6 */
 	UDP_F_NONBLOCK = 1 << 2,  /* O_NONBLOCK (batches use MSG_DONTWAIT either way) */
 	UDP_F_FREEBIND = 1 << 3,
+	UDP_F_RXQ_OVFL = 1 << 4,  /* SO_RXQ_OVFL: receive batches report kernel drops */
 };
 
 /* socket + options + bind. Returns the fd (close-on-exec) or -errno. If
@@ -46,6 +47,14 @@ struct udp_rx {
 	struct iovec iov[NET_BATCH];
 	union tern_addr src[NET_BATCH]; /* sender of each datagram */
 	uint8_t buf[NET_BATCH][NET_RX_SLOT];
+	/* SO_RXQ_OVFL: the socket's cumulative kernel drop counter, as the last
+	 * datagram of the batch reported it (valid when has_drops). */
+	uint32_t drops;
+	bool has_drops;
+	union {
+		char buf[CMSG_SPACE(sizeof(uint32_t))];
+		struct cmsghdr align;
+	} ctl[NET_BATCH];
 };
 
 /* Prepare the fixed iovec/msghdr wiring once. */

@@ -6,7 +6,12 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "auth/auth.h"
@@ -231,24 +236,118 @@ void server_block_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
+struct wstats {
+	uint64_t rx_client, rx_peer, to_peer, to_client, drops, kernel_drops, tx_drops, allocs, batches,
+	    datagrams, gso_sends, gso_segments, pauses, allocs_created, auth_fail;
+};
+
+static void collect(const struct worker *w, struct wstats *o)
+{
+	const struct turn_stats *st = turn_stats(w->turn);
+	o->rx_client = st->rx_client;
+	o->rx_peer = st->rx_peer;
+	o->to_peer = st->relayed_to_peer;
+	o->to_client = st->relayed_to_client;
+	o->drops = st->drop_malformed + st->drop_no_alloc + st->drop_no_channel + st->drop_no_perm + st->drop_bps +
+		   st->drop_policy + w->rx_trunc;
+	o->kernel_drops = w->kernel_drops;
+	o->tx_drops = w->tx->stats.dropped;
+	o->allocs = st->allocs_live;
+	o->allocs_created = st->allocs_created;
+	o->auth_fail = st->auth_fail;
+	o->batches = w->rx_batches;
+	o->datagrams = w->rx_datagrams;
+	o->gso_sends = w->tx->stats.gso_sends;
+	o->gso_segments = w->tx->stats.gso_segments;
+	o->pauses = w->pauses;
+}
+
+/* Counters are plain per-worker integers written by their worker only: a
+ * reader from another thread gets a slightly stale but harmless snapshot. */
 void server_dump_stats(struct server *s, FILE *out)
 {
-	fprintf(out, "%-6s %12s %12s %12s %12s %10s %10s %10s %8s %8s\n", "worker", "rx_client", "rx_peer",
-		"to_peer", "to_client", "dropped", "allocs", "batches", "avg", "txdrop");
+	fprintf(out, "%-6s %12s %12s %12s %12s %9s %9s %9s %8s %10s %6s %10s\n", "worker", "rx_client", "rx_peer",
+		"to_peer", "to_client", "dropped", "kdrops", "txdrops", "allocs", "batches", "avg", "gso_segs");
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		struct worker *w = &s->workers[i];
-		const struct turn_stats *st = turn_stats(w->turn);
-		uint64_t drops = st->drop_malformed + st->drop_no_alloc + st->drop_no_channel + st->drop_no_perm +
-				 st->drop_bps + st->drop_policy + w->rx_trunc;
-		fprintf(out, "%-6u %12llu %12llu %12llu %12llu %10llu %10llu %10llu %8.1f %8llu\n", i,
-			(unsigned long long)st->rx_client, (unsigned long long)st->rx_peer,
-			(unsigned long long)st->relayed_to_peer, (unsigned long long)st->relayed_to_client,
-			(unsigned long long)drops, (unsigned long long)st->allocs_live,
-			(unsigned long long)w->rx_batches,
-			w->rx_batches ? (double)w->rx_datagrams / (double)w->rx_batches : 0.0,
-			(unsigned long long)w->tx->stats.dropped);
+		struct wstats o;
+		collect(&s->workers[i], &o);
+		fprintf(out, "%-6u %12llu %12llu %12llu %12llu %9llu %9llu %9llu %8llu %10llu %6.1f %10llu\n", i,
+			(unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
+			(unsigned long long)o.to_peer, (unsigned long long)o.to_client, (unsigned long long)o.drops,
+			(unsigned long long)o.kernel_drops, (unsigned long long)o.tx_drops,
+			(unsigned long long)o.allocs, (unsigned long long)o.batches,
+			o.batches ? (double)o.datagrams / (double)o.batches : 0.0,
+			(unsigned long long)o.gso_segments);
 	}
 	fflush(out);
+}
+
+void server_dump_json(struct server *s, FILE *out)
+{
+	fprintf(out, "{\"workers\":[");
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		struct wstats o;
+		collect(&s->workers[i], &o);
+		fprintf(out,
+			"%s{\"worker\":%u,\"rx_client\":%llu,\"rx_peer\":%llu,\"relayed_to_peer\":%llu,"
+			"\"relayed_to_client\":%llu,\"dropped\":%llu,\"kernel_drops\":%llu,\"tx_drops\":%llu,"
+			"\"allocations\":%llu,\"allocations_created\":%llu,\"auth_failures\":%llu,"
+			"\"rx_batches\":%llu,\"rx_datagrams\":%llu,\"gso_sends\":%llu,\"gso_segments\":%llu,"
+			"\"batch_pauses\":%llu}",
+			i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
+			(unsigned long long)o.to_peer, (unsigned long long)o.to_client, (unsigned long long)o.drops,
+			(unsigned long long)o.kernel_drops, (unsigned long long)o.tx_drops,
+			(unsigned long long)o.allocs, (unsigned long long)o.allocs_created,
+			(unsigned long long)o.auth_fail, (unsigned long long)o.batches,
+			(unsigned long long)o.datagrams, (unsigned long long)o.gso_sends,
+			(unsigned long long)o.gso_segments, (unsigned long long)o.pauses);
+	}
+	fprintf(out, "],\"allocations_total\":%u}\n", turn_shared_total(s->shared));
+	fflush(out);
+}
+
+/* The stats socket: a client connects, writes "stats" or "json", reads the
+ * answer until EOF. Served by the main thread, one client at a time. */
+static int control_open(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path); /* a stale socket from a previous run */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static void control_serve(struct server *s, int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	char req[64] = {0};
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	/* A client that says nothing within 200 ms gets the table. */
+	if (poll(&p, 1, 200) == 1) {
+		ssize_t n = read(fd, req, sizeof(req) - 1);
+		(void)n;
+	}
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return;
+	}
+	if (strncmp(req, "json", 4) == 0)
+		server_dump_json(s, f);
+	else
+		server_dump_stats(s, f);
+	fclose(f);
 }
 
 int server_run(struct server *s)
@@ -267,12 +366,27 @@ int server_run(struct server *s)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGHUP);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	int cfd = -1;
+	if (s->cfg.stats_socket[0]) {
+		cfd = control_open(s->cfg.stats_socket);
+		if (cfd < 0)
+			log_warn("stats-socket '%s': %s (tern stats will not work)", s->cfg.stats_socket,
+				 strerror(-cfd));
+	}
 	for (;;) {
-		if (sigwait(&set, &sig) != 0)
+		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
+		if (poll(p, cfd >= 0 ? 2 : 1, -1) < 0)
 			continue;
+		if (cfd >= 0 && (p[1].revents & POLLIN))
+			control_serve(s, cfd);
+		if (!(p[0].revents & POLLIN))
+			continue;
+		struct signalfd_siginfo si;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		sig = (int)si.ssi_signo;
 		if (sig == SIGUSR1) {
-			/* Counters are plain per-worker integers: a racy but harmless
-			 * snapshot, read while the workers run. */
 			server_dump_stats(s, stdout);
 			continue;
 		}
@@ -282,6 +396,11 @@ int server_run(struct server *s)
 		}
 		log_info("signal %d: shutting down", sig);
 		break;
+	}
+	close(sfd);
+	if (cfd >= 0) {
+		close(cfd);
+		unlink(s->cfg.stats_socket);
 	}
 stop:
 	for (unsigned i = 0; i < s->nworkers; i++)

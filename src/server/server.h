@@ -25,5 +25,7 @@ void server_free(struct server *s);
 void server_block_signals(void);
 /* Print a per-worker counter table to out. */
 void server_dump_stats(struct server *s, FILE *out);
+/* The same as one JSON object. */
+void server_dump_json(struct server *s, FILE *out);
 
 #endif

@@ -19,6 +19,9 @@
 /* Socket buffers: room for a burst of a few thousand datagrams. */
 #define LISTEN_RCVBUF (4 << 20)
 #define LISTEN_SNDBUF (4 << 20)
+/* Relay sockets carry one allocation: 512 KiB absorbs a burst of a few
+ * hundred datagrams; memory is only charged for what is queued. */
+#define RELAY_RCVBUF (512 << 10)
 
 static uint64_t xorshift(uint64_t *s)
 {
@@ -92,6 +95,7 @@ static int relay_register(struct worker *w, int fd, struct turn_alloc *a)
 	rs->h.fd = fd;
 	rs->w = w;
 	rs->alloc = a;
+	rs->kdrops_seen = 0;
 	int rc = loop_add(w->loop, &rs->h, EPOLLIN);
 	if (rc == 0)
 		rs->active = true;
@@ -116,7 +120,8 @@ static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned
 		if ((flags & TURN_RELAY_RESERVE_NEXT) && port + 1 > cfg->max_port)
 			continue;
 		addr_set_port(&a, (uint16_t)port);
-		int fd = udp_open(&a, UDP_F_NONBLOCK | (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0), 0, 0, bound);
+		int fd = udp_open(&a, UDP_F_NONBLOCK | UDP_F_RXQ_OVFL | (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0),
+				  RELAY_RCVBUF, 0, bound);
 		if (fd < 0) {
 			if (fd == -EADDRINUSE || fd == -EACCES)
 				continue;
@@ -206,6 +211,14 @@ static void io_relay_close(void *ctx, int handle)
 
 #define RX_POOL (sizeof(((struct worker *)0)->rxpool) / sizeof(struct udp_rx *))
 
+static void count_kernel_drops(struct worker *w, const struct udp_rx *rx, uint32_t *seen)
+{
+	if (rx->has_drops) {
+		w->kernel_drops += (uint32_t)(rx->drops - *seen);
+		*seen = rx->drops;
+	}
+}
+
 /* A receive batch no queued send points into. */
 static struct udp_rx *rx_take(struct worker *w)
 {
@@ -230,6 +243,7 @@ static void on_listener(struct net_handler *h, uint32_t events)
 		}
 		w->rx_batches++;
 		w->rx_datagrams += (unsigned)n;
+		count_kernel_drops(w, rx, &l->kdrops_seen);
 		for (int i = 0; i < n; i++) {
 			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
@@ -257,6 +271,7 @@ static void on_relay(struct net_handler *h, uint32_t events)
 		}
 		w->rx_batches++;
 		w->rx_datagrams += (unsigned)n;
+		count_kernel_drops(w, rx, &rs->kdrops_seen);
 		for (int i = 0; i < n && rs->active; i++) {
 			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
@@ -385,7 +400,8 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		struct listener *l = &w->listeners[w->nlisteners];
 		const union tern_addr *a = &cfg->listen[i];
-		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK | (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0);
+		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK | UDP_F_RXQ_OVFL |
+				 (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0);
 		int fd = udp_open(a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
 		if (fd < 0) {
 			char s[TERN_ADDRSTRLEN];

@@ -17,6 +17,7 @@ struct listener {
 	struct net_handler h;
 	struct worker *w;
 	union tern_addr addr;
+	uint32_t kdrops_seen; /* last SO_RXQ_OVFL value */
 };
 
 /* A relay socket registered on this worker's loop. Slots live in an array
@@ -26,6 +27,7 @@ struct relay_sock {
 	struct net_handler h;
 	struct worker *w;
 	struct turn_alloc *alloc;
+	uint32_t kdrops_seen;
 	bool active;
 };
 
@@ -65,6 +67,7 @@ struct worker {
 	uint64_t win_start, win_count, rate_per_ms;
 	/* engine counters */
 	uint64_t rx_batches, rx_datagrams, rx_trunc, relay_open_fail, pauses;
+	uint64_t kernel_drops; /* receive-queue overflows (SO_RXQ_OVFL) */
 };
 
 /* Create the worker and bind its listening sockets. 0 or -errno. */

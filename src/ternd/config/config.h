@@ -91,6 +91,7 @@ struct tern_config {
 	int verbose;                                /* 0 normal, 1 verbose (-v), 2 very (-V) */
 	bool no_stdout_log;
 	char pidfile[CFG_STR];
+	char stats_socket[CFG_STR];                 /* unix socket for `tern stats`, "" = none */
 	char config_file[CFG_STR];                  /* the -c file actually read, "" if none */
 	bool check_config;                          /* --check-config: validate and exit */
 	bool help;                                  /* --help was given */

@@ -134,6 +134,8 @@ const struct cfg_opt tern__cfg_opts[] = {
 	{.name = "Verbose", .sh = 'V', .type = T_VERBOSE, .flags = F_RELOAD, .min = 2, .def = "off",
 	 .help = "Very verbose logging (debug)."},
 	{.name = "pidfile", .type = T_STR, .off = OFF(pidfile), .arg = "FILE", .help = "Write the process id to FILE."},
+	{.name = "stats-socket", .type = T_STR, .off = OFF(stats_socket), .arg = "PATH",
+	 .help = "Serve per-worker counters on this unix socket (read with `tern stats`)."},
 	{.name = "config", .sh = 'c', .type = T_CONFIG, .flags = F_CLI, .arg = "FILE",
 	 .help = "Read FILE first; the other command-line options override it."},
 	{.name = "do-not-use-config-file", .sh = 'n', .type = T_NOCONFIG, .flags = F_CLI,
