@@ -254,8 +254,9 @@ void udp_tx_flush(struct udp_tx *tx)
 				nseg++;
 				uint16_t nx = tx->next[i];
 				i = nx;
-				if (!tx->gso || nx == END || entry_len(&tx->e[nx]) > seg || !same_dst(&tx->e[nx], e) ||
-				    nseg >= UDP_GSO_MAX_SEGS || total + seg > 65000 || seg == 0)
+				if (!tx->gso || nx == END || entry_len(&tx->e[nx]) > seg ||
+				    !same_dst(&tx->e[nx], e) || nseg >= UDP_GSO_MAX_SEGS ||
+				    total + seg > 65000 || seg == 0)
 					break;
 				bool shorter = entry_len(&tx->e[nx]) < seg;
 				e = &tx->e[nx];

@@ -28,7 +28,7 @@ enum udp_flags {
 	UDP_F_V6ONLY = 1 << 1,    /* IPV6_V6ONLY on AF_INET6 */
 	UDP_F_NONBLOCK = 1 << 2,  /* O_NONBLOCK (batches use MSG_DONTWAIT either way) */
 	UDP_F_FREEBIND = 1 << 3,
-	UDP_F_RXQ_OVFL = 1 << 4,  /* SO_RXQ_OVFL: receive batches report kernel drops */
+	UDP_F_RXQ_OVFL = 1 << 4, /* SO_RXQ_OVFL: receive batches report kernel drops */
 };
 
 /* socket + options + bind. Returns the fd (close-on-exec) or -errno. If
@@ -84,7 +84,7 @@ static inline bool udp_rx_trunc(const struct udp_rx *rx, unsigned i)
  * receive batches from several sockets) and flushes once; 256 entries cover
  * a turn of 4 busy sockets, and a full batch flushes early by itself. */
 #define NET_TX_BATCH 256
-#define UDP_TX_IOV 3
+#define UDP_TX_IOV   3
 /* Segments per UDP_SEGMENT send: the kernel's UDP_MAX_SEGMENTS is 64 on the
  * kernels Debian 12 ships (128 on newer ones). */
 #define UDP_GSO_MAX_SEGS 64

@@ -79,7 +79,8 @@ static int pick_relays(struct server *s)
 				    addr_from_sockaddr(&a, p->ifa_addr, sizeof(struct sockaddr_in6)) < 0 ||
 				    !usable_auto_addr(&a))
 					continue;
-				if ((a.sa.sa_family == AF_INET && !have4) || (a.sa.sa_family == AF_INET6 && !have6)) {
+				if ((a.sa.sa_family == AF_INET && !have4) ||
+				    (a.sa.sa_family == AF_INET6 && !have6)) {
 					have4 |= a.sa.sa_family == AF_INET;
 					have6 |= a.sa.sa_family == AF_INET6;
 					found[nf++] = a;
@@ -87,8 +88,9 @@ static int pick_relays(struct server *s)
 			}
 			freeifaddrs(ifa);
 			if (nf == 0) {
-				log_err("no relay address: listening on a wildcard address and no usable interface "
-					"address found; set relay-ip");
+				log_err("no relay address: listening on a wildcard address and no usable "
+				        "interface "
+				        "address found; set relay-ip");
 				return -EADDRNOTAVAIL;
 			}
 			src = found;
@@ -125,13 +127,13 @@ static int build_auth(struct server *s)
 	for (unsigned i = 0; i < c->nsecrets; i++)
 		secrets[i] = c->secrets[i];
 	struct auth_params p = {
-		.realm = c->realm,
-		.users = users,
-		.nusers = c->nusers,
-		.secrets = secrets,
-		.nsecrets = c->use_auth_secret ? c->nsecrets : 0,
-		.nonce_lifetime = c->stale_nonce,
-		.sha256 = c->sha256,
+	    .realm = c->realm,
+	    .users = users,
+	    .nusers = c->nusers,
+	    .secrets = secrets,
+	    .nsecrets = c->use_auth_secret ? c->nsecrets : 0,
+	    .nonce_lifetime = c->stale_nonce,
+	    .sha256 = c->sha256,
 	};
 	s->auth = auth_new(&p);
 	free(users);
@@ -207,7 +209,7 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	s->sh.gso = !cfg->no_gso && udp_probe_gso();
 	s->sh.batch_delay_us = cfg->batch_delay_us;
 	log_info("engine: UDP GSO %s, adaptive batching %s", s->sh.gso ? "on" : "off",
-		 s->sh.batch_delay_us ? "on" : "off");
+	         s->sh.batch_delay_us ? "on" : "off");
 
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	if (!s->workers) {
@@ -248,8 +250,8 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->rx_peer = st->rx_peer;
 	o->to_peer = st->relayed_to_peer;
 	o->to_client = st->relayed_to_client;
-	o->drops = st->drop_malformed + st->drop_no_alloc + st->drop_no_channel + st->drop_no_perm + st->drop_bps +
-		   st->drop_policy + w->rx_trunc;
+	o->drops = st->drop_malformed + st->drop_no_alloc + st->drop_no_channel + st->drop_no_perm +
+	           st->drop_bps + st->drop_policy + w->rx_trunc;
 	o->kernel_drops = w->kernel_drops;
 	o->tx_drops = w->tx->stats.dropped;
 	o->allocs = st->allocs_live;
@@ -266,18 +268,20 @@ static void collect(const struct worker *w, struct wstats *o)
  * reader from another thread gets a slightly stale but harmless snapshot. */
 void server_dump_stats(struct server *s, FILE *out)
 {
-	fprintf(out, "%-6s %12s %12s %12s %12s %9s %9s %9s %8s %10s %6s %10s\n", "worker", "rx_client", "rx_peer",
-		"to_peer", "to_client", "dropped", "kdrops", "txdrops", "allocs", "batches", "avg", "gso_segs");
+	fprintf(out, "%-6s %12s %12s %12s %12s %9s %9s %9s %8s %10s %6s %10s\n", "worker", "rx_client",
+	        "rx_peer", "to_peer", "to_client", "dropped", "kdrops", "txdrops", "allocs", "batches", "avg",
+	        "gso_segs");
 	for (unsigned i = 0; i < s->nworkers; i++) {
 		struct wstats o;
 		collect(&s->workers[i], &o);
-		fprintf(out, "%-6u %12llu %12llu %12llu %12llu %9llu %9llu %9llu %8llu %10llu %6.1f %10llu\n", i,
-			(unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
-			(unsigned long long)o.to_peer, (unsigned long long)o.to_client, (unsigned long long)o.drops,
-			(unsigned long long)o.kernel_drops, (unsigned long long)o.tx_drops,
-			(unsigned long long)o.allocs, (unsigned long long)o.batches,
-			o.batches ? (double)o.datagrams / (double)o.batches : 0.0,
-			(unsigned long long)o.gso_segments);
+		fprintf(out, "%-6u %12llu %12llu %12llu %12llu %9llu %9llu %9llu %8llu %10llu %6.1f %10llu\n",
+		        i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
+		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
+		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
+		        (unsigned long long)o.tx_drops, (unsigned long long)o.allocs,
+		        (unsigned long long)o.batches,
+		        o.batches ? (double)o.datagrams / (double)o.batches : 0.0,
+		        (unsigned long long)o.gso_segments);
 	}
 	fflush(out);
 }
@@ -289,18 +293,19 @@ void server_dump_json(struct server *s, FILE *out)
 		struct wstats o;
 		collect(&s->workers[i], &o);
 		fprintf(out,
-			"%s{\"worker\":%u,\"rx_client\":%llu,\"rx_peer\":%llu,\"relayed_to_peer\":%llu,"
-			"\"relayed_to_client\":%llu,\"dropped\":%llu,\"kernel_drops\":%llu,\"tx_drops\":%llu,"
-			"\"allocations\":%llu,\"allocations_created\":%llu,\"auth_failures\":%llu,"
-			"\"rx_batches\":%llu,\"rx_datagrams\":%llu,\"gso_sends\":%llu,\"gso_segments\":%llu,"
-			"\"batch_pauses\":%llu}",
-			i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
-			(unsigned long long)o.to_peer, (unsigned long long)o.to_client, (unsigned long long)o.drops,
-			(unsigned long long)o.kernel_drops, (unsigned long long)o.tx_drops,
-			(unsigned long long)o.allocs, (unsigned long long)o.allocs_created,
-			(unsigned long long)o.auth_fail, (unsigned long long)o.batches,
-			(unsigned long long)o.datagrams, (unsigned long long)o.gso_sends,
-			(unsigned long long)o.gso_segments, (unsigned long long)o.pauses);
+		        "%s{\"worker\":%u,\"rx_client\":%llu,\"rx_peer\":%llu,\"relayed_to_peer\":%llu,"
+		        "\"relayed_to_client\":%llu,\"dropped\":%llu,\"kernel_drops\":%llu,\"tx_drops\":%llu,"
+		        "\"allocations\":%llu,\"allocations_created\":%llu,\"auth_failures\":%llu,"
+		        "\"rx_batches\":%llu,\"rx_datagrams\":%llu,\"gso_sends\":%llu,\"gso_segments\":%llu,"
+		        "\"batch_pauses\":%llu}",
+		        i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
+		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
+		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
+		        (unsigned long long)o.tx_drops, (unsigned long long)o.allocs,
+		        (unsigned long long)o.allocs_created, (unsigned long long)o.auth_fail,
+		        (unsigned long long)o.batches, (unsigned long long)o.datagrams,
+		        (unsigned long long)o.gso_sends, (unsigned long long)o.gso_segments,
+		        (unsigned long long)o.pauses);
 	}
 	fprintf(out, "],\"allocations_total\":%u}\n", turn_shared_total(s->shared));
 	fflush(out);
@@ -372,7 +377,7 @@ int server_run(struct server *s)
 		cfd = control_open(s->cfg.stats_socket);
 		if (cfd < 0)
 			log_warn("stats-socket '%s': %s (tern stats will not work)", s->cfg.stats_socket,
-				 strerror(-cfd));
+			         strerror(-cfd));
 	}
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
@@ -408,7 +413,10 @@ stop:
 	return rc;
 }
 
-static void close_handle(void *ctx, int handle) { close(handle); }
+static void close_handle(void *ctx, int handle)
+{
+	close(handle);
+}
 
 void server_free(struct server *s)
 {

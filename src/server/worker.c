@@ -43,7 +43,7 @@ static void refresh_time(struct worker *w)
 /* ---- the io the TURN core drives ---- */
 
 static void io_send(void *ctx, int handle, const union tern_addr *dst, const uint8_t *hdr, size_t hdrlen,
-		    const uint8_t *payload, size_t paylen, size_t pad)
+                    const uint8_t *payload, size_t paylen, size_t pad)
 {
 	static const uint8_t zeros[4];
 	struct worker *w = ctx;
@@ -104,8 +104,8 @@ static int relay_register(struct worker *w, int fd, struct turn_alloc *a)
 
 /* Bind a UDP socket on ip at a port of the relay range: a random start, then
  * a bounded walk (with even parity when asked). */
-static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned flags, int df, union tern_addr *bound,
-			   int *next, union tern_addr *next_bound)
+static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned flags, int df,
+                           union tern_addr *bound, int *next, union tern_addr *next_bound)
 {
 	const struct tern_config *cfg = w->sh->cfg;
 	unsigned lo = cfg->min_port, span = (unsigned)cfg->max_port - lo + 1;
@@ -120,8 +120,9 @@ static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned
 		if ((flags & TURN_RELAY_RESERVE_NEXT) && port + 1 > cfg->max_port)
 			continue;
 		addr_set_port(&a, (uint16_t)port);
-		int fd = udp_open(&a, UDP_F_NONBLOCK | UDP_F_RXQ_OVFL | (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0),
-				  RELAY_RCVBUF, 0, bound);
+		int fd = udp_open(
+		    &a, UDP_F_NONBLOCK | UDP_F_RXQ_OVFL | (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0),
+		    RELAY_RCVBUF, 0, bound);
 		if (fd < 0) {
 			if (fd == -EADDRINUSE || fd == -EACCES)
 				continue;
@@ -130,8 +131,9 @@ static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned
 		if (flags & TURN_RELAY_RESERVE_NEXT) {
 			union tern_addr b = a;
 			addr_set_port(&b, (uint16_t)(port + 1));
-			int fd2 = udp_open(&b, UDP_F_NONBLOCK | (b.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0), 0,
-					   0, next_bound);
+			int fd2 =
+			    udp_open(&b, UDP_F_NONBLOCK | (b.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0), 0,
+			             0, next_bound);
 			if (fd2 < 0) {
 				close(fd);
 				continue;
@@ -145,8 +147,8 @@ static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned
 	return -ENOSPC;
 }
 
-static int io_relay_open(void *ctx, struct turn_alloc *a, int family, unsigned flags, union tern_addr *addr, int *next,
-			 union tern_addr *next_addr)
+static int io_relay_open(void *ctx, struct turn_alloc *a, int family, unsigned flags, union tern_addr *addr,
+                         int *next, union tern_addr *next_addr)
 {
 	struct worker *w = ctx;
 	struct server_shared *sh = w->sh;
@@ -250,7 +252,7 @@ static void on_listener(struct net_handler *h, uint32_t events)
 				continue;
 			}
 			turn_on_client(w->turn, h->fd, &rx->src[i], udp_rx_data(rx, (unsigned)i),
-				       udp_rx_len(rx, (unsigned)i));
+			               udp_rx_len(rx, (unsigned)i));
 		}
 		if (n < NET_BATCH)
 			break;
@@ -278,7 +280,7 @@ static void on_relay(struct net_handler *h, uint32_t events)
 				continue;
 			}
 			turn_on_peer(w->turn, rs->alloc, h->fd, &rx->src[i], udp_rx_data(rx, (unsigned)i),
-				     udp_rx_len(rx, (unsigned)i));
+			             udp_rx_len(rx, (unsigned)i));
 		}
 		if (n < NET_BATCH)
 			break;
@@ -293,8 +295,8 @@ static void on_relay(struct net_handler *h, uint32_t events)
  * worker sleeps up to batch_delay_us before polling again (without
  * blocking); at low rates it blocks in epoll and answers at once, so latency
  * is only traded where throughput is at stake. */
-#define BATCH_TARGET 32           /* datagrams a pause should gather */
-#define RATE_WINDOW_US 10000      /* rate measured over 10 ms */
+#define BATCH_TARGET   32    /* datagrams a pause should gather */
+#define RATE_WINDOW_US 10000 /* rate measured over 10 ms */
 
 static unsigned batch_pause_us(struct worker *w, uint64_t now_us, uint64_t turn_datagrams)
 {
@@ -384,11 +386,11 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	udp_tx_init(w->tx, sh->gso);
 
 	struct turn_io io = {
-		.ctx = w,
-		.relay_open = io_relay_open,
-		.relay_adopt = io_relay_adopt,
-		.relay_close = io_relay_close,
-		.send = io_send,
+	    .ctx = w,
+	    .relay_open = io_relay_open,
+	    .relay_adopt = io_relay_adopt,
+	    .relay_close = io_relay_close,
+	    .send = io_send,
 	};
 	uint64_t seed;
 	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
@@ -401,11 +403,12 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		struct listener *l = &w->listeners[w->nlisteners];
 		const union tern_addr *a = &cfg->listen[i];
 		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK | UDP_F_RXQ_OVFL |
-				 (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0);
+		                 (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0);
 		int fd = udp_open(a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
 		if (fd < 0) {
 			char s[TERN_ADDRSTRLEN];
-			log_err("cannot listen on udp %s: %s", addr_format(a, s, sizeof(s), true), strerror(-fd));
+			log_err("cannot listen on udp %s: %s", addr_format(a, s, sizeof(s), true),
+			        strerror(-fd));
 			return fd;
 		}
 		l->w = w;

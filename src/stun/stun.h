@@ -15,9 +15,9 @@
 
 #include "util/addr.h"
 
-#define STUN_HEADER_LEN 20
+#define STUN_HEADER_LEN   20
 #define STUN_MAGIC_COOKIE 0x2112A442u
-#define STUN_TXID_LEN 12
+#define STUN_TXID_LEN     12
 /* Largest message tern builds or accepts over UDP (RFC 8489 §6.1 path MTU
  * concerns aside, a datagram cannot exceed this). */
 #define STUN_MAX_MSG 65535
@@ -114,7 +114,10 @@ enum stun_class stun_type_class(uint16_t type);
 
 /* True when the first byte could start a STUN message (top two bits 0).
  * ChannelData starts with 0x40..0x7F (RFC 8656 §12). */
-static inline bool stun_is_stun(const uint8_t *b, size_t len) { return len >= 1 && (b[0] & 0xC0) == 0; }
+static inline bool stun_is_stun(const uint8_t *b, size_t len)
+{
+	return len >= 1 && (b[0] & 0xC0) == 0;
+}
 static inline bool stun_is_channeldata(const uint8_t *b, size_t len)
 {
 	return len >= 1 && (b[0] & 0xC0) == 0x40;
@@ -202,10 +205,10 @@ int stun_attr_even_port(const struct stun_attr *a, bool *reserve);
 /* Long-term key for MESSAGE-INTEGRITY: MD5(username ":" realm ":" password)
  * (RFC 8489 §9.2.2, no SASLprep: inputs are taken as bytes). out: 16 bytes. */
 void stun_key_md5(const char *user, size_t ulen, const char *realm, size_t rlen, const char *pass,
-		  size_t plen, uint8_t out[16]);
+                  size_t plen, uint8_t out[16]);
 /* The same with SHA-256 (PASSWORD-ALGORITHM SHA-256). out: 32 bytes. */
 void stun_key_sha256(const char *user, size_t ulen, const char *realm, size_t rlen, const char *pass,
-		     size_t plen, uint8_t out[32]);
+                     size_t plen, uint8_t out[32]);
 /* USERHASH = SHA-256(username ":" realm) (RFC 8489 §14.4). out: 32 bytes. */
 void stun_userhash(const char *user, size_t ulen, const char *realm, size_t rlen, uint8_t out[32]);
 
@@ -268,7 +271,7 @@ int stun_build_finish(struct stun_builder *b);
  * the datagram may be longer than 4 + length (padding, RFC 8656 §12.5), never
  * shorter. Returns 0 or -EINVAL. */
 int stun_channeldata_parse(const uint8_t *buf, size_t len, uint16_t *channel, const uint8_t **data,
-			   uint16_t *data_len);
+                           uint16_t *data_len);
 /* Write the 4-byte ChannelData header. */
 static inline void stun_channeldata_hdr(uint8_t hdr[4], uint16_t channel, uint16_t len)
 {

@@ -32,7 +32,7 @@ static void log_listening(const struct tern_config *c)
 		log_warn("no-auth: anyone can allocate relays on this server");
 	else
 		log_info("realm %s, %u static user(s)%s", c->realm, c->nusers,
-			 c->use_auth_secret ? ", REST API shared secret" : "");
+		         c->use_auth_secret ? ", REST API shared secret" : "");
 }
 
 int main(int argc, char **argv)
@@ -61,7 +61,8 @@ int main(int argc, char **argv)
 	}
 	tern_log_level = cfg.verbose >= 2 ? LOG_DEBUG : cfg.verbose == 1 ? LOG_DEBUG : LOG_INFO;
 	const char *lf = cfg.log_file;
-	bool to_file = lf[0] && strcmp(lf, "stdout") != 0 && strcmp(lf, "-") != 0 && strcmp(lf, "syslog") != 0;
+	bool to_file =
+	    lf[0] && strcmp(lf, "stdout") != 0 && strcmp(lf, "-") != 0 && strcmp(lf, "syslog") != 0;
 	if ((rc = log_open(to_file ? lf : NULL, !cfg.no_stdout_log || !to_file)) < 0) {
 		fprintf(stderr, "log-file '%s': %s\n", lf, strerror(-rc));
 		return 1;

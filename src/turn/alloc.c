@@ -264,7 +264,8 @@ struct turn_chan *chan_by_num(struct turn *t, struct turn_alloc *a, uint16_t num
 	return NULL;
 }
 
-struct turn_chan *chan_by_peer(struct turn *t, struct turn_alloc *a, const union tern_addr *peer, bool include_held)
+struct turn_chan *chan_by_peer(struct turn *t, struct turn_alloc *a, const union tern_addr *peer,
+                               bool include_held)
 {
 	for (struct turn_chan *c = a->chans; c; c = c->next)
 		if (addr_equal(&c->peer, peer)) {
@@ -275,7 +276,8 @@ struct turn_chan *chan_by_peer(struct turn *t, struct turn_alloc *a, const union
 	return NULL;
 }
 
-struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num, const union tern_addr *peer)
+struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num,
+                               const union tern_addr *peer)
 {
 	struct turn_chan *c;
 	for (c = a->chans; c; c = c->next)

@@ -15,8 +15,8 @@
 /* RESERVATION-TOKEN lifetime (RFC 8656 §7.2 suggests about 30 seconds). */
 #define TURN_RESERVATION_MS (30 * 1000)
 /* Last response kept per allocation for retransmitted requests. */
-#define TURN_CACHE_MAX 200
-#define TURN_USER_MAX 128
+#define TURN_CACHE_MAX           200
+#define TURN_USER_MAX            128
 #define TURN_CHANNEL_MAX_RFC5766 0x7FFF
 
 struct turn_perm {
@@ -74,8 +74,8 @@ struct turn_alloc {
 struct turn {
 	struct turn_params p;
 	struct turn_io io;
-	uint64_t now;  /* ms */
-	uint64_t wall; /* s */
+	uint64_t now;        /* ms */
+	uint64_t wall;       /* s */
 	uint64_t last_sweep; /* ms, last reservation sweep */
 	uint64_t seed;
 	uint64_t next_id;
@@ -107,8 +107,9 @@ struct turn_perm *perm_find(struct turn *t, struct turn_alloc *a, const union te
 struct turn_perm *perm_install(struct turn *t, struct turn_alloc *a, const union tern_addr *peer);
 struct turn_chan *chan_by_num(struct turn *t, struct turn_alloc *a, uint16_t num, bool include_held);
 struct turn_chan *chan_by_peer(struct turn *t, struct turn_alloc *a, const union tern_addr *peer,
-			       bool include_held);
-struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num, const union tern_addr *peer);
+                               bool include_held);
+struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num,
+                               const union tern_addr *peer);
 void alloc_on_timer(struct timer *tm, void *arg);
 /* Index of a's relay of this family, -1 if none. */
 int alloc_relay_index(const struct turn_alloc *a, int family);

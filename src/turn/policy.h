@@ -29,14 +29,15 @@
 #include "util/addr.h"
 
 #define POLICY_MAX_RANGES 64
-#define POLICY_MAX_OWN 32
+#define POLICY_MAX_OWN    32
 
 struct peer_policy {
 	struct tern_cidr allow[POLICY_MAX_RANGES];
 	unsigned nallow;
 	struct tern_cidr deny[POLICY_MAX_RANGES];
 	unsigned ndeny;
-	union tern_addr own[POLICY_MAX_OWN]; /* listening addresses (with port) and relay addresses (port 0) */
+	union tern_addr
+	    own[POLICY_MAX_OWN]; /* listening addresses (with port) and relay addresses (port 0) */
 	unsigned nown;
 	bool allow_loopback;
 };

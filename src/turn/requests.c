@@ -119,7 +119,8 @@ void req_allocate(struct req *r)
 	}
 	/* step 10: quotas. */
 	struct quota_user *q = NULL;
-	int rc = shared_quota_take(t->p.shared, r->user ? r->user : (const uint8_t *)"", r->user ? r->ulen : 0, &q);
+	int rc = shared_quota_take(t->p.shared, r->user ? r->user : (const uint8_t *)"",
+	                           r->user ? r->ulen : 0, &q);
 	if (rc < 0) {
 		t->st.quota_rejects++;
 		resp_error(r, rc == -EDQUOT ? 486 : 508);
@@ -146,7 +147,7 @@ void req_allocate(struct req *r)
 		int h = shared_take_reservation(t->p.shared, tok->val, t->now);
 		if (h < 0 || t->io.relay_adopt(t->io.ctx, a, h, &a->relay_addr[0]) < 0) {
 			log_debug("alloc %llu: reservation token %s", (unsigned long long)a->id,
-				  h < 0 ? "unknown or expired" : "socket could not be adopted");
+			          h < 0 ? "unknown or expired" : "socket could not be adopted");
 			if (h >= 0)
 				t->io.relay_close(t->io.ctx, h);
 			alloc_delete(t, a);
@@ -157,8 +158,9 @@ void req_allocate(struct req *r)
 		a->nrelay = 1;
 	} else {
 		unsigned flags = (even ? TURN_RELAY_EVEN : 0) | (reserve ? TURN_RELAY_RESERVE_NEXT : 0) |
-				 (df ? TURN_RELAY_DF : 0);
-		int h = t->io.relay_open(t->io.ctx, a, family, flags, &a->relay_addr[0], &reserved, &reserved_addr);
+		                 (df ? TURN_RELAY_DF : 0);
+		int h = t->io.relay_open(t->io.ctx, a, family, flags, &a->relay_addr[0], &reserved,
+		                         &reserved_addr);
 		if (h < 0) {
 			log_debug("alloc %llu: no relay socket: %s", (unsigned long long)a->id, strerror(-h));
 			alloc_delete(t, a);
@@ -179,8 +181,8 @@ void req_allocate(struct req *r)
 		if (!family_enabled(t, AF_INET6)) {
 			addr_err = 440;
 		} else {
-			int h = t->io.relay_open(t->io.ctx, a, AF_INET6, df ? TURN_RELAY_DF : 0, &a->relay_addr[1],
-						 NULL, NULL);
+			int h = t->io.relay_open(t->io.ctx, a, AF_INET6, df ? TURN_RELAY_DF : 0,
+			                         &a->relay_addr[1], NULL, NULL);
 			if (h < 0) {
 				addr_err = 508;
 			} else {
@@ -199,7 +201,7 @@ void req_allocate(struct req *r)
 		stun_add_xaddr(&b, STUN_A_XOR_RELAYED_ADDRESS, &a->relay_addr[i]);
 	if (addr_err)
 		add_address_error(&b, draft_aaf ? STUN_A_ADDRESS_ERROR_CODE_DRAFT : STUN_A_ADDRESS_ERROR_CODE,
-				  STUN_FAMILY_IPV6, addr_err);
+		                  STUN_FAMILY_IPV6, addr_err);
 	stun_add_u32(&b, STUN_A_LIFETIME, lifetime_of(t, m));
 	if (have_token)
 		stun_add_attr(&b, STUN_A_RESERVATION_TOKEN, token, sizeof(token));
@@ -209,9 +211,9 @@ void req_allocate(struct req *r)
 	if (tern_log_level >= LOG_INFO) {
 		char c[TERN_ADDRSTRLEN], rl[TERN_ADDRSTRLEN];
 		log_info("alloc %llu: created for %s user %.*s relay %s lifetime %us",
-			 (unsigned long long)a->id, addr_format(r->client, c, sizeof(c), true), (int)r->ulen,
-			 r->user ? (const char *)r->user : "", addr_format(&a->relay_addr[0], rl, sizeof(rl), true),
-			 lifetime_of(t, m));
+		         (unsigned long long)a->id, addr_format(r->client, c, sizeof(c), true), (int)r->ulen,
+		         r->user ? (const char *)r->user : "",
+		         addr_format(&a->relay_addr[0], rl, sizeof(rl), true), lifetime_of(t, m));
 	}
 }
 
@@ -336,7 +338,8 @@ void req_channel_bind(struct req *r)
 	union tern_addr peer;
 	/* RFC 8656 §11.2: both attributes, a number in 0x4000..0x4FFF (or up
 	 * to 0x7FFF, RFC 5766's range, unless strict-channel-numbers). */
-	if (!ca || !pa || stun_attr_channel(ca, &num) < 0 || num < TURN_CHANNEL_MIN || num > t->p.channel_max) {
+	if (!ca || !pa || stun_attr_channel(ca, &num) < 0 || num < TURN_CHANNEL_MIN ||
+	    num > t->p.channel_max) {
 		resp_error(r, 400);
 		return;
 	}

@@ -22,7 +22,7 @@ struct reservation {
 	bool used;
 };
 
-#define QUOTA_BUCKETS 1024
+#define QUOTA_BUCKETS    1024
 #define MAX_RESERVATIONS 1024
 
 struct turn_shared {

@@ -67,7 +67,10 @@ int turn_next_timeout(const struct turn *t, int max_ms)
 	return timer_next_ms(&t->wheel, t->now, max_ms);
 }
 
-const struct turn_stats *turn_stats(const struct turn *t) { return &t->st; }
+const struct turn_stats *turn_stats(const struct turn *t)
+{
+	return &t->st;
+}
 
 /* ---- answers ---- */
 
@@ -129,8 +132,8 @@ void resp_error(struct req *r, int code)
 	struct stun_builder b;
 	if (tern_log_level >= LOG_DEBUG) {
 		char c[TERN_ADDRSTRLEN];
-		log_debug("%s: method 0x%03x answered %d", addr_format(r->client, c, sizeof(c), true), r->m->method,
-			  code);
+		log_debug("%s: method 0x%03x answered %d", addr_format(r->client, c, sizeof(c), true),
+		          r->m->method, code);
 	}
 	resp_start(r, &b, STUN_ERROR);
 	stun_add_error(&b, code, r->authed ? stun_reason(code) : NULL);
@@ -208,7 +211,8 @@ static int authenticate(struct req *r)
 			return -1;
 		}
 		if (pa) {
-			if (pa->len < 4 || (rd16(pa->val) != STUN_PWALG_MD5 && rd16(pa->val) != STUN_PWALG_SHA256)) {
+			if (pa->len < 4 ||
+			    (rd16(pa->val) != STUN_PWALG_MD5 && rd16(pa->val) != STUN_PWALG_SHA256)) {
 				resp_error(r, 400);
 				return -1;
 			}
@@ -228,7 +232,8 @@ static int authenticate(struct req *r)
 		r->user = user->val;
 		r->ulen = user->len;
 	} else {
-		nkeys = auth_lookup_userhash(au, uhash->val, r->user_buf, sizeof(r->user_buf), keys, AUTH_MAX_KEYS);
+		nkeys = auth_lookup_userhash(au, uhash->val, r->user_buf, sizeof(r->user_buf), keys,
+		                             AUTH_MAX_KEYS);
 		r->user = (const uint8_t *)r->user_buf;
 		r->ulen = nkeys > 0 ? strlen(r->user_buf) : 0;
 	}
@@ -248,7 +253,7 @@ static int authenticate(struct req *r)
 		}
 		/* RFC 8489 §14.6: with both present, only the SHA-256 one counts. */
 		int ok = m->mi256 >= 0 ? stun_check_integrity_sha256(m, key, keylen)
-				       : stun_check_integrity(m, key, keylen);
+		                       : stun_check_integrity(m, key, keylen);
 		if (ok == 0) {
 			r->authed = true;
 			r->mi = m->mi256 >= 0 ? TURN_MI_SHA256 : TURN_MI_SHA1;
@@ -277,7 +282,8 @@ static void on_binding(struct req *r)
 	resp_send(r, &b);
 }
 
-static void on_send_indication(struct turn *t, int listener, const union tern_addr *client, struct stun_msg *m)
+static void on_send_indication(struct turn *t, int listener, const union tern_addr *client,
+                               struct stun_msg *m)
 {
 	struct turn_alloc *a = alloc_lookup(t, listener, client);
 	const struct stun_attr *pa = stun_find(m, STUN_A_XOR_PEER_ADDRESS);
@@ -312,7 +318,7 @@ static void on_send_indication(struct turn *t, int listener, const union tern_ad
 }
 
 static void on_channel_data(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf,
-			    size_t len)
+                            size_t len)
 {
 	uint16_t num, dlen;
 	const uint8_t *data;
@@ -344,7 +350,8 @@ static void on_channel_data(struct turn *t, int listener, const union tern_addr 
 	t->st.relayed_to_peer++;
 }
 
-void turn_on_client(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf, size_t len)
+void turn_on_client(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf,
+                    size_t len)
 {
 	t->st.rx_client++;
 	t->st.rx_client_bytes += len;
@@ -374,7 +381,7 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 	t->st.requests++;
 	struct req r = {.t = t, .listener = listener, .client = client, .m = &m};
 	bool turn_method = m.method == TURN_ALLOCATE || m.method == TURN_REFRESH ||
-			   m.method == TURN_CREATE_PERMISSION || m.method == TURN_CHANNEL_BIND;
+	                   m.method == TURN_CREATE_PERMISSION || m.method == TURN_CHANNEL_BIND;
 	/* RFC 8489 §6.3.1: unknown comprehension-required attributes: 420.
 	 * TURN requests get it after authentication (§6.3: "once the
 	 * authentication checks are done"), signed: a client discards an
@@ -425,8 +432,8 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 	}
 }
 
-void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union tern_addr *peer, const uint8_t *buf,
-		  size_t len)
+void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union tern_addr *peer,
+                  const uint8_t *buf, size_t len)
 {
 	t->st.rx_peer++;
 	t->st.rx_peer_bytes += len;

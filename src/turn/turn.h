@@ -50,7 +50,7 @@ struct turn_io {
 	 * port+1 (kept by the core under a RESERVATION-TOKEN). -ENOSPC (or
 	 * -EADDRINUSE) when no port is free: answered 508. */
 	int (*relay_open)(void *ctx, struct turn_alloc *a, int family, unsigned flags, union tern_addr *addr,
-			  int *next, union tern_addr *next_addr);
+	                  int *next, union tern_addr *next_addr);
 	/* Take over a socket reserved earlier (maybe by another worker) for a;
 	 * writes the address to advertise. 0 or -errno. */
 	int (*relay_adopt)(void *ctx, struct turn_alloc *a, int handle, union tern_addr *addr);
@@ -61,25 +61,25 @@ struct turn_io {
 	 * copied), then payload (borrowed until the caller's flush), then pad
 	 * zero bytes (0..3). */
 	void (*send)(void *ctx, int handle, const union tern_addr *dst, const uint8_t *hdr, size_t hdrlen,
-		     const uint8_t *payload, size_t paylen, size_t pad);
+	             const uint8_t *payload, size_t paylen, size_t pad);
 };
 
 struct turn_params {
-	const struct auth *auth;           /* NULL: no authentication (no-auth) */
-	const struct peer_policy *policy;  /* required */
-	struct turn_shared *shared;        /* required: quotas and reservations across workers */
-	bool relay_v4, relay_v6;           /* which relay families exist */
-	unsigned max_lifetime;             /* s, cap on LIFETIME */
-	unsigned default_lifetime;         /* s, when LIFETIME is absent */
-	unsigned permission_lifetime;      /* s (RFC 8656: 300) */
-	unsigned channel_lifetime;         /* s (RFC 8656: 600) */
-	uint64_t max_bps;                  /* bytes/s per allocation and direction, 0 = unlimited */
-	unsigned max_allocs;               /* pool size of this worker */
-	unsigned max_perms;                /* permissions per allocation */
-	unsigned max_channels;             /* channels per allocation */
-	const char *software;              /* SOFTWARE value, NULL to omit */
-	bool fingerprint;                  /* FINGERPRINT on every response */
-	bool no_stun;                      /* refuse Binding requests */
+	const struct auth *auth;          /* NULL: no authentication (no-auth) */
+	const struct peer_policy *policy; /* required */
+	struct turn_shared *shared;       /* required: quotas and reservations across workers */
+	bool relay_v4, relay_v6;          /* which relay families exist */
+	unsigned max_lifetime;            /* s, cap on LIFETIME */
+	unsigned default_lifetime;        /* s, when LIFETIME is absent */
+	unsigned permission_lifetime;     /* s (RFC 8656: 300) */
+	unsigned channel_lifetime;        /* s (RFC 8656: 600) */
+	uint64_t max_bps;                 /* bytes/s per allocation and direction, 0 = unlimited */
+	unsigned max_allocs;              /* pool size of this worker */
+	unsigned max_perms;               /* permissions per allocation */
+	unsigned max_channels;            /* channels per allocation */
+	const char *software;             /* SOFTWARE value, NULL to omit */
+	bool fingerprint;                 /* FINGERPRINT on every response */
+	bool no_stun;                     /* refuse Binding requests */
 	/* Highest channel number accepted: RFC 8656 §12 allows 0x4000..0x4FFF;
 	 * RFC 5766 clients (coturn's among them) use up to 0x7FFF. 0 = 0x7FFF. */
 	uint16_t channel_max;
@@ -87,19 +87,19 @@ struct turn_params {
 
 /* Counters of one worker (plain integers: one writer). */
 struct turn_stats {
-	uint64_t rx_client, rx_peer;         /* datagrams in */
-	uint64_t tx_client, tx_peer;         /* datagrams out (queued) */
+	uint64_t rx_client, rx_peer; /* datagrams in */
+	uint64_t tx_client, tx_peer; /* datagrams out (queued) */
 	uint64_t rx_client_bytes, rx_peer_bytes;
 	uint64_t relayed_to_peer, relayed_to_client;
-	uint64_t drop_malformed;             /* not STUN / ChannelData, bad framing */
-	uint64_t drop_no_alloc;              /* ChannelData / indication without allocation */
-	uint64_t drop_no_channel;            /* ChannelData on an unbound channel */
-	uint64_t drop_no_perm;               /* peer or Send without permission */
-	uint64_t drop_bps;                   /* over max-bps */
-	uint64_t drop_policy;                /* Send to a forbidden peer */
+	uint64_t drop_malformed;  /* not STUN / ChannelData, bad framing */
+	uint64_t drop_no_alloc;   /* ChannelData / indication without allocation */
+	uint64_t drop_no_channel; /* ChannelData on an unbound channel */
+	uint64_t drop_no_perm;    /* peer or Send without permission */
+	uint64_t drop_bps;        /* over max-bps */
+	uint64_t drop_policy;     /* Send to a forbidden peer */
 	uint64_t requests, responses_err;
-	uint64_t auth_challenge;             /* 401 without credentials */
-	uint64_t auth_fail;                  /* wrong credentials, unknown user */
+	uint64_t auth_challenge; /* 401 without credentials */
+	uint64_t auth_fail;      /* wrong credentials, unknown user */
 	uint64_t stale_nonce;
 	uint64_t allocs_created, allocs_deleted, allocs_expired;
 	uint64_t allocs_live;
@@ -123,12 +123,13 @@ void turn_set_time(struct turn *t, uint64_t now_ms, uint64_t wall_s);
 
 /* A datagram from client on listening socket `listener` (a handle io->send
  * understands; it also identifies the server side of the 5-tuple). */
-void turn_on_client(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf, size_t len);
+void turn_on_client(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf,
+                    size_t len);
 
 /* A datagram from peer on relay socket `handle` of allocation a (the
  * allocation io->relay_open was given). */
 void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union tern_addr *peer,
-		  const uint8_t *buf, size_t len);
+                  const uint8_t *buf, size_t len);
 
 /* Expire what is due. Cheap when nothing is: call once per loop turn. */
 void turn_on_tick(struct turn *t);

@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <string.h>
 
-static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static inline uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
 static inline uint32_t rd32(const uint8_t *p)
 {
 	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
@@ -24,6 +27,9 @@ static inline void wr32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 /* Round a STUN attribute length up to its 4-byte boundary. */
-static inline size_t pad4(size_t n) { return (n + 3) & ~(size_t)3; }
+static inline size_t pad4(size_t n)
+{
+	return (n + 3) & ~(size_t)3;
+}
 
 #endif

@@ -19,22 +19,22 @@ void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(p
 /* Rate limit: true at most `per_sec` times per second per call site. */
 bool log_ratelimit(unsigned *stamp, unsigned *count, unsigned per_sec);
 
-#define LOG_AT(lvl, ...)                                                                           \
-	do {                                                                                       \
-		if ((lvl) <= tern_log_level)                                                       \
-			log_write((lvl), __VA_ARGS__);                                             \
+#define LOG_AT(lvl, ...)                                                                                     \
+	do {                                                                                                 \
+		if ((lvl) <= tern_log_level)                                                                 \
+			log_write((lvl), __VA_ARGS__);                                                       \
 	} while (0)
-#define log_err(...) LOG_AT(LOG_ERR, __VA_ARGS__)
-#define log_warn(...) LOG_AT(LOG_WARN, __VA_ARGS__)
-#define log_info(...) LOG_AT(LOG_INFO, __VA_ARGS__)
+#define log_err(...)   LOG_AT(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)  LOG_AT(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  LOG_AT(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) LOG_AT(LOG_DEBUG, __VA_ARGS__)
 
 /* At most 10 lines a second from this call site. */
-#define LOG_RL(lvl, ...)                                                                           \
-	do {                                                                                       \
-		static __thread unsigned rl_stamp_, rl_count_;                                     \
-		if ((lvl) <= tern_log_level && log_ratelimit(&rl_stamp_, &rl_count_, 10))          \
-			log_write((lvl), __VA_ARGS__);                                             \
+#define LOG_RL(lvl, ...)                                                                                     \
+	do {                                                                                                 \
+		static __thread unsigned rl_stamp_, rl_count_;                                               \
+		if ((lvl) <= tern_log_level && log_ratelimit(&rl_stamp_, &rl_count_, 10))                    \
+			log_write((lvl), __VA_ARGS__);                                                       \
 	} while (0)
 
 #endif

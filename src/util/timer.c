@@ -44,7 +44,8 @@ void timer_cancel(struct timer_wheel *w, struct timer *t)
 	w->count--;
 }
 
-unsigned timer_expire(struct timer_wheel *w, uint64_t now_ms, void (*fn)(struct timer *t, void *arg), void *arg)
+unsigned timer_expire(struct timer_wheel *w, uint64_t now_ms, void (*fn)(struct timer *t, void *arg),
+                      void *arg)
 {
 	uint64_t target = now_ms / TIMER_TICK_MS;
 	unsigned fired = 0;
