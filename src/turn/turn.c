@@ -88,10 +88,10 @@ void resp_send(struct req *r, struct stun_builder *b)
 		stun_add_integrity_sha256(b, r->key, r->keylen);
 	else if (r->authed && r->mi == TURN_MI_SHA1)
 		stun_add_integrity(b, r->key, r->keylen);
-	/* RFC 8489 §14.7: answer with FINGERPRINT when the request had one; the
-	 * `fingerprint` option adds it to authenticated answers too (not to
-	 * unauthenticated ones: they stay as small as possible). */
-	if ((r->authed && t->p.fingerprint) || r->m->fp >= 0)
+	/* RFC 8489 §14.7: answer with FINGERPRINT when the request had one, and
+	 * on every answer when the operator asked for it (8 bytes: the 401 to a
+	 * 28-byte Allocate stays under 2.6x). */
+	if (t->p.fingerprint || r->m->fp >= 0)
 		stun_add_fingerprint(b);
 	int len = stun_build_finish(b);
 	if (len < 0) {

@@ -71,7 +71,7 @@ const struct cfg_opt tern__cfg_opts[] = {
 		 "the others are accepted during rotation."},
 	{.name = "rest-api-separator", .sh = 'C', .type = T_RESTSEP, .arg = "CHAR", .def = ":",
 	 .help = "Separator of expiry and user in REST API usernames; only ':' is supported."},
-	{.name = "stale-nonce", .type = T_STALE, .off = OFF(stale_nonce), .flags = F_RELOAD, .min = 30,
+	{.name = "stale-nonce", .type = T_STALE, .off = OFF(stale_nonce), .flags = F_RELOAD, .min = 1,
 	 .max = 86400, .arg = "[SECONDS]", .def = "600",
 	 .help = "Nonce lifetime; a bare stale-nonce means 600. Nonces always expire in tern."},
 	{.name = "sha256", .type = T_BOOL, .off = OFF(sha256), .flags = F_RELOAD, .def = "off",
@@ -108,7 +108,7 @@ const struct cfg_opt tern__cfg_opts[] = {
 
 	SECTION("Protocol"),
 	{.name = "fingerprint", .sh = 'f', .type = T_BOOL, .off = OFF(fingerprint), .flags = F_RELOAD,
-	 .def = "off", .help = "Add FINGERPRINT to every authenticated response."},
+	 .def = "off", .help = "Add FINGERPRINT to every response."},
 	{.name = "no-gso", .type = T_BOOL, .off = OFF(no_gso), .def = "off",
 	 .help = "Send no UDP_SEGMENT (GSO) batches, even where the kernel supports them."},
 	{.name = "batch-delay-us", .type = T_UINT, .off = OFF(batch_delay_us), .min = 0, .max = 1000, .def = "0",

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Interoperability: drive the server with coturn's own test client
+# (turnutils_uclient) through coturn's echo peer (turnutils_peer), once with
+# ChannelData and once with Send/Data indications, and require zero loss.
+#
+# Env: TERND (server binary; set by CTest), TERN_IT_SERVER=coturn to run the
+# same against coturn's turnserver. Loopback (127.0.0.1) only; every step is
+# bounded with timeout; only processes started here are stopped, by PID.
+set -uo pipefail
+
+n=0
+failed=0
+passed=0
+ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
+notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
+check() { # check <description> <command...>
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else notok "$what"; fi
+}
+diag() { echo "# $*"; }
+finish() {
+	echo "$passed passed, $failed failed"
+	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+	exit $?
+}
+
+for tool in turnutils_uclient turnutils_peer turnutils_stunclient timeout flock ss; do
+	if ! command -v "$tool" >/dev/null; then
+		notok "required tool $tool is installed (Debian packages coturn, coreutils, util-linux, iproute2)"
+		finish
+	fi
+done
+
+if [ "${TERN_IT_SERVER:-}" = coturn ]; then
+	server=/usr/bin/turnserver
+	diag "server under test: coturn ($server)"
+else
+	server=${TERND:-${1:-}}
+	if [ -z "$server" ] || [ ! -x "$server" ]; then
+		notok "ternd binary (\$TERND) is executable: '${server}'"
+		finish
+	fi
+	diag "server under test: $server"
+fi
+
+tmp=$(mktemp -d /tmp/tern-it-uc-XXXXXX)
+server_pid=""
+peer_pid=""
+lock_fd=""
+cleanup() {
+	[ -n "$peer_pid" ] && kill "$peer_pid" 2>/dev/null
+	[ -n "$server_pid" ] && kill -KILL "$server_pid" 2>/dev/null
+	if [ "$failed" -eq 0 ]; then rm -rf "$tmp"; else echo "# files kept in $tmp"; fi
+}
+trap cleanup EXIT
+
+# A block of 64 free ports in 10000..29999 locked with flock, the same scheme
+# as the C harness (tests/integration/lib/server.c), so parallel tests never
+# share ports: base = listening port, base+2.. = relay range, base+60 = peer.
+lock_dir=/tmp/tern-it-ports
+mkdir -p "$lock_dir" 2>/dev/null
+chmod 1777 "$lock_dir" 2>/dev/null
+used=" $(ss -Hantu 2>/dev/null | awk '{k=split($5,a,":"); print a[k]}' | sort -un | tr '\n' ' ') "
+nblocks=312
+start=$(((RANDOM * 32768 + RANDOM + $$) % nblocks))
+base=""
+for ((i = 0; i < nblocks; i++)); do
+	b=$(((start + i) % nblocks))
+	# read-only is enough for flock and works on another user's lock file
+	[ -e "$lock_dir/$b" ] || : >"$lock_dir/$b" 2>/dev/null
+	exec {fd}<"$lock_dir/$b" 2>/dev/null || continue
+	if ! flock -n "$fd"; then
+		exec {fd}>&-
+		continue
+	fi
+	p0=$((10000 + b * 64))
+	busy=0
+	for ((p = p0; p < p0 + 64; p++)); do
+		case "$used" in *" $p "*) busy=1 && break ;; esac
+	done
+	if [ "$busy" -eq 1 ]; then
+		exec {fd}>&-
+		continue
+	fi
+	base=$p0
+	lock_fd=$fd
+	break
+done
+if [ -z "$base" ]; then
+	notok "find a free block of 64 ports"
+	finish
+fi
+port=$base
+min_port=$((base + 2))
+max_port=$((base + 49))
+peer_port=$((base + 60))
+
+args=(--listening-port "$port" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1
+	--min-port "$min_port" --max-port "$max_port" --realm bench.test --lt-cred-mech
+	--user bench:bench --allow-loopback-peers --pidfile "$tmp/server.pid")
+if [ "$server" = /usr/bin/turnserver ]; then
+	args=(-n --no-cli --no-tls --no-dtls --no-rfc5780 --simple-log --log-file stdout
+		--db "$tmp/turndb" "${args[@]}")
+fi
+diag "starting: $server ${args[*]}"
+"$server" "${args[@]}" >"$tmp/server.log" 2>&1 </dev/null &
+server_pid=$!
+
+turnutils_peer -L 127.0.0.1 -p "$peer_port" >"$tmp/peer.log" 2>&1 </dev/null &
+peer_pid=$!
+
+# Ready when it answers a Binding request (bounded: 10 s).
+ready=0
+for ((i = 0; i < 100; i++)); do
+	if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+	if timeout 2 turnutils_stunclient -p "$port" 127.0.0.1 2>&1 | grep -q "UDP reflexive addr"; then
+		ready=1
+		break
+	fi
+	sleep 0.1
+done
+if [ "$ready" -ne 1 ]; then
+	notok "server starts and answers Binding on 127.0.0.1:$port"
+	tail -n 30 "$tmp/server.log" | sed 's/^/# | /'
+	finish
+fi
+ok "server starts and answers Binding on 127.0.0.1:$port"
+
+# run_uclient <label> [extra uclient flags]: 4 clients x 500 messages of
+# 200 bytes every 5 ms, each echoed by the peer.
+clients=4
+msgs=500
+run_uclient() {
+	local label=$1
+	shift
+	local log="$tmp/uclient-$label.log"
+	timeout 120 turnutils_uclient "$@" -n "$msgs" -m "$clients" -l 200 -z 5 -u bench -w bench \
+		-p "$port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1 >"$log" 2>&1
+	local rc=$?
+	check "$label: turnutils_uclient finished (exit $rc)" test "$rc" -eq 0
+	local totals lost dropped sent recv
+	totals=$(grep -E "start_mclient: tot_send_msgs=[0-9]+, tot_recv_msgs=[0-9]+" "$log" | tail -n 1)
+	lost=$(sed -nE 's/.*Total lost packets ([0-9]+) .*/\1/p' "$log" | tail -n 1)
+	dropped=$(sed -nE 's/.*total send dropped ([0-9]+) .*/\1/p' "$log" | tail -n 1)
+	sent=$(echo "$totals" | sed -nE 's/.*tot_send_msgs=([0-9]+).*/\1/p')
+	recv=$(echo "$totals" | sed -nE 's/.*tot_recv_msgs=([0-9]+).*/\1/p')
+	diag "$label: sent=${sent:-?} received=${recv:-?} lost=${lost:-?} send-dropped=${dropped:-?}"
+	check "$label: statistics printed" test -n "$sent" -a -n "$recv" -a -n "$lost" -a -n "$dropped"
+	check "$label: all $((clients * msgs)) messages sent" test "${sent:-0}" -eq $((clients * msgs))
+	check "$label: every message came back through the relay" test "${recv:-0}" -eq "${sent:--1}"
+	check "$label: zero lost packets" test "${lost:--1}" -eq 0
+	check "$label: zero send-dropped packets" test "${dropped:--1}" -eq 0
+	if [ "$failed" -gt 0 ]; then tail -n 20 "$log" | sed 's/^/# | /'; fi
+}
+
+run_uclient channeldata
+run_uclient indications -s
+
+check "server still running after both runs" kill -0 "$server_pid"
+
+# Clean shutdown: SIGTERM, at most 5 s, exit status 0 (ternd only).
+kill -TERM "$server_pid" 2>/dev/null
+status=""
+for ((i = 0; i < 50; i++)); do
+	if ! kill -0 "$server_pid" 2>/dev/null; then break; fi
+	sleep 0.1
+done
+if kill -0 "$server_pid" 2>/dev/null; then
+	notok "server exits within 5 s of SIGTERM"
+	kill -KILL "$server_pid" 2>/dev/null
+fi
+wait "$server_pid" 2>/dev/null
+status=$?
+server_pid=""
+if [ "$server" = /usr/bin/turnserver ]; then
+	echo "ok $((n + 1)) - server exited on SIGTERM (status $status) # SKIP coturn"
+	n=$((n + 1))
+else
+	check "server exited 0 on SIGTERM (status $status)" test "$status" -eq 0
+fi
+if [ "$failed" -gt 0 ]; then tail -n 30 "$tmp/server.log" | sed 's/^/# | /'; fi
+finish
