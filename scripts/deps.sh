@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh build|test
 set -euo pipefail
 
-build_pkgs=(gcc make cmake pkg-config libssl-dev)
+build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev)
 test_pkgs=("${build_pkgs[@]}" libcmocka-dev coturn iproute2 python3 procps)
 
 case "${1:-build}" in

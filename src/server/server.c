@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include "auth/auth.h"
+#include "net/loop.h"
+#include "net/steer.h"
 #include "net/udp.h"
 #include "server/worker.h"
 #include "turn/policy.h"
@@ -30,6 +32,7 @@ struct server {
 	struct turn_shared *shared;
 	struct worker *workers;
 	unsigned nworkers;
+	struct steer *steer; /* NULL: kernel reuseport hash */
 };
 
 /* Raise the open-file limit to the hard limit: every allocation holds one
@@ -37,8 +40,14 @@ struct server {
 static void raise_nofile(void)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max > (1u << 20) ? (1u << 20) : rl.rlim_max;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	/* Root may raise the hard limit too (up to fs.nr_open). */
+	struct rlimit want = {1u << 20, 1u << 20};
+	if (rl.rlim_max < want.rlim_max && setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 }
@@ -169,6 +178,36 @@ static int build_policy(struct server *s)
 	return 0;
 }
 
+/* eBPF steering fails open: any error leaves the kernel hash in charge,
+ * with one log line (a warning only when the operator asked for ebpf). */
+static void setup_steering(struct server *s)
+{
+	const char *mode = s->cfg.steering;
+	int rc;
+	if (strcmp(mode, "hash") == 0 || s->nworkers < 2) {
+		log_info("steering: kernel hash");
+		return;
+	}
+	if ((rc = steer_new(s->nworkers, &s->steer)) < 0)
+		goto fallback;
+	for (unsigned l = 0; l < s->workers[0].nlisteners; l++) {
+		int fds[256];
+		for (unsigned i = 0; i < s->nworkers && i < 256; i++)
+			fds[i] = s->workers[i].listeners[l].h.fd;
+		if ((rc = steer_attach(s->steer, fds, s->nworkers)) < 0)
+			goto fallback;
+	}
+	log_info("steering: ebpf (new flows to the least-loaded worker)");
+	return;
+fallback:
+	steer_free(s->steer);
+	s->steer = NULL;
+	if (strcmp(mode, "ebpf") == 0)
+		log_warn("steering=ebpf unavailable (%s): using the kernel hash", steer_strerror(rc));
+	else
+		log_info("steering: kernel hash (ebpf unavailable: %s)", steer_strerror(rc));
+}
+
 int server_new(const struct tern_config *cfg, struct server **out)
 {
 	struct server *s = calloc(1, sizeof(*s));
@@ -219,6 +258,7 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	for (unsigned i = 0; i < s->nworkers; i++)
 		if ((rc = worker_init(&s->workers[i], i, &s->sh)) < 0)
 			goto fail;
+	setup_steering(s);
 	*out = s;
 	return 0;
 fail:
@@ -307,7 +347,21 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.gso_sends, (unsigned long long)o.gso_segments,
 		        (unsigned long long)o.pauses);
 	}
-	fprintf(out, "],\"allocations_total\":%u}\n", turn_shared_total(s->shared));
+	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
+		s->steer ? "ebpf" : "hash");
+	if (s->steer) {
+		struct steer_worker_stats st[64];
+		unsigned n = s->nworkers < 64 ? s->nworkers : 64;
+		if (steer_stats(s->steer, st, n) >= 0) {
+			fprintf(out, ",\"steering_workers\":[");
+			for (unsigned i = 0; i < n; i++)
+				fprintf(out, "%s{\"load\":%llu,\"flows\":%llu,\"fails\":%llu}", i ? "," : "",
+					(unsigned long long)st[i].load, (unsigned long long)st[i].flows,
+					(unsigned long long)st[i].fails);
+			fprintf(out, "]");
+		}
+	}
+	fprintf(out, "}\n");
 	fflush(out);
 }
 
@@ -372,6 +426,7 @@ int server_run(struct server *s)
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGHUP);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
+	uint64_t last_decay = net_now_ms();
 	int cfd = -1;
 	if (s->cfg.stats_socket[0]) {
 		cfd = control_open(s->cfg.stats_socket);
@@ -381,7 +436,12 @@ int server_run(struct server *s)
 	}
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
-		if (poll(p, cfd >= 0 ? 2 : 1, -1) < 0)
+		int n = poll(p, cfd >= 0 ? 2 : 1, s->steer ? 1000 : -1);
+		if (s->steer && net_now_ms() - last_decay >= 1000) {
+			steer_decay(s->steer);
+			last_decay = net_now_ms();
+		}
+		if (n <= 0)
 			continue;
 		if (cfd >= 0 && (p[1].revents & POLLIN))
 			control_serve(s, cfd);
@@ -422,6 +482,8 @@ void server_free(struct server *s)
 {
 	if (!s)
 		return;
+	steer_free(s->steer);
+	s->steer = NULL;
 	if (s->workers) {
 		for (unsigned i = 0; i < s->nworkers; i++)
 			worker_free(&s->workers[i]);

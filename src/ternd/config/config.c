@@ -920,6 +920,12 @@ int config_finish(struct tern_config *c, FILE *err)
 			        c->max_port);
 		return -EINVAL;
 	}
+	if (strcmp(c->steering, "auto") != 0 && strcmp(c->steering, "ebpf") != 0 && strcmp(c->steering, "hash") != 0) {
+		if (err)
+			fprintf(err, "%s: option 'steering' value '%s': must be auto, ebpf or hash\n", where,
+			        c->steering);
+		return -EINVAL;
+	}
 	/* coturn: lt-cred-mech and no-auth exclude each other. */
 	if (c->no_auth && (c->lt_cred_mech || c->nusers || c->use_auth_secret || c->nsecrets))
 		why = "no-auth cannot be combined with lt-cred-mech, user, use-auth-secret or "

@@ -85,6 +85,7 @@ struct tern_config {
 	/* engine (tern-specific; each can be switched off to measure it) */
 	bool no_gso;                                /* no UDP_SEGMENT sends */
 	unsigned batch_delay_us;                    /* adaptive batching: longest pause (us), 0 = off */
+	char steering[16];                          /* auto | ebpf | hash */
 
 	/* process */
 	char log_file[CFG_STR];                     /* "" = no file ("stdout", "-" give "") */

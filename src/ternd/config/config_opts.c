@@ -113,6 +113,8 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "Send no UDP_SEGMENT (GSO) batches, even where the kernel supports them."},
 	{.name = "batch-delay-us", .type = T_UINT, .off = OFF(batch_delay_us), .min = 0, .max = 1000, .def = "0",
 	 .help = "Adaptive batching: under load, pause up to this long between polls so each wakeup finds a batch (0 = off)."},
+	{.name = "steering", .type = T_STR, .off = OFF(steering), .def = "auto", .arg = "MODE",
+	 .help = "Spread new flows over workers: ebpf (least-loaded, sticky), hash (kernel), auto (ebpf if it loads)."},
 	{.name = "strict-channel-numbers", .type = T_BOOL, .off = OFF(strict_channel_numbers), .flags = F_RELOAD,
 	 .def = "off", .help = "Accept only RFC 8656 channels 0x4000-0x4FFF (default also RFC 5766's up to 0x7FFF)."},
 	{.name = "no-software-attribute", .alias = "prod", .type = T_BOOL, .off = OFF(no_software_attribute),
