@@ -13,8 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "auth/auth.h"
-
-int cmd_creds(int argc, char **argv);
+#include "tools/tools.h"
 
 #define SECRET_MAX 4096
 #define TTL_MAX    (10ULL * 365 * 86400)

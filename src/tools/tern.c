@@ -8,15 +8,18 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Entry points (one per src/tools/<name>.c). */
-int cmd_creds(int argc, char **argv);
+#include "tools/tools.h"
 
 static const struct command {
 	const char *name;
 	int (*fn)(int argc, char **argv);
 	const char *help;
 } commands[] = {
+    {"bench", cmd_bench, "load generator and peer for any TURN server (or a plain UDP forwarder)"},
     {"creds", cmd_creds, "print TURN REST API credentials (time-limited username and password)"},
+    {"scale", cmd_scale,
+     "create many authenticated allocations fast: Allocate rate and memory per allocation"},
+    {"stats", cmd_stats, "per-worker counters of a running ternd (its stats-socket)"},
 };
 
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

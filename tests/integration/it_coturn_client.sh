@@ -8,22 +8,7 @@
 # bounded with timeout; only processes started here are stopped, by PID.
 set -uo pipefail
 
-n=0
-failed=0
-passed=0
-ok() { n=$((n + 1)); passed=$((passed + 1)); echo "ok $n - $*"; }
-notok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n - $*"; }
-check() { # check <description> <command...>
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else notok "$what"; fi
-}
-diag() { echo "# $*"; }
-finish() {
-	echo "$passed passed, $failed failed"
-	[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-	exit $?
-}
+. "$(dirname "$0")/lib/common.sh"
 
 for tool in turnutils_uclient turnutils_peer turnutils_stunclient timeout flock ss; do
 	if ! command -v "$tool" >/dev/null; then
@@ -58,39 +43,7 @@ trap cleanup EXIT
 # A block of 64 free ports in 10000..29999 locked with flock, the same scheme
 # as the C harness (tests/integration/lib/server.c), so parallel tests never
 # share ports: base = listening port, base+2.. = relay range, base+60 = peer.
-lock_dir=/tmp/tern-it-ports
-mkdir -p "$lock_dir" 2>/dev/null
-chmod 1777 "$lock_dir" 2>/dev/null
-used=" $(ss -Hantu 2>/dev/null | awk '{k=split($5,a,":"); print a[k]}' | sort -un | tr '\n' ' ') "
-nblocks=312
-start=$(((RANDOM * 32768 + RANDOM + $$) % nblocks))
-base=""
-for ((i = 0; i < nblocks; i++)); do
-	b=$(((start + i) % nblocks))
-	# read-only is enough for flock and works on another user's lock file
-	[ -e "$lock_dir/$b" ] || : >"$lock_dir/$b" 2>/dev/null
-	exec {fd}<"$lock_dir/$b" 2>/dev/null || continue
-	if ! flock -n "$fd"; then
-		exec {fd}>&-
-		continue
-	fi
-	p0=$((10000 + b * 64))
-	busy=0
-	for ((p = p0; p < p0 + 64; p++)); do
-		case "$used" in *" $p "*) busy=1 && break ;; esac
-	done
-	if [ "$busy" -eq 1 ]; then
-		exec {fd}>&-
-		continue
-	fi
-	base=$p0
-	lock_fd=$fd
-	break
-done
-if [ -z "$base" ]; then
-	notok "find a free block of 64 ports"
-	finish
-fi
+port_block
 port=$base
 min_port=$((base + 2))
 max_port=$((base + 49))

@@ -1,0 +1,181 @@
+/* The `tern` command's subcommands (src/tools/): entry points, and the
+ * interfaces the files of `tern bench` share (bench*.c).
+ *
+ * A subcommand gets argv starting at its own name and returns the process
+ * exit status: 0 success, 1 failure, 2 usage error. */
+#ifndef TERN_TOOLS_TOOLS_H
+#define TERN_TOOLS_TOOLS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/addr.h"
+#include "util/hist.h"
+
+/* ---- entry points (one per src/tools/<name>.c) ---- */
+
+int cmd_creds(int argc, char **argv); /* creds.c */
+int cmd_bench(int argc, char **argv); /* bench.c; `tern bench peer` goes to cmd_bench_peer */
+int cmd_scale(int argc, char **argv); /* scale.c */
+int cmd_stats(int argc, char **argv); /* stats.c */
+
+/* ======================================================================
+ * tern bench internals (bench.c options and report, bench_turn.c TURN
+ * client, bench_flood.c generator loop, bench_peer.c peer and its control
+ * query). See docs/BENCH.md for the user's view.
+ * ====================================================================== */
+
+/* Application payload of every bench datagram (inside ChannelData, a Send
+ * indication, or alone with --raw), big endian:
+ *   0..3   magic "TBN1"
+ *   4..7   run id (random per generator run)
+ *   8      phase: 0 warm-up (discarded everywhere), 1 measured
+ *   9      reserved (0)
+ *   10..11 allocation index (mod 65536)
+ *   12..15 sequence number within the allocation (mod 2^32)
+ *   16..23 send time, CLOCK_MONOTONIC ns of the generator
+ *   24..   filler */
+#define BENCH_MAGIC    "TBN1"
+#define BENCH_HDR      24
+#define BENCH_MIN_SIZE BENCH_HDR
+/* ternd and the peer read datagrams into 2 KiB slots (net/udp.h), so the
+ * payload plus the largest TURN framing (Send indication over IPv6: 48
+ * bytes) stays below that. */
+#define BENCH_MAX_SIZE   1900
+#define BENCH_MAX_SIZES  8
+#define BENCH_PHASE_WARM 0
+#define BENCH_PHASE_MEAS 1
+
+/* Control query (generator -> peer, straight, not through the relay):
+ *   query: "TBNCH?" + run id (4)                                  10 bytes
+ *   reply: "TBNCH=" + run id (4) + measured datagrams (8)
+ *          + measured payload bytes (8) + warm-up datagrams (8)
+ *          + datagrams of no known run (8)                        42 bytes
+ * The peer answers from the socket the query reached, to its source; a run
+ * it never saw is answered with zeros. Queries are never echoed or counted. */
+#define BENCH_QUERY      "TBNCH?"
+#define BENCH_REPLY      "TBNCH="
+#define BENCH_CTL_PREFIX 6
+#define BENCH_QUERY_LEN  10
+#define BENCH_REPLY_LEN  42
+
+struct bench_sink_count {
+	uint64_t measured, bytes, warm, other;
+};
+
+enum bench_mode { BENCH_RTT, BENCH_ONEWAY };
+
+struct bench_cfg {
+	union tern_addr server;
+	union tern_addr peer; /* family 0 when not given */
+	union tern_addr bind; /* local address of the generator's sockets */
+	enum bench_mode mode;
+	unsigned allocations;
+	bool peers_shared;
+	bool indications, raw, gso, live;
+	unsigned threads;
+	/* credentials as sent (REST ones already derived) */
+	const char *username, *password;
+	double pps; /* total offered datagrams/s; 0 = as fast as possible */
+	double seconds, warmup, drain;
+	unsigned sizes[BENCH_MAX_SIZES];
+	unsigned nsizes;
+	unsigned burst_us; /* 0 = even pacing */
+	uint32_t run;
+	unsigned lifetime; /* requested allocation lifetime, s */
+};
+
+/* One allocation (or, with --raw, one plain socket) of the generator. */
+struct bench_alloc {
+	unsigned index;
+	int fd; /* connected to the server */
+	union tern_addr local, relayed, peer;
+	uint16_t channel;
+	/* long-term credentials state, learnt from the 401 */
+	char realm[128];
+	uint8_t nonce[128];
+	size_t nonce_len;
+	uint8_t key[16];
+	/* Send-indication framing prebuilt by bench_frame_init: STUN header +
+	 * XOR-PEER-ADDRESS + DATA attribute header; lengths and transaction id
+	 * patched per datagram. */
+	uint8_t ind_hdr[64];
+	unsigned ind_hdr_len;
+	uint32_t seq;
+	/* Refresh of the allocation, permission and channel during long runs:
+	 * the answers come back on the data path (bench_turn_answer). */
+	uint64_t maint_due_ns, maint_sent_ns;
+	unsigned maint_pending; /* bit 0 Refresh, bit 1 ChannelBind/CreatePermission */
+	uint8_t maint_txid[2][12];
+};
+
+/* Per-thread counters, owned by the thread; the thread publishes a copy
+ * (relaxed atomics, no lock) for the live line. */
+struct bench_stats {
+	uint64_t sent;         /* measured datagrams handed to the kernel */
+	uint64_t sent_warm;    /* the same during the warm-up */
+	uint64_t send_blocked; /* not sent: socket buffer full (EAGAIN) */
+	uint64_t send_failed;  /* not sent: another error */
+	uint64_t received;     /* measured datagrams back (rtt mode) */
+	uint64_t recv_warm;
+	uint64_t bad;                    /* received datagrams that are no bench payload of this run */
+	uint64_t recv_errors;            /* recvmmsg errors (ICMP unreachable...) */
+	uint64_t maint_ok, maint_errors; /* refresh answers (long runs) */
+	uint64_t wakeups, send_calls;
+	struct hist rtt; /* measured round trips, ns */
+};
+
+struct bench_thread {
+	unsigned id;
+	const struct bench_cfg *cfg;
+	struct bench_alloc **allocs;
+	unsigned nallocs;
+	double pps;     /* this thread's share */
+	uint64_t t0_ns; /* common start: the warm-up begins */
+	struct bench_stats st;
+	/* published for the live line */
+	_Atomic uint64_t pub_sent, pub_recv, pub_p50, pub_p99, pub_phase;
+	struct bench_thread *all; /* every thread (the live line of thread 0 sums them) */
+	unsigned nthreads;
+	uint64_t meas_end_ns; /* when the measurement really ended (SIGINT may end it early) */
+	int err;
+};
+
+/* Set by SIGINT/SIGTERM: the generator ends the measurement early and
+ * reports; the peer stops. */
+extern _Atomic int bench_stop;
+
+uint64_t bench_now_ns(void);
+
+/* bench_turn.c: open a's socket (connected to the server) and, unless
+ * cfg->raw, Allocate (learning realm and nonce from the 401), then
+ * CreatePermission and ChannelBind to a->peer (CreatePermission only with
+ * indications). Requests are retransmitted (100 ms doubling, 5 tries). On
+ * failure prints one line "tern bench: allocation N: ..." and returns
+ * -errno or the STUN error code (> 0); 0 on success. */
+int bench_setup(const struct bench_cfg *cfg, struct bench_alloc *a);
+/* Prebuild the Send-indication framing (after bench_setup). */
+void bench_frame_init(const struct bench_cfg *cfg, struct bench_alloc *a);
+/* Long runs: re-send Refresh and ChannelBind/CreatePermission every 120 s
+ * (and again after 2 s without an answer). Called about once a second. */
+void bench_turn_maint(const struct bench_cfg *cfg, struct bench_alloc *a, uint64_t now_ns,
+                      struct bench_stats *st);
+/* A STUN answer that arrived on the data path: 1 when it was ours
+ * (consumed), 0 otherwise. A 438 updates the nonce and re-arms the refresh. */
+int bench_turn_answer(const struct bench_cfg *cfg, struct bench_alloc *a, const uint8_t *buf, size_t len,
+                      uint64_t now_ns, struct bench_stats *st);
+/* Best effort: delete the allocation (Refresh, LIFETIME 0), close the socket. */
+void bench_teardown(const struct bench_cfg *cfg, struct bench_alloc *a);
+
+/* bench_flood.c: the generator loop of one thread; returns NULL. */
+void *bench_thread_run(void *arg);
+
+/* bench_peer.c */
+int cmd_bench_peer(int argc, char **argv);
+/* Ask the sink at `peer` for run's counts (retried, about 1.5 s at most).
+ * 0 or -ETIMEDOUT / -errno. */
+int bench_query_sink(const union tern_addr *peer, uint32_t run, struct bench_sink_count *out);
+
+#endif

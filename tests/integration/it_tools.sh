@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# tern stats and tern scale against a running ternd: the stats socket's
+# counters must account for exactly the traffic a bench run relayed, and
+# scale must create the allocations it asks for (the server's count agrees).
+# Env: TERND, TERN (set by CTest). Loopback only, every step bounded.
+set -uo pipefail
+. "$(dirname "$0")/lib/common.sh"
+need_tools timeout flock ss python3
+ternd=${TERND:?} tern=${TERN:?}
+
+tmp=$(mktemp -d /tmp/tern-it-tools-XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+port_block
+sock=$tmp/stats.sock
+
+"$ternd" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$base" --min-port $((base + 2)) \
+	--max-port $((base + 39)) --realm it.test --user it:it-pass --allow-loopback-peers --workers 2 \
+	--stats-socket "$sock" >"$tmp/ternd.log" 2>&1 &
+pids+=($!)
+timeout 10 "$tern" bench peer --listen 127.0.0.1:$((base + 40)) --count 4 --echo --seconds 30 >/dev/null 2>"$tmp/peer.log" &
+pids+=($!)
+wait_line "$tmp/ternd.log" "ternd ready" 10 && wait_line "$tmp/peer.log" "listening" 10
+check "ternd and the echo peer start" test -S "$sock"
+
+out=$(timeout 30 "$tern" bench --user it --password it-pass --allocations 4 --peer 127.0.0.1:$((base + 40)) \
+	--pps 2000 --seconds 1 --warmup 0.2 --quiet 127.0.0.1:"$base")
+sent=$(jget "$out" sent)
+warm=$(jget "$out" warm_sent)
+received=$(jget "$out" received)
+check "bench relays through ternd without loss ($received of $sent)" test "${sent:-0}" -gt 0 -a "$sent" = "$received"
+
+table=$(timeout 5 "$tern" stats --socket "$sock")
+check "tern stats prints one row per worker" test "$(grep -cE '^[0-9]+ ' <<<"$table")" -eq 2
+json=$(timeout 5 "$tern" stats --socket "$sock" --json)
+sums=$(python3 -c '
+import json,sys
+d=json.loads(sys.argv[1]); w=d["workers"]
+print(sum(x["relayed_to_peer"] for x in w), sum(x["relayed_to_client"] for x in w), d["allocations_total"])' "$json")
+read -r to_peer to_client live <<<"$sums"
+total=$((sent + warm))
+check "stats: every datagram relayed to the peer is counted ($to_peer of $total)" test "$to_peer" -eq "$total"
+check "stats: every echo relayed back is counted ($to_client of $total)" test "$to_client" -eq "$total"
+check "stats: bench deleted its allocations ($live live)" test "$live" -eq 0
+
+scale=$(timeout 60 "$tern" scale --allocations 30 --user it --password it-pass --window 64 127.0.0.1:"$base")
+check "tern scale creates 30 allocations ($(jget "$scale" created) created, $(jget "$scale" failed) failed)" \
+	test "$(jget "$scale" created)" = 30 -a "$(jget "$scale" failed)" = 0
+json=$(timeout 5 "$tern" stats --socket "$sock" --json)
+live=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["allocations_total"])' "$json")
+check "stats: the server holds the 30 allocations ($live)" test "$live" -eq 30
+check "tern stats without a server fails in one line" \
+	bash -c "! '$tern' stats --socket '$tmp/none.sock' 2>&1 | grep -c . | grep -qv '^1$'"
+finish
