@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build run test unit integration asan clean format
+.PHONY: all build run test unit integration asan valgrind fuzz fuzz-ci e2e clean format
 
 all: build
 
@@ -37,11 +37,71 @@ unit: build
 integration: build
 	cd $(BUILD) && ctest --output-on-failure -L integration
 
-# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer. Any
+# report ends the process that made it (halt_on_error), so it fails its test;
+# ternd checks for leaks at its clean exit (detect_leaks), which the
+# integration tests require to be status 0.
 asan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DTERN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
-	cd build-asan && ctest --output-on-failure -j $(JOBS)
+	cd build-asan && \
+	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	ctest --output-on-failure -j $(JOBS)
+
+# The integration tests once with ternd under valgrind memcheck (build-valgrind/:
+# no sanitizers). Passes only with every test passing and every ternd run
+# ending in "ERROR SUMMARY: 0 errors" (definite leaks count as errors). The
+# C tests start ternd through TERN_IT_WRAPPER (tests/integration/lib/server.c);
+# it_coturn_client.sh gets a wrapper script as $TERND; it_bench.sh (speed) is
+# left out. libbpf's feature probes pass the kernel a short bpf_attr on
+# purpose, which memcheck misreads: those two reports are suppressed.
+valgrind: VALGRIND_DIR = $(CURDIR)/build-valgrind/valgrind
+valgrind:
+	@scripts/deps.sh test
+	@command -v valgrind >/dev/null || { echo "valgrind: not installed (Debian package valgrind)" >&2; exit 2; }
+	@$(MAKE) --no-print-directory build BUILD=build-valgrind
+	@rm -rf $(VALGRIND_DIR) && mkdir -p $(VALGRIND_DIR)
+	@for p in expected_attach_type prog_ifindex; do \
+		printf '{\n  libbpf-probe-%s\n  Memcheck:Param\n  bpf(attr->%s)\n  fun:syscall\n  obj:*libbpf.so*\n}\n' $$p $$p; \
+	done >$(VALGRIND_DIR)/libbpf.supp
+	@echo "valgrind --tool=memcheck --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
+		"--show-leak-kinds=definite --suppressions=$(VALGRIND_DIR)/libbpf.supp" \
+		"--log-file=$(VALGRIND_DIR)/ternd.%p.log" >$(VALGRIND_DIR)/wrapper
+	@printf '#!/bin/sh\nexec %s %s "$$@"\n' "$$(cat $(VALGRIND_DIR)/wrapper)" $(CURDIR)/build-valgrind/ternd \
+		>$(VALGRIND_DIR)/ternd && chmod +x $(VALGRIND_DIR)/ternd
+	@rc=0; \
+	(cd build-valgrind && TERN_IT_WRAPPER="$$(cat $(VALGRIND_DIR)/wrapper)" \
+		ctest --output-on-failure -L integration -E 'it_bench|it_coturn_client' -j $(JOBS)) || rc=1; \
+	if [ -f tests/integration/it_coturn_client.sh ]; then \
+		TERND=$(VALGRIND_DIR)/ternd timeout 600 bash tests/integration/it_coturn_client.sh \
+			>$(VALGRIND_DIR)/it_coturn_client.out 2>&1 || { rc=1; cat $(VALGRIND_DIR)/it_coturn_client.out; }; \
+		tail -n 1 $(VALGRIND_DIR)/it_coturn_client.out | sed 's/^/it_coturn_client.sh under valgrind: /'; \
+	fi; \
+	runs=0; bad=0; \
+	for f in $(VALGRIND_DIR)/ternd.*.log; do \
+		[ -e "$$f" ] || continue; runs=$$((runs + 1)); \
+		if ! grep -q 'ERROR SUMMARY: 0 errors' "$$f"; then bad=$$((bad + 1)); echo "valgrind: $$f:"; cat "$$f"; fi; \
+	done; \
+	echo "valgrind: $$runs ternd runs, $$bad with errors, definite leaks or no clean exit (logs: $(VALGRIND_DIR))"; \
+	[ "$$runs" -gt 0 ] && [ "$$bad" -eq 0 ] && [ "$$rc" -eq 0 ]
+
+# libFuzzer: every fuzz target for FUZZ_SECONDS (clang, build-fuzz/), after
+# replaying fuzz/regressions/ and the seed corpus; fuzz-ci: 60 s each, as
+# many at a time as there are cores. See fuzz/README.md.
+fuzz: FUZZ_SECONDS ?= 300
+fuzz:
+	@scripts/deps.sh build
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-ci:
+	@scripts/deps.sh build
+	fuzz/run.sh -j $(JOBS) 60
+
+# Real-browser WebRTC test through ternd: headless Debian Chromium in network
+# namespaces (root). A machine that cannot run it fails here; `make test` skips it.
+e2e: build
+	E2E_STRICT=1 BUILD_DIR=$(BUILD) e2e/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

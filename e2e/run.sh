@@ -1,0 +1,404 @@
+#!/usr/bin/env bash
+# Real-browser end-to-end test: two WebRTC peers in headless Debian Chromium
+# that can reach each other only through ternd. See docs/E2E.md.
+#
+# usage: e2e/run.sh [RUN...]        RUN: loopback netns rest (default: all three)
+# env:   BUILD_DIR (default <repo>/build), TERND, TERN   the binaries under test
+#        CHROMIUM (default /usr/bin/chromium)            Debian's chromium, never a download
+#        E2E_STRICT=1    a machine that cannot run the test (not root, chromium not
+#                        installable, npm ci failing) is a failure, not a skip (77)
+#        E2E_RUN_TIMEOUT seconds per run for the browser driver (default 180)
+#        E2E_KEEP=1      keep the work directory (logs, net logs) even on success
+#
+# Every browser runs inside a network namespace that this script creates and
+# that has no route off the machine; ternd runs in the same namespace
+# (loopback, rest) or in a second one joined by a veth pair (netns).
+# Prints one ok/not ok line per check, then "N passed, M failed"; exit 0 when
+# all passed, 1 on any failure, 77 when the test cannot run here (skipped).
+set -uo pipefail
+
+E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SRC_DIR=$(dirname "$E2E_DIR")
+BUILD_DIR=${BUILD_DIR:-$SRC_DIR/build}
+TERND=${TERND:-$BUILD_DIR/ternd}
+TERN=${TERN:-$BUILD_DIR/tern}
+CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+RUN_TIMEOUT=${E2E_RUN_TIMEOUT:-180}
+STRICT=${E2E_STRICT:-0}
+RUNS=("$@")
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(loopback netns rest)
+
+abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+TERND=$(abspath "$TERND")
+TERN=$(abspath "$TERN")
+T_START=$(date +%s)
+passed=0
+failed=0
+tap=0
+PIDS=()       # processes started here (ternd, the browser driver)
+NAMESPACES=() # network namespaces created here
+WORK=""
+
+say() { echo "# $*"; }
+ok() {
+	tap=$((tap + 1)) passed=$((passed + 1))
+	echo "ok $tap - $*"
+}
+not_ok() {
+	tap=$((tap + 1)) failed=$((failed + 1))
+	echo "not ok $tap - $*"
+}
+check() { # check "description" command...
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+
+# The machine cannot run the test: skipped (77), or a failure under E2E_STRICT.
+skip() {
+	echo "# SKIP e2e: $*"
+	if [ "$STRICT" = 1 ]; then
+		echo "$passed passed, $((failed + 1)) failed"
+		exit 1
+	fi
+	echo "$passed passed, $failed failed, 1 skipped"
+	exit 77
+}
+
+forget_pid() {
+	local keep=() p
+	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+}
+
+# Stop every process this script started, then its namespaces. A process in
+# a namespace made here was started here (ternd, node, chromium and its
+# helpers), so `ip netns pids` names only our own processes.
+ns_kill() {
+	local ns=$1 sig=$2 pids
+	pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ')
+	[ -n "${pids// /}" ] && kill "-$sig" $pids 2>/dev/null
+	return 0
+}
+cleanup() {
+	local p ns i
+	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+	for ns in "${NAMESPACES[@]}"; do ns_kill "$ns" TERM; done
+	for i in $(seq 1 30); do
+		local left=""
+		for ns in "${NAMESPACES[@]}"; do left+=$(ip netns pids "$ns" 2>/dev/null); done
+		[ -z "$left" ] && break
+		sleep 0.1
+	done
+	for ns in "${NAMESPACES[@]}"; do
+		ns_kill "$ns" KILL
+		ip netns del "$ns" 2>/dev/null
+	done
+	PIDS=()
+	NAMESPACES=()
+}
+on_exit() {
+	local rc=$?
+	cleanup
+	if [ -n "$WORK" ] && [ -d "$WORK" ]; then
+		if [ "$failed" -eq 0 ] && [ "${E2E_KEEP:-0}" != 1 ]; then
+			rm -rf "$WORK"
+		else
+			echo "# logs kept in $WORK"
+		fi
+	fi
+	exit $rc
+}
+trap on_exit EXIT
+trap 'echo "# interrupted"; failed=$((failed + 1)); exit 130' INT TERM
+
+# ---------------------------------------------------------------- preflight
+if [ "$(id -u)" -ne 0 ]; then
+	skip "needs root (network namespaces, apt-get)"
+fi
+for b in "$TERND" "$TERN"; do
+	[ -x "$b" ] || { echo "# $b missing: build first (make, or cmake --build build --target ternd tern)"; echo "0 passed, 1 failed"; exit 1; }
+done
+command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
+command -v timeout >/dev/null || skip "coreutils timeout is missing"
+
+apt_install() {
+	export DEBIAN_FRONTEND=noninteractive
+	say "installing $* (Debian packages)"
+	timeout 900 apt-get update -qq >/dev/null 2>&1 || true
+	timeout 900 apt-get install -y -qq --no-install-recommends "$@" >/dev/null 2>&1
+}
+if [ ! -x "$CHROMIUM" ]; then
+	[ "$CHROMIUM" = /usr/bin/chromium ] || skip "CHROMIUM=$CHROMIUM is not executable"
+	apt_install chromium chromium-driver || skip "Debian's chromium is not installable here"
+	[ -x "$CHROMIUM" ] || skip "Debian's chromium is not installable here"
+fi
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	apt_install nodejs npm || skip "node and npm are not installable here"
+fi
+node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
+	skip "node $(node --version) is too old for playwright-core (20 or later)"
+if [ ! -f "$E2E_DIR/node_modules/playwright-core/package.json" ]; then
+	say "npm ci (playwright-core only: it downloads no browser)"
+	(cd "$E2E_DIR" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 timeout 600 npm ci --no-audit --no-fund --loglevel=error) ||
+		skip "npm ci failed in e2e/ (no npm registry?)"
+fi
+say "$("$CHROMIUM" --version 2>/dev/null | head -1), node $(node --version), playwright-core $(node -p 'require(process.argv[1]).version' "$E2E_DIR/node_modules/playwright-core/package.json")"
+
+WORK=$(mktemp -d /tmp/tern-e2e.XXXXXX)
+chmod 755 "$WORK"
+TAG="te2e$$" # namespace names: unique per run of this script
+
+new_ns() { # new_ns NAME: a namespace with only lo, up
+	local ns=$1
+	ip netns add "$ns" || return 1
+	NAMESPACES+=("$ns")
+	ip -n "$ns" link set lo up
+}
+# The namespace has no route off the machine: no default route (v4 or v6),
+# and no interface but lo and the veth made here.
+isolated() { # isolated NS [allowed-link]
+	local ns=$1 veth=${2:-} links
+	[ -z "$(ip -n "$ns" -4 route show default)" ] || return 1
+	[ -z "$(ip -n "$ns" -6 route show default 2>/dev/null)" ] || return 1
+	links=$(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | sed 's/@.*//' | sort | tr '\n' ' ')
+	[ "$links" = "$(printf '%s\n' lo $veth | sort | tr '\n' ' ')" ] || { say "$ns links: $links"; return 1; }
+}
+
+# A free UDP port in NS for the listener; the relay range is the 200 ports
+# above it (the namespaces are new, so every port is free: checked anyway).
+free_port() {
+	local ns=$1 p
+	for _ in $(seq 1 50); do
+		p=$((20000 + RANDOM % 20000))
+		if [ -z "$(ip netns exec "$ns" ss -Hlun "sport = :$p" 2>/dev/null)" ]; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# start_ternd NS DIR ARGS...: ternd in NS, stats socket DIR/stats.sock;
+# waits (bounded) until the socket answers.
+start_ternd() {
+	local ns=$1 dir=$2
+	shift 2
+	mkdir -p "$dir"
+	ip netns exec "$ns" "$TERND" "$@" --stats-socket "$dir/stats.sock" --pidfile "$dir/ternd.pid" \
+		>"$dir/ternd.log" 2>&1 &
+	TERND_PID=$!
+	PIDS+=("$TERND_PID")
+	for _ in $(seq 1 100); do
+		if [ -S "$dir/stats.sock" ] && grep -q "ternd ready" "$dir/ternd.log"; then
+			return 0
+		fi
+		kill -0 "$TERND_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	sed 's/^/#   ternd: /' "$dir/ternd.log" | tail -20
+	return 1
+}
+# stop_ternd: SIGTERM, and ternd must exit 0 within 10 s.
+stop_ternd() {
+	local rc
+	kill -TERM "$TERND_PID" 2>/dev/null
+	for _ in $(seq 1 100); do
+		kill -0 "$TERND_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$TERND_PID" 2>/dev/null; then
+		kill -KILL "$TERND_PID" 2>/dev/null
+		wait "$TERND_PID" 2>/dev/null
+		return 1
+	fi
+	wait "$TERND_PID"
+	rc=$?
+	forget_pid "$TERND_PID"
+	[ $rc -eq 0 ] || say "ternd exit status $rc"
+	return $rc
+}
+
+# drive NS JSON: the browser driver inside NS, bounded; its ok/not ok lines
+# are renumbered into this script's count.
+drive() {
+	local ns=$1 json=$2 out=$3 rc line
+	# in the background, so that a signal to this script is handled at once
+	timeout -k 10 "$RUN_TIMEOUT" ip netns exec "$ns" node "$E2E_DIR/webrtc.mjs" "$json" >"$out" 2>"$out.stderr" &
+	local pid=$!
+	PIDS+=("$pid")
+	wait "$pid"
+	rc=$?
+	forget_pid "$pid"
+	[ $rc -ne 77 ] && DRIVEN=$((DRIVEN + 1))
+	while IFS= read -r line; do
+		case "$line" in
+		"ok "*) ok "${line#ok * - }" ;;
+		"not ok "*) not_ok "${line#not ok * - }" ;;
+		"RESULT "*) ;;
+		*) echo "$line" ;;
+		esac
+	done <"$out"
+	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
+		not_ok "$(basename "$(dirname "$out")"): browser driver finished within ${RUN_TIMEOUT} s (timed out)"
+	elif [ $rc -eq 77 ]; then
+		sed 's/^/#   /' "$out.stderr" | tail -5
+		# Chromium that never started here is a skip; one that started in an
+		# earlier run and not now is a failure.
+		if [ "$DRIVEN" -eq 0 ]; then
+			DRIVER_UNAVAILABLE=1
+		else
+			not_ok "$(basename "$(dirname "$out")"): chromium started"
+		fi
+	elif ! grep -q '^RESULT ' "$out"; then
+		not_ok "$(basename "$(dirname "$out")"): browser driver ran to the end (exit $rc)"
+		sed 's/^/#   stderr: /' "$out.stderr" | tail -20
+	fi
+	return 0
+}
+
+json_str() { node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$1"; }
+
+PASSWORD="e2e-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+DRIVER_UNAVAILABLE=0
+DRIVEN=0
+
+# ------------------------------------------------------ run: loopback
+# ternd and Chromium in one namespace that has only lo.
+run_loopback() {
+	local ns="$TAG-lo" dir="$WORK/loopback" port
+	say "run loopback: ternd and chromium in namespace $ns (lo only), long-term credentials"
+	new_ns "$ns" || { not_ok "loopback: namespace created"; return; }
+	check "loopback: namespace $ns has no route off the machine (lo only, no default route)" isolated "$ns"
+	port=$(free_port "$ns") || { not_ok "loopback: free port"; return; }
+	if ! start_ternd "$ns" "$dir" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$port" \
+		--min-port $((port + 2)) --max-port $((port + 201)) --realm e2e.tern --user "e2e:$PASSWORD" \
+		--allow-loopback-peers; then
+		not_ok "loopback: ternd started on 127.0.0.1:$port"
+		return
+	fi
+	ok "loopback: ternd started on 127.0.0.1:$port (relay ports $((port + 2))-$((port + 201)))"
+	drive "$ns" "$(
+		cat <<EOF
+{"label":"loopback","chromium":$(json_str "$CHROMIUM"),"tmpDir":$(json_str "$dir"),
+ "turnUrl":"turn:127.0.0.1:$port?transport=udp","username":"e2e","credential":$(json_str "$PASSWORD"),
+ "badCredentials":[{"what":"wrong password","username":"e2e","credential":"not-the-password"}],
+ "relayIp":"127.0.0.1","statsSocket":$(json_str "$dir/stats.sock"),"loopbackOnly":true}
+EOF
+	)" "$dir/driver.out"
+	check "loopback: ternd exited 0 on SIGTERM" stop_ternd
+}
+
+# ------------------------------------------------------ run: netns
+# ternd in one namespace, Chromium in another, joined by a veth pair with
+# addresses from a private test range used only inside these namespaces.
+run_netns() {
+	local nss="$TAG-srv" nsb="$TAG-brw" dir="$WORK/netns" port
+	local sip=10.250.0.1 bip=10.250.0.2 range=10.250.0.0/30
+	say "run netns: ternd in $nss ($sip), chromium in $nsb ($bip), veth pair, no default route"
+	new_ns "$nss" && new_ns "$nsb" || { not_ok "netns: namespaces created"; return; }
+	# Both ends are created inside the namespaces: nothing touches the host's.
+	if ! ip -n "$nss" link add e2e-srv type veth peer name e2e-brw netns "$nsb" ||
+		! ip -n "$nss" addr add "$sip/30" dev e2e-srv || ! ip -n "$nsb" addr add "$bip/30" dev e2e-brw ||
+		! ip -n "$nss" link set e2e-srv up || ! ip -n "$nsb" link set e2e-brw up; then
+		not_ok "netns: veth pair $sip <-> $bip"
+		return
+	fi
+	for _ in $(seq 1 50); do # until both ends have carrier
+		ip -n "$nss" -o link show e2e-srv | grep -q 'state UP' &&
+			ip -n "$nsb" -o link show e2e-brw | grep -q 'state UP' && break
+		sleep 0.1
+	done
+	check "netns: server namespace $nss has no route off the machine (lo + veth, no default route)" isolated "$nss" e2e-srv
+	check "netns: browser namespace $nsb has no route off the machine (lo + veth, no default route)" isolated "$nsb" e2e-brw
+	port=$(free_port "$nss") || { not_ok "netns: free port"; return; }
+	# The peers are the two relay addresses on $sip: a private range, denied
+	# by default, opened for the test range only.
+	if ! start_ternd "$nss" "$dir" --listening-ip "$sip" --relay-ip "$sip" --listening-port "$port" \
+		--min-port $((port + 2)) --max-port $((port + 201)) --realm e2e.tern --user "e2e:$PASSWORD" \
+		--allowed-peer-ip "$range"; then
+		not_ok "netns: ternd started on $sip:$port"
+		return
+	fi
+	ok "netns: ternd started on $sip:$port in $nss (--allowed-peer-ip $range)"
+	drive "$nsb" "$(
+		cat <<EOF
+{"label":"netns","chromium":$(json_str "$CHROMIUM"),"tmpDir":$(json_str "$dir"),
+ "turnUrl":"turn:$sip:$port?transport=udp","username":"e2e","credential":$(json_str "$PASSWORD"),
+ "badCredentials":[{"what":"wrong password","username":"e2e","credential":"not-the-password"}],
+ "relayIp":"$sip","statsSocket":$(json_str "$dir/stats.sock"),"loopbackOnly":false}
+EOF
+	)" "$dir/driver.out"
+	check "netns: ternd exited 0 on SIGTERM" stop_ternd
+}
+
+# ------------------------------------------------------ run: rest
+# TURN REST API credentials from `tern creds`, loopback-only namespace.
+run_rest() {
+	local ns="$TAG-rest" dir="$WORK/rest" port secret other now out user pass baduser badpass oldpass olduser
+	say "run rest: TURN REST API credentials from tern creds, namespace $ns (lo only)"
+	new_ns "$ns" || { not_ok "rest: namespace created"; return; }
+	check "rest: namespace $ns has no route off the machine (lo only, no default route)" isolated "$ns"
+	secret=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+	other=$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')
+	now=$(date +%s)
+	mkdir -p "$dir"
+	printf '%s\n' "$secret" >"$dir/secret"
+	chmod 600 "$dir/secret"
+	out=$("$TERN" creds --secret-file "$dir/secret" --user alice --ttl 600) || { not_ok "rest: tern creds"; return; }
+	user=$(sed -n 's/^username=//p' <<<"$out")
+	pass=$(sed -n 's/^password=//p' <<<"$out")
+	# the same user signed with another secret, and an expired one (issued 2 h ago, 10 min ttl)
+	badpass=$(TERN_SECRET=$other "$TERN" creds --user alice --ttl 600 --now "$now" | sed -n 's/^password=//p')
+	baduser=$(TERN_SECRET=$other "$TERN" creds --user alice --ttl 600 --now "$now" | sed -n 's/^username=//p')
+	out=$(TERN_SECRET=$secret "$TERN" creds --user alice --ttl 600 --now $((now - 7200)))
+	olduser=$(sed -n 's/^username=//p' <<<"$out")
+	oldpass=$(sed -n 's/^password=//p' <<<"$out")
+	if [[ "$user" =~ ^[0-9]+:alice$ ]] && [ -n "$pass" ] && [ -n "$badpass" ] && [ -n "$oldpass" ]; then
+		ok "rest: tern creds printed username $user and a password"
+	else
+		not_ok "rest: tern creds printed username and password ($user)"
+		return
+	fi
+	port=$(free_port "$ns") || { not_ok "rest: free port"; return; }
+	if ! start_ternd "$ns" "$dir" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$port" \
+		--min-port $((port + 2)) --max-port $((port + 201)) --realm e2e.tern \
+		--use-auth-secret --static-auth-secret "$secret" --allow-loopback-peers; then
+		not_ok "rest: ternd started on 127.0.0.1:$port"
+		return
+	fi
+	ok "rest: ternd started on 127.0.0.1:$port (--use-auth-secret)"
+	drive "$ns" "$(
+		cat <<EOF
+{"label":"rest","chromium":$(json_str "$CHROMIUM"),"tmpDir":$(json_str "$dir"),
+ "turnUrl":"turn:127.0.0.1:$port?transport=udp","username":$(json_str "$user"),"credential":$(json_str "$pass"),
+ "badCredentials":[
+   {"what":"REST password from another secret","username":$(json_str "$baduser"),"credential":$(json_str "$badpass")},
+   {"what":"expired REST username","username":$(json_str "$olduser"),"credential":$(json_str "$oldpass")}],
+ "relayIp":"127.0.0.1","statsSocket":$(json_str "$dir/stats.sock"),"loopbackOnly":true}
+EOF
+	)" "$dir/driver.out"
+	check "rest: ternd exited 0 on SIGTERM" stop_ternd
+}
+
+for r in "${RUNS[@]}"; do
+	t0=$(date +%s)
+	case "$r" in
+	loopback) run_loopback ;;
+	netns) run_netns ;;
+	rest) run_rest ;;
+	*)
+		echo "usage: $0 [loopback|netns|rest]..." >&2
+		exit 2
+		;;
+	esac
+	cleanup
+	say "run $r: $(($(date +%s) - t0)) s"
+	if [ "$DRIVER_UNAVAILABLE" = 1 ]; then
+		skip "chromium does not start here (see above)"
+	fi
+done
+
+say "e2e: $(($(date +%s) - T_START)) s in all"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

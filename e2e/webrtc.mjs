@@ -1,0 +1,314 @@
+// Drive two WebRTC peers in headless Debian Chromium through ternd.
+//
+// Run by e2e/run.sh inside a network namespace with no route off the machine:
+//   node webrtc.mjs '<json config>'
+// Config: label, chromium, tmpDir, turnUrl, username, credential, relayIp,
+// statsSocket, loopbackOnly, badCredentials ([{what, username, credential}]),
+// messages, sampleMs.
+// Prints one "ok N - ..." / "not ok N - ..." line per check and a final
+// "RESULT passed=N failed=M" line; exits 1 if any check failed.
+import { createServer } from 'node:http';
+import { readFileSync, mkdirSync, existsSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cfg = JSON.parse(process.argv[2]);
+if (!cfg.tmpDir || !cfg.tmpDir.startsWith('/')) throw new Error('tmpDir must be an absolute path');
+const label = cfg.label;
+const pageCfg = {
+  turnUrl: cfg.turnUrl, username: cfg.username, credential: cfg.credential,
+  messages: cfg.messages ?? 300, sampleMs: cfg.sampleMs ?? 4000,
+  connectMs: 20000, transferMs: 60000,
+};
+
+let passed = 0, failed = 0, n = 0;
+function check(ok, what, detail) {
+  n++;
+  if (ok) passed++; else failed++;
+  console.log(`${ok ? 'ok' : 'not ok'} ${n} - ${label}: ${what}${detail ? ` (${detail})` : ''}`);
+  return ok;
+}
+function info(s) { console.log(`# ${label}: ${s}`); }
+
+// ternd's per-worker JSON counters, summed over the workers.
+function ternStats() {
+  return new Promise((resolve, reject) => {
+    const s = connect(cfg.statsSocket, () => s.write('json\n'));
+    let d = '';
+    s.setTimeout(3000, () => { s.destroy(); reject(new Error('stats socket timeout')); });
+    s.on('data', c => { d += c; });
+    s.on('error', reject);
+    s.on('end', () => {
+      try {
+        const j = JSON.parse(d);
+        const sum = {};
+        for (const w of j.workers)
+          for (const [k, v] of Object.entries(w))
+            if (k !== 'worker' && typeof v === 'number') sum[k] = (sum[k] || 0) + v;
+        resolve(sum);
+      } catch (e) { reject(new Error(`stats socket: ${e.message}: ${d.slice(0, 200)}`)); }
+    });
+  });
+}
+const delta = (a, b, k) => (b[k] || 0) - (a[k] || 0);
+
+// The selected pair is relay/relay, nominated, carried traffic, and its
+// candidates are ternd's relay addresses (so the media went through this
+// server, not another path).
+function checkPair(pair, side, what) {
+  const fmt = p => p ? `${p.local.candidateType} ${p.local.address}:${p.local.port}/${p.local.relayProtocol} <-> ` +
+    `${p.remote.candidateType} ${p.remote.address}:${p.remote.port}, ${p.state}${p.nominated ? ', nominated' : ''}, ` +
+    `${p.bytesSent} B sent, ${p.bytesReceived} B received` : 'no selected pair';
+  const ok = !!pair && pair.nominated && (pair.state === 'succeeded' || pair.state === 'in-progress') &&
+    pair.bytesSent > 0 && pair.bytesReceived > 0 &&
+    pair.local.candidateType === 'relay' && pair.remote.candidateType === 'relay' &&
+    pair.local.address === cfg.relayIp && pair.remote.address === cfg.relayIp &&
+    pair.local.relayProtocol === 'udp';
+  if (pair && pair.state !== 'succeeded') info(`${what}: selected pair on ${side} still ${pair.state} after 2 s of samples`);
+  return check(ok, `${what}: selected pair on ${side} is relay/relay via ${cfg.relayIp}, nominated`, fmt(pair));
+}
+
+function onlyRelay(gathered) {
+  const all = [...gathered.a, ...gathered.b];
+  const bad = all.filter(c => c.type !== 'relay' || c.address !== cfg.relayIp);
+  return { ok: all.length > 0 && bad.length === 0, detail: `${all.length} candidates, ${bad.length} not relay via ${cfg.relayIp}` };
+}
+
+async function waitAllocationsGone() {
+  // Chromium deletes its allocations (Refresh lifetime 0) on close().
+  let s = null;
+  for (let i = 0; i < 30; i++) {
+    s = await ternStats();
+    if ((s.allocations || 0) === 0) break;
+    await new Promise(r => setTimeout(r, 200));
+  }
+  return s;
+}
+
+const ROUTE_PROBES = new Set(['[2001:4860:4860::8888]:443', '8.8.8.8:443', '[2001:4860:4860::8888]:53', '8.8.8.8:53']);
+
+function auditNetLog(file) {
+  const text = readFileSync(file, 'utf8');
+  let log;
+  try { log = JSON.parse(text); } catch { log = JSON.parse(text.replace(/,?\s*$/, '') + ']}'); } // unfinished log
+  const names = Object.fromEntries(Object.entries(log.constants.logEventTypes).map(([k, v]) => [v, k]));
+  const turn = new URL(cfg.turnUrl.replace(/^turns?:/, 'turn://')); // turn://host:port?transport=udp
+  const turnAddr = `${turn.hostname}:${turn.port || 3478}`;
+  const allowed = new Set([`127.0.0.1:${pagePort}`, turnAddr]);
+  const origin = `http://127.0.0.1:${pagePort}/`;
+  const bad = new Map(), notes = [], sent = new Map(), probes = new Map(), requests = new Map();
+  const flag = what => bad.set(what, (bad.get(what) || 0) + 1);
+  for (const e of log.events) {
+    const t = names[e.type], p = e.params || {};
+    if (t === 'REQUEST_ALIVE') { // begin has the url, end the result
+      const r = requests.get(e.source.id) || {};
+      if (p.url) r.url = p.url;
+      if ('net_error' in p) r.error = p.net_error;
+      if (e.phase === log.constants.logEventPhase.PHASE_END) r.ended = true;
+      requests.set(e.source.id, r);
+    }
+    if ((t === 'TCP_CONNECT_ATTEMPT' || t === 'TCP_CONNECT') && (p.address || p.remote_address)) {
+      const a = p.address || p.remote_address;
+      if (!allowed.has(a)) flag(`tcp connect ${a}`);
+    }
+    if (t === 'UDP_BYTES_SENT' && p.address) {
+      sent.set(p.address, (sent.get(p.address) || 0) + 1);
+      if (!allowed.has(p.address)) flag(`udp datagram to ${p.address}`);
+    }
+    // Name lookups: only the rules' ~NOTFOUND and the page's IP literal, and
+    // never a real resolution (system resolver or Chromium's DNS client).
+    if (t === 'HOST_RESOLVER_MANAGER_REQUEST' && p.host) {
+      const h = p.host.replace(/^[a-z]+:\/\//, '');
+      if (!/^~notfound(:\d+)?$/.test(h) && !allowed.has(h)) flag(`name lookup ${p.host}`);
+    }
+    if (t === 'HOST_RESOLVER_SYSTEM_TASK' || t === 'HOST_RESOLVER_DNS_TASK' || t === 'DNS_TRANSACTION')
+      flag(`real name resolution (${t})`);
+    // connect() on a UDP socket sends nothing; Chromium does it to Google's
+    // public DNS addresses to learn its default route (IPv6 reachability).
+    // Those probes are tolerated when no datagram follows; any other is not.
+    if (t === 'UDP_CONNECT' && p.address && !allowed.has(p.address)) {
+      if (ROUTE_PROBES.has(p.address)) probes.set(p.address, (probes.get(p.address) || 0) + 1);
+      else flag(`udp connect ${p.address}`);
+    }
+  }
+  // A request for anything but the page must have died at name resolution
+  // (ERR_NAME_NOT_RESOLVED, -105), before any socket; with the checks above,
+  // that resolution was the rules' ~NOTFOUND and no DNS query.
+  const stopped = new Map();
+  for (const r of requests.values()) {
+    if (!r.url || r.url.startsWith(origin)) continue;
+    const u = r.url.split('?')[0];
+    if (r.ended && r.error === -105) stopped.set(u, (stopped.get(u) || 0) + 1);
+    else flag(`request ${u} (${r.ended ? `net_error ${r.error ?? 0}` : 'not ended'})`);
+  }
+  for (const [u, k] of stopped) notes.push(`${k}x ${u}: stopped by --host-resolver-rules (~NOTFOUND), no DNS query, no socket`);
+  for (const [a, k] of probes)
+    notes.push(`${k}x UDP connect() to ${a}, no datagram: Chromium's default-route probe (no route here)`);
+  notes.push(`datagrams sent: ${[...sent].map(([a, k]) => `${k} to ${a}`).join(', ') || 'none'}`);
+  const ok = bad.size === 0 && (sent.get(turnAddr) || 0) > 0;
+  return {
+    ok, notes,
+    detail: bad.size ? [...bad].map(([w, k]) => `${k}x ${w}`).join('; ')
+      : `${log.events.length} events: TCP only to the page, UDP datagrams only to ${turnAddr}`,
+  };
+}
+
+const html = readFileSync(join(here, 'page.html'));
+const server = createServer((req, res) => {
+  if (req.url === '/favicon.ico') {
+    res.writeHead(204); res.end();
+  } else if (req.url === '/' || req.url === '/index.html') {
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    res.end(html);
+  } else {
+    res.writeHead(404); res.end();
+  }
+});
+await new Promise(r => server.listen(0, '127.0.0.1', r));
+const pagePort = server.address().port;
+const pageUrl = `http://127.0.0.1:${pagePort}/`;
+
+// Every flag is listed here (Playwright's defaults are not used) so that what
+// Chromium may do on the network is visible in one place.
+const userDataDir = join(cfg.tmpDir, 'chromium-profile');
+if (existsSync(userDataDir)) throw new Error(`${userDataDir} exists: the profile must be fresh`);
+mkdirSync(userDataDir, { recursive: true, mode: 0o700 });
+const netLog = join(cfg.tmpDir, 'chromium-netlog.json');
+const args = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  `--user-data-dir=${userDataDir}`,
+  // Every name resolves to NOTFOUND without a DNS query. The test itself uses
+  // IP literals only (the page on 127.0.0.1, the TURN server by address);
+  // what Chromium asks for on its own dies here (see the net log audit).
+  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+  // No mDNS host names for candidates (which would multicast on the LAN), and
+  // nothing from the feature lists Playwright would disable for quiet.
+  '--disable-features=WebRtcHideLocalIpsWithMdns,OptimizationHints,NetworkTimeServiceQuerying,' +
+    'MediaRouter,AimEnabled,PreconnectToSearch,AutofillServerCommunication,InterestFeedContentSuggestions,' +
+    'Translate,DialMediaRouteProvider,CertificateTransparencyComponentUpdater',
+  // no /ListAccounts request to accounts.google.com at start (as Playwright does)
+  '--enable-features=SkipListAccountsWithoutGaiaCookies',
+  ...(cfg.loopbackOnly ? ['--allow-loopback-in-peer-connection'] : []),
+  '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
+  '--disable-field-trial-config', '--disable-breakpad', '--disable-crash-reporter',
+  '--disable-default-apps', '--disable-extensions', '--disable-component-extensions-with-background-pages',
+  '--disable-domain-reliability', '--disable-client-side-phishing-detection', '--no-pings',
+  '--no-default-browser-check', '--metrics-recording-only', '--no-service-autorun',
+  '--password-store=basic', '--use-mock-keychain', '--mute-audio', '--disable-dev-shm-usage',
+  `--log-net-log=${netLog}`, '--net-log-capture-mode=Default',
+  '--remote-debugging-pipe', '--no-startup-window',
+];
+
+const launchTimeout = 30000;
+let browser;
+try {
+  browser = await chromium.launch({
+    executablePath: cfg.chromium, headless: true, ignoreDefaultArgs: true, args,
+    timeout: launchTimeout, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
+  });
+} catch (e) {
+  console.log(`# ${label}: chromium did not start: ${e.message.split('\n').slice(0, 6).join(' | ')}`);
+  console.log('RESULT passed=0 failed=0 chromium=unavailable');
+  server.close();
+  process.exit(77);
+}
+info(`chromium ${browser.version()}`);
+
+try {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.setDefaultTimeout(90000);
+  page.on('console', m => { if (m.type() === 'error') info(`console: ${m.text()}`); });
+  page.on('pageerror', e => info(`page error: ${e.message}`));
+  await page.goto(pageUrl);
+  check(await page.evaluate(() => window.isSecureContext), 'page served on 127.0.0.1 is a secure context (getUserMedia allowed)');
+
+  // Host candidates carry IP addresses, not mDNS names (first, before any
+  // getUserMedia grant would expose the addresses anyway).
+  const hosts = await page.evaluate(c => hostCandidates(c), pageCfg);
+  check(hosts.length > 0 && hosts.every(h => !/\.local$/.test(h)),
+    'WebRtcHideLocalIpsWithMdns off: host candidates are addresses, no .local names', hosts.join(' ') || 'none');
+
+  // Credentials the server must refuse: each gets no relay candidate.
+  for (const bc of cfg.badCredentials || []) {
+    const before = await ternStats();
+    const bad = await page.evaluate(c => runBadCredentials(c), { ...pageCfg, username: bc.username, credential: bc.credential });
+    const after = await ternStats();
+    check(bad.complete && bad.candidates.length === 0 && bad.errors.some(e => e.code === 401) &&
+      delta(before, after, 'allocations_created') === 0,
+      `${bc.what}: refused with 401, no relay candidate, no allocation`,
+      `candidates: ${bad.candidates.join(',') || 'none'}; candidate errors: ${bad.errors.map(e => e.code).join(',') || 'none'}` +
+      `; ternd auth_failures +${delta(before, after, 'auth_failures')}, allocations_created +${delta(before, after, 'allocations_created')}`);
+  }
+
+  // (a) data channel
+  {
+    const before = await ternStats();
+    const r = await page.evaluate(c => runData(c), pageCfg);
+    const after = await ternStats();
+    if (r.error) info(`data: ${r.error}; errors: ${r.errors.join(' | ')}; log: ${r.log.slice(-6).join(' | ')}`);
+    const rel = onlyRelay(r.gathered);
+    check(rel.ok, 'data: every gathered candidate is a relay candidate on ternd', rel.detail);
+    check(r.ok, `data: ${r.count} messages (${r.bytes} bytes, 1 B..100 kB, text and binary) arrived intact and in order, and echoed back`,
+      `received ${r.received}, echoed ${r.echoed}, connect ${r.connectMs} ms, transfer ${r.transferMs} ms` +
+      (r.mismatches.length ? `; ${r.mismatches.join('; ')}` : ''));
+    checkPair(r.pairA, 'a', 'data');
+    checkPair(r.pairB, 'b', 'data');
+    const toPeer = delta(before, after, 'relayed_to_peer'), toClient = delta(before, after, 'relayed_to_client');
+    // Each way the payload went through the relay twice (message and echo),
+    // at most ~1200 bytes of SCTP per datagram.
+    const floor = Math.floor((2 * r.bytes) / 1300);
+    check(toPeer >= floor && toClient >= floor && delta(before, after, 'allocations_created') >= 2,
+      `data: ternd relayed it (relayed_to_peer +${toPeer}, relayed_to_client +${toClient}, >= ${floor} each; ` +
+      `allocations_created +${delta(before, after, 'allocations_created')})`);
+    const gone = await waitAllocationsGone();
+    check((gone.allocations || 0) === 0, 'data: Chromium released its allocations on close()', `live ${gone.allocations}`);
+  }
+
+  // (b) fake media
+  {
+    const before = await ternStats();
+    const r = await page.evaluate(c => runMedia(c), pageCfg);
+    const after = await ternStats();
+    if (r.error) info(`media: ${r.error}; errors: ${r.errors.join(' | ')}; log: ${r.log.slice(-6).join(' | ')}`);
+    const rel = onlyRelay(r.gathered);
+    check(rel.ok, 'media: every gathered candidate is a relay candidate on ternd', rel.detail);
+    const fmt = k => r.in0 && r.in1 && r.in0[k] && r.in1[k]
+      ? `${k} packets ${r.in0[k].packets}->${r.in1[k].packets}, bytes ${r.in0[k].bytes}->${r.in1[k].bytes}` : `${k} missing`;
+    check(!!r.audioGrew, `media: inbound-rtp audio counters grow over ${pageCfg.sampleMs} ms`, fmt('audio'));
+    check(!!r.videoGrew, `media: inbound-rtp video counters grow over ${pageCfg.sampleMs} ms`,
+      fmt('video') + (r.in1 && r.in1.video ? `, framesDecoded ${r.in1.video.framesDecoded}` : ''));
+    checkPair(r.pairA, 'a', 'media');
+    checkPair(r.pairB, 'b', 'media');
+    const rtp = r.in1 ? Object.values(r.in1).reduce((s, x) => s + (x.packets || 0), 0) : 0;
+    const toPeer = delta(before, after, 'relayed_to_peer'), toClient = delta(before, after, 'relayed_to_client');
+    check(rtp > 0 && toPeer >= rtp && toClient >= rtp,
+      `media: ternd relayed at least every RTP packet b received (${rtp}): relayed_to_peer +${toPeer}, relayed_to_client +${toClient}`);
+    const gone = await waitAllocationsGone();
+    check((gone.allocations || 0) === 0, 'media: Chromium released its allocations on close()', `live ${gone.allocations}`);
+  }
+  await context.close();
+} catch (e) {
+  check(false, `unexpected error: ${e.message.split('\n')[0]}`);
+} finally {
+  await browser.close().catch(() => {});
+  server.close();
+}
+
+// The net log, written by Chromium itself, lists every URL request, name
+// lookup, TCP connect and UDP datagram of the browser, WebRTC's sockets
+// included. Only the page's origin and the TURN server may appear.
+try {
+  const audit = auditNetLog(netLog);
+  check(audit.ok, 'net log: Chromium connected to no one but the page server and ternd', audit.detail);
+  for (const line of audit.notes) info(`net log: ${line}`);
+} catch (e) {
+  check(false, `net log: cannot read ${netLog}: ${e.message}`);
+}
+
+console.log(`RESULT passed=${passed} failed=${failed}`);
+process.exit(failed ? 1 : 0);
