@@ -244,6 +244,7 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	p->software = cfg->no_software_attribute ? NULL : SOFTWARE_NAME;
 	p->fingerprint = cfg->fingerprint;
 	p->no_stun = cfg->no_stun;
+	p->unauth_bps = cfg->unauth_rate_limit;
 	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
 	s->sh.gso = !cfg->no_gso && udp_probe_gso();
 	s->sh.batch_delay_us = cfg->batch_delay_us;
@@ -281,6 +282,7 @@ void server_block_signals(void)
 struct wstats {
 	uint64_t rx_client, rx_peer, to_peer, to_client, drops, kernel_drops, tx_drops, allocs, batches,
 	    datagrams, gso_sends, gso_segments, pauses, allocs_created, auth_fail;
+	uint64_t allocs_deleted, allocs_expired, drop_malformed, drop_policy, drop_ratelimit;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -291,7 +293,12 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->to_peer = st->relayed_to_peer;
 	o->to_client = st->relayed_to_client;
 	o->drops = st->drop_malformed + st->drop_no_alloc + st->drop_no_channel + st->drop_no_perm +
-	           st->drop_bps + st->drop_policy + w->rx_trunc;
+	           st->drop_bps + st->drop_policy + st->drop_ratelimit + w->rx_trunc;
+	o->drop_malformed = st->drop_malformed + w->rx_trunc;
+	o->drop_policy = st->drop_policy;
+	o->drop_ratelimit = st->drop_ratelimit;
+	o->allocs_deleted = st->allocs_deleted;
+	o->allocs_expired = st->allocs_expired;
 	o->kernel_drops = w->kernel_drops;
 	o->tx_drops = w->tx->stats.dropped;
 	o->allocs = st->allocs_live;
@@ -337,7 +344,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"relayed_to_client\":%llu,\"dropped\":%llu,\"kernel_drops\":%llu,\"tx_drops\":%llu,"
 		        "\"allocations\":%llu,\"allocations_created\":%llu,\"auth_failures\":%llu,"
 		        "\"rx_batches\":%llu,\"rx_datagrams\":%llu,\"gso_sends\":%llu,\"gso_segments\":%llu,"
-		        "\"batch_pauses\":%llu}",
+		        "\"batch_pauses\":%llu,\"allocations_deleted\":%llu,\"allocations_expired\":%llu,"
+		        "\"dropped_malformed\":%llu,\"dropped_policy\":%llu,\"dropped_ratelimit\":%llu}",
 		        i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
 		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
 		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
@@ -345,7 +353,9 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.allocs_created, (unsigned long long)o.auth_fail,
 		        (unsigned long long)o.batches, (unsigned long long)o.datagrams,
 		        (unsigned long long)o.gso_sends, (unsigned long long)o.gso_segments,
-		        (unsigned long long)o.pauses);
+		        (unsigned long long)o.pauses, (unsigned long long)o.allocs_deleted,
+		        (unsigned long long)o.allocs_expired, (unsigned long long)o.drop_malformed,
+		        (unsigned long long)o.drop_policy, (unsigned long long)o.drop_ratelimit);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 		s->steer ? "ebpf" : "hash");

@@ -295,7 +295,7 @@ static void on_relay(struct net_handler *h, uint32_t events)
  * worker sleeps up to batch_delay_us before polling again (without
  * blocking); at low rates it blocks in epoll and answers at once, so latency
  * is only traded where throughput is at stake. */
-#define BATCH_TARGET   32    /* datagrams a pause should gather */
+#define BATCH_TARGET   16    /* datagrams a pause should gather */
 #define RATE_WINDOW_US 10000 /* rate measured over 10 ms */
 
 static unsigned batch_pause_us(struct worker *w, uint64_t now_us, uint64_t turn_datagrams)

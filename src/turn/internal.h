@@ -18,6 +18,11 @@
 #define TURN_CACHE_MAX           200
 #define TURN_USER_MAX            128
 #define TURN_CHANNEL_MAX_RFC5766 0x7FFF
+/* Buckets of the unauthenticated-answer rate limit (turn_params.unauth_bps)
+ * per worker: 8192 * 16 bytes = 128 KiB, calloc'ed once when the limit is
+ * on. Enough that legitimate sources rarely share one; a spoofed flood
+ * that drains every bucket costs 8192 * unauth_bps answer bytes a second. */
+#define TURN_UNAUTH_SLOTS 8192
 
 struct turn_perm {
 	struct turn_perm *next;
@@ -92,6 +97,9 @@ struct turn {
 	size_t nperm_pool, nchan_pool, used_perms, used_chans;
 	struct turn_stats st;
 	uint8_t txbuf[TURN_TX_HDR_MAX];
+	/* unauthenticated-answer buckets (tokens in milli-bytes), NULL when off */
+	struct turn_bucket *unauth;
+	uint16_t challenge_len; /* size of the last 401/438 built, 0 before the first */
 };
 
 /* alloc.c: the table and pools */

@@ -118,8 +118,15 @@ void shared_quota_release(struct turn_shared *s, struct quota_user *q)
 	pthread_mutex_lock(&s->lock);
 	q->count--;
 	__atomic_sub_fetch(&s->total, 1, __ATOMIC_RELAXED);
-	/* The entry stays (a user who allocated once usually allocates again);
-	 * its memory is bounded by the number of distinct authenticated users. */
+	/* REST usernames are new for every session: an entry must not outlive
+	 * its last allocation, or memory and chain length grow without bound. */
+	if (q->count == 0)
+		for (struct quota_user **pp = &s->users[name_bucket(q->name, q->len)]; *pp; pp = &(*pp)->next)
+			if (*pp == q) {
+				*pp = q->next;
+				free(q);
+				break;
+			}
 	pthread_mutex_unlock(&s->lock);
 }
 

@@ -22,8 +22,16 @@ struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uin
 		t->p.max_allocs = 1024;
 	if (!t->p.channel_max)
 		t->p.channel_max = TURN_CHANNEL_MAX_RFC5766;
-	if (alloc_pools_init(t) < 0) {
+	if (t->p.unauth_bps) {
+		if (!t->p.unauth_burst)
+			t->p.unauth_burst = 2 * t->p.unauth_bps;
+		if (t->p.unauth_burst < TURN_TX_HDR_MAX)
+			t->p.unauth_burst = TURN_TX_HDR_MAX;
+		t->unauth = calloc(TURN_UNAUTH_SLOTS, sizeof(*t->unauth));
+	}
+	if ((t->p.unauth_bps && !t->unauth) || alloc_pools_init(t) < 0) {
 		alloc_pools_free(t);
+		free(t->unauth);
 		free(t);
 		return NULL;
 	}
@@ -39,6 +47,7 @@ void turn_free(struct turn *t)
 		if (t->pool[i].live)
 			alloc_delete(t, &t->pool[i]);
 	alloc_pools_free(t);
+	free(t->unauth);
 	free(t);
 }
 
@@ -74,6 +83,52 @@ const struct turn_stats *turn_stats(const struct turn *t)
 
 /* ---- answers ---- */
 
+/* The bucket of a source: IPv4 address (also when IPv4-mapped) or IPv6 /64,
+ * the unit one host or one customer holds. A seeded mix, so that nobody can
+ * pick addresses that share a victim's bucket without learning the seed. */
+static struct turn_bucket *unauth_bucket(const struct turn *t, const union tern_addr *a)
+{
+	uint64_t k = 0;
+	uint32_t v4;
+	if (a->sa.sa_family == AF_INET) {
+		k = a->v4.sin_addr.s_addr;
+	} else if (IN6_IS_ADDR_V4MAPPED(&a->v6.sin6_addr)) {
+		memcpy(&v4, a->v6.sin6_addr.s6_addr + 12, 4);
+		k = v4;
+	} else {
+		memcpy(&k, a->v6.sin6_addr.s6_addr, 8);
+		k = ~k;
+	}
+	k = (k ^ t->seed) * 0x9e3779b97f4a7c15ULL;
+	k = (k ^ (k >> 29)) * 0xbf58476d1ce4e5b9ULL;
+	k ^= k >> 32;
+	return &t->unauth[k & (TURN_UNAUTH_SLOTS - 1)];
+}
+
+/* May len bytes go unsigned to a? If so and take, they are spent. Token
+ * bucket in milli-bytes: a rate in bytes/s adds exactly `rate` milli-bytes
+ * per millisecond, so no fraction is lost however often it is asked. */
+static bool unauth_allow(struct turn *t, const union tern_addr *a, size_t len, bool take)
+{
+	if (!t->unauth)
+		return true;
+	struct turn_bucket *b = unauth_bucket(t, a);
+	uint64_t rate = t->p.unauth_bps, cap = (uint64_t)t->p.unauth_burst * 1000;
+	if (t->now > b->stamp) {
+		uint64_t elapsed = t->now - b->stamp;
+		if (elapsed >= cap / rate + 1 || b->tokens + elapsed * rate > cap)
+			b->tokens = cap;
+		else
+			b->tokens += elapsed * rate;
+		b->stamp = t->now;
+	}
+	if (b->tokens < (uint64_t)len * 1000)
+		return false;
+	if (take)
+		b->tokens -= (uint64_t)len * 1000;
+	return true;
+}
+
 void resp_start(struct req *r, struct stun_builder *b, enum stun_class cls)
 {
 	stun_build_init(b, r->t->txbuf, sizeof(r->t->txbuf), stun_type(r->m->method, cls), r->m->txid);
@@ -96,6 +151,12 @@ void resp_send(struct req *r, struct stun_builder *b)
 	int len = stun_build_finish(b);
 	if (len < 0) {
 		LOG_RL(LOG_ERR, "turn: response too large for method 0x%03x", r->m->method);
+		return;
+	}
+	/* DESIGN: no amplification. An unsigned answer may go to a spoofed
+	 * source: bound the bytes per second reflected to any one address. */
+	if (!r->authed && !unauth_allow(t, r->client, (size_t)len, true)) {
+		t->st.drop_ratelimit++;
 		return;
 	}
 	if (stun_type_class(rd16(b->buf)) == STUN_ERROR)
@@ -137,8 +198,10 @@ void resp_error(struct req *r, int code)
 	}
 	resp_start(r, &b, STUN_ERROR);
 	stun_add_error(&b, code, r->authed ? stun_reason(code) : NULL);
-	if (code == 401 || code == 438)
+	if (code == 401 || code == 438) {
 		add_challenge(r, &b);
+		r->t->challenge_len = (uint16_t)b.len;
+	}
 	resp_send(r, &b);
 }
 
@@ -403,6 +466,35 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 		/* A retransmission: the same answer, without redoing the work. */
 		t->io.send(t->io.ctx, listener, client, r.a->last_resp, r.a->last_len, NULL, 0, 0);
 		t->st.tx_client++;
+		return;
+	}
+	/* DESIGN: no amplification. A request without credentials that cannot
+	 * succeed once authenticated gets its small final error (28 bytes)
+	 * instead of the challenge (64+), which would be 3.2x a 20-byte
+	 * request: an Allocate without REQUESTED-TRANSPORT (RFC 8656 §7.2 step
+	 * 3: 400) and any other TURN request from a 5-tuple without an
+	 * allocation (§7.3, §9.2, §11.2: 437). Answered before the 401 that
+	 * RFC 8489 §9.2.4 would give first: the outcome for the client is the
+	 * same, one round trip sooner. */
+	if (t->p.auth && m.mi < 0 && m.mi256 < 0) {
+		if (m.method == TURN_ALLOCATE && !stun_find(&m, STUN_A_REQUESTED_TRANSPORT)) {
+			resp_error(&r, 400);
+			return;
+		}
+		if (m.method != TURN_ALLOCATE && !r.a) {
+			resp_error(&r, 437);
+			return;
+		}
+	}
+	/* A source over the limit for the answer to come (the challenge, whose
+	 * size the last one tells; with no-auth at least the smallest error):
+	 * drop before the work that answer would cost (the nonce's HMAC, or with
+	 * no-auth the request itself) only to be thrown away. */
+	size_t need = STUN_HEADER_LEN + 8;
+	if (t->p.auth && t->challenge_len > need)
+		need = t->challenge_len;
+	if ((!t->p.auth || (m.mi < 0 && m.mi256 < 0)) && !unauth_allow(t, client, need, false)) {
+		t->st.drop_ratelimit++;
 		return;
 	}
 	if (authenticate(&r) < 0)

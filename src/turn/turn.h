@@ -83,6 +83,18 @@ struct turn_params {
 	/* Highest channel number accepted: RFC 8656 §12 allows 0x4000..0x4FFF;
 	 * RFC 5766 clients (coturn's among them) use up to 0x7FFF. 0 = 0x7FFF. */
 	uint16_t channel_max;
+	/* Answers that carry no MESSAGE-INTEGRITY (401/438 challenges, other
+	 * errors to unauthenticated requests, Binding results, everything when
+	 * auth is NULL) go to an address nobody has proven to own: each source
+	 * (IPv4 address, IPv6 /64) may be sent at most unauth_bps bytes per
+	 * second by this worker, after a burst of unauth_burst bytes. Over it
+	 * the request is dropped unanswered (drop_ratelimit). 0 = no limit;
+	 * unauth_burst 0 = 2 * unauth_bps (never less than TURN_TX_HDR_MAX).
+	 * The buckets live in a fixed direct-mapped table (TURN_UNAUTH_SLOTS
+	 * in internal.h, keyed by a seeded hash): sources that collide share
+	 * one bucket, so the bound per source always holds. */
+	unsigned unauth_bps;
+	unsigned unauth_burst;
 };
 
 /* Counters of one worker (plain integers: one writer). */
@@ -105,6 +117,7 @@ struct turn_stats {
 	uint64_t allocs_live;
 	uint64_t perms_live, channels_live;
 	uint64_t quota_rejects;
+	uint64_t drop_ratelimit; /* unauthenticated answer over unauth_bps: not sent */
 };
 
 /* Shared across workers: total and per-user allocation counts, and relay

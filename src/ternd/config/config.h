@@ -62,6 +62,7 @@ struct tern_config {
 	unsigned user_quota;                        /* allocations per user, 0 = unlimited */
 	unsigned total_quota;                       /* allocations in all, 0 = unlimited */
 	uint64_t max_bps;                           /* bytes/s per allocation, 0 = unlimited */
+	unsigned unauth_rate_limit;                 /* unsigned answers, bytes/s per source, 0 = off */
 	unsigned max_allocate_lifetime;             /* default 3600 */
 	unsigned default_allocate_lifetime;         /* default 600 */
 	unsigned channel_lifetime;                  /* default 600 */

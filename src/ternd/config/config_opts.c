@@ -85,6 +85,11 @@ const struct cfg_opt tern__cfg_opts[] = {
 	{.name = "max-bps", .sh = 's', .type = T_U64, .off = OFF(max_bps), .flags = F_RELOAD,
 	 .max = 1000000000000ULL, .arg = "BYTES", .def = "0",
 	 .help = "Bytes per second per allocation and direction; 0 = no limit."},
+	{.name = "unauth-rate-limit", .type = T_UINT, .off = OFF(unauth_rate_limit), .flags = F_RELOAD,
+	 .max = 100000000, .arg = "BYTES", .def = "4000",
+	 .help = "Bytes per second of unauthenticated answers (401/438 challenges, errors, Binding results) "
+		 "each worker sends to one source IPv4 address or IPv6 /64, after a burst of twice that; over "
+		 "it requests go unanswered. Bounds reflection to spoofed sources; 0 = no limit."},
 	{.name = "max-allocate-lifetime", .type = T_UINT, .off = OFF(max_allocate_lifetime), .flags = F_RELOAD,
 	 .min = 1, .max = 86400, .arg = "SECONDS", .def = "3600", .help = "Longest allocation lifetime granted."},
 	{.name = "default-allocate-lifetime", .type = T_UINT, .off = OFF(default_allocate_lifetime),
