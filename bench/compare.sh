@@ -1,0 +1,703 @@
+#!/usr/bin/env bash
+# bench/compare.sh: tern side by side with coturn, pion/turn and two plain
+# forwarders (the floors), on one machine, in private network namespaces.
+#
+#   bench/compare.sh                      # full run: 5 rounds, scenarios a,b,c, loopback
+#   bench/compare.sh --topology veth      # client, relay and peer in 3 namespaces joined by veth
+#   bench/compare.sh --smoke              # CI: a few seconds per server, fails on any loss
+#   bench/compare.sh --help
+#
+# Method (docs/PERFORMANCE.md says more): each server runs alone, pinned to
+# one CPU (--server-cpu, default 1); `tern bench` and its peer are pinned to
+# another (--load-cpu, default 0). Every run starts a fresh server, waits for
+# its port, starts the peer, then `tern bench --warmup W --seconds S`. The
+# server's utime+stime (/proc/PID/stat) and its core's busy time (/proc/stat)
+# are sampled inside the measured window only (from W+margin to W+S-margin
+# after the bench starts) and divided by the window, so per-datagram costs
+# are (CPU per second) / (datagrams relayed per second). Rounds alternate
+# servers and rotate their order each round; the report gives medians.
+#
+# Needs root (network namespaces). Every process it starts is killed by PID
+# on exit, the namespaces are deleted, and every step has a time limit.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+me=compare
+
+# ---- defaults ---------------------------------------------------------------
+BUILD=${BUILD:-$root/build}
+ROUNDS=5
+SECONDS_RUN=10
+WARMUP=2
+MARGIN_MS=500 # kept off both ends of the measured window when sampling CPU
+PPS_RT=50000  # (a) round trips per second offered
+PPS_OW=150000 # (b) one-way datagrams per second offered
+BURST_US=1000 # (b) pacing: bursts of 1 ms worth of datagrams
+SIZE=100
+ALLOCS=4
+SCENARIOS=a,b,c
+SERVERS_FILTER=""
+TOPOLOGY=lo
+SERVER_CPU=1
+LOAD_CPU=0
+SMOKE=0
+SMOKE_PPS=2000
+RETRIES=2
+RT=0
+OUT=""
+DO_BUILD=1
+TERN=""
+TERND=""
+PION=""
+FWD=""
+PORT=3478
+PEER_PORT=20000
+# Test addresses for --topology veth: RFC 2544's benchmarking range
+# (198.18.0.0/15), assigned only inside the namespaces this script creates;
+# nothing routes it anywhere else. Override with TB_NET_CLIENT/TB_NET_PEER/
+# TB_NET_QUERY (a /24 prefix as "A.B.C").
+NET_C=${TB_NET_CLIENT:-198.18.1}
+NET_P=${TB_NET_PEER:-198.18.2}
+NET_Q=${TB_NET_QUERY:-198.18.3}
+
+# ternd with each engine feature switched off in turn: "name:flags|...".
+# The first entry is plain "ternd"; the others are named ternd-<name>. A
+# variant whose flags this ternd does not accept (--check-config fails) is
+# skipped with a note, so new switches can be listed before they exist.
+TERND_VARIANTS=${TERND_VARIANTS:-"default:|nogso:--no-gso|nobatch:--batch-delay-us 0|nosteer:--steering hash"}
+
+usage() {
+	cat <<EOF
+usage: bench/compare.sh [options]
+  --rounds N            alternating rounds, medians reported (default $ROUNDS)
+  --seconds S           measured seconds per run (default $SECONDS_RUN)
+  --warmup W            warm-up seconds per run, discarded (default $WARMUP)
+  --pps N               (a) round trips/s offered (default $PPS_RT)
+  --oneway-pps N        (b) one-way datagrams/s offered in bursts (default $PPS_OW)
+  --burst-us U          (b) burst period (default $BURST_US)
+  --size B              payload bytes (default $SIZE)
+  --allocations K       (default $ALLOCS)
+  --scenarios LIST      a = rtt at --pps, b = one-way at --oneway-pps in bursts,
+                        c = one-way at max with a GSO generator, rtt@N, ow@N (bursts),
+                        owgso@N; comma-separated (default $SCENARIOS)
+  --servers LIST        only these (names as in --list), comma-separated
+  --list                print the servers that would run, and exit
+  --topology lo|veth    lo: one namespace, loopback; veth: client, relay and peer
+                        namespaces joined by veth pairs (default lo)
+  --server-cpu N / --load-cpu N   (default $SERVER_CPU / $LOAD_CPU)
+  --smoke               1 round, 1+3 s per run at $SMOKE_PPS/s, scenarios a,b; exit 1 if any
+                        server fails to relay everything
+  --retries N           measure a run again, at most N times, when the server waited on
+                        its CPU's run queue for > 5% of the window (default $RETRIES)
+  --rt                  run server, peer (SCHED_FIFO 50) and bench (40) at real-time
+                        priority, so other work on a shared machine cannot take their
+                        CPUs (the kernel still leaves it 5%); see docs/PERFORMANCE.md
+  --out DIR             results directory (default bench/results/<timestamp>)
+  --build DIR           build directory with ternd and tern (default build/)
+  --no-build            do not build; use what is in --build
+  --tern PATH / --ternd PATH / --pion PATH / --fwd PATH   use these binaries
+environment: TERND_VARIANTS="name:flags|name:flags" (default: "$TERND_VARIANTS")
+EOF
+}
+
+die() { echo "$me: $*" >&2; exit 1; }
+note() { echo "$me: $*" >&2; }
+
+list_only=0
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rounds) ROUNDS=$2; shift ;;
+	--seconds) SECONDS_RUN=$2; shift ;;
+	--warmup) WARMUP=$2; shift ;;
+	--pps) PPS_RT=$2; shift ;;
+	--oneway-pps) PPS_OW=$2; shift ;;
+	--burst-us) BURST_US=$2; shift ;;
+	--size) SIZE=$2; shift ;;
+	--allocations) ALLOCS=$2; shift ;;
+	--scenarios) SCENARIOS=$2; shift ;;
+	--servers) SERVERS_FILTER=$2; shift ;;
+	--list) list_only=1 ;;
+	--topology) TOPOLOGY=$2; shift ;;
+	--server-cpu) SERVER_CPU=$2; shift ;;
+	--load-cpu) LOAD_CPU=$2; shift ;;
+	--smoke) SMOKE=1 ;;
+	--retries) RETRIES=$2; shift ;;
+	--rt) RT=1 ;;
+	--out) OUT=$2; shift ;;
+	--build) BUILD=$(cd "$2" 2>/dev/null && pwd || echo "$2"); shift ;;
+	--no-build) DO_BUILD=0 ;;
+	--tern) TERN=$2; shift ;;
+	--ternd) TERND=$2; shift ;;
+	--pion) PION=$2; shift ;;
+	--fwd) FWD=$2; shift ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; exit 2 ;;
+	esac
+	shift
+done
+
+if [ "$SMOKE" = 1 ]; then
+	ROUNDS=1 SECONDS_RUN=3 WARMUP=1 MARGIN_MS=300
+	SCENARIOS="rtt@$SMOKE_PPS,ow@$SMOKE_PPS"
+fi
+for v in RETRIES ROUNDS SECONDS_RUN WARMUP PPS_RT PPS_OW BURST_US SIZE ALLOCS SERVER_CPU LOAD_CPU; do
+	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
+done
+[ "$SECONDS_RUN" -ge 2 ] || die "--seconds must be at least 2"
+[ "$ROUNDS" -ge 1 ] || die "--rounds must be at least 1"
+case $TOPOLOGY in lo | veth) ;; *) die "--topology is lo or veth" ;; esac
+ncpu=$(nproc --all)
+[ "$SERVER_CPU" -lt "$ncpu" ] && [ "$LOAD_CPU" -lt "$ncpu" ] || die "CPUs $SERVER_CPU/$LOAD_CPU: this machine has $ncpu"
+[ "$SERVER_CPU" != "$LOAD_CPU" ] || note "warning: server and load share CPU $SERVER_CPU"
+[ "$RT" = 0 ] || command -v chrt >/dev/null || die "--rt needs chrt (util-linux)"
+
+# ---- binaries ---------------------------------------------------------------
+build_all() {
+	local blog
+	blog=$(mktemp)
+	if [ ! -f "$BUILD/CMakeCache.txt" ] && ! cmake -S "$root" -B "$BUILD" >"$blog" 2>&1; then
+		tail -20 "$blog" >&2
+		die "cmake -S $root -B $BUILD failed"
+	fi
+	local targets=(ternd tern)
+	if cmake --build "$BUILD" --target help 2>/dev/null | grep -q 'floor-fwd'; then
+		targets+=(floor-fwd)
+	fi
+	if ! cmake --build "$BUILD" -j "$ncpu" --target "${targets[@]}" >"$blog" 2>&1; then
+		tail -20 "$blog" >&2
+		rm -f "$blog"
+		die "build failed: cmake --build $BUILD --target ${targets[*]}"
+	fi
+	rm -f "$blog"
+	# Until the top-level CMakeLists.txt adds tools/floor, build the floor directly.
+	if [[ " ${targets[*]} " != *" floor-fwd "* ]] &&
+		{ [ ! -x "$BUILD/floor-fwd" ] || [ "$root/tools/floor/fwd.c" -nt "$BUILD/floor-fwd" ]; }; then
+		${CC:-cc} -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -o "$BUILD/floor-fwd" "$root/tools/floor/fwd.c" ||
+			die "cannot build tools/floor/fwd.c"
+	fi
+}
+
+if [ "$(id -u)" -ne 0 ] && [ "$list_only" = 0 ]; then
+	die "needs root: it creates network namespaces (ip netns) and pins processes"
+fi
+for t in ip taskset timeout python3 ss; do
+	command -v $t >/dev/null || die "'$t' not found (Debian: iproute2, util-linux, coreutils, python3)"
+done
+
+if [ "$DO_BUILD" = 1 ] && [ "$list_only" = 0 ]; then
+	build_all
+fi
+TERN=${TERN:-$BUILD/tern}
+TERND=${TERND:-$BUILD/ternd}
+FWD=${FWD:-$BUILD/floor-fwd}
+if [ -z "$PION" ]; then
+	PION=$BUILD/pion-turn-server
+	if [ "$list_only" = 0 ] && [ ! -x "$PION" ]; then
+		"$root/bench/build-pion.sh" "$PION" || note "pion: cannot build (see above): skipped"
+	fi
+fi
+
+[ -x "$TERND" ] || die "no ternd at $TERND (build first, or --ternd PATH)"
+[ -x "$TERN" ] || die "no tern at $TERN (build first, or --tern PATH)"
+if [ "$list_only" = 0 ]; then
+	"$TERN" bench --help >/dev/null 2>&1 || die "'$TERN bench' is not available in this build (src/tools/bench*.c)"
+	[ -x "$FWD" ] || die "no floor forwarder at $FWD"
+fi
+
+# ---- addresses --------------------------------------------------------------
+if [ "$TOPOLOGY" = lo ]; then
+	NS_C=tern-bench-$$ NS_R=$NS_C NS_P=$NS_C
+	LISTEN_IP=127.0.0.1 RELAY_IP=127.0.0.1 PEER_IP=127.0.0.1
+else
+	NS_C=tern-bench-$$-c NS_R=tern-bench-$$-r NS_P=tern-bench-$$-p
+	LISTEN_IP=$NET_C.1 RELAY_IP=$NET_P.1 PEER_IP=$NET_P.2
+fi
+
+# ---- servers ----------------------------------------------------------------
+# Each entry: name. start_server() knows how to start each kind.
+declare -A VARIANT_FLAGS=()
+servers=()
+skipped=()
+
+ternd_base_flags() {
+	local f=(--listening-ip "$LISTEN_IP" --relay-ip "$RELAY_IP" --listening-port "$PORT"
+		--user bench:bench --realm bench.test --allow-loopback-peers --workers 1)
+	[ "$TOPOLOGY" = veth ] && f+=(--allowed-peer-ip "$NET_P.0/24")
+	echo "${f[@]}"
+}
+
+IFS='|' read -r -a _variants <<<"$TERND_VARIANTS"
+for v in "${_variants[@]}"; do
+	vname=${v%%:*} vflags=${v#*:}
+	[ "$v" = "$vname" ] && vflags=""
+	name=ternd
+	[ "$vname" = default ] || name=ternd-$vname
+	# shellcheck disable=SC2046,SC2086
+	if "$TERND" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --user bench:bench --realm bench.test \
+		--allow-loopback-peers --workers 1 $vflags --check-config >/dev/null 2>&1; then
+		servers+=("$name")
+		VARIANT_FLAGS[$name]=$vflags
+	else
+		skipped+=("$name (ternd does not accept: $vflags)")
+	fi
+done
+
+COTURN_MMSG_FLAGS=""
+if command -v turnserver >/dev/null; then
+	servers+=(coturn)
+	chelp=$(turnserver --help 2>&1 || true)
+	if grep -q -- '--udp-recvmmsg' <<<"$chelp"; then
+		for f in --udp-recvmmsg --udp-sendmmsg --udp-gso --multiplex-peer; do
+			if grep -q -- "$f" <<<"$chelp"; then COTURN_MMSG_FLAGS+=" $f"; fi
+		done
+		servers+=(coturn-mmsg)
+	else
+		skipped+=("coturn-mmsg (this coturn, $(dpkg-query -W -f='${Version}' coturn 2>/dev/null || echo '?'), has no --udp-recvmmsg)")
+	fi
+else
+	skipped+=("coturn (turnserver not installed: apt-get install coturn)")
+	skipped+=("coturn-mmsg (turnserver not installed)")
+fi
+if [ -x "$PION" ]; then
+	servers+=(pion)
+else
+	skipped+=("pion (no $PION: bench/build-pion.sh)")
+fi
+servers+=(fwd fwd-gso)
+
+if [ -n "$SERVERS_FILTER" ]; then
+	IFS=, read -r -a want <<<"$SERVERS_FILTER"
+	sel=()
+	for w in "${want[@]}"; do
+		found=0
+		for s in "${servers[@]}"; do [ "$s" = "$w" ] && sel+=("$s") && found=1; done
+		[ $found = 1 ] || note "server '$w' is not available: not run"
+	done
+	servers=("${sel[@]}")
+fi
+[ ${#servers[@]} -gt 0 ] || die "no server to run"
+
+if [ "$list_only" = 1 ]; then
+	for s in "${servers[@]}"; do echo "$s"; done
+	for s in "${skipped[@]}"; do echo "skipped: $s"; done
+	exit 0
+fi
+
+# ---- scenarios --------------------------------------------------------------
+# Internal form: kind@rate with kind rtt (echo peer, round trips), ow (sink
+# peer, ordinary datagrams in --burst-us bursts), owgso (sink peer, GSO
+# generator, rate 0 = as fast as it can).
+scen=()
+IFS=, read -r -a _sc <<<"$SCENARIOS"
+for s in "${_sc[@]}"; do
+	case $s in
+	a) scen+=("rtt@$PPS_RT") ;;
+	b) scen+=("ow@$PPS_OW") ;;
+	c) scen+=("owgso@0") ;;
+	rtt@* | ow@* | owgso@*) [[ ${s#*@} =~ ^[0-9]+$ ]] || die "bad scenario '$s'"; scen+=("$s") ;;
+	*) die "unknown scenario '$s' (a, b, c, rtt@N, ow@N, owgso@N)" ;;
+	esac
+done
+
+# ---- bookkeeping: processes, namespaces, exit trap ---------------------------
+declare -A PIDS=()
+NETNS=()
+cleanup() {
+	local rc=$?
+	trap - EXIT INT TERM
+	local p
+	for p in "${!PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		local alive=0
+		for p in "${!PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ $alive = 0 ] && break
+		sleep 0.2
+	done
+	for p in "${!PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "${!PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	local ns
+	for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# rt_prefix PRIO: "chrt -f PRIO" with --rt, nothing otherwise
+rt_prefix() { [ "$RT" = 1 ] && echo "chrt -f $1"; return 0; }
+
+# start_bg LOGOUT LOGERR cmd...: background, PID tracked; sets BG_PID
+start_bg() {
+	local o=$1 e=$2
+	shift 2
+	"$@" >"$o" 2>"$e" &
+	BG_PID=$!
+	PIDS[$BG_PID]=1
+}
+
+# stop_pid PID SIGNAL GRACE_TENTHS: signal, wait, then KILL; reaps it
+stop_pid() {
+	local p=$1 sig=$2 grace=${3:-30}
+	[ -n "${PIDS[$p]:-}" ] || return 0
+	kill -"$sig" "$p" 2>/dev/null || true
+	local i=0
+	while kill -0 "$p" 2>/dev/null && [ $i -lt "$grace" ]; do
+		# a zombie child still answers kill -0: check its state
+		[ "$(cut -d' ' -f3 "/proc/$p/stat" 2>/dev/null)" = Z ] && break
+		sleep 0.1
+		i=$((i + 1))
+	done
+	kill -KILL "$p" 2>/dev/null || true
+	wait "$p" 2>/dev/null || true
+	unset "PIDS[$p]"
+}
+
+# ---- namespaces ---------------------------------------------------------------
+mkns() {
+	ip netns add "$1" || die "ip netns add $1 failed"
+	NETNS+=("$1")
+	ip -n "$1" link set lo up
+	ip netns exec "$1" sysctl -qw net.ipv4.ip_forward=0
+	# no IPv6 router solicitations or DAD on the veths: only the traffic measured
+	[ "$TOPOLOGY" = veth ] && ip netns exec "$1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 2>/dev/null
+	return 0
+}
+if [ "$TOPOLOGY" = lo ]; then
+	mkns "$NS_R"
+else
+	mkns "$NS_C"
+	mkns "$NS_R"
+	mkns "$NS_P"
+	# veth pairs are created inside the namespaces: nothing touches the host's
+	ip -n "$NS_C" link add tbc type veth peer name tbr0 netns "$NS_R"
+	ip -n "$NS_P" link add tbp type veth peer name tbr1 netns "$NS_R"
+	ip -n "$NS_C" addr add "$NET_C.2/24" dev tbc
+	ip -n "$NS_R" addr add "$NET_C.1/24" dev tbr0
+	ip -n "$NS_R" addr add "$NET_P.1/24" dev tbr1
+	ip -n "$NS_P" addr add "$NET_P.2/24" dev tbp
+	# One-way runs end with the bench asking the sink peer for its count,
+	# which must not pass through the relay namespace (it forwards nothing):
+	# a third link joins client and peer for that query alone, with a host
+	# route to the peer's address. Relayed datagrams never take it: the
+	# bench sends only to the relay, the relay only to the peer.
+	ip -n "$NS_C" link add tbq type veth peer name tbq0 netns "$NS_P"
+	ip -n "$NS_C" addr add "$NET_Q.2/24" dev tbq
+	ip -n "$NS_P" addr add "$NET_Q.1/24" dev tbq0
+	for l in "$NS_C tbc" "$NS_R tbr0" "$NS_R tbr1" "$NS_P tbp" "$NS_C tbq" "$NS_P tbq0"; do
+		set -- $l
+		ip -n "$1" link set "$2" up
+	done
+	ip -n "$NS_C" route add "$PEER_IP/32" via "$NET_Q.1" dev tbq
+	# no default route anywhere: each namespace reaches its own links only
+	ip -n "$NS_C" route get "$LISTEN_IP" >/dev/null 2>&1 || die "veth: no route to $LISTEN_IP in the client namespace"
+	ip -n "$NS_P" route get "$RELAY_IP" >/dev/null 2>&1 || die "veth: no route to $RELAY_IP in the peer namespace"
+fi
+
+# Keep this script and its short-lived helpers off the server's CPU.
+taskset -pc "$LOAD_CPU" $$ >/dev/null
+
+# ---- results directory ----------------------------------------------------------
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+suffix=""
+[ "$SMOKE" = 1 ] && suffix=-smoke
+[ "$TOPOLOGY" = veth ] && suffix+=-veth
+OUT=${OUT:-$root/bench/results/$stamp$suffix}
+mkdir -p "$OUT/logs"
+RUNS=$OUT/runs.jsonl
+: >"$RUNS"
+
+versions() {
+	local rev dirty=""
+	rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
+	[ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty="+dirty"
+	local vf=""
+	for s in "${servers[@]}"; do [[ $s == ternd* ]] && vf+="$s=${VARIANT_FLAGS[$s]}"$'\n'; done
+	M_DATE=$stamp M_GIT=$rev$dirty M_TERND="$("$TERND" --version 2>&1 | head -1 || true)" \
+	M_COTURN="$(dpkg-query -W -f='${Version}' coturn 2>/dev/null || echo none)" \
+	M_PION="$(dpkg-query -W -f='${Version}' golang-github-pion-turn.v2-dev 2>/dev/null || echo none)" \
+	M_TOPOLOGY=$TOPOLOGY M_ROUNDS=$ROUNDS M_SECONDS=$SECONDS_RUN M_WARMUP=$WARMUP M_MARGIN=$MARGIN_MS \
+	M_ALLOCS=$ALLOCS M_SIZE=$SIZE M_BURST=$BURST_US M_SCPU=$SERVER_CPU M_LCPU=$LOAD_CPU M_SMOKE=$SMOKE M_RT=$RT \
+	M_SCEN="${scen[*]}" M_SERVERS="${servers[*]}" M_SKIPPED="$(printf '%s\n' "${skipped[@]}")" \
+	M_VARIANTS="$vf" M_COTURN_MMSG="${COTURN_MMSG_FLAGS# }" M_TERN="$TERN" \
+		python3 "$root/bench/report.py" --meta "$OUT/meta.json"
+}
+versions
+
+# ---- sampling ---------------------------------------------------------------------
+CLK_TCK=$(getconf CLK_TCK)
+# proc_cpu PID -> S_TICKS (utime+stime of the whole process, all threads)
+proc_cpu() {
+	local line rest
+	read -r line <"/proc/$1/stat" || { S_TICKS=-1; return; }
+	rest=${line##*) }
+	# shellcheck disable=SC2086
+	set -- $rest
+	S_TICKS=$((${12} + ${13}))
+}
+# proc_sched PID -> S_NS: on-CPU nanoseconds summed over the live threads
+# (schedstat), the precise quantity utime+stime are derived from; kept as a
+# cross-check of the tick-resolution figure
+# and S_WAIT: nanoseconds its threads waited on a run queue (another task
+# had the CPU: the run was disturbed)
+proc_sched() {
+	local f a b sum=0 wait=0
+	for f in /proc/"$1"/task/*/schedstat; do
+		read -r a b _ <"$f" 2>/dev/null && sum=$((sum + a)) wait=$((wait + b))
+	done
+	S_NS=$sum S_WAIT=$wait
+}
+# quiet_gate: wait (at most QUIET_MAX s) until both CPUs are nearly idle for
+# half a second, so a run does not start on top of someone else's build;
+# sets QUIET_BUSY to the last busy % seen of the busier CPU
+QUIET_MAX=${QUIET_MAX:-30}
+quiet_gate() {
+	local end=$(($(date +%s) + QUIET_MAX)) b0 t0 b1 t1 u0 v0 u1 v1 p1 p2
+	while :; do
+		core_cpu "$SERVER_CPU"; b0=$C_BUSY t0=$C_TOTAL
+		core_cpu "$LOAD_CPU"; u0=$C_BUSY v0=$C_TOTAL
+		sleep 0.5
+		core_cpu "$SERVER_CPU"; b1=$C_BUSY t1=$C_TOTAL
+		core_cpu "$LOAD_CPU"; u1=$C_BUSY v1=$C_TOTAL
+		p1=$(((b1 - b0) * 100 / (t1 - t0 > 0 ? t1 - t0 : 1)))
+		p2=$(((u1 - u0) * 100 / (v1 - v0 > 0 ? v1 - v0 : 1)))
+		QUIET_BUSY=$((p1 > p2 ? p1 : p2))
+		[ "$QUIET_BUSY" -le 15 ] && return 0
+		[ "$(date +%s)" -ge "$end" ] && { note "CPUs still ${QUIET_BUSY}% busy with other work: measuring anyway"; return 0; }
+	done
+}
+# core_cpu N -> C_BUSY C_TOTAL C_SOFTIRQ (jiffies of cpuN)
+core_cpu() {
+	local l
+	while read -r l; do
+		if [[ $l == "cpu$1 "* ]]; then
+			# shellcheck disable=SC2086
+			set -- $l
+			C_BUSY=$(($2 + $3 + $4 + $7 + $8 + $9))
+			C_TOTAL=$((C_BUSY + $5 + $6))
+			C_SOFTIRQ=$8
+			return
+		fi
+	done </proc/stat
+}
+now_ns() { date +%s%N; }
+# sleep in the background and wait: a signal interrupts wait at once, so
+# the exit trap does not wait for the sleep to end
+sleep_until() {
+	local d=$(($1 - $(now_ns)))
+	[ $d -gt 0 ] || return 0
+	sleep "$((d / 1000000000)).$(printf '%09d' $((d % 1000000000)))" &
+	local sp=$!
+	PIDS[$sp]=1
+	wait "$sp" || true
+	unset "PIDS[$sp]"
+}
+# udp_errs NS -> "InErrors RcvbufErrors SndbufErrors" of that namespace
+udp_errs() {
+	ip netns exec "$1" awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) n[$i] = i; h = 1 } else print $n["InErrors"], $n["RcvbufErrors"], $n["SndbufErrors"] }' /proc/net/snmp
+}
+
+# ---- one server ---------------------------------------------------------------------
+wait_port() { # NS PORT PID
+	local i
+	for i in $(seq 1 100); do
+		kill -0 "$3" 2>/dev/null || return 1
+		[ -n "$(ip netns exec "$1" ss -Hnlu "sport = :$2" 2>/dev/null)" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
+server_kind() { case $1 in fwd | fwd-gso) echo raw ;; *) echo turn ;; esac; }
+
+# start_server NAME LOG -> SRV_PID (the server process itself: ip netns exec
+# and taskset exec into it, so /proc/SRV_PID/stat is the server's)
+start_server() {
+	local name=$1 log=$2 cmd=()
+	local limit=$((WARMUP + SECONDS_RUN + 90))
+	case $name in
+	ternd | ternd-*)
+		# shellcheck disable=SC2206,SC2207 # flag lists are split on spaces
+		cmd=("$TERND" $(ternd_base_flags) ${VARIANT_FLAGS[$name]})
+		;;
+	coturn | coturn-mmsg)
+		cmd=(turnserver -n --no-cli --no-tls --no-dtls --no-tcp --no-tcp-relay --relay-threads=1
+			--listening-ip "$LISTEN_IP" --relay-ip "$RELAY_IP" --listening-port "$PORT"
+			--lt-cred-mech --user bench:bench --realm bench.test
+			--pidfile "$OUT/logs/turnserver.pid" --userdb "$OUT/logs/turndb" --log-file "$log.turnserver" --simple-log)
+		[ "$TOPOLOGY" = lo ] && cmd+=(--allow-loopback-peers)
+		# shellcheck disable=SC2206
+		[ "$name" = coturn-mmsg ] && cmd+=($COTURN_MMSG_FLAGS)
+		;;
+	pion)
+		cmd=("$PION" -public-ip "$RELAY_IP" -port "$PORT" -users bench=bench -realm bench.test)
+		;;
+	fwd | fwd-gso)
+		cmd=("$FWD" --listen "$LISTEN_IP:$PORT" --peer "$PEER_IP:$PEER_PORT" --peer-per-client --seconds "$limit")
+		[ "$TOPOLOGY" = veth ] && cmd+=(--relay-ip "$RELAY_IP")
+		[ "$name" = fwd-gso ] && cmd+=(--gso)
+		;;
+	*) die "unknown server $name" ;;
+	esac
+	echo "${cmd[*]}" >"$log.cmd"
+	# timeout bounds the server even if this script is killed outright; it
+	# forwards our TERM to the server
+	# shellcheck disable=SC2046
+	start_bg "$log.out" "$log" ip netns exec "$NS_R" taskset -c "$SERVER_CPU" $(rt_prefix 50) \
+		timeout -k 5 "$limit" "${cmd[@]}"
+	SRV_WRAP=$BG_PID
+	SRV_PID=""
+	local i
+	for i in $(seq 1 40); do
+		SRV_PID=$(cat "/proc/$SRV_WRAP/task/$SRV_WRAP/children" 2>/dev/null || pgrep -P "$SRV_WRAP" || true)
+		SRV_PID=${SRV_PID%% *}
+		[ -n "$SRV_PID" ] && break
+		sleep 0.05
+	done
+	if [ -z "$SRV_PID" ] || ! wait_port "$NS_R" "$PORT" "$SRV_PID"; then
+		note "$name did not open udp port $PORT (log: $log)"
+		stop_pid "$SRV_WRAP" KILL 1
+		return 1
+	fi
+}
+
+# run_one ROUND SCENARIO SERVER: appends one JSON line to runs.jsonl
+run_one() {
+	local round=$1 sc=$2 name=$3
+	local kind=${sc%@*} rate=${sc#*@} tag="r${round}_${sc/@/-}_$name"
+	[ "${ATTEMPT:-1}" -gt 1 ] && tag+=".try$ATTEMPT"
+	local log=$OUT/logs/$tag
+	local mode=rtt peer_mode=--echo extra=()
+	case $kind in
+	rtt) ;;
+	ow) mode=oneway peer_mode=--sink extra=(--burst-us "$BURST_US") ;;
+	owgso) mode=oneway peer_mode=--sink extra=(--gso) ;;
+	esac
+	local ok=true why=""
+	{ [ "$SMOKE" = 1 ] || [ "$RT" = 1 ]; } && QUIET_BUSY=-1 || quiet_gate
+	if ! start_server "$name" "$log.server"; then
+		printf '{"round":%d,"attempt":%d,"scenario":"%s","server":"%s","topology":"%s","ok":false,"why":"server did not start"}\n' \
+			"$round" "${ATTEMPT:-1}" "$sc" "$name" "$TOPOLOGY" >>"$RUNS"
+		return 0
+	fi
+	local srv_pid=$SRV_PID srv_wrap=$SRV_WRAP
+
+	local total=$((WARMUP + SECONDS_RUN))
+	# shellcheck disable=SC2046
+	start_bg "$log.peer.json" "$log.peer" ip netns exec "$NS_P" taskset -c "$LOAD_CPU" $(rt_prefix 50) \
+		timeout -k 2 $((total + 30)) "$TERN" bench peer --listen "$PEER_IP:$PEER_PORT" --count "$ALLOCS" \
+		"$peer_mode" --seconds $((total + 20))
+	local peer_pid=$BG_PID
+	wait_port "$NS_P" "$PEER_PORT" "$peer_pid" || { ok=false why="peer did not start"; }
+
+	local auth=(--user bench --password bench)
+	[ "$(server_kind "$name")" = raw ] && auth=(--raw)
+	local bcmd=("$TERN" bench --mode "$mode" --allocations "$ALLOCS" "${auth[@]}"
+		--peer "$PEER_IP:$PEER_PORT" --peers per-allocation --pps "$rate" --size "$SIZE"
+		--seconds "$SECONDS_RUN" --warmup "$WARMUP" "${extra[@]}" "$LISTEN_IP:$PORT")
+	echo "${bcmd[*]}" >"$log.bench.cmd"
+
+	local e0 e1 er0="" er1=""
+	e0=$(udp_errs "$NS_R")
+	[ "$TOPOLOGY" = veth ] && er0="$(udp_errs "$NS_C") $(udp_errs "$NS_P")"
+	local t0 ta tb s0=-1 s1=-1 n0=0 n1=0 w0=0 w1=0 b0=0 b1=0 c0=0 c1=0 q0=0 q1=0
+	t0=$(now_ns)
+	# shellcheck disable=SC2046
+	start_bg "$log.bench.json" "$log.bench" ip netns exec "$NS_C" taskset -c "$LOAD_CPU" $(rt_prefix 40) \
+		timeout -k 2 $((total + 30)) "${bcmd[@]}"
+	local bench_pid=$BG_PID
+
+	# measured window: [W + margin, W + S - margin] after the bench started
+	sleep_until $((t0 + WARMUP * 1000000000 + MARGIN_MS * 1000000))
+	ta=$(now_ns)
+	proc_cpu "$srv_pid"; s0=$S_TICKS
+	proc_sched "$srv_pid"; n0=$S_NS w0=$S_WAIT
+	core_cpu "$SERVER_CPU"; b0=$C_BUSY c0=$C_TOTAL q0=$C_SOFTIRQ
+	sleep_until $((t0 + total * 1000000000 - MARGIN_MS * 1000000))
+	tb=$(now_ns)
+	proc_cpu "$srv_pid"; s1=$S_TICKS
+	proc_sched "$srv_pid"; n1=$S_NS w1=$S_WAIT
+	core_cpu "$SERVER_CPU"; b1=$C_BUSY c1=$C_TOTAL q1=$C_SOFTIRQ
+
+	local brc=0
+	wait "$bench_pid" || brc=$?
+	unset "PIDS[$bench_pid]"
+	e1=$(udp_errs "$NS_R")
+	[ "$TOPOLOGY" = veth ] && er1="$(udp_errs "$NS_C") $(udp_errs "$NS_P")"
+
+	# the peer prints its own summary (if any) when interrupted
+	stop_pid "$peer_pid" INT 20
+	# ternd dumps its per-worker counters on SIGUSR1 into its log
+	[[ $name == ternd* ]] && kill -USR1 "$srv_pid" 2>/dev/null && sleep 0.2
+	local alive=true
+	kill -0 "$srv_pid" 2>/dev/null || alive=false
+	stop_pid "$srv_wrap" TERM 30
+
+	[ $brc -eq 0 ] || { ok=false why="bench exited $brc"; }
+	[ "$alive" = true ] || { ok=false why="server died during the run"; }
+	[ "$s0" -ge 0 ] && [ "$s1" -ge 0 ] || { ok=false why="server cpu not sampled"; }
+
+	# last JSON object line of each output, validated
+	local bj pj sj
+	bj=$(python3 "$root/bench/report.py" --last-json "$log.bench.json")
+	pj=$(python3 "$root/bench/report.py" --last-json "$log.peer.json")
+	sj=$(python3 "$root/bench/report.py" --last-json "$log.server.out")
+	[ "$bj" != null ] || { ok=false why="${why:-bench printed no JSON}"; }
+
+	printf '{"round":%d,"attempt":%d,"scenario":"%s","server":"%s","topology":"%s","ok":%s,"why":"%s","mode":"%s","rate":%s,' \
+		"$round" "${ATTEMPT:-1}" "$sc" "$name" "$TOPOLOGY" "$ok" "$why" "$mode" "$rate" >>"$RUNS"
+	printf '"clk_tck":%d,"proc_ticks":%d,"sched_ns":%d,"wait_ns":%d,"window_ns":%d,"core_busy":%d,"core_total":%d,"core_softirq":%d,"busy_before_pct":%d,' \
+		"$CLK_TCK" $((s1 - s0)) $((n1 - n0)) $((w1 - w0)) $((tb - ta)) $((b1 - b0)) $((c1 - c0)) $((q1 - q0)) "$QUIET_BUSY" >>"$RUNS"
+	printf '"udp_errs_relay_ns":[%s],"udp_errs_other_ns":[%s],"bench":%s,"peer":%s,"server_stats":%s}\n' \
+		"$(diff_list "$e0" "$e1")" "$(diff_list "$er0" "$er1")" "$bj" "$pj" "$sj" >>"$RUNS"
+	python3 "$root/bench/report.py" --line "$RUNS" >&2 || true
+}
+
+diff_list() {
+	local a b out=() i
+	read -r -a a <<<"$1"
+	read -r -a b <<<"$2"
+	for i in "${!a[@]}"; do out+=($((b[i] - a[i]))); done
+	local IFS=,
+	echo "${out[*]}"
+}
+
+# ---- the rounds -------------------------------------------------------------------
+nsrv=${#servers[@]}
+est=$((ROUNDS * ${#scen[@]} * nsrv * (WARMUP + SECONDS_RUN + 3)))
+note "servers: ${servers[*]}"
+for s in "${skipped[@]}"; do note "skipped: $s"; done
+note "scenarios: ${scen[*]}; topology $TOPOLOGY; $ROUNDS round(s); ~$((est / 60)) min; results in $OUT"
+
+for round in $(seq 1 "$ROUNDS"); do
+	for sc in "${scen[@]}"; do
+		for i in $(seq 0 $((nsrv - 1))); do
+			name=${servers[$(((i + round - 1) % nsrv))]}
+			ATTEMPT=1
+			run_one "$round" "$sc" "$name"
+			if [ "$SMOKE" = 1 ]; then
+				# one retry, so a scheduling hiccup of a busy CI machine is not
+				# a failure; a server that cannot relay fails twice
+				if ! python3 "$root/bench/report.py" --clean "$RUNS"; then
+					note "$name $sc: not clean, retrying once"
+					ATTEMPT=2
+					sleep 1
+					run_one "$round" "$sc" "$name"
+				fi
+			else
+				# a run whose server had to share its CPU with another task is
+				# measured again (at most --retries times); the report keeps
+				# the least disturbed attempt
+				while [ "$ATTEMPT" -le "$RETRIES" ] && python3 "$root/bench/report.py" --disturbed "$RUNS"; do
+					ATTEMPT=$((ATTEMPT + 1))
+					note "$name $sc: disturbed by other tasks on CPU $SERVER_CPU, measuring again ($ATTEMPT)"
+					run_one "$round" "$sc" "$name"
+				done
+			fi
+			sleep 0.3
+		done
+	done
+done
+
+report_args=("$OUT")
+[ "$SMOKE" = 1 ] && report_args+=(--smoke)
+python3 "$root/bench/report.py" "${report_args[@]}" | tee "$OUT/report.md"

@@ -1,0 +1,373 @@
+#!/usr/bin/env python3
+"""Tables for bench/compare.sh.
+
+  report.py RESULTS_DIR [--smoke]   markdown table of medians (stdout); with
+                                    --smoke, exit 1 unless every server relayed
+                                    everything in every scenario
+  report.py --line RUNS.jsonl       one-line summary of the last run (stderr)
+  report.py --clean RUNS.jsonl      exit 0 if the last run relayed everything
+  report.py --disturbed RUNS.jsonl  exit 0 if the last run's server waited on its run queue > 5%
+  report.py --last-json FILE        the last line of FILE that is a JSON object, or null
+  report.py --meta OUT.json         write meta.json from compare.sh's M_* variables
+
+Per run (one line of runs.jsonl), from the bench's JSON and the samples taken
+inside the measured window:
+  delivered/s   bench delivered_rate: round trips/s (rtt) or datagrams/s at the peer (one-way)
+  relayed/s     datagrams the server relayed per second: 2 x round trips/s, or delivered/s
+  CPU           server utime+stime (all threads) per second of window, as a fraction of a core
+  µs/rt, µs/dgram   CPU / round trips per second, CPU / relayed datagrams per second
+  busy %        the server core's non-idle share (/proc/stat), softirq included
+  core µs/dgram busy fraction / relayed datagrams per second (counts softirq work
+                that the kernel charged to no process)
+"""
+import json
+import os
+import statistics
+import sys
+
+
+def last_json(path):
+    try:
+        with open(path, errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                obj = json.loads(line)
+                if isinstance(obj, dict):
+                    return obj
+            except ValueError:
+                pass
+    return None
+
+
+def num(v):
+    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def metrics(r):
+    """Derived numbers of one run, or None where they cannot be had."""
+    b = r.get("bench") or {}
+    m = {"ok": bool(r.get("ok")), "why": r.get("why", "")}
+    secs = num(b.get("seconds")) or 0
+    delivered = num(b.get("delivered_rate"))
+    if delivered is None and num(b.get("received")) is not None and secs:
+        delivered = b["received"] / secs
+    m["delivered"] = delivered
+    m["sent"] = num(b.get("sent"))
+    m["received"] = num(b.get("received"))
+    m["errors"] = num(b.get("errors"))
+    loss = num(b.get("loss"))
+    if loss is None and m["sent"] and m["received"] is not None:
+        loss = max(0.0, 1 - m["received"] / m["sent"])
+    m["loss"] = loss
+    for q in ("rtt_p50_us", "rtt_p99_us", "rtt_p999_us"):
+        m[q] = num(b.get(q))
+    rtt = r.get("mode") == "rtt"
+    m["relayed"] = delivered * (2 if rtt else 1) if delivered else None
+    win = (r.get("window_ns") or 0) / 1e9
+    tck = r.get("clk_tck") or 100
+    cpu = (r.get("proc_ticks", 0) / tck) / win if win > 0 and r.get("proc_ticks", -1) >= 0 else None
+    m["cpu"] = cpu
+    wns = r.get("wait_ns")
+    m["wait"] = wns / 1e9 / win if win > 0 and isinstance(wns, int) and wns >= 0 else None
+    m["sent_rate"] = num(b.get("sent_rate"))
+    sns = r.get("sched_ns")
+    m["cpu_sched"] = sns / 1e9 / win if win > 0 and isinstance(sns, int) and sns > 0 else None
+    total = r.get("core_total") or 0
+    busy = r.get("core_busy", 0) / total if total > 0 else None
+    m["busy"] = busy
+    m["softirq"] = r.get("core_softirq", 0) / total if total > 0 else None
+    rel = m["relayed"]
+    m["us_dgram"] = cpu * 1e6 / rel if cpu is not None and rel else None
+    m["us_rt"] = cpu * 1e6 / delivered if rtt and cpu is not None and delivered else None
+    m["core_us_dgram"] = busy * 1e6 / rel if busy is not None and rel else None
+    return m
+
+
+# a run whose server waited on the run queue for more than this share of the
+# window shared its CPU with something else
+DISTURBED = 0.05
+
+
+def problems(m):
+    """Why a run does not count as relaying everything (smoke)."""
+    bad = []
+    if not m["ok"]:
+        bad.append(m["why"] or "run failed")
+    if not m["sent"]:
+        bad.append("nothing sent")
+    if not m["received"]:
+        bad.append("nothing received")
+    if m["loss"] is None or m["loss"] > 0:
+        bad.append(f"loss {m['loss']}")
+    if m["errors"]:
+        bad.append(f"{m['errors']} errors")
+    return bad
+
+
+def med(vals):
+    vals = [v for v in vals if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, nd=2, pct=False):
+    if v is None:
+        return "–"
+    if pct:
+        return f"{v * 100:.{nd}f}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{nd}f}"
+
+
+def scen_title(s, meta):
+    kind, _, rate = s.partition("@")
+    rate = int(rate or 0)
+    if kind == "rtt":
+        return f"round trips at {rate:,} rt/s offered, {meta.get('allocations')} allocations, {meta.get('size')} B"
+    if kind == "ow":
+        return (f"one-way at {rate:,} datagrams/s offered in {meta.get('burst_us')}-µs bursts, "
+                f"ordinary datagrams, sink peer")
+    if kind == "owgso":
+        r = "max rate" if rate == 0 else f"{rate:,} datagrams/s"
+        return f"one-way at {r}, generator sending with GSO (see the caution), sink peer"
+    return s
+
+
+def load_runs(path):
+    runs = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                runs.append(json.loads(line))
+            except ValueError:
+                print(f"report: {path}:{n}: not JSON, skipped", file=sys.stderr)
+    return runs
+
+
+def report(d, smoke):
+    meta = {}
+    try:
+        with open(os.path.join(d, "meta.json")) as f:
+            meta = json.load(f)
+    except (OSError, ValueError):
+        pass
+    runs = load_runs(os.path.join(d, "runs.jsonl"))
+    servers = meta.get("servers") or sorted({r["server"] for r in runs})
+    scens = meta.get("scenarios") or sorted({r["scenario"] for r in runs})
+    out = []
+    p = out.append
+    p(f"# compare.sh results: {meta.get('date_utc', '?')}, topology {meta.get('topology', '?')}")
+    p("")
+    p(f"- build: git {meta.get('git', '?')}; {meta.get('ternd', '?')}; coturn {meta.get('coturn', '?')}; "
+      f"pion/turn {meta.get('pion_turn', '?')}")
+    p(f"- machine: {meta.get('cpu', '?')}, {meta.get('ncpu', '?')} CPUs, kernel {meta.get('kernel', '?')}; "
+      f"server on CPU {meta.get('server_cpu')}, load on CPU {meta.get('load_cpu')}; "
+      f"load average at start {' '.join(meta.get('loadavg_at_start', []))}")
+    p(f"- {meta.get('rounds')} round(s) x ({meta.get('warmup')} s warm-up + {meta.get('seconds')} s measured), "
+      f"medians; CPU sampled from warm-up end + {meta.get('margin_ms')} ms to measured end - "
+      f"{meta.get('margin_ms')} ms")
+    if meta.get("rt"):
+        p("- --rt: server and peer at SCHED_FIFO 50, bench at 40 (other work on the machine cannot take their CPUs)")
+    for name, flags in (meta.get("ternd_variants") or {}).items():
+        if flags:
+            p(f"- {name}: ternd {flags}")
+    if meta.get("coturn_mmsg_flags"):
+        p(f"- coturn-mmsg: turnserver {meta['coturn_mmsg_flags']}")
+    for s in meta.get("skipped", []):
+        p(f"- skipped: {s}")
+    p("")
+    p("Columns: runs = completed/attempted (n! = n runs disturbed: the server waited on its CPU's run "
+      f"queue > {DISTURBED * 100:.0f}% of the window); CPU = server utime+stime per relayed datagram "
+      "(per round trip in rtt tables); core = busy time of the server's CPU per relayed datagram "
+      "(includes softirq work charged to no process); wait = server's run-queue wait; "
+      "ratios = this server's CPU (or delivered rate) / coturn's and / fwd-gso's. Medians over rounds.")
+    p("")
+
+    # a run measured again counts once: smoke keeps the last attempt, a
+    # measurement the least disturbed one (smallest run-queue wait)
+    last = {}
+    for r in runs:
+        k = (r.get("scenario"), r.get("server"), r.get("round"))
+        if k not in last:
+            last[k] = r
+        elif smoke:
+            if r.get("attempt", 1) >= last[k].get("attempt", 1):
+                last[k] = r
+        else:
+            a, b = metrics(r), metrics(last[k])
+            if (a["ok"], -(a["wait"] if a["wait"] is not None else 1)) > \
+               (b["ok"], -(b["wait"] if b["wait"] is not None else 1)):
+                last[k] = r
+    by = {}
+    for r in runs:
+        if last[(r.get("scenario"), r.get("server"), r.get("round"))] is r:
+            by.setdefault((r.get("scenario"), r.get("server")), []).append(r)
+
+    failures = []
+    passed = 0
+    for sc in scens:
+        kind = sc.partition("@")[0]
+        rtt = kind == "rtt"
+        maxrate = kind == "owgso"
+        p(f"## {scen_title(sc, meta)}")
+        p("")
+        rows = {}
+        for s in servers:
+            rs = by.get((sc, s), [])
+            ms = [metrics(r) for r in rs]
+            good = [m for m in ms if m["ok"]]
+            rows[s] = {
+                "n": len(good), "of": len(ms),
+                "delivered": med(m["delivered"] for m in good),
+                "loss": med(m["loss"] for m in good),
+                "p50": med(m["rtt_p50_us"] for m in good),
+                "p99": med(m["rtt_p99_us"] for m in good),
+                "cost": med((m["us_rt"] if rtt else m["us_dgram"]) for m in good),
+                "core": med(m["core_us_dgram"] for m in good),
+                "busy": med(m["busy"] for m in good),
+                "cpu": med(m["cpu"] for m in good),
+                "wait": med(m["wait"] for m in good),
+                "sent": med(m["sent_rate"] for m in good),
+                "disturbed": sum(1 for m in good if (m["wait"] or 0) > DISTURBED),
+            }
+            if smoke:
+                for m, r in zip(ms, rs):
+                    bad = problems(m)
+                    if bad:
+                        failures.append(f"{s} {sc} round {r.get('round')}: {', '.join(bad)}")
+                    else:
+                        passed += 1
+                if not rs:
+                    failures.append(f"{s} {sc}: no run")
+        cost_name = "CPU µs/rt" if rtt else "CPU µs/dgram"
+        hdr = ["server", "runs"] + ([] if rtt else ["sent/s"]) + ["delivered/s" if not rtt else "rt/s", "loss %"]
+        if rtt:
+            hdr += ["RTT p50 µs", "RTT p99 µs"]
+        hdr += [cost_name, "core µs/dgram", "busy %", "wait %", "CPU x coturn", "CPU x fwd-gso"]
+        if maxrate:
+            hdr += ["rate x coturn", "rate x fwd-gso"]
+        p("| " + " | ".join(hdr) + " |")
+        p("|" + "---|" * len(hdr))
+
+        def ratio(a, b):
+            return a / b if a is not None and b else None
+
+        base_c = rows.get("coturn", {})
+        base_f = rows.get("fwd-gso", {})
+        for s in servers:
+            x = rows[s]
+            runs_cell = f"{x['n']}/{x['of']}" + (f" ({x['disturbed']}!)" if x["disturbed"] else "")
+            cells = [s, runs_cell] + ([] if rtt else [fmt(x["sent"], 0)])
+            cells += [fmt(x["delivered"], 0), fmt(x["loss"], 3, pct=True)]
+            if rtt:
+                cells += [fmt(x["p50"], 0), fmt(x["p99"], 0)]
+            cells += [fmt(x["cost"]), fmt(x["core"]), fmt(x["busy"], 1, pct=True), fmt(x["wait"], 1, pct=True),
+                      fmt(ratio(x["cost"], base_c.get("cost"))), fmt(ratio(x["cost"], base_f.get("cost")))]
+            if maxrate:
+                cells += [fmt(ratio(x["delivered"], base_c.get("delivered"))),
+                          fmt(ratio(x["delivered"], base_f.get("delivered")))]
+            p("| " + " | ".join(cells) + " |")
+        p("")
+    if smoke:
+        p("## smoke")
+        p("")
+        for f in failures:
+            p(f"- FAIL {f}")
+        p("")
+        p(f"smoke: {passed} passed, {len(failures)} failed")
+    print("\n".join(out))
+    return 1 if smoke and failures else 0
+
+
+def line_summary(path):
+    runs = load_runs(path)
+    if not runs:
+        return
+    r = runs[-1]
+    m = metrics(r)
+    rtt = r.get("mode") == "rtt"
+    parts = [f"r{r.get('round')} {r.get('scenario')} {r.get('server')}:"]
+    if not m["ok"]:
+        parts.append(f"FAILED ({m['why']})")
+    parts.append(f"{fmt(m['delivered'], 0)}{' rt' if rtt else ''}/s")
+    parts.append(f"loss {fmt(m['loss'], 3, pct=True)}%")
+    if rtt:
+        parts.append(f"p50 {fmt(m['rtt_p50_us'], 0)} p99 {fmt(m['rtt_p99_us'], 0)} µs")
+    parts.append(f"cpu {fmt(m['us_rt'] if rtt else m['us_dgram'])} µs/{'rt' if rtt else 'dgram'}")
+    parts.append(f"busy {fmt(m['busy'], 1, pct=True)}%")
+    parts.append(f"(server {fmt(m['cpu'], 1, pct=True)}% of a core; schedstat {fmt(m['cpu_sched'], 1, pct=True)}%; "
+                 f"wait {fmt(m['wait'], 1, pct=True)}%)")
+    print("compare: " + " ".join(parts), file=sys.stderr)
+
+
+def write_meta(path):
+    e = os.environ
+    cpu = "?"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    variants = {}
+    for line in e.get("M_VARIANTS", "").splitlines():
+        if "=" in line:
+            k, v = line.split("=", 1)
+            variants[k] = v
+    meta = {
+        "date_utc": e.get("M_DATE"), "git": e.get("M_GIT"), "ternd": e.get("M_TERND"),
+        "tern": e.get("M_TERN"), "coturn": e.get("M_COTURN"), "pion_turn": e.get("M_PION"),
+        "kernel": os.uname().release, "cpu": cpu, "ncpu": os.cpu_count(),
+        "topology": e.get("M_TOPOLOGY"), "rounds": int(e.get("M_ROUNDS", 0)),
+        "seconds": int(e.get("M_SECONDS", 0)), "warmup": int(e.get("M_WARMUP", 0)),
+        "margin_ms": int(e.get("M_MARGIN", 0)), "allocations": int(e.get("M_ALLOCS", 0)),
+        "size": int(e.get("M_SIZE", 0)), "burst_us": int(e.get("M_BURST", 0)),
+        "server_cpu": int(e.get("M_SCPU", 0)), "load_cpu": int(e.get("M_LCPU", 0)),
+        "smoke": e.get("M_SMOKE") == "1", "rt": e.get("M_RT") == "1",
+        "scenarios": e.get("M_SCEN", "").split(), "servers": e.get("M_SERVERS", "").split(),
+        "skipped": [s for s in e.get("M_SKIPPED", "").splitlines() if s.strip()],
+        "ternd_variants": variants, "coturn_mmsg_flags": e.get("M_COTURN_MMSG", ""),
+        "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
+    }
+    with open(path, "w") as f:
+        json.dump(meta, f, indent=1)
+        f.write("\n")
+
+
+def main(argv):
+    if len(argv) == 3 and argv[1] == "--last-json":
+        print(json.dumps(last_json(argv[2])))
+        return 0
+    if len(argv) == 3 and argv[1] == "--line":
+        line_summary(argv[2])
+        return 0
+    if len(argv) == 3 and argv[1] == "--clean":
+        runs = load_runs(argv[2])
+        return 0 if runs and not problems(metrics(runs[-1])) else 1
+    if len(argv) == 3 and argv[1] == "--disturbed":
+        runs = load_runs(argv[2])
+        if not runs:
+            return 1
+        m = metrics(runs[-1])
+        return 0 if m["ok"] and (m["wait"] or 0) > DISTURBED else 1
+    if len(argv) == 3 and argv[1] == "--meta":
+        write_meta(argv[2])
+        return 0
+    args = [a for a in argv[1:] if not a.startswith("--")]
+    if len(args) != 1 or any(a not in ("--smoke",) for a in argv[1:] if a.startswith("--")):
+        print(__doc__, file=sys.stderr)
+        return 2
+    return report(args[0], "--smoke" in argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
