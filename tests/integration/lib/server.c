@@ -32,9 +32,31 @@
  * machine start slowly. Not a speed assertion. */
 #define START_TIMEOUT_MS 10000
 #define STOP_TIMEOUT_MS  5000
+/* Under TERN_IT_WRAPPER (valgrind: 20-50x slower, and a leak check at exit)
+ * both bounds are this many times longer. */
+#define WRAPPER_SLOWDOWN 12
 
 static enum srv_kind g_kind = SRV_TERND;
 static const char *g_ternd;
+
+/* TERN_IT_WRAPPER="valgrind --tool=memcheck ...": a command ternd is run
+ * under (words split on spaces, found through PATH; `make valgrind`). */
+static const char *wrapper(void)
+{
+	const char *w = getenv("TERN_IT_WRAPPER");
+	return g_kind == SRV_TERND && w && *w ? w : NULL;
+}
+
+static int start_timeout_ms(void)
+{
+	return wrapper() ? START_TIMEOUT_MS * WRAPPER_SLOWDOWN : START_TIMEOUT_MS;
+}
+
+static int stop_timeout_ms(void)
+{
+	return wrapper() ? STOP_TIMEOUT_MS * WRAPPER_SLOWDOWN : STOP_TIMEOUT_MS;
+}
+
 static volatile pid_t g_pids[MAX_SERVERS];
 
 static void register_pid(pid_t pid)
@@ -371,6 +393,12 @@ int srv_start(struct srv *s, unsigned relay_ports, const char *const *args)
 		snprintf(buf, sizeof(buf), "%s/turndb", s->dir);
 		arg2(&a, "--db", buf);
 	} else {
+		if (wrapper()) {
+			char words[1024], *save = NULL;
+			snprintf(words, sizeof(words), "%s", wrapper());
+			for (char *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save))
+				arg(&a, w);
+		}
 		arg(&a, g_ternd);
 	}
 	snprintf(buf, sizeof(buf), "%u", s->port);
@@ -432,14 +460,14 @@ int srv_start(struct srv *s, unsigned relay_ports, const char *const *args)
 		if (chdir(s->dir) < 0)
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);
-		execv(a.v[0], a.v);
+		execvp(a.v[0], a.v);
 		dprintf(2, "exec %s: %s\n", a.v[0], strerror(errno));
 		_exit(127);
 	}
 	s->pid = pid;
 	register_pid(pid);
 
-	int64_t deadline = it_now_ms() + START_TIMEOUT_MS;
+	int64_t deadline = it_now_ms() + start_timeout_ms();
 	while (it_now_ms() < deadline) {
 		if (!srv_alive(s)) {
 			tap_diag("server exited during start-up (status 0x%x)", s->exit_status);
@@ -451,7 +479,7 @@ int srv_start(struct srv *s, unsigned relay_ports, const char *const *args)
 			return 0;
 	}
 	tap_diag("server did not answer a Binding request on %s within %d ms", it_fmt(&s->addr),
-	         START_TIMEOUT_MS);
+	         start_timeout_ms());
 	srv_dump_log(s, 40);
 	s->failed_to_start = true;
 	srv_stop(s);
@@ -463,12 +491,12 @@ static void stop_process(struct srv *s)
 	if (s->pid <= 0 || !srv_alive(s))
 		return;
 	kill(s->pid, SIGTERM);
-	int64_t deadline = it_now_ms() + STOP_TIMEOUT_MS;
+	int64_t deadline = it_now_ms() + stop_timeout_ms();
 	while (srv_alive(s) && it_now_ms() < deadline)
 		it_sleep_ms(10);
 	if (s->pid > 0) {
 		tap_diag("server pid %d did not exit within %d ms of SIGTERM: SIGKILL", (int)s->pid,
-		         STOP_TIMEOUT_MS);
+		         stop_timeout_ms());
 		kill(s->pid, SIGKILL);
 		int st;
 		if (waitpid(s->pid, &st, 0) == s->pid)
