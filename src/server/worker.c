@@ -32,10 +32,13 @@ static uint64_t xorshift(uint64_t *s)
 	return *s = x;
 }
 
+/* The clock is read at most once per loop turn: by the first callback that
+ * needs it, or after the wait when nothing was ready. */
 static void refresh_time(struct worker *w)
 {
 	if (w->time_stale) {
-		turn_set_time(w->turn, net_now_ms(), net_wall_s());
+		w->now_us = net_now_us();
+		turn_set_time(w->turn, w->now_us / 1000, net_wall_s());
 		w->time_stale = false;
 	}
 }
@@ -328,9 +331,10 @@ static void *worker_main(void *arg)
 	/* Short sleeps must be short: the default 50 us timer slack would
 	 * double a 50 us pause. */
 	prctl(PR_SET_TIMERSLACK, 5000UL, 0, 0, 0);
+	w->time_stale = true;
+	refresh_time(w);
 	while (!w->stop) {
-		w->time_stale = true;
-		refresh_time(w);
+		/* last turn's clock is close enough to size the wait */
 		int timeout = turn_next_timeout(w->turn, 1000);
 		if (pause) {
 			struct timespec ts = {0, (long)pause * 1000};
@@ -351,7 +355,7 @@ static void *worker_main(void *arg)
 		 * turn leave in one sendmmsg per socket (GSO where runs allow). */
 		udp_tx_flush(w->tx);
 		w->rxused = 0;
-		pause = batch_pause_us(w, net_now_us(), w->rx_datagrams - before);
+		pause = batch_pause_us(w, w->now_us, w->rx_datagrams - before);
 	}
 	return NULL;
 }

@@ -63,6 +63,7 @@ struct worker {
 	unsigned next_relay;             /* round robin over relay addresses */
 	uint64_t rng;
 	bool time_stale;
+	uint64_t now_us; /* this loop turn's monotonic clock */
 	/* adaptive batching */
 	uint64_t win_start, win_count, rate_per_ms;
 	/* engine counters */
