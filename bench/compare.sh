@@ -44,6 +44,7 @@ SMOKE=0
 SMOKE_PPS=2000
 RETRIES=2
 RT=0
+PERF=0
 OUT=""
 DO_BUILD=1
 TERN=""
@@ -92,11 +93,14 @@ usage: bench/compare.sh [options]
   --rt                  run server, peer (SCHED_FIFO 50) and bench (40) at real-time
                         priority, so other work on a shared machine cannot take their
                         CPUs (the kernel still leaves it 5%); see docs/PERFORMANCE.md
+  --perf                record the server's CPU with perf (cpu-clock, call graphs) during
+                        each measured window; logs/<run>.perf.txt holds the top symbols
   --out DIR             results directory (default bench/results/<timestamp>)
   --build DIR           build directory with ternd and tern (default build/)
   --no-build            do not build; use what is in --build
   --tern PATH / --ternd PATH / --pion PATH / --fwd PATH   use these binaries
-environment: TERND_VARIANTS="name:flags|name:flags" (default: "$TERND_VARIANTS")
+environment: TERND_VARIANTS="name:flags|name:flags" (default: "$TERND_VARIANTS");
+  flags starting "@PATH" run that ternd binary instead (A/B of two builds)
 EOF
 }
 
@@ -123,6 +127,7 @@ while [ $# -gt 0 ]; do
 	--smoke) SMOKE=1 ;;
 	--retries) RETRIES=$2; shift ;;
 	--rt) RT=1 ;;
+	--perf) PERF=1 ;;
 	--out) OUT=$2; shift ;;
 	--build) BUILD=$(cd "$2" 2>/dev/null && pwd || echo "$2"); shift ;;
 	--no-build) DO_BUILD=0 ;;
@@ -215,7 +220,7 @@ fi
 
 # ---- servers ----------------------------------------------------------------
 # Each entry: name. start_server() knows how to start each kind.
-declare -A VARIANT_FLAGS=()
+declare -A VARIANT_FLAGS=() VARIANT_BIN=()
 servers=()
 skipped=()
 
@@ -232,8 +237,15 @@ for v in "${_variants[@]}"; do
 	[ "$v" = "$vname" ] && vflags=""
 	name=ternd
 	[ "$vname" = default ] || name=ternd-$vname
+	# "@PATH flags": this variant runs another ternd binary (A/B of builds)
+	vbin=$TERND
+	if [[ $vflags == @* ]]; then
+		vbin=${vflags%% *} vbin=${vbin#@}
+		[[ $vflags == *" "* ]] && vflags=${vflags#* } || vflags=""
+	fi
+	VARIANT_BIN[$name]=$vbin
 	# shellcheck disable=SC2046,SC2086
-	if "$TERND" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --user bench:bench --realm bench.test \
+	if "$vbin" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --user bench:bench --realm bench.test \
 		--allow-loopback-peers --workers 1 $vflags --check-config >/dev/null 2>&1; then
 		servers+=("$name")
 		VARIANT_FLAGS[$name]=$vflags
@@ -411,7 +423,12 @@ versions() {
 	rev=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)
 	[ -n "$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null)" ] && dirty="+dirty"
 	local vf=""
-	for s in "${servers[@]}"; do [[ $s == ternd* ]] && vf+="$s=${VARIANT_FLAGS[$s]}"$'\n'; done
+	for s in "${servers[@]}"; do
+		[[ $s == ternd* ]] || continue
+		vf+="$s="
+		[ "${VARIANT_BIN[$s]}" = "$TERND" ] || vf+="(${VARIANT_BIN[$s]}) "
+		vf+="${VARIANT_FLAGS[$s]}"$'\n'
+	done
 	M_DATE=$stamp M_GIT=$rev$dirty M_TERND="$("$TERND" --version 2>&1 | head -1 || true)" \
 	M_COTURN="$(dpkg-query -W -f='${Version}' coturn 2>/dev/null || echo none)" \
 	M_PION="$(dpkg-query -W -f='${Version}' golang-github-pion-turn.v2-dev 2>/dev/null || echo none)" \
@@ -517,7 +534,7 @@ start_server() {
 	case $name in
 	ternd | ternd-*)
 		# shellcheck disable=SC2206,SC2207 # flag lists are split on spaces
-		cmd=("$TERND" $(ternd_base_flags) ${VARIANT_FLAGS[$name]})
+		cmd=("${VARIANT_BIN[$name]}" $(ternd_base_flags) ${VARIANT_FLAGS[$name]})
 		;;
 	coturn | coturn-mmsg)
 		cmd=(turnserver -n --no-cli --no-tls --no-dtls --no-tcp --no-tcp-relay --relay-threads=1
@@ -612,12 +629,26 @@ run_one() {
 	proc_cpu "$srv_pid"; s0=$S_TICKS
 	proc_sched "$srv_pid"; n0=$S_NS w0=$S_WAIT
 	core_cpu "$SERVER_CPU"; b0=$C_BUSY c0=$C_TOTAL q0=$C_SOFTIRQ
+	local perf_pid=""
+	if [ "$PERF" = 1 ]; then
+		# the whole server CPU (softirq work included), for the window only
+		start_bg "$log.perf.out" "$log.perf" timeout -k 2 $((SECONDS_RUN + 5)) \
+			perf record -q -C "$SERVER_CPU" -e cpu-clock -F 2999 -g -o "$log.perf.data" \
+			-- sleep $(((SECONDS_RUN * 1000 - 2 * MARGIN_MS) / 1000))
+		perf_pid=$BG_PID
+	fi
 	sleep_until $((t0 + total * 1000000000 - MARGIN_MS * 1000000))
 	tb=$(now_ns)
 	proc_cpu "$srv_pid"; s1=$S_TICKS
 	proc_sched "$srv_pid"; n1=$S_NS w1=$S_WAIT
 	core_cpu "$SERVER_CPU"; b1=$C_BUSY c1=$C_TOTAL q1=$C_SOFTIRQ
 
+	if [ -n "$perf_pid" ]; then
+		wait "$perf_pid" 2>/dev/null || true
+		unset "PIDS[$perf_pid]"
+		perf report -i "$log.perf.data" --no-children --sort dso,symbol --percent-limit 0.5 \
+			--stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' >"$log.perf.txt" || true
+	fi
 	local brc=0
 	wait "$bench_pid" || brc=$?
 	unset "PIDS[$bench_pid]"

@@ -1,6 +1,7 @@
 #include "net/udp.h"
 
 #include <errno.h>
+#include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <string.h>
@@ -46,8 +47,6 @@ int udp_open(const union tern_addr *addr, unsigned flags, int rcvbuf, int sndbuf
 	if (family == AF_INET6 &&
 	    (err = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, (flags & UDP_F_V6ONLY) ? 1 : 0)) < 0)
 		goto fail;
-	if ((flags & UDP_F_RXQ_OVFL) && (err = set_int(fd, SOL_SOCKET, SO_RXQ_OVFL, 1)) < 0)
-		goto fail;
 	if (flags & UDP_F_FREEBIND) {
 		err = family == AF_INET6 ? set_int(fd, IPPROTO_IPV6, IPV6_FREEBIND, 1)
 		                         : set_int(fd, IPPROTO_IP, IP_FREEBIND, 1);
@@ -88,7 +87,6 @@ void udp_rx_init(struct udp_rx *rx)
 		rx->msg[i].msg_hdr.msg_namelen = sizeof rx->src[i];
 		rx->msg[i].msg_hdr.msg_iov = &rx->iov[i];
 		rx->msg[i].msg_hdr.msg_iovlen = 1;
-		rx->msg[i].msg_hdr.msg_control = rx->ctl[i].buf;
 	}
 }
 
@@ -101,25 +99,24 @@ int udp_recv_batch(int fd, struct udp_rx *rx, unsigned max)
 		return 0;
 	/* The kernel overwrites msg_namelen with the sender's length; a
 	 * shorter value left from an IPv4 sender would truncate an IPv6 one. */
-	for (unsigned i = 0; i < max; i++) {
+	for (unsigned i = 0; i < max; i++)
 		rx->msg[i].msg_hdr.msg_namelen = sizeof rx->src[i];
-		rx->msg[i].msg_hdr.msg_controllen = sizeof rx->ctl[i].buf;
-	}
 	int n = recvmmsg(fd, rx->msg, max, MSG_DONTWAIT, NULL);
-	rx->has_drops = false;
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
 	rx->count = (unsigned)n;
-	/* The counter is cumulative: the last datagram's value is enough. */
-	if (n > 0) {
-		struct msghdr *mh = &rx->msg[n - 1].msg_hdr;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SO_RXQ_OVFL) {
-				memcpy(&rx->drops, CMSG_DATA(c), sizeof(rx->drops));
-				rx->has_drops = true;
-			}
-	}
 	return n;
+}
+
+int64_t udp_kernel_drops(int fd)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) < 0)
+		return -errno;
+	if (len <= SK_MEMINFO_DROPS * sizeof(uint32_t))
+		return -EPROTO;
+	return mem[SK_MEMINFO_DROPS];
 }
 
 void udp_tx_init(struct udp_tx *tx, bool gso)

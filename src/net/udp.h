@@ -28,7 +28,6 @@ enum udp_flags {
 	UDP_F_V6ONLY = 1 << 1,    /* IPV6_V6ONLY on AF_INET6 */
 	UDP_F_NONBLOCK = 1 << 2,  /* O_NONBLOCK (batches use MSG_DONTWAIT either way) */
 	UDP_F_FREEBIND = 1 << 3,
-	UDP_F_RXQ_OVFL = 1 << 4, /* SO_RXQ_OVFL: receive batches report kernel drops */
 };
 
 /* socket + options + bind. Returns the fd (close-on-exec) or -errno. If
@@ -47,14 +46,6 @@ struct udp_rx {
 	struct iovec iov[NET_BATCH];
 	union tern_addr src[NET_BATCH]; /* sender of each datagram */
 	uint8_t buf[NET_BATCH][NET_RX_SLOT];
-	/* SO_RXQ_OVFL: the socket's cumulative kernel drop counter, as the last
-	 * datagram of the batch reported it (valid when has_drops). */
-	uint32_t drops;
-	bool has_drops;
-	union {
-		char buf[CMSG_SPACE(sizeof(uint32_t))];
-		struct cmsghdr align;
-	} ctl[NET_BATCH];
 };
 
 /* Prepare the fixed iovec/msghdr wiring once. */
@@ -64,6 +55,12 @@ void udp_rx_init(struct udp_rx *rx);
  * -errno. A pending socket error (e.g. -ECONNREFUSED on a connected socket
  * after an ICMP) is reported once and cleared: the socket stays usable. */
 int udp_recv_batch(int fd, struct udp_rx *rx, unsigned max);
+/* The socket's cumulative count of datagrams the kernel dropped on receive
+ * (SO_MEMINFO, SK_MEMINFO_DROPS: full receive buffer and the like), or
+ * -errno. One getsockopt: callers read it when a socket may have
+ * overflowed (after a full batch, at close), not per datagram, which is
+ * what a SO_RXQ_OVFL control message per datagram would cost. */
+int64_t udp_kernel_drops(int fd);
 static inline const uint8_t *udp_rx_data(const struct udp_rx *rx, unsigned i)
 {
 	return rx->buf[i];

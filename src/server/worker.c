@@ -124,7 +124,7 @@ static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned
 			continue;
 		addr_set_port(&a, (uint16_t)port);
 		int fd = udp_open(
-		    &a, UDP_F_NONBLOCK | UDP_F_RXQ_OVFL | (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0),
+		    &a, UDP_F_NONBLOCK | (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0),
 		    RELAY_RCVBUF, 0, bound);
 		if (fd < 0) {
 			if (fd == -EADDRINUSE || fd == -EACCES)
@@ -201,10 +201,13 @@ static int io_relay_adopt(void *ctx, struct turn_alloc *a, int handle, union ter
 	return rc;
 }
 
+static void count_kernel_drops(struct worker *w, int fd, uint32_t *seen);
+
 static void io_relay_close(void *ctx, int handle)
 {
 	struct worker *w = ctx;
 	if ((unsigned)handle < w->nrelays && w->relays[handle].active) {
+		count_kernel_drops(w, handle, &w->relays[handle].kdrops_seen);
 		loop_del(w->loop, &w->relays[handle].h);
 		w->relays[handle].active = false;
 		w->relays[handle].alloc = NULL;
@@ -216,11 +219,16 @@ static void io_relay_close(void *ctx, int handle)
 
 #define RX_POOL (sizeof(((struct worker *)0)->rxpool) / sizeof(struct udp_rx *))
 
-static void count_kernel_drops(struct worker *w, const struct udp_rx *rx, uint32_t *seen)
+/* Kernel receive drops are read with one getsockopt where a socket may
+ * have overflowed, not per datagram: its buffer holds several batches, so a
+ * socket that dropped anything is read as a full batch next time (and the
+ * listeners are read once a second, relay sockets when they close). */
+static void count_kernel_drops(struct worker *w, int fd, uint32_t *seen)
 {
-	if (rx->has_drops) {
-		w->kernel_drops += (uint32_t)(rx->drops - *seen);
-		*seen = rx->drops;
+	int64_t d = udp_kernel_drops(fd);
+	if (d >= 0) {
+		w->kernel_drops += (uint32_t)((uint32_t)d - *seen);
+		*seen = (uint32_t)d;
 	}
 }
 
@@ -248,7 +256,8 @@ static void on_listener(struct net_handler *h, uint32_t events)
 		}
 		w->rx_batches++;
 		w->rx_datagrams += (unsigned)n;
-		count_kernel_drops(w, rx, &l->kdrops_seen);
+		if (n == NET_BATCH)
+			count_kernel_drops(w, h->fd, &l->kdrops_seen);
 		for (int i = 0; i < n; i++) {
 			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
@@ -276,7 +285,8 @@ static void on_relay(struct net_handler *h, uint32_t events)
 		}
 		w->rx_batches++;
 		w->rx_datagrams += (unsigned)n;
-		count_kernel_drops(w, rx, &rs->kdrops_seen);
+		if (n == NET_BATCH)
+			count_kernel_drops(w, h->fd, &rs->kdrops_seen);
 		for (int i = 0; i < n && rs->active; i++) {
 			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
@@ -356,6 +366,11 @@ static void *worker_main(void *arg)
 		udp_tx_flush(w->tx);
 		w->rxused = 0;
 		pause = batch_pause_us(w, w->now_us, w->rx_datagrams - before);
+		if (w->now_us - w->drops_polled_us >= 1000000) {
+			w->drops_polled_us = w->now_us;
+			for (unsigned i = 0; i < w->nlisteners; i++)
+				count_kernel_drops(w, w->listeners[i].h.fd, &w->listeners[i].kdrops_seen);
+		}
 	}
 	return NULL;
 }
@@ -406,7 +421,7 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		struct listener *l = &w->listeners[w->nlisteners];
 		const union tern_addr *a = &cfg->listen[i];
-		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK | UDP_F_RXQ_OVFL |
+		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK |
 		                 (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0);
 		int fd = udp_open(a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
 		if (fd < 0) {

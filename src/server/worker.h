@@ -17,7 +17,7 @@ struct listener {
 	struct net_handler h;
 	struct worker *w;
 	union tern_addr addr;
-	uint32_t kdrops_seen; /* last SO_RXQ_OVFL value */
+	uint32_t kdrops_seen; /* the socket's kernel drop counter when last read */
 };
 
 /* A relay socket registered on this worker's loop. Slots live in an array
@@ -68,7 +68,8 @@ struct worker {
 	uint64_t win_start, win_count, rate_per_ms;
 	/* engine counters */
 	uint64_t rx_batches, rx_datagrams, rx_trunc, relay_open_fail, pauses;
-	uint64_t kernel_drops; /* receive-queue overflows (SO_RXQ_OVFL) */
+	uint64_t kernel_drops; /* receive-queue overflows (SK_MEMINFO_DROPS) */
+	uint64_t drops_polled_us; /* listeners' drop counters last read */
 };
 
 /* Create the worker and bind its listening sockets. 0 or -errno. */

@@ -588,7 +588,7 @@ int main(int argc, char **argv)
 	tap_int((long)st->relayed_to_client, (long)T.recv, "relayed_to_client = datagrams received");
 	tap_int((long)(st->dropped - base.dropped), 0, "nothing dropped by the server");
 	tap_int((long)(st->kernel_drops - base.kernel_drops), 0,
-	        "nothing dropped by the kernel (SO_RXQ_OVFL)");
+	        "nothing dropped by the kernel (SK_MEMINFO_DROPS)");
 	tap_int((long)(st->tx_drops - base.tx_drops), 0, "nothing dropped on the send side");
 	tap_int(s.fds, fd_base, "open descriptors back to the base (%ld)", fd_base);
 	tap_check(srv_alive(&S.s), "server still running");

@@ -588,6 +588,32 @@ static void test_tx_drop_one(void **state)
 	close(s);
 }
 
+/* A receiver whose buffer overflows: udp_kernel_drops() counts exactly
+ * the datagrams the kernel threw away (sent - received), and 0 before. */
+static void test_kernel_drops(void **state)
+{
+	union tern_addr raddr, saddr;
+	int r = open_or_skip("127.0.0.1", 0, 4096, &raddr); /* tiny: a few datagrams fit */
+	int s = open_or_skip("127.0.0.1", 0, 0, &saddr);
+	assert_int_equal(udp_kernel_drops(r), 0);
+	static const uint8_t payload[200];
+	const unsigned sent = 200;
+	for (unsigned k = 0; k < sent; k++)
+		send_to(s, &raddr, payload, sizeof payload);
+	struct udp_rx *rx = rx_new();
+	unsigned got = 0;
+	int n;
+	while ((n = udp_recv_batch(r, rx, NET_BATCH)) > 0)
+		got += (unsigned)n;
+	assert_true(got > 0);
+	assert_true(got < sent);
+	assert_int_equal(udp_kernel_drops(r), (int64_t)(sent - got));
+	assert_true(udp_kernel_drops(-1) < 0);
+	free(rx);
+	close(r);
+	close(s);
+}
+
 /* dst NULL: a connected socket, no msg_name. */
 static void test_tx_connected(void **state)
 {
@@ -763,6 +789,7 @@ int main(void)
 	    cmocka_unit_test(test_tx_connected),
 	    cmocka_unit_test(test_tx_full),
 	    cmocka_unit_test(test_tx_gso),
+	    cmocka_unit_test(test_kernel_drops),
 	    cmocka_unit_test(test_dont_fragment),
 	    cmocka_unit_test(test_probe_gso),
 	};
