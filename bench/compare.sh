@@ -65,7 +65,7 @@ NET_Q=${TB_NET_QUERY:-198.18.3}
 # The first entry is plain "ternd"; the others are named ternd-<name>. A
 # variant whose flags this ternd does not accept (--check-config fails) is
 # skipped with a note, so new switches can be listed before they exist.
-TERND_VARIANTS=${TERND_VARIANTS:-"default:|nogso:--no-gso|nobatch:--batch-delay-us 0|nosteer:--steering hash"}
+TERND_VARIANTS=${TERND_VARIANTS:-"default:|nogso:--no-gso|nobatch:--batch-delay-us 0|batch50:--batch-delay-us 50"}
 
 usage() {
 	cat <<EOF

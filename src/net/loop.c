@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,7 +136,9 @@ int loop_del(struct net_loop *l, struct net_handler *h)
 
 int loop_run_once(struct net_loop *l, int timeout_ms)
 {
-	int n = epoll_wait(l->epfd, l->ev, NET_LOOP_EVENTS, timeout_ms);
+	/* syscall(2), not glibc's epoll_wait: no cancellation-point wrapper
+	 * (see net/udp.c). A NULL mask makes epoll_pwait plain epoll_wait. */
+	int n = (int)syscall(SYS_epoll_pwait, l->epfd, l->ev, NET_LOOP_EVENTS, timeout_ms, NULL, 0);
 	if (n < 0) {
 		int err = -errno;
 		defer_run(l);

@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <time.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -348,7 +349,8 @@ static void *worker_main(void *arg)
 		int timeout = turn_next_timeout(w->turn, 1000);
 		if (pause) {
 			struct timespec ts = {0, (long)pause * 1000};
-			nanosleep(&ts, NULL);
+			/* syscall(2): no cancellation-point wrapper, see net/udp.c */
+			syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, &ts, NULL);
 			timeout = 0;
 			w->pauses++;
 		}

@@ -116,7 +116,7 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .def = "off", .help = "Add FINGERPRINT to every response."},
 	{.name = "no-gso", .type = T_BOOL, .off = OFF(no_gso), .def = "off",
 	 .help = "Send no UDP_SEGMENT (GSO) batches, even where the kernel supports them."},
-	{.name = "batch-delay-us", .type = T_UINT, .off = OFF(batch_delay_us), .min = 0, .max = 1000, .def = "50",
+	{.name = "batch-delay-us", .type = T_UINT, .off = OFF(batch_delay_us), .min = 0, .max = 1000, .def = "100",
 	 .help = "Adaptive batching: under load, pause up to this long between polls so each wakeup finds a batch (0 = off)."},
 	{.name = "steering", .type = T_STR, .off = OFF(steering), .def = "auto", .arg = "MODE",
 	 .help = "Spread new flows over workers: ebpf (least-loaded, sticky), hash (kernel), auto (ebpf if it loads)."},
