@@ -198,6 +198,7 @@ static void setup_steering(struct server *s)
 			goto fallback;
 	}
 	log_info("steering: ebpf (new flows to the least-loaded worker)");
+	s->sh.steer = s->steer;
 	return;
 fallback:
 	steer_free(s->steer);
@@ -283,6 +284,7 @@ struct wstats {
 	uint64_t rx_client, rx_peer, to_peer, to_client, drops, kernel_drops, tx_drops, allocs, batches,
 	    datagrams, gso_sends, gso_segments, pauses, allocs_created, auth_fail;
 	uint64_t allocs_deleted, allocs_expired, drop_malformed, drop_policy, drop_ratelimit;
+	uint64_t steer_pinned, steer_pin_fail;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -309,6 +311,8 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->gso_sends = w->tx->stats.gso_sends;
 	o->gso_segments = w->tx->stats.gso_segments;
 	o->pauses = w->pauses;
+	o->steer_pinned = w->steer_pinned;
+	o->steer_pin_fail = w->steer_pin_fail;
 }
 
 /* Counters are plain per-worker integers written by their worker only: a
@@ -345,7 +349,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"allocations\":%llu,\"allocations_created\":%llu,\"auth_failures\":%llu,"
 		        "\"rx_batches\":%llu,\"rx_datagrams\":%llu,\"gso_sends\":%llu,\"gso_segments\":%llu,"
 		        "\"batch_pauses\":%llu,\"allocations_deleted\":%llu,\"allocations_expired\":%llu,"
-		        "\"dropped_malformed\":%llu,\"dropped_policy\":%llu,\"dropped_ratelimit\":%llu}",
+		        "\"dropped_malformed\":%llu,\"dropped_policy\":%llu,\"dropped_ratelimit\":%llu,"
+		        "\"steering_pinned\":%llu,\"steering_pin_failures\":%llu}",
 		        i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
 		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
 		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
@@ -355,7 +360,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.gso_sends, (unsigned long long)o.gso_segments,
 		        (unsigned long long)o.pauses, (unsigned long long)o.allocs_deleted,
 		        (unsigned long long)o.allocs_expired, (unsigned long long)o.drop_malformed,
-		        (unsigned long long)o.drop_policy, (unsigned long long)o.drop_ratelimit);
+		        (unsigned long long)o.drop_policy, (unsigned long long)o.drop_ratelimit,
+		        (unsigned long long)o.steer_pinned, (unsigned long long)o.steer_pin_fail);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 		s->steer ? "ebpf" : "hash");
@@ -492,6 +498,8 @@ void server_free(struct server *s)
 {
 	if (!s)
 		return;
+	/* the workers' relay sockets close below: no unpinning in a freed map */
+	s->sh.steer = NULL;
 	steer_free(s->steer);
 	s->steer = NULL;
 	if (s->workers) {

@@ -12,6 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "net/steer.h"
 #include "util/log.h"
 
 /* Receive batches per socket per wakeup: bounds how long one busy socket can
@@ -90,6 +91,51 @@ static void advertise(const struct tern_config *cfg, union tern_addr *a)
 
 static void on_relay(struct net_handler *h, uint32_t events);
 
+/* The client flow's local port: that of the listening socket it came in on. */
+static int listener_port(const struct worker *w, int fd)
+{
+	for (unsigned i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i].h.fd == fd)
+			return addr_port(&w->listeners[i].addr);
+	return -1;
+}
+
+/* With eBPF steering, an allocation's client flow must keep reaching this
+ * worker for as long as the allocation lives, even if the program's LRU
+ * flow table (STEER_ABI_MAX_FLOWS) evicts it under a flood of new flows:
+ * pin it. One bpf() call per allocation (per relay socket of a dual one;
+ * pinning again is harmless), none per datagram. */
+static void steer_pin_alloc(struct worker *w, struct relay_sock *rs)
+{
+	if (!w->sh->steer || !rs->alloc)
+		return;
+	int listener;
+	const union tern_addr *client = turn_alloc_client(rs->alloc, &listener);
+	int port = listener_port(w, listener);
+	if (port >= 0 && steer_pin(w->sh->steer, client, (uint16_t)port, w->id) == 0) {
+		rs->pinned = true;
+		w->steer_pinned++;
+	} else {
+		w->steer_pin_fail++;
+		LOG_RL(LOG_WARN, "worker %u: cannot pin a client flow for eBPF steering", w->id);
+	}
+}
+
+static void steer_unpin_alloc(struct worker *w, struct relay_sock *rs)
+{
+	if (!rs->pinned)
+		return;
+	rs->pinned = false;
+	w->steer_pinned--;
+	int listener;
+	const union tern_addr *client = turn_alloc_client(rs->alloc, &listener);
+	int port = listener_port(w, listener);
+	/* a dual allocation's second socket finds the pin already gone; at
+	 * shutdown the map is gone (steer NULL) */
+	if (port >= 0 && w->sh->steer)
+		(void)steer_unpin(w->sh->steer, client, (uint16_t)port);
+}
+
 static int relay_register(struct worker *w, int fd, struct turn_alloc *a)
 {
 	if ((unsigned)fd >= w->nrelays)
@@ -100,9 +146,12 @@ static int relay_register(struct worker *w, int fd, struct turn_alloc *a)
 	rs->w = w;
 	rs->alloc = a;
 	rs->kdrops_seen = 0;
+	rs->pinned = false;
 	int rc = loop_add(w->loop, &rs->h, EPOLLIN);
-	if (rc == 0)
+	if (rc == 0) {
 		rs->active = true;
+		steer_pin_alloc(w, rs);
+	}
 	return rc;
 }
 
@@ -209,6 +258,7 @@ static void io_relay_close(void *ctx, int handle)
 	struct worker *w = ctx;
 	if ((unsigned)handle < w->nrelays && w->relays[handle].active) {
 		count_kernel_drops(w, handle, &w->relays[handle].kdrops_seen);
+		steer_unpin_alloc(w, &w->relays[handle]);
 		loop_del(w->loop, &w->relays[handle].h);
 		w->relays[handle].active = false;
 		w->relays[handle].alloc = NULL;

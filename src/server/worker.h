@@ -29,7 +29,10 @@ struct relay_sock {
 	struct turn_alloc *alloc;
 	uint32_t kdrops_seen;
 	bool active;
+	bool pinned; /* its allocation's client flow is pinned in the eBPF steering map */
 };
+
+struct steer;
 
 struct server_shared {
 	const struct tern_config *cfg;
@@ -38,6 +41,7 @@ struct server_shared {
 	unsigned nrelay_v4, nrelay_v6;
 	bool gso;                /* UDP_SEGMENT sends (probed at start, gso option) */
 	unsigned batch_delay_us; /* adaptive batching: longest pause, 0 = off */
+	struct steer *steer;     /* eBPF steering, or NULL (kernel hash); set before workers start */
 };
 
 struct worker {
@@ -70,6 +74,8 @@ struct worker {
 	uint64_t rx_batches, rx_datagrams, rx_trunc, relay_open_fail, pauses;
 	uint64_t kernel_drops; /* receive-queue overflows (SK_MEMINFO_DROPS) */
 	uint64_t drops_polled_us; /* listeners' drop counters last read */
+	/* eBPF steering: client flows pinned to this worker (live), pin failures */
+	uint64_t steer_pinned, steer_pin_fail;
 };
 
 /* Create the worker and bind its listening sockets. 0 or -errno. */

@@ -312,3 +312,9 @@ bool bucket_take(struct turn_bucket *b, uint64_t rate, uint64_t now, size_t len)
 	b->tokens -= len;
 	return true;
 }
+
+const union tern_addr *turn_alloc_client(const struct turn_alloc *a, int *listener)
+{
+	*listener = a->listener;
+	return &a->client;
+}

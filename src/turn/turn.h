@@ -144,6 +144,11 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union tern_addr *peer,
                   const uint8_t *buf, size_t len);
 
+/* The client side of allocation a's 5-tuple: the client's address, and in
+ * *listener the listening handle its datagrams arrive on. Valid from
+ * io->relay_open / relay_adopt on. */
+const union tern_addr *turn_alloc_client(const struct turn_alloc *a, int *listener);
+
 /* Expire what is due. Cheap when nothing is: call once per loop turn. */
 void turn_on_tick(struct turn *t);
 /* Milliseconds until the next timer is due (for the loop's epoll timeout),

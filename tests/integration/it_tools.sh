@@ -46,6 +46,20 @@ total=$((sent + warm))
 check "stats: every datagram relayed to the peer is counted ($to_peer of $total)" test "$to_peer" -eq "$total"
 check "stats: every echo relayed back is counted ($to_client of $total)" test "$to_client" -eq "$total"
 check "stats: bench deleted its allocations ($live live)" test "$live" -eq 0
+# eBPF steering (root, 2 workers): every live allocation's client flow is
+# pinned to its worker, and unpinned when the allocation ends.
+pins() {
+	python3 -c '
+import json,sys
+d=json.loads(sys.argv[1]); w=d["workers"]
+print(d["steering"], sum(x["steering_pinned"] for x in w), sum(x["steering_pin_failures"] for x in w))' "$1"
+}
+read -r steering pinned pinfail <<<"$(pins "$json")"
+if [ "$steering" = ebpf ]; then
+	check "steering: no flow pinned once the bench's allocations are gone ($pinned)" test "$pinned" -eq 0
+else
+	echo "# steering is $steering here (no eBPF privilege): pin checks skipped"
+fi
 
 scale=$(timeout 60 "$tern" scale --allocations 30 --user it --password it-pass --window 64 127.0.0.1:"$base")
 check "tern scale creates 30 allocations ($(jget "$scale" created) created, $(jget "$scale" failed) failed)" \
@@ -53,6 +67,19 @@ check "tern scale creates 30 allocations ($(jget "$scale" created) created, $(jg
 json=$(timeout 5 "$tern" stats --socket "$sock" --json)
 live=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["allocations_total"])' "$json")
 check "stats: the server holds the 30 allocations ($live)" test "$live" -eq 30
+if [ "$steering" = ebpf ]; then
+	read -r steering pinned pinfail <<<"$(pins "$json")"
+	check "steering: the 30 allocations' flows are pinned ($pinned, $pinfail failed)" \
+		test "$pinned" -eq 30 -a "$pinfail" -eq 0
+fi
 check "tern stats without a server fails in one line" \
 	bash -c "! '$tern' stats --socket '$tmp/none.sock' 2>&1 | grep -c . | grep -qv '^1$'"
+# A clean stop with 30 live (pinned) allocations: relay sockets close and
+# unpin after the steering maps are gone (ASan runs this too).
+kill -TERM "${pids[0]}"
+rc=0
+timeout 10 tail --pid="${pids[0]}" -f /dev/null || rc=$?
+wait "${pids[0]}"
+code=$?
+check "ternd stops cleanly on SIGTERM with live allocations (exit $code)" test "$rc" -eq 0 -a "$code" -eq 0
 finish
