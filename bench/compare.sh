@@ -276,13 +276,17 @@ else
 	skipped+=("pion (no $PION: bench/build-pion.sh)")
 fi
 servers+=(fwd fwd-gso)
+# not in the default list: the GSO floor with each relay socket connected to
+# its peer (what per-allocation connected relay sockets could save); name it
+# in --servers to run it
+OPTIONAL_SERVERS=(fwd-gso-conn)
 
 if [ -n "$SERVERS_FILTER" ]; then
 	IFS=, read -r -a want <<<"$SERVERS_FILTER"
 	sel=()
 	for w in "${want[@]}"; do
 		found=0
-		for s in "${servers[@]}"; do [ "$s" = "$w" ] && sel+=("$s") && found=1; done
+		for s in "${servers[@]}" "${OPTIONAL_SERVERS[@]}"; do [ "$s" = "$w" ] && sel+=("$s") && found=1; done
 		[ $found = 1 ] || note "server '$w' is not available: not run"
 	done
 	servers=("${sel[@]}")
@@ -524,7 +528,7 @@ wait_port() { # NS PORT PID
 	return 1
 }
 
-server_kind() { case $1 in fwd | fwd-gso) echo raw ;; *) echo turn ;; esac; }
+server_kind() { case $1 in fwd | fwd-*) echo raw ;; *) echo turn ;; esac; }
 
 # start_server NAME LOG -> SRV_PID (the server process itself: ip netns exec
 # and taskset exec into it, so /proc/SRV_PID/stat is the server's)
@@ -548,10 +552,11 @@ start_server() {
 	pion)
 		cmd=("$PION" -public-ip "$RELAY_IP" -port "$PORT" -users bench=bench -realm bench.test)
 		;;
-	fwd | fwd-gso)
+	fwd | fwd-gso | fwd-gso-conn)
 		cmd=("$FWD" --listen "$LISTEN_IP:$PORT" --peer "$PEER_IP:$PEER_PORT" --peer-per-client --seconds "$limit")
 		[ "$TOPOLOGY" = veth ] && cmd+=(--relay-ip "$RELAY_IP")
-		[ "$name" = fwd-gso ] && cmd+=(--gso)
+		[ "$name" != fwd ] && cmd+=(--gso)
+		[ "$name" = fwd-gso-conn ] && cmd+=(--connect)
 		;;
 	*) die "unknown server $name" ;;
 	esac

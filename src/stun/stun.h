@@ -202,6 +202,12 @@ int stun_attr_even_port(const struct stun_attr *a, bool *reserve);
 
 /* ---- integrity and fingerprint (RFC 8489 §14.5-14.7) ---- */
 
+/* HMACs use one OpenSSL context per thread and digest, made on first use
+ * and freed when the thread exits. A thread that is not exiting (the
+ * process's main thread, say) may free its own early; the next HMAC on
+ * that thread makes new ones. */
+void stun_integrity_thread_done(void);
+
 /* Long-term key for MESSAGE-INTEGRITY: MD5(username ":" realm ":" password)
  * (RFC 8489 §9.2.2, no SASLprep: inputs are taken as bytes). out: 16 bytes. */
 void stun_key_md5(const char *user, size_t ulen, const char *realm, size_t rlen, const char *pass,

@@ -4,6 +4,8 @@
 #include "stun/stun.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -58,32 +60,93 @@ static uint32_t crc32_update(uint32_t crc, const uint8_t *p, size_t n)
 	return crc;
 }
 
-/* HMAC(key, p1 || p2) with the named digest; out gets the full MAC.
- * Two pieces so a verifier can feed a patched copy of the header followed
- * by the untouched rest of a const message. */
+/* One HMAC context per thread and digest, keyed anew for each message.
+ * Fetching the algorithm and building a context per call (what OpenSSL 3's
+ * one-shot API does) costs a locked lookup and two allocations per
+ * authenticated message. Each thread's contexts are freed when it exits. */
+struct hmac_cache {
+	EVP_MAC *mac;
+	EVP_MAC_CTX *ctx[2]; /* [0] SHA1, [1] SHA256 */
+};
+static pthread_key_t hmac_tls;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
+static bool hmac_tls_ok;
+
+static void hmac_cache_free(void *p)
+{
+	struct hmac_cache *c = p;
+	EVP_MAC_CTX_free(c->ctx[0]);
+	EVP_MAC_CTX_free(c->ctx[1]);
+	EVP_MAC_free(c->mac);
+	free(c);
+}
+
+static void hmac_tls_init(void)
+{
+	hmac_tls_ok = pthread_key_create(&hmac_tls, hmac_cache_free) == 0;
+}
+
+static EVP_MAC_CTX *hmac_ctx(const char *md_name)
+{
+	pthread_once(&hmac_once, hmac_tls_init);
+	if (!hmac_tls_ok)
+		return NULL;
+	struct hmac_cache *c = pthread_getspecific(hmac_tls);
+	if (!c) {
+		if (!(c = calloc(1, sizeof(*c))))
+			return NULL;
+		if (pthread_setspecific(hmac_tls, c) != 0) {
+			free(c);
+			return NULL;
+		}
+	}
+	unsigned i = strcmp(md_name, "SHA1") == 0 ? 0 : 1;
+	if (!c->ctx[i]) {
+		if (!c->mac && !(c->mac = EVP_MAC_fetch(NULL, "HMAC", NULL)))
+			return NULL;
+		EVP_MAC_CTX *x = EVP_MAC_CTX_new(c->mac);
+		OSSL_PARAM params[2] = {
+		    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)md_name, 0),
+		    OSSL_PARAM_construct_end(),
+		};
+		if (!x || !EVP_MAC_CTX_set_params(x, params)) {
+			EVP_MAC_CTX_free(x);
+			return NULL;
+		}
+		c->ctx[i] = x;
+	}
+	return c->ctx[i];
+}
+
+void stun_integrity_thread_done(void)
+{
+	pthread_once(&hmac_once, hmac_tls_init);
+	if (!hmac_tls_ok)
+		return;
+	struct hmac_cache *c = pthread_getspecific(hmac_tls);
+	if (c) {
+		pthread_setspecific(hmac_tls, NULL);
+		hmac_cache_free(c);
+	}
+}
+
+/* HMAC(key, p1 || p2) with the named digest ("SHA1" or "SHA256"); out gets
+ * the full MAC. Two pieces so a verifier can feed a patched copy of the
+ * header followed by the untouched rest of a const message. */
 static int hmac2(const char *md_name, const uint8_t *key, size_t keylen, const uint8_t *p1, size_t n1,
                  const uint8_t *p2, size_t n2, uint8_t *out, size_t outsize)
 {
-	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
-	EVP_MAC_CTX *ctx = mac ? EVP_MAC_CTX_new(mac) : NULL;
-	OSSL_PARAM params[2];
+	EVP_MAC_CTX *ctx = hmac_ctx(md_name);
 	size_t outlen;
-	int rc = -ENOMEM;
 
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)md_name, 0);
-	params[1] = OSSL_PARAM_construct_end();
 	/* A NULL key would mean "keep the previous key" to EVP_MAC_init. */
-	if (!ctx || !EVP_MAC_init(ctx, key ? key : (const uint8_t *)"", keylen, params))
-		goto out;
+	if (!ctx || !EVP_MAC_init(ctx, key ? key : (const uint8_t *)"", keylen, NULL))
+		return -ENOMEM;
 	if (!EVP_MAC_update(ctx, p1, n1) || (n2 && !EVP_MAC_update(ctx, p2, n2)))
-		goto out;
+		return -ENOMEM;
 	if (!EVP_MAC_final(ctx, out, &outlen, outsize) || outlen != outsize)
-		goto out;
-	rc = 0;
-out:
-	EVP_MAC_CTX_free(ctx);
-	EVP_MAC_free(mac);
-	return rc;
+		return -ENOMEM;
+	return 0;
 }
 
 struct piece {
