@@ -185,6 +185,11 @@ build_all() {
 if [ "$(id -u)" -ne 0 ] && [ "$list_only" = 0 ]; then
 	die "needs root: it creates network namespaces (ip netns) and pins processes"
 fi
+# what a fresh Debian machine lacks (coturn, the compilers...): installed
+# here, as `make test` does (pion is built below by bench/build-pion.sh)
+if [ "$list_only" = 0 ]; then
+	"$root/scripts/deps.sh" bench || die "cannot install the packages compare.sh needs (scripts/deps.sh bench)"
+fi
 for t in ip taskset timeout python3 ss; do
 	command -v $t >/dev/null || die "'$t' not found (Debian: iproute2, util-linux, coreutils, python3)"
 done

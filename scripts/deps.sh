@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Install the Debian packages a make target needs, only when missing.
-# Usage: scripts/deps.sh build|test
+# Usage: scripts/deps.sh build|test|bench
 set -euo pipefail
 
 build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev)
 test_pkgs=("${build_pkgs[@]}" libcmocka-dev coturn iproute2 python3 procps libclang-rt-14-dev valgrind)
+bench_pkgs=("${build_pkgs[@]}" coturn iproute2 python3 procps util-linux)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
 test) want=("${test_pkgs[@]}") ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+bench) want=("${bench_pkgs[@]}") ;;
+*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 
 missing=()
