@@ -178,6 +178,32 @@ static int build_policy(struct server *s)
 	return 0;
 }
 
+/* Every worker binds its listener with SO_REUSEPORT, and the kernel lets
+ * any other socket of the same user join that group: a second ternd (or a
+ * coturn) on the same address and port would silently take a share of the
+ * clients. A probe bind without SO_REUSEPORT fails if anything holds the
+ * address, so ternd refuses to start instead. */
+static int check_listen_free(const struct tern_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nlisten; i++) {
+		const union tern_addr *a = &cfg->listen[i];
+		int fd = udp_open(a, a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0, 0, 0, NULL);
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		if (fd == -EADDRINUSE) {
+			char str[TERN_ADDRSTRLEN];
+			log_err("cannot listen on udp %s: already in use by another socket (another ternd or "
+			        "TURN server?)",
+			        addr_format(a, str, sizeof(str), true));
+			return fd;
+		}
+		/* anything else is reported by the worker's own bind */
+	}
+	return 0;
+}
+
 /* eBPF steering fails open: any error leaves the kernel hash in charge,
  * with one log line (a warning only when the operator asked for ebpf). */
 static void setup_steering(struct server *s)
@@ -252,6 +278,8 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	log_info("engine: UDP GSO %s, adaptive batching %s", s->sh.gso ? "on" : "off",
 	         s->sh.batch_delay_us ? "on" : "off");
 
+	if ((rc = check_listen_free(cfg)) < 0)
+		goto fail;
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	if (!s->workers) {
 		rc = -ENOMEM;

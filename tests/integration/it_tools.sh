@@ -26,6 +26,13 @@ timeout 10 "$tern" bench peer --listen 127.0.0.1:$((base + 40)) --count 4 --echo
 pids+=($!)
 wait_line "$tmp/ternd.log" "ternd ready" 10 && wait_line "$tmp/peer.log" "listening" 10
 check "ternd and the echo peer start" test -S "$sock"
+# A second ternd on the same port would join the first one's SO_REUSEPORT
+# group and take a share of its clients: it must refuse to start instead.
+rc=0
+second=$(timeout 10 "$ternd" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port "$base" \
+	--min-port $((base + 2)) --max-port $((base + 39)) --realm it.test --user it:it-pass --workers 1 2>&1) || rc=$?
+check "a second ternd on the same port exits non-zero (exit $rc)" test "$rc" -ne 0 -a "$rc" -ne 124
+check "... and says the port is in use" grep -q "127.0.0.1:$base: already in use" <<<"$second"
 
 out=$(timeout 30 "$tern" bench --user it --password it-pass --allocations 4 --peer 127.0.0.1:$((base + 40)) \
 	--pps 2000 --seconds 1 --warmup 0.2 --quiet 127.0.0.1:"$base")
