@@ -456,10 +456,11 @@ static int set_realm(struct tern_config *c, const char *v, char *why, size_t cap
 	return 0;
 }
 
-static int set_str(char *dst, const char *v, char *why, size_t cap)
+/* size: the destination's size, NUL included */
+static int set_str(char *dst, size_t size, const char *v, char *why, size_t cap)
 {
-	if (strlen(v) >= CFG_STR) {
-		snprintf(why, cap, "longer than %d bytes", CFG_STR - 1);
+	if (size == 0 || strlen(v) >= size) {
+		snprintf(why, cap, "longer than %zu bytes", size ? size - 1 : 0);
 		return -EINVAL;
 	}
 	strcpy(dst, v);
@@ -542,13 +543,13 @@ static int opt_apply(struct tern_config *c, const struct cfg_opt *o, const char 
 		*(uint64_t *)field = n;
 		return 0;
 	case T_STR:
-		return set_str(field, v, why, cap);
+		return set_str(field, o->size, v, why, cap);
 	case T_LOGFILE:
 		if (strcmp(v, "syslog") == 0)
 			warn_value(s, o, v, "tern does not log to syslog; logging to standard output");
 		if (strcmp(v, "stdout") == 0 || strcmp(v, "-") == 0 || strcmp(v, "syslog") == 0)
 			v = "";
-		return set_str(c->log_file, v, why, cap);
+		return set_str(c->log_file, sizeof(c->log_file), v, why, cap);
 	case T_REALM:
 		return set_realm(c, v, why, cap);
 	case T_LISTEN:

@@ -58,6 +58,7 @@ struct cfg_opt {
 	unsigned char status;
 	unsigned char flags;
 	size_t off;        /* field for the generic types */
+	size_t size;       /* T_STR: the field's size (string plus NUL) */
 	uint64_t min, max; /* bounds for the numeric types */
 	const char *arg;   /* value placeholder in --help, NULL for flags */
 	const char *def;   /* default, parsed by config_defaults(); NULL = none */

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #define OFF(f) offsetof(struct tern_config, f)
+/* a T_STR field: its offset and its size, so no value can overrun it */
+#define STRF(f) .off = OFF(f), .size = sizeof(((struct tern_config *)0)->f)
 #define SECTION(title)                                                                                       \
 	{                                                                                                    \
 		.name = title, .type = T_SECTION                                                             \
@@ -118,7 +120,7 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "Send no UDP_SEGMENT (GSO) batches, even where the kernel supports them."},
 	{.name = "batch-delay-us", .type = T_UINT, .off = OFF(batch_delay_us), .min = 0, .max = 1000, .def = "100",
 	 .help = "Adaptive batching: under load, pause up to this long between polls so each wakeup finds a batch (0 = off)."},
-	{.name = "steering", .type = T_STR, .off = OFF(steering), .def = "auto", .arg = "MODE",
+	{.name = "steering", .type = T_STR, STRF(steering), .def = "auto", .arg = "MODE",
 	 .help = "Spread new flows over workers: ebpf (least-loaded, sticky), hash (kernel), auto (ebpf if it loads)."},
 	{.name = "strict-channel-numbers", .type = T_BOOL, .off = OFF(strict_channel_numbers), .flags = F_RELOAD,
 	 .def = "off", .help = "Accept only RFC 8656 channels 0x4000-0x4FFF (default also RFC 5766's up to 0x7FFF)."},
@@ -140,8 +142,8 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "Verbose logging."},
 	{.name = "Verbose", .sh = 'V', .type = T_VERBOSE, .flags = F_RELOAD, .min = 2, .def = "off",
 	 .help = "Very verbose logging (debug)."},
-	{.name = "pidfile", .type = T_STR, .off = OFF(pidfile), .arg = "FILE", .help = "Write the process id to FILE."},
-	{.name = "stats-socket", .type = T_STR, .off = OFF(stats_socket), .arg = "PATH",
+	{.name = "pidfile", .type = T_STR, STRF(pidfile), .arg = "FILE", .help = "Write the process id to FILE."},
+	{.name = "stats-socket", .type = T_STR, STRF(stats_socket), .arg = "PATH",
 	 .help = "Serve per-worker counters on this unix socket (read with `tern stats`)."},
 	{.name = "config", .sh = 'c', .type = T_CONFIG, .flags = F_CLI, .arg = "FILE",
 	 .help = "Read FILE first; the other command-line options override it."},
