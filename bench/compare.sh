@@ -155,6 +155,7 @@ ncpu=$(nproc --all)
 [ "$SERVER_CPU" -lt "$ncpu" ] && [ "$LOAD_CPU" -lt "$ncpu" ] || die "CPUs $SERVER_CPU/$LOAD_CPU: this machine has $ncpu"
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || note "warning: server and load share CPU $SERVER_CPU"
 [ "$RT" = 0 ] || command -v chrt >/dev/null || die "--rt needs chrt (util-linux)"
+[ "$PERF" = 0 ] || command -v perf >/dev/null || die "--perf needs perf (Debian: apt-get install linux-perf)"
 
 # ---- binaries ---------------------------------------------------------------
 build_all() {

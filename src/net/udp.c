@@ -200,6 +200,17 @@ static void tx_send(struct udp_tx *tx, int fd, unsigned n)
 	}
 }
 
+void udp_msg_gso(struct msghdr *mh, union udp_gso_cmsg *cm, uint16_t seg)
+{
+	mh->msg_control = cm->buf;
+	mh->msg_controllen = sizeof(cm->buf);
+	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
+	c->cmsg_level = SOL_UDP;
+	c->cmsg_type = UDP_SEGMENT;
+	c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+}
+
 void udp_tx_flush(struct udp_tx *tx)
 {
 	unsigned count = tx->count;
@@ -282,14 +293,7 @@ void udp_tx_flush(struct udp_tx *tx)
 			}
 			mh->msg_iovlen = (size_t)(&tx->iov[niov] - (struct iovec *)mh->msg_iov);
 			if (nseg > 1) {
-				mh->msg_control = tx->cm[nmsg].buf;
-				mh->msg_controllen = sizeof(tx->cm[nmsg].buf);
-				struct cmsghdr *c = CMSG_FIRSTHDR(mh);
-				c->cmsg_level = SOL_UDP;
-				c->cmsg_type = UDP_SEGMENT;
-				c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-				uint16_t gs = (uint16_t)seg;
-				memcpy(CMSG_DATA(c), &gs, sizeof(gs));
+				udp_msg_gso(mh, &tx->cm[nmsg], (uint16_t)seg);
 				tx->stats.gso_sends++;
 				tx->stats.gso_segments += nseg;
 			}

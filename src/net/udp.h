@@ -101,6 +101,15 @@ struct udp_tx_stats {
 	uint64_t gso_segments; /* datagrams sent inside those */
 };
 
+/* Control buffer for one UDP_SEGMENT (GSO) message. */
+union udp_gso_cmsg {
+	char buf[CMSG_SPACE(sizeof(uint16_t))];
+	struct cmsghdr align;
+};
+/* Make mh one GSO message: the kernel cuts its payload into seg-byte
+ * datagrams (the last may be shorter). cm must live until the send. */
+void udp_msg_gso(struct msghdr *mh, union udp_gso_cmsg *cm, uint16_t seg);
+
 struct udp_tx {
 	unsigned count;
 	bool gso; /* merge same-size runs to one destination (UDP_SEGMENT) */
@@ -111,10 +120,7 @@ struct udp_tx {
 	uint16_t segs[NET_TX_BATCH];
 	struct mmsghdr msg[NET_TX_BATCH];
 	struct iovec iov[NET_TX_BATCH * UDP_TX_IOV];
-	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
-		struct cmsghdr align;
-	} cm[NET_TX_BATCH];
+	union udp_gso_cmsg cm[NET_TX_BATCH];
 };
 
 /* gso: use UDP_SEGMENT where it applies (see udp_probe_gso()). */

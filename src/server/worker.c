@@ -173,9 +173,8 @@ static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned
 		if ((flags & TURN_RELAY_RESERVE_NEXT) && port + 1 > cfg->max_port)
 			continue;
 		addr_set_port(&a, (uint16_t)port);
-		int fd = udp_open(
-		    &a, UDP_F_NONBLOCK | (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0),
-		    RELAY_RCVBUF, 0, bound);
+		int fd = udp_open(&a, UDP_F_NONBLOCK | (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0),
+		                  RELAY_RCVBUF, 0, bound);
 		if (fd < 0) {
 			if (fd == -EADDRINUSE || fd == -EACCES)
 				continue;
@@ -251,7 +250,18 @@ static int io_relay_adopt(void *ctx, struct turn_alloc *a, int handle, union ter
 	return rc;
 }
 
-static void count_kernel_drops(struct worker *w, int fd, uint32_t *seen);
+/* Kernel receive drops are read with one getsockopt where a socket may
+ * have overflowed, not per datagram: its buffer holds several batches, so a
+ * socket that dropped anything is read as a full batch next time (and the
+ * listeners are read once a second, relay sockets when they close). */
+static void count_kernel_drops(struct worker *w, int fd, uint32_t *seen)
+{
+	int64_t d = udp_kernel_drops(fd);
+	if (d >= 0) {
+		w->kernel_drops += (uint32_t)((uint32_t)d - *seen);
+		*seen = (uint32_t)d;
+	}
+}
 
 static void io_relay_close(void *ctx, int handle)
 {
@@ -269,19 +279,6 @@ static void io_relay_close(void *ctx, int handle)
 /* ---- receive paths ---- */
 
 #define RX_POOL (sizeof(((struct worker *)0)->rxpool) / sizeof(struct udp_rx *))
-
-/* Kernel receive drops are read with one getsockopt where a socket may
- * have overflowed, not per datagram: its buffer holds several batches, so a
- * socket that dropped anything is read as a full batch next time (and the
- * listeners are read once a second, relay sockets when they close). */
-static void count_kernel_drops(struct worker *w, int fd, uint32_t *seen)
-{
-	int64_t d = udp_kernel_drops(fd);
-	if (d >= 0) {
-		w->kernel_drops += (uint32_t)((uint32_t)d - *seen);
-		*seen = (uint32_t)d;
-	}
-}
 
 /* A receive batch no queued send points into. */
 static struct udp_rx *rx_take(struct worker *w)
@@ -473,8 +470,8 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		struct listener *l = &w->listeners[w->nlisteners];
 		const union tern_addr *a = &cfg->listen[i];
-		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK |
-		                 (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0);
+		unsigned flags =
+		    UDP_F_REUSEPORT | UDP_F_NONBLOCK | (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0);
 		int fd = udp_open(a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
 		if (fd < 0) {
 			char s[TERN_ADDRSTRLEN];

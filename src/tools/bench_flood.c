@@ -55,10 +55,7 @@ struct flood {
 	struct mmsghdr msg[TX_SLOTS];
 	struct iovec iov[TX_SLOTS];
 	unsigned msg_dgrams[TX_SLOTS];
-	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
-		struct cmsghdr align;
-	} ctl[TX_SLOTS];
+	union udp_gso_cmsg ctl[TX_SLOTS];
 	struct hist sec; /* round trips of the current second (live line) */
 	struct epoll_event ev[EPOLL_EVENTS];
 	struct udp_rx rx;
@@ -143,16 +140,8 @@ static void msg_set(struct flood *f, unsigned m, unsigned iov0, unsigned niov, u
 	h->msg_iov = &f->iov[iov0];
 	h->msg_iovlen = niov;
 	f->msg_dgrams[m] = niov;
-	if (niov > 1 && seg) {
-		h->msg_control = f->ctl[m].buf;
-		h->msg_controllen = sizeof(f->ctl[m].buf);
-		struct cmsghdr *c = CMSG_FIRSTHDR(h);
-		c->cmsg_level = SOL_UDP;
-		c->cmsg_type = UDP_SEGMENT;
-		c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-		uint16_t gso = (uint16_t)seg;
-		memcpy(CMSG_DATA(c), &gso, sizeof(gso));
-	}
+	if (niov > 1 && seg)
+		udp_msg_gso(h, &f->ctl[m], (uint16_t)seg);
 }
 
 /* Send `count` datagrams on allocation a. */

@@ -298,18 +298,25 @@ struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t nu
 	return c;
 }
 
-bool bucket_take(struct turn_bucket *b, uint64_t rate, uint64_t now, size_t len)
+bool bucket_allow(struct turn_bucket *b, uint64_t rate, uint64_t burst, uint64_t now, size_t len, bool take)
 {
 	if (rate == 0)
 		return true;
+	/* Milli-bytes: a rate in bytes/s adds exactly `rate` of them per
+	 * millisecond, so no fraction is lost however often it is asked. */
+	uint64_t cap = burst * 1000;
 	if (now > b->stamp) {
-		uint64_t add = (now - b->stamp) * rate / 1000;
-		b->tokens = b->tokens + add > rate ? rate : b->tokens + add;
+		uint64_t elapsed = now - b->stamp;
+		if (elapsed >= cap / rate + 1 || b->tokens + elapsed * rate > cap)
+			b->tokens = cap;
+		else
+			b->tokens += elapsed * rate;
 		b->stamp = now;
 	}
-	if (b->tokens < len)
+	if (b->tokens < (uint64_t)len * 1000)
 		return false;
-	b->tokens -= len;
+	if (take)
+		b->tokens -= (uint64_t)len * 1000;
 	return true;
 }
 

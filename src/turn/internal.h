@@ -42,7 +42,7 @@ struct quota_user;
 enum turn_mi { TURN_MI_NONE = 0, TURN_MI_SHA1, TURN_MI_SHA256 };
 
 struct turn_bucket {
-	uint64_t tokens; /* bytes */
+	uint64_t tokens; /* milli-bytes */
 	uint64_t stamp;  /* ms */
 };
 
@@ -130,7 +130,15 @@ int shared_take_reservation(struct turn_shared *s, const uint8_t token[8], uint6
 void shared_expire(struct turn_shared *s, uint64_t now, const struct turn_io *io);
 
 /* token bucket for max-bps: true when len bytes may pass */
-bool bucket_take(struct turn_bucket *b, uint64_t rate, uint64_t now, size_t len);
+/* Token bucket of `burst` bytes refilled at `rate` bytes/s (rate 0: no
+ * limit). True when len bytes may pass now; with take they are spent, else
+ * the bucket is only asked. */
+bool bucket_allow(struct turn_bucket *b, uint64_t rate, uint64_t burst, uint64_t now, size_t len, bool take);
+/* The per-allocation bandwidth limit: one second's worth of burst. */
+static inline bool bucket_take(struct turn_bucket *b, uint64_t rate, uint64_t now, size_t len)
+{
+	return bucket_allow(b, rate, rate, now, len, true);
+}
 
 #endif
 

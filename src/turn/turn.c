@@ -105,28 +105,12 @@ static struct turn_bucket *unauth_bucket(const struct turn *t, const union tern_
 	return &t->unauth[k & (TURN_UNAUTH_SLOTS - 1)];
 }
 
-/* May len bytes go unsigned to a? If so and take, they are spent. Token
- * bucket in milli-bytes: a rate in bytes/s adds exactly `rate` milli-bytes
- * per millisecond, so no fraction is lost however often it is asked. */
+/* May len bytes go unsigned to a? If so and take, they are spent. */
 static bool unauth_allow(struct turn *t, const union tern_addr *a, size_t len, bool take)
 {
 	if (!t->unauth)
 		return true;
-	struct turn_bucket *b = unauth_bucket(t, a);
-	uint64_t rate = t->p.unauth_bps, cap = (uint64_t)t->p.unauth_burst * 1000;
-	if (t->now > b->stamp) {
-		uint64_t elapsed = t->now - b->stamp;
-		if (elapsed >= cap / rate + 1 || b->tokens + elapsed * rate > cap)
-			b->tokens = cap;
-		else
-			b->tokens += elapsed * rate;
-		b->stamp = t->now;
-	}
-	if (b->tokens < (uint64_t)len * 1000)
-		return false;
-	if (take)
-		b->tokens -= (uint64_t)len * 1000;
-	return true;
+	return bucket_allow(unauth_bucket(t, a), t->p.unauth_bps, t->p.unauth_burst, t->now, len, take);
 }
 
 void resp_start(struct req *r, struct stun_builder *b, enum stun_class cls)

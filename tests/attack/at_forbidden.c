@@ -309,7 +309,7 @@ static void operator_knobs(struct catcher *k)
 int main(int argc, char **argv)
 {
 	struct catcher k;
-	int rc = at_netns_enter(argc, argv);
+	int rc = it_netns_enter(argc, argv);
 	if (rc >= 0)
 		return rc;
 	srv_setup(argc, argv);
@@ -319,7 +319,7 @@ int main(int argc, char **argv)
 	}
 	tap_watchdog(240);
 	tap_diag("running inside a private network namespace");
-	if (!at_netns_isolate(lo_addrs))
+	if (!it_netns_isolate(lo_addrs))
 		return tap_done();
 	if (!tap_check(peer_open(&k.v4, "0.0.0.0", 0) == 0, "catcher on 0.0.0.0"))
 		return tap_done();

@@ -9,24 +9,19 @@
  * is no other interface before starting any server, so that a bug cannot
  * send a single packet off the machine. Inside, the "forbidden" addresses
  * are added to lo, which makes them local: a catcher socket bound to the
- * wildcard address sees anything the relay would leak to them.
+ * wildcard address sees anything the relay would leak to them (lib/netns.c).
  * Exits 77 (skipped) when no network namespace can be created. */
 #include "it.h"
 
 #include <errno.h>
-#include <ifaddrs.h>
-#include <limits.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#define NETNS_ENV "TERN_IT_NETNS"
-#define QUIET_MS  300
-#define WAIT_MS   2000
+#define QUIET_MS 300
+#define WAIT_MS  2000
 
 static struct turnc_resp r;
 static uint8_t buf[65536];
@@ -39,135 +34,8 @@ static uint8_t buf[65536];
 static const char *const lo_addrs[] = {
     "10.0.0.1/32",         "169.254.169.254/32", "192.168.1.1/32", "172.16.0.1/32",
     "100.64.0.1/32",       CONTROL4 "/32",       "fc00::1/128",    "::127.0.0.1/128",
-    "64:ff9b::7f00:1/128", "2002:7f00:1::/128",  CONTROL6 "/128",
+    "64:ff9b::7f00:1/128", "2002:7f00:1::/128",  CONTROL6 "/128",  NULL,
 };
-
-static int run(const char *cmd)
-{
-	int st = system(cmd);
-	if (st != 0)
-		tap_diag("command failed (status %d): %s", st, cmd);
-	return st == 0 ? 0 : -1;
-}
-
-/* Outside the namespace: run ourselves inside a new one and pass on the
- * exit status. */
-static int reexec_in_netns(int argc, char **argv)
-{
-	char self[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	bool root = geteuid() == 0;
-	const char *unshare_user[] = {"--user", "--map-root-user"};
-
-	if (n < 0) {
-		printf("not ok 1 - readlink /proc/self/exe\n0 passed, 1 failed\n");
-		return 1;
-	}
-	self[n] = 0;
-	/* Probe first so that failure is reported as a skip, not a crash. */
-	char probe[256];
-	snprintf(probe, sizeof(probe), "unshare --net %s -- sh -c 'ip link set lo up' >/dev/null 2>&1",
-	         root ? "" : "--user --map-root-user");
-	if (system(probe) != 0) {
-		printf("ok 1 - run inside a private network namespace # SKIP cannot create one "
-		       "(needs root or unprivileged user namespaces, util-linux unshare and iproute2)\n");
-		printf("0 passed, 0 failed\n");
-		return 77;
-	}
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0)
-		return 1;
-	if (pid == 0) {
-		char *args[64];
-		unsigned k = 0;
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		args[k++] = "unshare";
-		args[k++] = "--net";
-		if (!root) {
-			args[k++] = (char *)unshare_user[0];
-			args[k++] = (char *)unshare_user[1];
-		}
-		args[k++] = "--";
-		args[k++] = "sh";
-		args[k++] = "-c";
-		args[k++] = "ip link set lo up && exec \"$0\" \"$@\"";
-		args[k++] = self;
-		for (int i = 1; i < argc && k < 62; i++)
-			args[k++] = argv[i];
-		args[k] = NULL;
-		setenv(NETNS_ENV, "1", 1);
-		execvp("unshare", args);
-		_exit(127);
-	}
-	int st;
-	while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
-	}
-	if (WIFEXITED(st))
-		return WEXITSTATUS(st);
-	printf("not ok - test in the namespace died (status 0x%x)\n", st);
-	return 1;
-}
-
-/* Inside: prove there is no way off the machine, then make the test
- * addresses local. */
-static bool isolate(void)
-{
-	struct ifaddrs *ifa, *i;
-	unsigned others = 0;
-
-	if (getifaddrs(&ifa) < 0)
-		return tap_check(false, "getifaddrs");
-	for (i = ifa; i; i = i->ifa_next) {
-		if (strcmp(i->ifa_name, "lo") != 0) {
-			tap_diag("unexpected interface %s in the test namespace", i->ifa_name);
-			others++;
-		}
-	}
-	freeifaddrs(ifa);
-	if (!tap_check(others == 0, "the test network namespace has no interface but lo"))
-		return false;
-	/* No default route, and no route to anything outside the namespace. */
-	static const char *const show[] = {"ip -4 route show default 2>&1", "ip -6 route show default 2>&1"};
-	for (unsigned k = 0; k < 2; k++) {
-		char line[256];
-		unsigned lines = 0;
-		FILE *f = popen(show[k], "r");
-		while (f && fgets(line, sizeof(line), f)) {
-			tap_diag("%s: %s", show[k], line);
-			lines++;
-		}
-		int st = f ? pclose(f) : -1;
-		if (!tap_check(st == 0 && lines == 0, "'%.*s' shows no default route",
-		               (int)strlen(show[k]) - 5, show[k]))
-			return false;
-	}
-
-	static const char *const outside[] = {"8.8.8.8", "10.0.0.1", "169.254.169.254",
-	                                      "2001:4860:4860::8888", "fc00::1"};
-	unsigned reachable = 0;
-	for (unsigned k = 0; k < sizeof(outside) / sizeof(outside[0]); k++) {
-		union tern_addr a = it_addr(outside[k], 9);
-		int fd = socket(a.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (fd >= 0 && connect(fd, &a.sa, addr_len(&a)) == 0) {
-			tap_diag("%s is routable before setup", outside[k]);
-			reachable++;
-		}
-		if (fd >= 0)
-			close(fd);
-	}
-	if (!tap_check(reachable == 0, "no route from the namespace to public or private addresses"))
-		return false;
-	for (unsigned k = 0; k < sizeof(lo_addrs) / sizeof(lo_addrs[0]); k++) {
-		char cmd[160];
-		bool v6 = strchr(lo_addrs[k], ':') != NULL;
-		snprintf(cmd, sizeof(cmd), "ip %s addr add %s dev lo%s", v6 ? "-6" : "", lo_addrs[k],
-		         v6 ? " nodad" : "");
-		if (run(cmd) < 0)
-			return tap_check(false, "add %s to lo", lo_addrs[k]);
-	}
-	return tap_check(true, "test addresses added to lo inside the namespace");
-}
 
 /* coturn allows private ranges by default; to check our client against it,
  * deny what tern denies by default (coturn takes ranges "a-b"). */
@@ -379,12 +247,13 @@ int main(int argc, char **argv)
 {
 	struct catcher k;
 
-	if (!getenv(NETNS_ENV))
-		return reexec_in_netns(argc, argv);
+	int rc = it_netns_enter(argc, argv);
+	if (rc >= 0)
+		return rc;
 	srv_setup(argc, argv);
 	tap_watchdog(200);
 	tap_diag("running inside a private network namespace");
-	if (!isolate())
+	if (!it_netns_isolate(lo_addrs))
 		return tap_done();
 	bool caught = catcher_open(&k);
 	if (!tap_check(caught, "catcher sockets on 0.0.0.0 and :: (port %u)", k.port))

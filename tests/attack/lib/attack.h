@@ -85,16 +85,4 @@ size_t at_attr(uint8_t *buf, size_t off, uint16_t type, uint16_t len, const void
 /* Set the header length field to off - 20. */
 void at_fix_len(uint8_t *buf, size_t off);
 
-/* ---- private network namespace (for tests that name forbidden peers) ---- */
-
-/* Outside a namespace: re-execute the program inside a fresh one (unshare
- * --net, only lo) and return its exit status; the caller returns it from
- * main. Returns 77 (skip) when no namespace can be made. Inside (after the
- * re-exec) returns -1: the caller goes on with the test. */
-int at_netns_enter(int argc, char **argv);
-/* Inside: check there is no interface but lo and no route off the machine,
- * then add each CIDR of addrs (NULL-terminated, "10.0.0.1/32") to lo. Every
- * step is a check; returns false when the test must not go on. */
-bool at_netns_isolate(const char *const *addrs);
-
 #endif

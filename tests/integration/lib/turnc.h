@@ -288,4 +288,16 @@ unsigned peer_echo(struct peer *p, unsigned n, int timeout_ms, const union tern_
 /* Drain and count everything that arrives within timeout_ms. */
 unsigned peer_drain(struct peer *p, int timeout_ms, size_t *bytes);
 
+/* ---- private network namespace (for tests that name forbidden peers) ---- */
+
+/* Outside a namespace: re-execute the program inside a fresh one (unshare
+ * --net, only lo) and return its exit status; the caller returns it from
+ * main. Returns 77 (skip) when no namespace can be made. Inside (after the
+ * re-exec) returns -1: the caller goes on with the test. */
+int it_netns_enter(int argc, char **argv);
+/* Inside: check there is no interface but lo and no route off the machine,
+ * then add each CIDR of addrs (NULL-terminated, "10.0.0.1/32") to lo. Every
+ * step is a check; returns false when the test must not go on. */
+bool it_netns_isolate(const char *const *addrs);
+
 #endif

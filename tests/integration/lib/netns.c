@@ -1,12 +1,12 @@
 /* A private network namespace for tests that ask the relay for forbidden
- * peers: the mechanism of tests/integration/it_policy.c. The program
+ * peers (it_policy, at_forbidden). The program
  * re-executes itself under `unshare --net` (plus a user namespace when not
  * root), where only lo exists; before any server starts it proves there is
  * no other interface and no route off the machine, so a bug cannot send a
  * single packet anywhere but to this namespace's lo. The "forbidden"
  * addresses are then added to lo, which makes them local: a catcher bound
  * to the wildcard address sees anything the relay would leak to them. */
-#include "attack.h"
+#include "turnc.h"
 
 #include <errno.h>
 #include <ifaddrs.h>
@@ -19,9 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define NETNS_ENV "TERN_AT_NETNS"
+#define NETNS_ENV "TERN_TEST_NETNS"
 
-int at_netns_enter(int argc, char **argv)
+int it_netns_enter(int argc, char **argv)
 {
 	char self[PATH_MAX];
 	ssize_t n;
@@ -79,7 +79,7 @@ int at_netns_enter(int argc, char **argv)
 	return 1;
 }
 
-bool at_netns_isolate(const char *const *addrs)
+bool it_netns_isolate(const char *const *addrs)
 {
 	struct ifaddrs *ifa, *i;
 	unsigned others = 0;
