@@ -78,6 +78,7 @@ static struct {
 	size_t curlen;
 	/* who sent it: a client on a listener, or a peer to an allocation */
 	const union tern_addr *from;
+	const union tern_addr *local; /* the server address it was sent to */
 	int listener;
 	struct turn_alloc *alloc;
 	/* the key the harness signed it with (0: unsigned) */
@@ -112,6 +113,8 @@ static const char *const SECRETS[] = {"fuzz-secret"};
 static const uint8_t BOB_KEY[16] = {0xb0, 0xb0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14};
 
 static union tern_addr CLIENTS[NCLIENTS], PEERS[NPEERS], RELAY4, RELAY6;
+/* Two server addresses on each listener, as a wildcard listener has. */
+static union tern_addr LOCALS[2];
 
 static union tern_addr addr_of(const char *s)
 {
@@ -133,6 +136,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	    "203.0.113.50:6000", "203.0.113.50:6001", "[2001:db8:1::20]:7000", "192.0.2.1:3478",
 	    "127.0.0.1:9",       "10.0.0.1:80",       "169.254.169.254:80",    "[::ffff:127.0.0.1]:9",
 	};
+	addr_parse(&LOCALS[0], "203.0.113.5:3478", 0);
+	addr_parse(&LOCALS[1], "203.0.113.6:3478", 0);
 	for (unsigned i = 0; i < NCLIENTS; i++)
 		CLIENTS[i] = addr_of(clients[i]);
 	for (unsigned i = 0; i < NPEERS; i++)
@@ -364,8 +369,8 @@ static void check_to_client(const uint8_t *d, size_t len, size_t hdrlen, size_t 
 	}
 }
 
-static void fake_send(void *ctx, int handle, const union tern_addr *dst, const uint8_t *hdr, size_t hdrlen,
-                      const uint8_t *payload, size_t paylen, size_t pad)
+static void fake_send(void *ctx, int handle, const union tern_addr *src, const union tern_addr *dst,
+                      const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad)
 {
 	static uint8_t d[STUN_MAX_MSG + TURN_TX_HDR_MAX];
 
@@ -386,9 +391,12 @@ static void fake_send(void *ctx, int handle, const union tern_addr *dst, const u
 			/* data from a peer: to the allocation's client, only with a
 			 * permission for the peer's IP (RFC 8656 §10.3) */
 			FUZZ_CHECK(handle == F.alloc->listener && addr_equal(dst, &F.alloc->client));
+			FUZZ_CHECK(src && addr_equal(src, &F.alloc->local));
 			FUZZ_CHECK(perm_find(T, F.alloc, F.from));
 		} else {
 			FUZZ_CHECK(F.from && handle == F.listener && addr_equal(dst, F.from));
+			/* answers leave from the address the client wrote to */
+			FUZZ_CHECK(src && F.local && addr_equal(src, F.local));
 		}
 		if (hdrlen)
 			memcpy(d, hdr, hdrlen);
@@ -400,14 +408,14 @@ static void fake_send(void *ctx, int handle, const union tern_addr *dst, const u
 	}
 	struct relay *r = relay_at(handle);
 	FUZZ_CHECK(r && r->live && !r->reserved && r->owner);
-	FUZZ_CHECK(hdrlen == 0 && pad == 0);
+	FUZZ_CHECK(hdrlen == 0 && pad == 0 && src == NULL);
 	FUZZ_CHECK(dst->sa.sa_family == r->family);
 	/* never relay into a forbidden place, whatever the client sent */
 	FUZZ_CHECK(policy_peer_allowed(&POL, dst));
 	/* only for the allocation of the client that sent it, and only to a
 	 * peer it has a live permission for (RFC 8656 §9, §10.2, §12.4) */
 	FUZZ_CHECK(!F.alloc && F.from);
-	FUZZ_CHECK(r->owner == alloc_lookup(T, F.listener, F.from));
+	FUZZ_CHECK(r->owner == alloc_lookup(T, F.listener, F.local, F.from));
 	FUZZ_CHECK(perm_find(T, r->owner, dst));
 	if (TRACE) {
 		char a[TERN_ADDRSTRLEN];
@@ -430,7 +438,7 @@ static void check_core(void)
 		if (!a->live)
 			continue;
 		live++;
-		FUZZ_CHECK(alloc_lookup(T, a->listener, &a->client) == a);
+		FUZZ_CHECK(alloc_lookup(T, a->listener, &a->local, &a->client) == a);
 		FUZZ_CHECK(a->nrelay >= 1 && a->nrelay <= 2);
 		for (unsigned k = 0; k < a->nrelay; k++) {
 			struct relay *r = relay_at(a->relay[k]);
@@ -570,6 +578,7 @@ static unsigned pick(struct fz *f, const union tern_addr *table, unsigned n, uni
 
 struct client {
 	union tern_addr addr;
+	const union tern_addr *local;
 	int listener;
 	unsigned idx; /* for the retransmission txid */
 };
@@ -578,6 +587,7 @@ static void pick_client(struct fz *f, struct client *c)
 {
 	unsigned s = pick(f, CLIENTS, NCLIENTS, &c->addr);
 	c->listener = LISTENER0 + (int)((s >> 3) & 1);
+	c->local = &LOCALS[(s >> 4) & 1];
 	c->idx = s % NCLIENTS;
 }
 
@@ -592,10 +602,12 @@ static void deliver(const struct client *c, const uint8_t *buf, size_t len)
 	F.curlen = len;
 	F.from = &c->addr;
 	F.listener = c->listener;
-	turn_on_client(T, c->listener, &c->addr, copy, len);
+	F.local = c->local;
+	turn_on_client(T, c->listener, c->local, &c->addr, copy, len);
 	F.cur = NULL;
 	F.curlen = 0;
 	F.from = NULL;
+	F.local = NULL;
 	F.keylen = 0;
 	free(copy);
 }

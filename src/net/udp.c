@@ -67,6 +67,12 @@ int udp_open(const union tern_addr *addr, unsigned flags, int rcvbuf, int sndbuf
 		if (err < 0)
 			goto fail;
 	}
+	if (flags & UDP_F_PKTINFO) {
+		err = family == AF_INET6 ? set_int(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
+		                         : set_int(fd, IPPROTO_IP, IP_PKTINFO, 1);
+		if (err < 0)
+			goto fail;
+	}
 	if ((err = set_buf(fd, SO_RCVBUFFORCE, SO_RCVBUF, rcvbuf)) < 0)
 		goto fail;
 	if ((err = set_buf(fd, SO_SNDBUFFORCE, SO_SNDBUF, sndbuf)) < 0)
@@ -101,6 +107,8 @@ void udp_rx_init(struct udp_rx *rx)
 		rx->msg[i].msg_hdr.msg_namelen = sizeof rx->src[i];
 		rx->msg[i].msg_hdr.msg_iov = &rx->iov[i];
 		rx->msg[i].msg_hdr.msg_iovlen = 1;
+		rx->msg[i].msg_hdr.msg_control = rx->ctl[i].buf;
+		rx->msg[i].msg_hdr.msg_controllen = sizeof rx->ctl[i].buf;
 	}
 }
 
@@ -111,15 +119,51 @@ int udp_recv_batch(int fd, struct udp_rx *rx, unsigned max)
 		max = NET_BATCH;
 	if (max == 0)
 		return 0;
-	/* The kernel overwrites msg_namelen with the sender's length; a
-	 * shorter value left from an IPv4 sender would truncate an IPv6 one. */
-	for (unsigned i = 0; i < max; i++)
+	/* The kernel overwrites msg_namelen with the sender's length and
+	 * msg_controllen with what it wrote: restore both (a shorter value left
+	 * from an IPv4 sender would truncate an IPv6 one). */
+	for (unsigned i = 0; i < max; i++) {
 		rx->msg[i].msg_hdr.msg_namelen = sizeof rx->src[i];
+		rx->msg[i].msg_hdr.msg_controllen = sizeof rx->ctl[i].buf;
+	}
 	int n = sys_recvmmsg(fd, rx->msg, max, MSG_DONTWAIT);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
 	rx->count = (unsigned)n;
 	return n;
+}
+
+int udp_rx_local(const struct udp_rx *rx, unsigned i, uint16_t port, union tern_addr *out)
+{
+	const struct msghdr *mh = &rx->msg[i].msg_hdr;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+			struct in_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			memset(out, 0, sizeof *out);
+			out->v4.sin_family = AF_INET;
+			/* the address the kernel would answer from: the destination
+			 * of a unicast datagram, the interface's own address for a
+			 * broadcast one */
+			out->v4.sin_addr = pi.ipi_spec_dst;
+			out->v4.sin_port = htons(port);
+			return 0;
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+			struct in6_pktinfo pi;
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			memset(out, 0, sizeof *out);
+			out->v6.sin6_family = AF_INET6;
+			out->v6.sin6_addr = pi.ipi6_addr;
+			out->v6.sin6_port = htons(port);
+			if (IN6_IS_ADDR_LINKLOCAL(&pi.ipi6_addr))
+				out->v6.sin6_scope_id = pi.ipi6_ifindex;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 int64_t udp_kernel_drops(int fd)
@@ -138,6 +182,7 @@ void udp_tx_init(struct udp_tx *tx, bool gso)
 	memset(&tx->stats, 0, sizeof tx->stats);
 	tx->count = 0;
 	tx->gso = gso;
+	tx->gso_seg_limit = SIZE_MAX;
 }
 
 struct udp_tx_entry *udp_tx_add(struct udp_tx *tx, int fd, const union tern_addr *dst)
@@ -150,6 +195,7 @@ struct udp_tx_entry *udp_tx_add(struct udp_tx *tx, int fd, const union tern_addr
 		e->dst = *dst;
 	else
 		e->dst.sa.sa_family = AF_UNSPEC;
+	e->src.sa.sa_family = AF_UNSPEC;
 	e->iovcnt = 0;
 	return e;
 }
@@ -164,9 +210,90 @@ static size_t entry_len(const struct udp_tx_entry *e)
 
 static bool same_dst(const struct udp_tx_entry *a, const struct udp_tx_entry *b)
 {
-	if (a->dst.sa.sa_family != b->dst.sa.sa_family)
+	if (a->dst.sa.sa_family != b->dst.sa.sa_family || a->src.sa.sa_family != b->src.sa.sa_family)
+		return false;
+	if (a->src.sa.sa_family != AF_UNSPEC && !addr_equal_ip(&a->src, &b->src))
 		return false;
 	return a->dst.sa.sa_family == AF_UNSPEC || addr_equal(&a->dst, &b->dst);
+}
+
+static void put_cmsg(char *buf, size_t *off, int level, int type, const void *data, size_t len)
+{
+	struct cmsghdr *c = (struct cmsghdr *)(void *)(buf + *off);
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	*off += CMSG_SPACE(len);
+}
+
+/* mh's control data: UDP_SEGMENT when seg > 0, and the source address of
+ * e (PKTINFO) when it has one. */
+static void msg_control(struct msghdr *mh, union udp_tx_cmsg *cm, uint16_t seg, const struct udp_tx_entry *e)
+{
+	size_t off = 0;
+	memset(cm, 0, sizeof *cm);
+	if (seg)
+		put_cmsg(cm->buf, &off, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg);
+	if (e->src.sa.sa_family == AF_INET) {
+		struct in_pktinfo pi = {.ipi_spec_dst = e->src.v4.sin_addr};
+		put_cmsg(cm->buf, &off, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
+	} else if (e->src.sa.sa_family == AF_INET6) {
+		struct in6_pktinfo pi = {.ipi6_addr = e->src.v6.sin6_addr,
+		                         .ipi6_ifindex = e->src.v6.sin6_scope_id};
+		put_cmsg(cm->buf, &off, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
+	}
+	mh->msg_control = off ? cm->buf : NULL;
+	mh->msg_controllen = off;
+}
+
+static void msg_of_entry(struct msghdr *mh, struct udp_tx_entry *e)
+{
+	memset(mh, 0, sizeof(*mh));
+	if (e->dst.sa.sa_family != AF_UNSPEC) {
+		mh->msg_name = &e->dst;
+		mh->msg_namelen = addr_len(&e->dst);
+	}
+}
+
+/* msg[m], a GSO message, was refused: send its datagrams one by one (the
+ * kernel fragments what exceeds the MTU, as for any single datagram).
+ * EIO (no checksum offload on the path) turns GSO off for good; when the
+ * single datagrams pass where the merged ones did not, segments of this
+ * size are not merged again. */
+static void tx_resend_single(struct udp_tx *tx, int fd, unsigned m, int err)
+{
+	unsigned n = tx->segs[m], sent = 0;
+	uint16_t i = tx->first[m];
+	size_t seg = entry_len(&tx->e[i]);
+	for (unsigned k = 0; k < n; k++) {
+		struct udp_tx_entry *e = &tx->e[i];
+		struct msghdr *mh = &tx->one[k].msg_hdr;
+		msg_of_entry(mh, e);
+		mh->msg_iov = e->iov;
+		mh->msg_iovlen = e->iovcnt;
+		msg_control(mh, &tx->one_cm[k], 0, e);
+		i = tx->next[i];
+	}
+	unsigned eintr = 0;
+	while (sent < n) {
+		int r = sys_sendmmsg(fd, &tx->one[sent], n - sent, MSG_DONTWAIT);
+		tx->stats.calls++;
+		if (r > 0) {
+			sent += (unsigned)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR && eintr++ < TX_EINTR_RETRIES)
+			continue;
+		break;
+	}
+	tx->stats.sent += sent;
+	tx->stats.dropped += n - sent;
+	tx->stats.gso_fallback += n;
+	if (err == EIO || err == ENOPROTOOPT)
+		tx->gso = false;
+	else if (sent > 0 && seg < tx->gso_seg_limit)
+		tx->gso_seg_limit = seg;
 }
 
 /* Send msg[0..n) on fd; segs[i] datagrams ride in msg[i]. */
@@ -190,12 +317,15 @@ static void tx_send(struct udp_tx *tx, int fd, unsigned n)
 			return;
 		}
 		/* The error belongs to msg[i] alone (bad or unreachable
-		 * destination, too big...): drop it, the others may pass. A GSO
-		 * message refused as such (EIO: no checksum offload on this path)
-		 * turns GSO off for good. */
-		if (tx->segs[i] > 1 && (errno == EIO || errno == EINVAL || errno == ENOPROTOOPT))
-			tx->gso = false;
-		tx->stats.dropped += tx->segs[i];
+		 * destination, too big...): the others may pass. A GSO message
+		 * the kernel refused as such (a segment over the path MTU: EINVAL
+		 * or EMSGSIZE; no checksum offload: EIO) goes again as single
+		 * datagrams, which it may fragment. */
+		int err = r < 0 ? errno : EIO;
+		if (tx->segs[i] > 1 && (err == EIO || err == EINVAL || err == EMSGSIZE || err == ENOPROTOOPT))
+			tx_resend_single(tx, fd, i, err);
+		else
+			tx->stats.dropped += tx->segs[i];
 		i++;
 	}
 }
@@ -257,13 +387,11 @@ void udp_tx_flush(struct udp_tx *tx)
 		uint16_t i = (uint16_t)h;
 		while (i != END) {
 			struct udp_tx_entry *e = &tx->e[i];
+			struct udp_tx_entry *e0 = e;
 			struct mmsghdr *m = &tx->msg[nmsg];
 			struct msghdr *mh = &m->msg_hdr;
-			memset(mh, 0, sizeof(*mh));
-			if (e->dst.sa.sa_family != AF_UNSPEC) {
-				mh->msg_name = &e->dst;
-				mh->msg_namelen = addr_len(&e->dst);
-			}
+			msg_of_entry(mh, e);
+			tx->first[nmsg] = i;
 			mh->msg_iov = &tx->iov[niov];
 			size_t seg = entry_len(e), total = 0;
 			unsigned nseg = 0;
@@ -278,7 +406,7 @@ void udp_tx_flush(struct udp_tx *tx)
 				i = nx;
 				if (!tx->gso || nx == END || entry_len(&tx->e[nx]) > seg ||
 				    !same_dst(&tx->e[nx], e) || nseg >= UDP_GSO_MAX_SEGS ||
-				    total + seg > 65000 || seg == 0)
+				    total + seg > 65000 || seg == 0 || seg >= tx->gso_seg_limit)
 					break;
 				bool shorter = entry_len(&tx->e[nx]) < seg;
 				e = &tx->e[nx];
@@ -293,10 +421,11 @@ void udp_tx_flush(struct udp_tx *tx)
 			}
 			mh->msg_iovlen = (size_t)(&tx->iov[niov] - (struct iovec *)mh->msg_iov);
 			if (nseg > 1) {
-				udp_msg_gso(mh, &tx->cm[nmsg], (uint16_t)seg);
 				tx->stats.gso_sends++;
 				tx->stats.gso_segments += nseg;
 			}
+			if (nseg > 1 || e0->src.sa.sa_family != AF_UNSPEC)
+				msg_control(mh, &tx->cm[nmsg], nseg > 1 ? (uint16_t)seg : 0, e0);
 			tx->segs[nmsg++] = (uint16_t)nseg;
 		}
 		tx_send(tx, tx->e[h].fd, nmsg);

@@ -28,6 +28,10 @@ enum udp_flags {
 	UDP_F_V6ONLY = 1 << 1,    /* IPV6_V6ONLY on AF_INET6 */
 	UDP_F_NONBLOCK = 1 << 2,  /* O_NONBLOCK (batches use MSG_DONTWAIT either way) */
 	UDP_F_FREEBIND = 1 << 3,
+	/* IP_PKTINFO / IPV6_RECVPKTINFO: each datagram tells the local address
+	 * it was sent to (udp_rx_local), for sockets bound to a wildcard
+	 * address, whose answers must leave from that address. */
+	UDP_F_PKTINFO = 1 << 4,
 };
 
 /* socket + options + bind. Returns the fd (close-on-exec) or -errno. If
@@ -40,11 +44,19 @@ enum udp_flags {
  * non-mapped IPv6 address makes the kernel set it regardless). */
 int udp_open(const union tern_addr *addr, unsigned flags, int rcvbuf, int sndbuf, union tern_addr *bound);
 
+/* Control data of one received datagram: room for one IPV6_PKTINFO (the
+ * larger of the two PKTINFO messages). */
+union udp_rx_ctl {
+	char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+	struct cmsghdr align;
+};
+
 struct udp_rx {
 	unsigned count; /* datagrams in the last batch */
 	struct mmsghdr msg[NET_BATCH];
 	struct iovec iov[NET_BATCH];
 	union tern_addr src[NET_BATCH]; /* sender of each datagram */
+	union udp_rx_ctl ctl[NET_BATCH];
 	uint8_t buf[NET_BATCH][NET_RX_SLOT];
 };
 
@@ -73,6 +85,12 @@ static inline bool udp_rx_trunc(const struct udp_rx *rx, unsigned i)
 {
 	return (rx->msg[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
 }
+/* The local address datagram i was sent to, from its PKTINFO (a socket
+ * opened with UDP_F_PKTINFO), with the given port: 0, or -ENOENT when the
+ * datagram carries none. An IPv6 link-local address gets the arrival
+ * interface as its scope id (so an answer leaves on that link); other
+ * addresses get scope 0. */
+int udp_rx_local(const struct udp_rx *rx, unsigned i, uint16_t port, union tern_addr *out);
 
 /* Outgoing datagrams, up to 3 iovecs each (header, payload, trailer) so
  * ChannelData / Data-indication framing needs no copy of the payload.
@@ -89,6 +107,10 @@ static inline bool udp_rx_trunc(const struct udp_rx *rx, unsigned i)
 struct udp_tx_entry {
 	int fd;
 	union tern_addr dst; /* ignored (NULL msg_name) when family is 0: connected socket */
+	/* Source address (family 0: the socket's own): a datagram on a socket
+	 * bound to a wildcard address leaves from src (IP_PKTINFO /
+	 * IPV6_PKTINFO), the address its client wrote to. udp_tx_add clears it. */
+	union tern_addr src;
 	struct iovec iov[UDP_TX_IOV];
 	unsigned iovcnt;
 };
@@ -99,11 +121,20 @@ struct udp_tx_stats {
 	uint64_t calls;        /* sendmmsg calls */
 	uint64_t gso_sends;    /* messages that carried UDP_SEGMENT */
 	uint64_t gso_segments; /* datagrams sent inside those */
+	/* datagrams of a GSO message the kernel refused (a segment over the
+	 * path MTU: EMSGSIZE/EINVAL; no checksum offload: EIO) sent again one
+	 * by one, where the kernel may fragment them */
+	uint64_t gso_fallback;
 };
 
 /* Control buffer for one UDP_SEGMENT (GSO) message. */
 union udp_gso_cmsg {
 	char buf[CMSG_SPACE(sizeof(uint16_t))];
+	struct cmsghdr align;
+};
+/* Control data of one queued message: UDP_SEGMENT and a source PKTINFO. */
+union udp_tx_cmsg {
+	char buf[CMSG_SPACE(sizeof(uint16_t)) + CMSG_SPACE(sizeof(struct in6_pktinfo))];
 	struct cmsghdr align;
 };
 /* Make mh one GSO message: the kernel cuts its payload into seg-byte
@@ -113,14 +144,24 @@ void udp_msg_gso(struct msghdr *mh, union udp_gso_cmsg *cm, uint16_t seg);
 struct udp_tx {
 	unsigned count;
 	bool gso; /* merge same-size runs to one destination (UDP_SEGMENT) */
+	/* Segments of this size or more are not merged: lowered when the
+	 * kernel refused a GSO message that it took as single datagrams
+	 * (a segment larger than the path MTU). */
+	size_t gso_seg_limit;
 	struct udp_tx_entry e[NET_TX_BATCH];
 	struct udp_tx_stats stats;
-	/* flush scratch: messages, merged iovecs, GSO control data */
+	/* flush scratch: messages, merged iovecs, control data; first[m] is
+	 * the entry message m starts with (a refused GSO message is resent
+	 * entry by entry from it) */
 	uint16_t next[NET_TX_BATCH];
 	uint16_t segs[NET_TX_BATCH];
+	uint16_t first[NET_TX_BATCH];
 	struct mmsghdr msg[NET_TX_BATCH];
 	struct iovec iov[NET_TX_BATCH * UDP_TX_IOV];
-	union udp_gso_cmsg cm[NET_TX_BATCH];
+	union udp_tx_cmsg cm[NET_TX_BATCH];
+	/* the one-by-one resend of a refused GSO message */
+	struct mmsghdr one[UDP_GSO_MAX_SEGS];
+	union udp_tx_cmsg one_cm[UDP_GSO_MAX_SEGS];
 };
 
 /* gso: use UDP_SEGMENT where it applies (see udp_probe_gso()). */
@@ -137,7 +178,9 @@ struct udp_tx_entry *udp_tx_add(struct udp_tx *tx, int fd, const union tern_addr
 /* Send everything queued. Entries are grouped by fd, keeping their order
  * within each fd (so per-flow order holds), and each group goes out in one
  * sendmmsg; with gso on, consecutive datagrams of one size to one
- * destination become one UDP_SEGMENT message (the last may be shorter).
+ * destination (from one source) become one UDP_SEGMENT message (the last
+ * may be shorter). A GSO message the kernel refuses for its size or the
+ * device's lack of offload is sent again as single datagrams (gso_fallback).
  * A partial result resumes after the sent part; a message that fails with
  * an error other than EINTR/EAGAIN is counted as dropped and skipped (UDP
  * gives no delivery guarantee; blocking would stall every other client of

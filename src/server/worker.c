@@ -45,17 +45,35 @@ static void refresh_time(struct worker *w)
 	}
 }
 
+/* ---- the end-of-turn flush ---- */
+
+/* Send what is queued, then close the sockets the core let go of since the
+ * last flush. In this order: a datagram queued to a socket must leave
+ * through that socket, and once its fd is closed the number may belong to
+ * another allocation's socket (this worker's, or another thread's). */
+static void worker_flush(struct worker *w)
+{
+	udp_tx_flush(w->tx);
+	for (unsigned i = 0; i < w->nclosing; i++)
+		close(w->closing[i]);
+	w->nclosing = 0;
+}
+
 /* ---- the io the TURN core drives ---- */
 
-static void io_send(void *ctx, int handle, const union tern_addr *dst, const uint8_t *hdr, size_t hdrlen,
-                    const uint8_t *payload, size_t paylen, size_t pad)
+static void io_send(void *ctx, int handle, const union tern_addr *src, const union tern_addr *dst,
+                    const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad)
 {
 	static const uint8_t zeros[4];
 	struct worker *w = ctx;
 	if (udp_tx_room(w->tx) == 0)
-		udp_tx_flush(w->tx); /* payloads still point into live rx batches */
+		worker_flush(w); /* payloads still point into live rx batches */
 	unsigned i = w->tx->count;
 	struct udp_tx_entry *e = udp_tx_add(w->tx, handle, dst);
+	/* A wildcard listener's answer leaves from the address its client
+	 * wrote to (the kernel would pick the route's preferred one). */
+	if (src && (unsigned)handle < w->nrelays && w->relays[handle].wild_listener)
+		e->src = *src;
 	unsigned n = 0;
 	if (hdrlen) {
 		memcpy(w->hdr[i], hdr, hdrlen);
@@ -163,7 +181,13 @@ static int bind_relay_port(struct worker *w, const union tern_addr *ip, unsigned
 	const struct tern_config *cfg = w->sh->cfg;
 	unsigned lo = cfg->min_port, span = (unsigned)cfg->max_port - lo + 1;
 	unsigned tries = span < 512 ? span : 512;
-	unsigned start = (unsigned)(xorshift(&w->rng) % span);
+	/* RFC 8656 §7.2: relayed ports are chosen at random. From getrandom,
+	 * not from the worker's xorshift, whose state a few relayed ports
+	 * (on the wire in every Allocate answer) would reveal. */
+	uint32_t r;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+		r = (uint32_t)xorshift(&w->rng);
+	unsigned start = r % span;
 	union tern_addr a = *ip;
 
 	for (unsigned k = 0; k < tries; k++) {
@@ -263,6 +287,9 @@ static void count_kernel_drops(struct worker *w, int fd, uint32_t *seen)
 	}
 }
 
+/* The socket leaves the loop now (no more events for it), but close(2)
+ * waits for the flush: datagrams queued to it this turn still leave from
+ * it, and its number cannot be reused before they have. */
 static void io_relay_close(void *ctx, int handle)
 {
 	struct worker *w = ctx;
@@ -273,7 +300,9 @@ static void io_relay_close(void *ctx, int handle)
 		w->relays[handle].active = false;
 		w->relays[handle].alloc = NULL;
 	}
-	close(handle);
+	if (w->nclosing == WORKER_CLOSE_BATCH)
+		worker_flush(w);
+	w->closing[w->nclosing++] = handle;
 }
 
 /* ---- receive paths ---- */
@@ -284,7 +313,7 @@ static void io_relay_close(void *ctx, int handle)
 static struct udp_rx *rx_take(struct worker *w)
 {
 	if (w->rxused == RX_POOL) {
-		udp_tx_flush(w->tx);
+		worker_flush(w);
 		w->rxused = 0;
 	}
 	return w->rxpool[w->rxused++];
@@ -307,11 +336,21 @@ static void on_listener(struct net_handler *h, uint32_t events)
 		if (n == NET_BATCH)
 			count_kernel_drops(w, h->fd, &l->kdrops_seen);
 		for (int i = 0; i < n; i++) {
+			union tern_addr local;
+			const union tern_addr *lp = &l->addr;
 			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
 				continue;
 			}
-			turn_on_client(w->turn, h->fd, &rx->src[i], udp_rx_data(rx, (unsigned)i),
+			if (l->wild) {
+				/* the client's server address: answers leave from it */
+				if (udp_rx_local(rx, (unsigned)i, addr_port(&l->addr), &local) < 0) {
+					w->rx_no_local++;
+					continue;
+				}
+				lp = &local;
+			}
+			turn_on_client(w->turn, h->fd, lp, &rx->src[i], udp_rx_data(rx, (unsigned)i),
 			               udp_rx_len(rx, (unsigned)i));
 		}
 		if (n < NET_BATCH)
@@ -411,8 +450,9 @@ static void *worker_main(void *arg)
 		refresh_time(w);
 		turn_on_tick(w->turn);
 		/* One flush per loop turn: sends from every socket served in this
-		 * turn leave in one sendmmsg per socket (GSO where runs allow). */
-		udp_tx_flush(w->tx);
+		 * turn leave in one sendmmsg per socket (GSO where runs allow);
+		 * then the sockets closed this turn are closed for real. */
+		worker_flush(w);
 		w->rxused = 0;
 		pause = batch_pause_us(w, w->now_us, w->rx_datagrams - before);
 		if (w->now_us - w->drops_polled_us >= 1000000) {
@@ -460,18 +500,18 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	    .relay_close = io_relay_close,
 	    .send = io_send,
 	};
-	uint64_t seed;
-	if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
-		seed = w->rng;
-	w->turn = turn_new(&sh->params, &io, seed);
+	/* seed 0: the core's secret keys come from getrandom */
+	w->turn = turn_new(&sh->params, &io, 0);
 	if (!w->turn)
 		return -ENOMEM;
 
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
 		struct listener *l = &w->listeners[w->nlisteners];
 		const union tern_addr *a = &cfg->listen[i];
-		unsigned flags =
-		    UDP_F_REUSEPORT | UDP_F_NONBLOCK | (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0);
+		bool wild = addr_is_any(a);
+		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK |
+		                 (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0) |
+		                 (wild ? UDP_F_PKTINFO : 0);
 		int fd = udp_open(a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
 		if (fd < 0) {
 			char s[TERN_ADDRSTRLEN];
@@ -480,8 +520,11 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 			return fd;
 		}
 		l->w = w;
+		l->wild = wild;
 		l->h.fn = on_listener;
 		l->h.fd = fd;
+		if ((unsigned)fd < w->nrelays)
+			w->relays[fd].wild_listener = wild;
 		rc = loop_add(w->loop, &l->h, EPOLLIN);
 		if (rc < 0) {
 			close(fd);
@@ -515,6 +558,9 @@ void worker_free(struct worker *w)
 {
 	if (w->turn)
 		turn_free(w->turn); /* closes relay sockets through io */
+	for (unsigned i = 0; i < w->nclosing; i++)
+		close(w->closing[i]);
+	w->nclosing = 0;
 	for (unsigned i = 0; i < w->nlisteners; i++)
 		close(w->listeners[i].h.fd);
 	if (w->loop)

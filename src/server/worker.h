@@ -17,20 +17,30 @@ struct listener {
 	struct net_handler h;
 	struct worker *w;
 	union tern_addr addr;
+	bool wild;            /* bound to 0.0.0.0 / ::: learns each datagram's local address (PKTINFO) */
 	uint32_t kdrops_seen; /* the socket's kernel drop counter when last read */
 };
 
-/* A relay socket registered on this worker's loop. Slots live in an array
- * indexed by fd and are never freed while the worker runs, so a stale event
- * for a closed socket can never touch freed memory. */
+/* The worker's fd table: one slot per fd number. A relay socket registered
+ * on this worker's loop is an active slot. Slots are never freed while the
+ * worker runs, so a stale event for a closed socket can never touch freed
+ * memory. A wildcard listener's slot is marked so io_send knows its
+ * datagrams need a source address. */
 struct relay_sock {
 	struct net_handler h;
 	struct worker *w;
 	struct turn_alloc *alloc;
 	uint32_t kdrops_seen;
 	bool active;
-	bool pinned; /* its allocation's client flow is pinned in the eBPF steering map */
+	bool pinned;        /* its allocation's client flow is pinned in the eBPF steering map */
+	bool wild_listener; /* this fd is a listener bound to a wildcard address */
 };
+
+/* Relay sockets closed during a loop turn: closed for real after the
+ * turn's flush (or an early flush when this many pile up), so that no
+ * queued datagram can leave through a descriptor number the kernel has
+ * handed to another socket meanwhile. */
+#define WORKER_CLOSE_BATCH 256
 
 struct steer;
 
@@ -64,7 +74,9 @@ struct worker {
 	uint8_t (*hdr)[TURN_TX_HDR_MAX]; /* NET_TX_BATCH header copies for tx entries */
 	struct relay_sock *relays;       /* indexed by fd */
 	unsigned nrelays;                /* size of relays[] */
-	unsigned next_relay;             /* round robin over relay addresses */
+	int closing[WORKER_CLOSE_BATCH]; /* closed by the core this turn, not yet close(2)d */
+	unsigned nclosing;
+	unsigned next_relay; /* round robin over relay addresses */
 	uint64_t rng;
 	bool time_stale;
 	uint64_t now_us; /* this loop turn's monotonic clock */
@@ -72,7 +84,8 @@ struct worker {
 	uint64_t win_start, win_count, rate_per_ms;
 	/* engine counters */
 	uint64_t rx_batches, rx_datagrams, rx_trunc, relay_open_fail, pauses;
-	uint64_t kernel_drops; /* receive-queue overflows (SK_MEMINFO_DROPS) */
+	uint64_t rx_no_local;     /* datagrams on a wildcard listener without PKTINFO (dropped) */
+	uint64_t kernel_drops;    /* receive-queue overflows (SK_MEMINFO_DROPS) */
 	uint64_t drops_polled_us; /* listeners' drop counters last read */
 	/* eBPF steering: client flows pinned to this worker (live), pin failures */
 	uint64_t steer_pinned, steer_pin_fail;

@@ -67,24 +67,28 @@ void alloc_pools_free(struct turn *t)
 	free(t->chan_pool);
 }
 
-static unsigned slot_of(const struct turn *t, int listener, const union tern_addr *client)
+/* Keyed by the client's address alone: the server side (listener, local
+ * address) takes few values and is compared on a match. */
+static unsigned slot_of(const struct turn *t, const union tern_addr *client)
 {
-	return (unsigned)(addr_hash(client, t->seed ^ (uint64_t)(unsigned)listener) & t->table_mask);
+	return (unsigned)(addr_hash(client, &t->k_table) & t->table_mask);
 }
 
-struct turn_alloc *alloc_lookup(struct turn *t, int listener, const union tern_addr *client)
+struct turn_alloc *alloc_lookup(struct turn *t, int listener, const union tern_addr *local,
+                                const union tern_addr *client)
 {
-	unsigned i = slot_of(t, listener, client);
+	unsigned i = slot_of(t, client);
 	struct turn_alloc *a;
 	while ((a = t->table[i]) != NULL) {
-		if (a->listener == listener && addr_equal(&a->client, client))
+		if (a->listener == listener && addr_equal(&a->client, client) && addr_equal(&a->local, local))
 			return a;
 		i = (i + 1) & t->table_mask;
 	}
 	return NULL;
 }
 
-struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr *client)
+struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr *local,
+                             const union tern_addr *client)
 {
 	struct turn_alloc *a = take_alloc(t);
 	if (!a)
@@ -92,10 +96,11 @@ struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr
 	memset(a, 0, sizeof(*a));
 	a->client = *client;
 	a->listener = listener;
+	a->local = *local;
 	a->relay[0] = a->relay[1] = -1;
 	a->id = ++t->next_id;
 	a->live = true;
-	unsigned i = slot_of(t, listener, client);
+	unsigned i = slot_of(t, client);
 	while (t->table[i])
 		i = (i + 1) & t->table_mask;
 	t->table[i] = a;
@@ -106,7 +111,7 @@ struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr
 
 static void table_remove(struct turn *t, struct turn_alloc *a)
 {
-	unsigned i = slot_of(t, a->listener, &a->client);
+	unsigned i = slot_of(t, &a->client);
 	while (t->table[i] != a) {
 		if (!t->table[i])
 			return;
@@ -121,7 +126,7 @@ static void table_remove(struct turn *t, struct turn_alloc *a)
 			struct turn_alloc *b = t->table[j];
 			if (!b)
 				return;
-			unsigned k = slot_of(t, b->listener, &b->client);
+			unsigned k = slot_of(t, &b->client);
 			/* b may move to i when its home k is not in (i, j] cyclically. */
 			if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
 				continue;

@@ -7,6 +7,7 @@
 
 #include "stun/stun.h"
 #include "turn/turn.h"
+#include "util/siphash.h"
 #include "util/timer.h"
 
 /* RFC 8656 §12: a channel number that expired is not rebound to another
@@ -49,7 +50,10 @@ struct turn_bucket {
 struct turn_alloc {
 	struct timer timer;
 	union tern_addr client;
+	/* the server side of the 5-tuple: the listening handle, and the address
+	 * the client wrote to (a wildcard listener serves several) */
 	int listener;
+	union tern_addr local;
 	bool live; /* in the table (false once deleted) */
 	uint64_t id;
 	/* relayed transport addresses: [0] first family, [1] second (dual) */
@@ -82,7 +86,15 @@ struct turn {
 	uint64_t now;        /* ms */
 	uint64_t wall;       /* s */
 	uint64_t last_sweep; /* ms, last reservation sweep */
-	uint64_t seed;
+	/* Secret keys, one per purpose, never derived from anything on the
+	 * wire: the 5-tuple table, the unauthenticated-answer buckets, the
+	 * username-ownership hash, and the PRF behind Data indication
+	 * transaction ids (keyed by txid_seq). */
+	struct sip_key k_table, k_unauth, k_user, k_txid;
+	/* checks the integrity of requests from unknown users, so that they
+	 * cost what a known user's do (no timing tells which names exist) */
+	uint8_t dummy_key[32];
+	uint64_t txid_seq;
 	uint64_t next_id;
 	struct timer_wheel wheel;
 	/* allocation pool and 5-tuple table (open addressing, linear probing) */
@@ -105,8 +117,10 @@ struct turn {
 /* alloc.c: the table and pools */
 int alloc_pools_init(struct turn *t);
 void alloc_pools_free(struct turn *t);
-struct turn_alloc *alloc_lookup(struct turn *t, int listener, const union tern_addr *client);
-struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr *client);
+struct turn_alloc *alloc_lookup(struct turn *t, int listener, const union tern_addr *local,
+                                const union tern_addr *client);
+struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr *local,
+                             const union tern_addr *client);
 /* Remove from table, close relay sockets, release quota, free lists. */
 void alloc_delete(struct turn *t, struct turn_alloc *a);
 void alloc_schedule(struct turn *t, struct turn_alloc *a);
@@ -146,6 +160,7 @@ static inline bool bucket_take(struct turn_bucket *b, uint64_t rate, uint64_t no
 struct req {
 	struct turn *t;
 	int listener;
+	const union tern_addr *local; /* where the client wrote to: answers leave from it */
 	const union tern_addr *client;
 	struct stun_msg *m;
 	struct turn_alloc *a; /* the 5-tuple's allocation, if any */

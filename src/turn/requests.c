@@ -126,7 +126,7 @@ void req_allocate(struct req *r)
 		resp_error(r, rc == -EDQUOT ? 486 : 508);
 		return;
 	}
-	struct turn_alloc *a = alloc_new(t, r->listener, r->client);
+	struct turn_alloc *a = alloc_new(t, r->listener, r->local, r->client);
 	if (!a) {
 		shared_quota_release(t->p.shared, q);
 		t->st.quota_rejects++;
@@ -209,10 +209,12 @@ void req_allocate(struct req *r)
 	resp_send(r, &b);
 
 	if (tern_log_level >= LOG_INFO) {
-		char c[TERN_ADDRSTRLEN], rl[TERN_ADDRSTRLEN];
-		log_info("alloc %llu: created for %s user %.*s relay %s lifetime %us",
-		         (unsigned long long)a->id, addr_format(r->client, c, sizeof(c), true), (int)r->ulen,
-		         r->user ? (const char *)r->user : "",
+		/* the name is the client's: escaped, so it cannot forge log lines */
+		char c[TERN_ADDRSTRLEN], rl[TERN_ADDRSTRLEN], u[4 * TURN_USER_MAX + 8];
+		log_info("alloc %llu: created for %s user \"%s\" relay %s lifetime %us",
+		         (unsigned long long)a->id, addr_format(r->client, c, sizeof(c), true),
+		         log_escape(u, sizeof(u), r->user ? r->user : (const uint8_t *)"",
+		                    r->user ? r->ulen : 0, TURN_USER_MAX),
 		         addr_format(&a->relay_addr[0], rl, sizeof(rl), true), lifetime_of(t, m));
 	}
 }

@@ -13,7 +13,19 @@ struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uin
 		return NULL;
 	t->p = *p;
 	t->io = *io;
-	t->seed = seed;
+	struct sip_key master = {seed, seed ^ 0x9e3779b97f4a7c15ULL};
+	if (!seed && sip_key_random(&master) < 0) {
+		free(t);
+		return NULL;
+	}
+	sip_key_derive(&t->k_table, &master, "tern allocation table");
+	sip_key_derive(&t->k_unauth, &master, "tern unauthenticated buckets");
+	sip_key_derive(&t->k_user, &master, "tern username ownership");
+	sip_key_derive(&t->k_txid, &master, "tern data indication txid");
+	struct sip_key dk[2];
+	sip_key_derive(&dk[0], &master, "tern dummy key 0");
+	sip_key_derive(&dk[1], &master, "tern dummy key 1");
+	memcpy(t->dummy_key, dk, sizeof(t->dummy_key));
 	if (!t->p.max_perms)
 		t->p.max_perms = 32;
 	if (!t->p.max_channels)
@@ -84,25 +96,26 @@ const struct turn_stats *turn_stats(const struct turn *t)
 /* ---- answers ---- */
 
 /* The bucket of a source: IPv4 address (also when IPv4-mapped) or IPv6 /64,
- * the unit one host or one customer holds. A seeded mix, so that nobody can
- * pick addresses that share a victim's bucket without learning the seed. */
+ * the unit one host or one customer holds. A keyed hash, so that nobody can
+ * pick addresses that share a victim's bucket without the key. */
 static struct turn_bucket *unauth_bucket(const struct turn *t, const union tern_addr *a)
 {
-	uint64_t k = 0;
-	uint32_t v4;
+	uint8_t k[9];
+	size_t n;
 	if (a->sa.sa_family == AF_INET) {
-		k = a->v4.sin_addr.s_addr;
+		k[0] = 4;
+		memcpy(k + 1, &a->v4.sin_addr, 4);
+		n = 5;
 	} else if (IN6_IS_ADDR_V4MAPPED(&a->v6.sin6_addr)) {
-		memcpy(&v4, a->v6.sin6_addr.s6_addr + 12, 4);
-		k = v4;
+		k[0] = 4;
+		memcpy(k + 1, a->v6.sin6_addr.s6_addr + 12, 4);
+		n = 5;
 	} else {
-		memcpy(&k, a->v6.sin6_addr.s6_addr, 8);
-		k = ~k;
+		k[0] = 6;
+		memcpy(k + 1, a->v6.sin6_addr.s6_addr, 8);
+		n = 9;
 	}
-	k = (k ^ t->seed) * 0x9e3779b97f4a7c15ULL;
-	k = (k ^ (k >> 29)) * 0xbf58476d1ce4e5b9ULL;
-	k ^= k >> 32;
-	return &t->unauth[k & (TURN_UNAUTH_SLOTS - 1)];
+	return &t->unauth[siphash13(&t->k_unauth, k, n) & (TURN_UNAUTH_SLOTS - 1)];
 }
 
 /* May len bytes go unsigned to a? If so and take, they are spent. */
@@ -145,7 +158,7 @@ void resp_send(struct req *r, struct stun_builder *b)
 	}
 	if (stun_type_class(rd16(b->buf)) == STUN_ERROR)
 		t->st.responses_err++;
-	t->io.send(t->io.ctx, r->listener, r->client, b->buf, (size_t)len, NULL, 0, 0);
+	t->io.send(t->io.ctx, r->listener, r->local, r->client, b->buf, (size_t)len, NULL, 0, 0);
 	t->st.tx_client++;
 	/* Keep the answer so a retransmitted request gets the same one. */
 	struct turn_alloc *a = r->a;
@@ -200,12 +213,11 @@ static void resp_unknown(struct req *r)
 
 /* ---- authentication: RFC 8489 §9.2.4 ---- */
 
+/* Requests on an allocation must come from its user: compared by a keyed
+ * 64-bit hash of the name, so that no chosen name can collide with another. */
 static uint64_t name_hash(const struct turn *t, const uint8_t *s, size_t n)
 {
-	uint64_t h = t->seed ^ 0x9e3779b97f4a7c15ULL;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ s[i]) * 0x100000001b3ULL;
-	return h;
+	return siphash24(&t->k_user, s, n);
 }
 
 static bool pwalgs_match_ours(const struct stun_attr *a)
@@ -284,11 +296,7 @@ static int authenticate(struct req *r)
 		r->user = (const uint8_t *)r->user_buf;
 		r->ulen = nkeys > 0 ? strlen(r->user_buf) : 0;
 	}
-	if (nkeys <= 0) {
-		t->st.auth_fail++;
-		resp_error(r, 401);
-		return -1;
-	}
+	bool checked = false;
 	for (int i = 0; i < nkeys; i++) {
 		const uint8_t *key = keys[i].md5;
 		size_t keylen = 16;
@@ -301,6 +309,7 @@ static int authenticate(struct req *r)
 		/* RFC 8489 §14.6: with both present, only the SHA-256 one counts. */
 		int ok = m->mi256 >= 0 ? stun_check_integrity_sha256(m, key, keylen)
 		                       : stun_check_integrity(m, key, keylen);
+		checked = true;
 		if (ok == 0) {
 			r->authed = true;
 			r->mi = m->mi256 >= 0 ? TURN_MI_SHA256 : TURN_MI_SHA1;
@@ -309,6 +318,16 @@ static int authenticate(struct req *r)
 			r->user_hash = name_hash(t, r->user, r->ulen);
 			return 0;
 		}
+	}
+	/* An unknown user (or no key for the algorithm) costs the same HMAC as
+	 * a wrong password: the time to the 401 must not tell which usernames
+	 * exist. The result is ignored. */
+	if (!checked) {
+		size_t dlen = alg == STUN_PWALG_SHA256 ? 32 : 16;
+		if (m->mi256 >= 0)
+			(void)stun_check_integrity_sha256(m, t->dummy_key, dlen);
+		else
+			(void)stun_check_integrity(m, t->dummy_key, dlen);
 	}
 	t->st.auth_fail++;
 	resp_error(r, 401);
@@ -329,10 +348,10 @@ static void on_binding(struct req *r)
 	resp_send(r, &b);
 }
 
-static void on_send_indication(struct turn *t, int listener, const union tern_addr *client,
-                               struct stun_msg *m)
+static void on_send_indication(struct turn *t, int listener, const union tern_addr *local,
+                               const union tern_addr *client, struct stun_msg *m)
 {
-	struct turn_alloc *a = alloc_lookup(t, listener, client);
+	struct turn_alloc *a = alloc_lookup(t, listener, local, client);
 	const struct stun_attr *pa = stun_find(m, STUN_A_XOR_PEER_ADDRESS);
 	const struct stun_attr *data = stun_find(m, STUN_A_DATA);
 	union tern_addr peer;
@@ -359,13 +378,13 @@ static void on_send_indication(struct turn *t, int listener, const union tern_ad
 		t->st.drop_bps++;
 		return;
 	}
-	t->io.send(t->io.ctx, a->relay[ri], &peer, NULL, 0, data->val, data->len, 0);
+	t->io.send(t->io.ctx, a->relay[ri], NULL, &peer, NULL, 0, data->val, data->len, 0);
 	t->st.tx_peer++;
 	t->st.relayed_to_peer++;
 }
 
-static void on_channel_data(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf,
-                            size_t len)
+static void on_channel_data(struct turn *t, int listener, const union tern_addr *local,
+                            const union tern_addr *client, const uint8_t *buf, size_t len)
 {
 	uint16_t num, dlen;
 	const uint8_t *data;
@@ -373,7 +392,7 @@ static void on_channel_data(struct turn *t, int listener, const union tern_addr 
 		t->st.drop_malformed++;
 		return;
 	}
-	struct turn_alloc *a = alloc_lookup(t, listener, client);
+	struct turn_alloc *a = alloc_lookup(t, listener, local, client);
 	if (!a) {
 		t->st.drop_no_alloc++;
 		return;
@@ -392,18 +411,18 @@ static void on_channel_data(struct turn *t, int listener, const union tern_addr 
 		return;
 	}
 	int ri = alloc_relay_index(a, c->peer.sa.sa_family);
-	t->io.send(t->io.ctx, a->relay[ri], &c->peer, NULL, 0, data, dlen, 0);
+	t->io.send(t->io.ctx, a->relay[ri], NULL, &c->peer, NULL, 0, data, dlen, 0);
 	t->st.tx_peer++;
 	t->st.relayed_to_peer++;
 }
 
-void turn_on_client(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf,
-                    size_t len)
+void turn_on_client(struct turn *t, int listener, const union tern_addr *local, const union tern_addr *client,
+                    const uint8_t *buf, size_t len)
 {
 	t->st.rx_client++;
 	t->st.rx_client_bytes += len;
 	if (stun_is_channeldata(buf, len)) {
-		on_channel_data(t, listener, client, buf, len);
+		on_channel_data(t, listener, local, client, buf, len);
 		return;
 	}
 	struct stun_msg m;
@@ -418,7 +437,7 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 	}
 	if (m.cls == STUN_INDICATION) {
 		if (m.method == TURN_SEND)
-			on_send_indication(t, listener, client, &m);
+			on_send_indication(t, listener, local, client, &m);
 		return; /* Binding indications are keepalives: nothing to do */
 	}
 	if (m.cls != STUN_REQUEST) {
@@ -426,7 +445,7 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 		return;
 	}
 	t->st.requests++;
-	struct req r = {.t = t, .listener = listener, .client = client, .m = &m};
+	struct req r = {.t = t, .listener = listener, .local = local, .client = client, .m = &m};
 	bool turn_method = m.method == TURN_ALLOCATE || m.method == TURN_REFRESH ||
 	                   m.method == TURN_CREATE_PERMISSION || m.method == TURN_CHANNEL_BIND;
 	/* RFC 8489 §6.3.1: unknown comprehension-required attributes: 420.
@@ -445,10 +464,10 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *client,
 		resp_error(&r, 400);
 		return;
 	}
-	r.a = alloc_lookup(t, listener, client);
+	r.a = alloc_lookup(t, listener, local, client);
 	if (r.a && r.a->last_len && memcmp(r.a->last_txid, m.txid, STUN_TXID_LEN) == 0) {
 		/* A retransmission: the same answer, without redoing the work. */
-		t->io.send(t->io.ctx, listener, client, r.a->last_resp, r.a->last_len, NULL, 0, 0);
+		t->io.send(t->io.ctx, listener, local, client, r.a->last_resp, r.a->last_len, NULL, 0, 0);
 		t->st.tx_client++;
 		return;
 	}
@@ -527,13 +546,18 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		/* RFC 8656 §12.6: ChannelData; over UDP no padding is needed. */
 		uint8_t hdr[TURN_CHANNEL_HDR];
 		stun_channeldata_hdr(hdr, c->num, (uint16_t)len);
-		t->io.send(t->io.ctx, a->listener, &a->client, hdr, sizeof(hdr), buf, len, 0);
+		t->io.send(t->io.ctx, a->listener, &a->local, &a->client, hdr, sizeof(hdr), buf, len, 0);
 	} else {
 		/* Data indication: header + XOR-PEER-ADDRESS + DATA header built
 		 * here, the payload borrowed, padding appended. */
 		struct stun_builder b;
+		/* RFC 8489 §5: a transaction id is uniformly random. A keyed PRF
+		 * of a counter is, to anyone without the key, and reveals nothing
+		 * of the other keys (which the old id ^ seed did). */
 		uint8_t txid[STUN_TXID_LEN];
-		uint64_t r1 = a->id ^ t->seed, r2 = t->st.tx_client * 0x9e3779b97f4a7c15ULL;
+		uint64_t seq = ++t->txid_seq, seq2 = seq | (1ULL << 63);
+		uint64_t r1 = siphash24(&t->k_txid, &seq, sizeof(seq)),
+		         r2 = siphash24(&t->k_txid, &seq2, sizeof(seq2));
 		memcpy(txid, &r1, 8);
 		memcpy(txid + 8, &r2, 4);
 		stun_build_init(&b, t->txbuf, sizeof(t->txbuf), stun_type(TURN_DATA, STUN_INDICATION), txid);
@@ -550,7 +574,7 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 			return;
 		}
 		wr16(b.buf + 2, (uint16_t)(hlen - STUN_HEADER_LEN + len + pad));
-		t->io.send(t->io.ctx, a->listener, &a->client, b.buf, hlen, buf, len, pad);
+		t->io.send(t->io.ctx, a->listener, &a->local, &a->client, b.buf, hlen, buf, len, pad);
 	}
 	t->st.tx_client++;
 	t->st.relayed_to_client++;

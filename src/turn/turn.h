@@ -59,9 +59,12 @@ struct turn_io {
 	/* Queue one datagram on socket `handle` (a listener handle given to
 	 * turn_on_client, or a relay handle) to dst: hdr (<= TURN_TX_HDR_MAX,
 	 * copied), then payload (borrowed until the caller's flush), then pad
-	 * zero bytes (0..3). */
-	void (*send)(void *ctx, int handle, const union tern_addr *dst, const uint8_t *hdr, size_t hdrlen,
-	             const uint8_t *payload, size_t paylen, size_t pad);
+	 * zero bytes (0..3). src: for datagrams to a client, the local address
+	 * the client wrote to (turn_on_client's `local`), which the datagram
+	 * must leave from; NULL for datagrams to peers (the relay socket's own
+	 * address). */
+	void (*send)(void *ctx, int handle, const union tern_addr *src, const union tern_addr *dst,
+	             const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad);
 };
 
 struct turn_params {
@@ -91,7 +94,7 @@ struct turn_params {
 	 * the request is dropped unanswered (drop_ratelimit). 0 = no limit;
 	 * unauth_burst 0 = 2 * unauth_bps (never less than TURN_TX_HDR_MAX).
 	 * The buckets live in a fixed direct-mapped table (TURN_UNAUTH_SLOTS
-	 * in internal.h, keyed by a seeded hash): sources that collide share
+	 * in internal.h, keyed by a secret hash): sources that collide share
 	 * one bucket, so the bound per source always holds. */
 	unsigned unauth_bps;
 	unsigned unauth_burst;
@@ -127,6 +130,10 @@ struct turn_shared *turn_shared_new(unsigned user_quota, unsigned total_quota);
 void turn_shared_free(struct turn_shared *s, const struct turn_io *io);
 unsigned turn_shared_total(const struct turn_shared *s);
 
+/* seed 0: the core's secret keys (hash tables, rate-limit buckets,
+ * transaction ids) come from getrandom(2), as servers want. A non-zero
+ * seed derives them from it instead, for reproducible tests and fuzzing.
+ * NULL when out of memory or without randomness. */
 struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uint64_t seed);
 /* Deletes every allocation (relay sockets closed through io). */
 void turn_free(struct turn *t);
@@ -135,9 +142,12 @@ void turn_free(struct turn *t);
 void turn_set_time(struct turn *t, uint64_t now_ms, uint64_t wall_s);
 
 /* A datagram from client on listening socket `listener` (a handle io->send
- * understands; it also identifies the server side of the 5-tuple). */
-void turn_on_client(struct turn *t, int listener, const union tern_addr *client, const uint8_t *buf,
-                    size_t len);
+ * understands), sent to the server's address `local` (for a wildcard
+ * listener, the address learnt with IP_PKTINFO): listener and local are the
+ * server side of the 5-tuple, and every answer or relayed datagram to this
+ * client is handed to io->send with local as its source. */
+void turn_on_client(struct turn *t, int listener, const union tern_addr *local, const union tern_addr *client,
+                    const uint8_t *buf, size_t len);
 
 /* A datagram from peer on relay socket `handle` of allocation a (the
  * allocation io->relay_open was given). */

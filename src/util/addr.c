@@ -46,28 +46,24 @@ bool addr_is_any(const union tern_addr *a)
 	return memcmp(&a->v6.sin6_addr, zero, 16) == 0;
 }
 
-static uint64_t mix64(uint64_t h)
+uint64_t addr_hash(const union tern_addr *a, const struct sip_key *k)
 {
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return h;
-}
-
-uint64_t addr_hash(const union tern_addr *a, uint64_t seed)
-{
-	uint64_t h = seed ^ ((uint64_t)a->sa.sa_family << 16) ^ addr_port(a);
-	if (a->sa.sa_family == AF_INET) {
-		h = mix64(h ^ ((uint64_t)a->v4.sin_addr.s_addr << 20));
+	/* family, port, address: 8 bytes for IPv4 (one SipHash block), 20 for IPv6 */
+	uint8_t b[20];
+	size_t n;
+	b[0] = (uint8_t)a->sa.sa_family;
+	b[1] = 0;
+	memcpy(b + 2,
+	       a->sa.sa_family == AF_INET6 ? (const void *)&a->v6.sin6_port : (const void *)&a->v4.sin_port,
+	       2);
+	if (a->sa.sa_family == AF_INET6) {
+		memcpy(b + 4, &a->v6.sin6_addr, 16);
+		n = 20;
 	} else {
-		uint64_t w[2];
-		memcpy(w, &a->v6.sin6_addr, 16);
-		h = mix64(h ^ w[0]);
-		h = mix64(h ^ w[1]);
+		memcpy(b + 4, &a->v4.sin_addr, 4);
+		n = 8;
 	}
-	return h;
+	return siphash13(k, b, n);
 }
 
 int addr_parse(union tern_addr *out, const char *s, uint16_t default_port)

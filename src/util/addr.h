@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "util/siphash.h"
+
 union tern_addr {
 	struct sockaddr sa;
 	struct sockaddr_in v4;
@@ -30,9 +32,9 @@ bool addr_equal(const union tern_addr *a, const union tern_addr *b);
 bool addr_equal_ip(const union tern_addr *a, const union tern_addr *b);
 /* True for 0.0.0.0 / :: */
 bool addr_is_any(const union tern_addr *a);
-/* A 64-bit hash of family, address and port, seeded (seed keeps tables
- * from being attacked with colliding addresses). */
-uint64_t addr_hash(const union tern_addr *a, uint64_t seed);
+/* A 64-bit keyed hash (SipHash-1-3) of family, address and port: without
+ * the key nobody can choose addresses that collide in a table. */
+uint64_t addr_hash(const union tern_addr *a, const struct sip_key *k);
 /* Parse "1.2.3.4", "::1", "[::1]", optionally with ":port" (port for v6 only
  * in brackets). default_port is used when none is given. -EINVAL on error. */
 int addr_parse(union tern_addr *out, const char *s, uint16_t default_port);

@@ -66,6 +66,33 @@ void log_write(enum log_level lvl, const char *fmt, ...)
 	errno = saved;
 }
 
+char *log_escape(char *out, size_t cap, const void *in, size_t n, size_t max_in)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = in;
+	size_t o = 0, i;
+	for (i = 0; i < n && i < max_in; i++) {
+		unsigned char c = s[i];
+		bool plain = c >= 0x20 && c < 0x7f && c != '\\' && c != '"';
+		if (o + (plain ? 1 : 4) + 4 > cap) /* room for this, "..." and the NUL */
+			break;
+		if (plain) {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+		}
+	}
+	if (i < n && o + 4 <= cap) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = 0;
+	return out;
+}
+
 bool log_ratelimit(unsigned *stamp, unsigned *count, unsigned per_sec)
 {
 	struct timespec ts;

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 enum log_level { LOG_ERR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
@@ -16,6 +17,12 @@ extern int tern_log_level;
 int log_open(const char *file, bool to_stdout);
 void log_close(void);
 void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Text from the wire (a USERNAME, a REALM) made safe for a log line: bytes
+ * outside printable ASCII, the backslash and the double quote become \xNN,
+ * so a name cannot end the line or fake another one. At most max_in input
+ * bytes are shown, then "..." . Writes a NUL-terminated string to out (cap
+ * >= 4) and returns out. */
+char *log_escape(char *out, size_t cap, const void *in, size_t n, size_t max_in);
 /* Rate limit: true at most `per_sec` times per second per call site. */
 bool log_ratelimit(unsigned *stamp, unsigned *count, unsigned per_sec);
 

@@ -27,8 +27,10 @@
 #include "turn/turn.h"
 #include "util/log.h"
 
-#define REALM            "example.org"
-#define LISTENER         7
+#define REALM    "example.org"
+#define LISTENER 7
+/* the server address clients write to on LISTENER (a documentation address) */
+#define LOCAL_ADDR       "203.0.113.5:3478"
 #define HANDLE0          100
 #define MAX_HANDLES      512
 #define MAX_SENT         512
@@ -43,6 +45,7 @@
 
 struct sent {
 	int handle;
+	union tern_addr src; /* family 0 when the core passed NULL (to a peer) */
 	union tern_addr dst;
 	uint8_t *buf; /* hdr || payload || pad, malloc'd */
 	size_t len, hdrlen, paylen, pad;
@@ -153,16 +156,23 @@ static inline void fake_relay_close(void *ctx, int handle)
 	F.closed[F.nclosed++] = handle;
 }
 
-static inline void fake_send(void *ctx, int handle, const union tern_addr *dst, const uint8_t *hdr,
-                             size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad)
+static inline void fake_send(void *ctx, int handle, const union tern_addr *src, const union tern_addr *dst,
+                             const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen,
+                             size_t pad)
 {
 	if (hdrlen > TURN_TX_HDR_MAX || pad > 3 ||
 	    (handle != LISTENER && (!handle_ok(handle) || !F.live[handle - HANDLE0])))
+		F.bad++;
+	/* to a client: from the address it wrote to; to a peer: from the relay */
+	if ((handle == LISTENER) != (src != NULL))
 		F.bad++;
 	if (F.nsent >= MAX_SENT)
 		fail_msg("too many datagrams recorded");
 	struct sent *s = &F.sent[F.nsent++];
 	s->handle = handle;
+	memset(&s->src, 0, sizeof(s->src));
+	if (src)
+		s->src = *src;
 	s->dst = *dst;
 	s->len = hdrlen + paylen + pad;
 	s->hdrlen = hdrlen;
@@ -331,6 +341,7 @@ static inline int env_stop(void **state)
 
 struct client {
 	union tern_addr addr;
+	union tern_addr local; /* the server address it writes to (LOCAL_ADDR unless changed) */
 	const char *user, *pass;
 	const char *realm; /* REALM sent and used for the key (default REALM) */
 	bool userhash;     /* USERHASH instead of USERNAME */
@@ -359,6 +370,7 @@ static inline void client_init(struct client *c, const char *addr, const char *u
 {
 	memset(c, 0, sizeof(*c));
 	c->addr = A(addr);
+	c->local = A(LOCAL_ADDR);
 	c->user = user;
 	c->pass = pass;
 	c->realm = REALM;
@@ -491,12 +503,13 @@ static inline uint32_t u32_of(const struct stun_msg *m, uint16_t type)
 static inline const struct stun_msg *deliver(struct client *c, const uint8_t *buf, size_t len)
 {
 	unsigned n0 = F.nsent;
-	turn_on_client(T, LISTENER, &c->addr, buf, len);
+	turn_on_client(T, LISTENER, &c->local, &c->addr, buf, len);
 	if (F.nsent != n0 + 1)
 		fail_msg("expected one datagram, got %u", F.nsent - n0);
 	const struct sent *s = &F.sent[n0];
 	assert_int_equal(s->handle, LISTENER);
 	assert_addr_equal(s->dst, c->addr);
+	assert_addr_equal(s->src, c->local);
 	assert_true(s->len <= sizeof(c->resp_buf));
 	memcpy(c->resp_buf, s->buf, s->len);
 	c->resp_len = s->len;
@@ -511,7 +524,7 @@ static inline const struct stun_msg *deliver(struct client *c, const uint8_t *bu
 static inline void deliver_none(struct client *c, const uint8_t *buf, size_t len)
 {
 	unsigned n0 = F.nsent;
-	turn_on_client(T, LISTENER, &c->addr, buf, len);
+	turn_on_client(T, LISTENER, &c->local, &c->addr, buf, len);
 	if (F.nsent != n0)
 		fail_msg("expected no datagram, got %u", F.nsent - n0);
 	check_counters();
@@ -522,7 +535,7 @@ static inline void deliver_none(struct client *c, const uint8_t *buf, size_t len
 static inline void deliver_data(struct client *c, const uint8_t *buf, size_t len)
 {
 	unsigned n0 = F.nsent;
-	turn_on_client(T, LISTENER, &c->addr, buf, len);
+	turn_on_client(T, LISTENER, &c->local, &c->addr, buf, len);
 	for (unsigned i = n0; i < F.nsent; i++)
 		if (F.sent[i].handle == LISTENER)
 			fail_msg("unexpected answer to a Send indication or ChannelData");
