@@ -313,6 +313,7 @@ struct wstats {
 	    datagrams, gso_sends, gso_segments, pauses, allocs_created, auth_fail;
 	uint64_t allocs_deleted, allocs_expired, drop_malformed, drop_policy, drop_ratelimit;
 	uint64_t steer_pinned, steer_pin_fail;
+	uint64_t gso_fallback, drop_no_local;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -323,7 +324,9 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->to_peer = st->relayed_to_peer;
 	o->to_client = st->relayed_to_client;
 	o->drops = st->drop_malformed + st->drop_no_alloc + st->drop_no_channel + st->drop_no_perm +
-	           st->drop_bps + st->drop_policy + st->drop_ratelimit + w->rx_trunc;
+	           st->drop_bps + st->drop_policy + st->drop_ratelimit + w->rx_trunc + w->rx_no_local;
+	o->drop_no_local = w->rx_no_local;
+	o->gso_fallback = w->tx->stats.gso_fallback;
 	o->drop_malformed = st->drop_malformed + w->rx_trunc;
 	o->drop_policy = st->drop_policy;
 	o->drop_ratelimit = st->drop_ratelimit;
@@ -378,7 +381,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"rx_batches\":%llu,\"rx_datagrams\":%llu,\"gso_sends\":%llu,\"gso_segments\":%llu,"
 		        "\"batch_pauses\":%llu,\"allocations_deleted\":%llu,\"allocations_expired\":%llu,"
 		        "\"dropped_malformed\":%llu,\"dropped_policy\":%llu,\"dropped_ratelimit\":%llu,"
-		        "\"steering_pinned\":%llu,\"steering_pin_failures\":%llu}",
+		        "\"steering_pinned\":%llu,\"steering_pin_failures\":%llu,\"gso_fallback\":%llu,"
+		        "\"dropped_no_local_address\":%llu}",
 		        i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
 		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
 		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
@@ -389,7 +393,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.pauses, (unsigned long long)o.allocs_deleted,
 		        (unsigned long long)o.allocs_expired, (unsigned long long)o.drop_malformed,
 		        (unsigned long long)o.drop_policy, (unsigned long long)o.drop_ratelimit,
-		        (unsigned long long)o.steer_pinned, (unsigned long long)o.steer_pin_fail);
+		        (unsigned long long)o.steer_pinned, (unsigned long long)o.steer_pin_fail,
+		        (unsigned long long)o.gso_fallback, (unsigned long long)o.drop_no_local);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 		s->steer ? "ebpf" : "hash");
