@@ -311,6 +311,63 @@ static void test_limits(void **state)
 	assert_false(policy_peer_allowed(&p, &bad));
 }
 
+/* cidr_parse: the prefix is plain decimal digits and nothing else, so a
+ * sign or a space cannot turn "/-8" into "no prefix" (a single host). */
+static void test_cidr_parse_prefix(void **state)
+{
+	static const char *const bad[] = {
+	    "10.0.0.0/-8",
+	    "10.0.0.0/+8",
+	    "10.0.0.0/ 8",
+	    "10.0.0.0/8 ",
+	    "10.0.0.0/",
+	    "10.0.0.0/8/8",
+	    "10.0.0.0/0x8",
+	    "10.0.0.0/33",
+	    "::/129",
+	    "::/-0",
+	    "10.0.0.0/-0",
+	    "10.0.0.0/1e1",
+	    "10.0.0.0/99999999999999999999",
+	    "10.0.0.0/18446744073709551624",
+	    "10.0.0.0/0008",
+	    " 10.0.0.0/8",
+	    "fc00::/ 7",
+	    "fc00::/-7",
+	};
+	struct tern_cidr c;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (cidr_parse(&c, bad[i]) != -EINVAL)
+			fail_msg("cidr_parse(\"%s\") should fail", bad[i]);
+
+	static const struct {
+		const char *in;
+		int family;
+		unsigned prefix;
+	} good[] = {
+	    {"10.0.0.0/8", AF_INET, 8},
+	    {"10.0.0.0/08", AF_INET, 8},
+	    {"0.0.0.0/0", AF_INET, 0},
+	    {"10.1.2.3", AF_INET, 32},
+	    {"1.2.3.4/32", AF_INET, 32},
+	    {"fc00::/7", AF_INET6, 7},
+	    {"::1", AF_INET6, 128},
+	    {"::/0", AF_INET6, 0},
+	    {"2001:db8::/128", AF_INET6, 128},
+	    {"64:ff9b:1::/048", AF_INET6, 48},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (cidr_parse(&c, good[i].in) != 0)
+			fail_msg("cidr_parse(\"%s\") should succeed", good[i].in);
+		assert_int_equal(c.family, good[i].family);
+		assert_int_equal(c.prefix, good[i].prefix);
+	}
+	/* host bits cleared */
+	c = C("10.1.2.3/8");
+	assert_int_equal(c.bytes[0], 10);
+	assert_int_equal(c.bytes[1] | c.bytes[2] | c.bytes[3], 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -325,6 +382,7 @@ int main(void)
 	    cmocka_unit_test(test_own_listener_loopback),
 	    cmocka_unit_test(test_own_ip_without_loopback),
 	    cmocka_unit_test(test_limits),
+	    cmocka_unit_test(test_cidr_parse_prefix),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
