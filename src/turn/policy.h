@@ -4,9 +4,12 @@
  *
  * Decision for a peer address P:
  *   1. Every IPv4-in-IPv6 form is converted first: IPv4-mapped ::ffff:a.b.c.d,
- *      IPv4-compatible ::a.b.c.d (not :: or ::1), NAT64 64:ff9b::/96 and
- *      6to4 2002:AABB:CCDD::/16; both P and its embedded IPv4 are judged and
- *      P is allowed only if every form is allowed.
+ *      IPv4-compatible ::a.b.c.d (not :: or ::1), NAT64 64:ff9b::/96,
+ *      6to4 2002:AABB:CCDD::/16, and local-use NAT64 64:ff9b:1::/48
+ *      (RFC 8215), whose translator prefix may be any /48, /56, /64 or /96
+ *      inside it, so the IPv4 address at each of those RFC 6052 positions is
+ *      a form; P and every embedded IPv4 form are judged and P is allowed
+ *      only if every form is allowed.
  *   2. A form inside an allowed-peer-ip range is allowed (allow wins).
  *   3. A form inside a denied-peer-ip range is denied.
  *   4. A form inside a default-denied range is denied, unless an allow switch
@@ -14,7 +17,7 @@
  *      0.0.0.0/8, 127/8, 10/8, 172.16/12, 192.168/16, 100.64/10, 169.254/16,
  *      192.0.0/24, 198.18/15, 224/4, 240/4, 255.255.255.255/32,
  *      ::/128, ::1/128, fc00::/7, fe80::/10, ff00::/8, 64:ff9b::/96,
- *      2001::/32, 2002::/16.
+ *      64:ff9b:1::/48, 2001::/32, 2002::/16.
  *   5. A form equal to one of the server's own addresses is denied (unless
  *      allowed by 2, or loopback opened by allow-loopback-peers).
  *   6. Otherwise allowed.
@@ -52,8 +55,13 @@ int policy_add_own(struct peer_policy *p, const union tern_addr *a);
 /* True when relaying to peer is permitted. */
 bool policy_peer_allowed(const struct peer_policy *p, const union tern_addr *peer);
 
-/* If a is an IPv6 address embedding an IPv4 one (forms of step 1), write
- * the IPv4 address (port kept) to v4 and return true. */
-bool policy_embedded_v4(const union tern_addr *a, union tern_addr *v4);
+/* Most IPv4 forms one IPv6 address can embed (64:ff9b:1::/48: four). */
+#define POLICY_MAX_V4_FORMS 4
+
+/* If a is an IPv6 address embedding IPv4 ones (forms of step 1), write the
+ * IPv4 addresses (port kept) to v4 and return how many; 0 when a embeds
+ * none (or is not IPv6). For 64:ff9b:1::/48 the four candidates come in
+ * the order of prefix lengths 48, 56, 64, 96. */
+unsigned policy_embedded_v4(const union tern_addr *a, union tern_addr v4[POLICY_MAX_V4_FORMS]);
 
 #endif

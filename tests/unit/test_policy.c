@@ -66,19 +66,21 @@ static const char *const default_denied[][3] = {
     {"fe80::", "fe80::1", "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
     {"ff00::", "ff02::1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
     {"64:ff9b::", "64:ff9b::808:808", "64:ff9b::ffff:ffff"},
+    /* the inner one embeds only public IPv4 addresses, whatever the prefix length */
+    {"64:ff9b:1::", "64:ff9b:1:c633:64:7c6:c633:6407", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff"},
     {"2001::", "2001:0:4136:e378::1", "2001:0:ffff:ffff:ffff:ffff:ffff:ffff"},
     {"2002::", "2002:808:808::1", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
 };
 
 /* Just outside the ranges above (and other public addresses). */
 static const char *const public_addrs[] = {
-    "1.0.0.0",        "9.255.255.255",   "11.0.0.0",        "126.255.255.255", "128.0.0.0",
-    "172.15.255.255", "172.32.0.0",      "192.167.255.255", "192.169.0.0",     "100.63.255.255",
-    "100.128.0.0",    "169.253.255.255", "169.255.0.0",     "192.0.1.0",       "198.17.255.255",
-    "198.20.0.0",     "223.255.255.255", "8.8.8.8",         "203.0.113.5",     "192.0.2.1",
-    "2001:db8::1",    "2001:1::1",       "2003::1",         "2606:4700::1111", "fbff::1",
-    "fec0::1",        "fe7f::1",         "64:ff9b:1::1",    "::ffff:8.8.8.8",  "::ffff:1.2.3.4",
-    "::8.8.8.8",      "2a00:1450::1",
+    "1.0.0.0",        "9.255.255.255",   "11.0.0.0",          "126.255.255.255", "128.0.0.0",
+    "172.15.255.255", "172.32.0.0",      "192.167.255.255",   "192.169.0.0",     "100.63.255.255",
+    "100.128.0.0",    "169.253.255.255", "169.255.0.0",       "192.0.1.0",       "198.17.255.255",
+    "198.20.0.0",     "223.255.255.255", "8.8.8.8",           "203.0.113.5",     "192.0.2.1",
+    "2001:db8::1",    "2001:1::1",       "2003::1",           "2606:4700::1111", "fbff::1",
+    "fec0::1",        "fe7f::1",         "64:ff9b:2::1",      "::ffff:8.8.8.8",  "::ffff:1.2.3.4",
+    "::8.8.8.8",      "2a00:1450::1",    "64:ff9b:0:ffff::1",
 };
 
 static void test_default_denied(void **state)
@@ -124,34 +126,72 @@ static void test_embedded_v4_extract(void **state)
 {
 	static const struct {
 		const char *in;
-		const char *v4; /* NULL: no embedded IPv4 */
+		const char *v4[POLICY_MAX_V4_FORMS]; /* none: no embedded IPv4 */
 	} cases[] = {
-	    {"[::ffff:1.2.3.4]:5000", "1.2.3.4"},
-	    {"[::1.2.3.4]:5000", "1.2.3.4"},
-	    {"[64:ff9b::102:304]:5000", "1.2.3.4"},
-	    {"[2002:102:304:5::6]:5000", "1.2.3.4"},
-	    {"[::]:5000", NULL},
-	    {"[::1]:5000", NULL},
-	    {"[2001:db8::1]:5000", NULL},
-	    {"[64:ff9b:1::102:304]:5000", NULL},
-	    {"[::1:0:0:102:304]:5000", NULL},
-	    {"1.2.3.4:5000", NULL},
+	    {"[::ffff:1.2.3.4]:5000", {"1.2.3.4"}},
+	    {"[::1.2.3.4]:5000", {"1.2.3.4"}},
+	    {"[64:ff9b::102:304]:5000", {"1.2.3.4"}},
+	    {"[2002:102:304:5::6]:5000", {"1.2.3.4"}},
+	    {"[::]:5000", {NULL}},
+	    {"[::1]:5000", {NULL}},
+	    {"[2001:db8::1]:5000", {NULL}},
+	    {"[64:ff9b:2::102:304]:5000", {NULL}},
+	    {"[::1:0:0:102:304]:5000", {NULL}},
+	    {"1.2.3.4:5000", {NULL}},
+	    /* RFC 8215 local-use prefix, RFC 6052 §2.2 positions for /48, /56,
+	     * /64 and /96: bytes 6,7,9,10 / 7,9,10,11 / 9..12 / 12..15 */
+	    {"[64:ff9b:1:c633:64:7c6:a00:1]:5000",
+	     {"198.51.100.7", "51.100.7.198", "100.7.198.10", "10.0.0.1"}},
+	    {"[64:ff9b:1::]:5000", {"0.0.0.0", "0.0.0.0", "0.0.0.0", "0.0.0.0"}},
+	    {"[64:ff9b:1:0102:ff03:0405:0607:0809]:5000", {"1.2.3.4", "2.3.4.5", "3.4.5.6", "6.7.8.9"}},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		union tern_addr a = A(cases[i].in), v4;
-		bool got = policy_embedded_v4(&a, &v4);
-		if (!cases[i].v4) {
-			if (got)
-				fail_msg("%s has no embedded IPv4", cases[i].in);
-			continue;
+		union tern_addr a = A(cases[i].in), v4[POLICY_MAX_V4_FORMS];
+		unsigned want = 0;
+		while (want < POLICY_MAX_V4_FORMS && cases[i].v4[want])
+			want++;
+		unsigned got = policy_embedded_v4(&a, v4);
+		if (got != want)
+			fail_msg("%s embeds %u IPv4 forms, got %u", cases[i].in, want, got);
+		for (unsigned k = 0; k < got; k++) {
+			union tern_addr w = A(cases[i].v4[k]);
+			if (!addr_equal_ip(&v4[k], &w))
+				fail_msg("%s: form %u should be %s", cases[i].in, k, cases[i].v4[k]);
+			assert_int_equal(v4[k].sa.sa_family, AF_INET);
+			assert_int_equal(addr_port(&v4[k]), 5000); /* port kept */
 		}
-		if (!got)
-			fail_msg("%s embeds %s", cases[i].in, cases[i].v4);
-		union tern_addr want = A(cases[i].v4);
-		assert_true(addr_equal_ip(&v4, &want));
-		assert_int_equal(v4.sa.sa_family, AF_INET);
-		assert_int_equal(addr_port(&v4), 5000); /* port kept */
 	}
+}
+
+/* 64:ff9b:1::/48 (RFC 8215) is denied by default; an operator who allows it
+ * still has the embedded IPv4 judged at every position a prefix of length
+ * 48 to 96 inside it would put it, and any refused form refuses the peer. */
+static void test_local_nat64(void **state)
+{
+	struct peer_policy p;
+	struct tern_cidr c;
+	policy_init(&p);
+	DENIED(&p, "64:ff9b:1::1");
+	DENIED(&p, "64:ff9b:1:c633:64:7c6:c633:6407"); /* public at every position */
+	c = C("64:ff9b:1::/48");
+	assert_int_equal(policy_allow(&p, &c), 0);
+	ALLOWED(&p, "64:ff9b:1:c633:64:7c6:c633:6407");
+	ALLOWED(&p, "[64:ff9b:1:c633:64:7c6:c633:6407]:3478");
+	/* 10.0.0.1 or 192.168.1.1 at one position, public at the others */
+	DENIED(&p, "64:ff9b:1:c633:64:7c6:a00:1");     /* /96 */
+	DENIED(&p, "64:ff9b:1:c633:a:0:133:6407");     /* /64 */
+	DENIED(&p, "64:ff9b:1:c6c0:a8:101:c633:6407"); /* /56 */
+	DENIED(&p, "64:ff9b:1:c0a8:1:1c6:c633:6407");  /* /48 */
+	DENIED(&p, "64:ff9b:1::7f00:1");               /* loopback, and 0.0.0.0 */
+	/* an IPv4 allow range opens the embedded form it covers */
+	c = C("192.168.0.0/16");
+	assert_int_equal(policy_allow(&p, &c), 0);
+	ALLOWED(&p, "64:ff9b:1:c6c0:a8:101:c633:6407");
+	DENIED(&p, "64:ff9b:1:c633:64:7c6:a00:1");
+	/* neighbours of the range are neither denied nor decoded */
+	policy_init(&p);
+	ALLOWED(&p, "64:ff9b:0:ffff:ffff:ffff:ffff:ffff");
+	ALLOWED(&p, "64:ff9b:2::a00:1");
 }
 
 static void test_allow_loopback(void **state)
@@ -375,6 +415,7 @@ int main(void)
 	    cmocka_unit_test(test_public_allowed),
 	    cmocka_unit_test(test_embedded_v4_forms),
 	    cmocka_unit_test(test_embedded_v4_extract),
+	    cmocka_unit_test(test_local_nat64),
 	    cmocka_unit_test(test_allow_loopback),
 	    cmocka_unit_test(test_allowed_range_wins),
 	    cmocka_unit_test(test_denied_range),
