@@ -1,6 +1,7 @@
 #include "turn/policy.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The default-denied ranges, pre-parsed so no worker ever parses text and
@@ -56,6 +57,13 @@ void policy_init(struct peer_policy *p)
 	memset(p, 0, sizeof(*p));
 }
 
+void policy_free(struct peer_policy *p)
+{
+	free(p->own);
+	p->own = NULL;
+	p->nown = p->own_cap = 0;
+}
+
 static int add_range(struct tern_cidr *arr, unsigned *n, const struct tern_cidr *c)
 {
 	if (*n >= POLICY_MAX_RANGES)
@@ -78,10 +86,16 @@ int policy_deny(struct peer_policy *p, const struct tern_cidr *c)
 
 int policy_add_own(struct peer_policy *p, const union tern_addr *a)
 {
-	if (p->nown >= POLICY_MAX_OWN)
-		return -ENOSPC;
 	if (a->sa.sa_family != AF_INET && a->sa.sa_family != AF_INET6)
 		return -EINVAL;
+	if (p->nown == p->own_cap) {
+		unsigned cap = p->own_cap ? 2 * p->own_cap : 16;
+		union tern_addr *own;
+		if (cap < p->own_cap || !(own = reallocarray(p->own, cap, sizeof(*own))))
+			return -ENOMEM;
+		p->own = own;
+		p->own_cap = cap;
+	}
 	p->own[p->nown++] = *a;
 	return 0;
 }

@@ -32,24 +32,33 @@
 #include "util/addr.h"
 
 #define POLICY_MAX_RANGES 64
-#define POLICY_MAX_OWN    32
 
 struct peer_policy {
 	struct tern_cidr allow[POLICY_MAX_RANGES];
 	unsigned nallow;
 	struct tern_cidr deny[POLICY_MAX_RANGES];
 	unsigned ndeny;
-	union tern_addr
-	    own[POLICY_MAX_OWN]; /* listening addresses (with port) and relay addresses (port 0) */
-	unsigned nown;
+	/* The server's own addresses: listening transport addresses (with
+	 * their port) and own IPs (port 0). Owned by the policy: a heap array
+	 * grown by policy_add_own, freed by policy_free. */
+	union tern_addr *own;
+	unsigned nown, own_cap;
 	bool allow_loopback;
 };
 
-/* Empty policy: default-deny ranges only. */
+/* Empty policy: default-deny ranges only. Holds no memory until
+ * policy_add_own; call policy_free before initialising it again. */
 void policy_init(struct peer_policy *p);
-/* Add ranges / own addresses; -ENOSPC when full. */
+/* Free the own-address list and leave p empty, as after policy_init (so
+ * it may be called twice). */
+void policy_free(struct peer_policy *p);
+/* Add ranges; -ENOSPC when full (POLICY_MAX_RANGES, the configuration's
+ * own limit), -EINVAL for a family other than AF_INET / AF_INET6. */
 int policy_allow(struct peer_policy *p, const struct tern_cidr *c);
 int policy_deny(struct peer_policy *p, const struct tern_cidr *c);
+/* Add one own address (the list has no fixed size): 0, -ENOMEM, or
+ * -EINVAL for a family other than AF_INET / AF_INET6. A caller that
+ * cannot add an own address must not serve with the policy. */
 int policy_add_own(struct peer_policy *p, const union tern_addr *a);
 
 /* True when relaying to peer is permitted. */

@@ -286,6 +286,7 @@ static void test_own_addresses(void **state)
 	assert_int_equal(policy_allow(&p, &c), 0);
 	ALLOWED(&p, "198.51.100.10:1234");
 	DENIED(&p, "198.51.100.1:3478");
+	policy_free(&p);
 }
 
 static void test_own_listener_loopback(void **state)
@@ -314,6 +315,7 @@ static void test_own_listener_loopback(void **state)
 	struct tern_cidr c = C("127.0.0.0/8");
 	assert_int_equal(policy_allow(&p, &c), 0);
 	DENIED(&p, "127.0.0.1:3478");
+	policy_free(&p);
 }
 
 static void test_own_ip_without_loopback(void **state)
@@ -326,6 +328,59 @@ static void test_own_ip_without_loopback(void **state)
 	DENIED(&p, "198.51.100.20:1000");
 	DENIED(&p, "[::ffff:198.51.100.20]:1000");
 	ALLOWED(&p, "198.51.100.21:1000");
+	policy_free(&p);
+}
+
+/* As many own addresses as the configuration can name (16 listening, 16
+ * relay per family, 16 external) plus the host's interface addresses:
+ * none is dropped, so the last ones are refused like the first. */
+static void test_own_many(void **state)
+{
+	struct peer_policy p;
+	union tern_addr a;
+	char s[64];
+	policy_init(&p);
+	for (int i = 1; i <= 16; i++) {
+		snprintf(s, sizeof(s), "198.51.100.%d:3478", i); /* listening */
+		a = A(s);
+		assert_int_equal(policy_add_own(&p, &a), 0);
+	}
+	for (int i = 1; i <= 16; i++) {
+		snprintf(s, sizeof(s), "203.0.113.%d", i); /* relay, IPv4 */
+		a = A(s);
+		assert_int_equal(policy_add_own(&p, &a), 0);
+		snprintf(s, sizeof(s), "2001:db8:1::%x", i); /* relay, IPv6 */
+		a = A(s);
+		assert_int_equal(policy_add_own(&p, &a), 0);
+	}
+	for (int i = 1; i <= 16; i++) {
+		snprintf(s, sizeof(s), "192.0.2.%d", i); /* external */
+		a = A(s);
+		assert_int_equal(policy_add_own(&p, &a), 0);
+	}
+	for (int i = 1; i <= 200; i++) {
+		snprintf(s, sizeof(s), "2001:db8:2::%x", i); /* host interfaces */
+		a = A(s);
+		assert_int_equal(policy_add_own(&p, &a), 0);
+	}
+	assert_int_equal(p.nown, 16 + 32 + 16 + 200);
+	DENIED(&p, "198.51.100.16:3478");
+	DENIED(&p, "203.0.113.16:5000");
+	DENIED(&p, "[2001:db8:1::10]:5000");
+	DENIED(&p, "192.0.2.1:5000");
+	DENIED(&p, "192.0.2.16:5000");
+	DENIED(&p, "[::ffff:192.0.2.16]:5000");
+	DENIED(&p, "[2001:db8:2::c8]:5000");
+	ALLOWED(&p, "192.0.2.17:5000");
+	ALLOWED(&p, "[2001:db8:2::c9]:5000");
+	policy_free(&p);
+	assert_int_equal(p.nown, 0);
+	ALLOWED(&p, "192.0.2.16:5000"); /* freed: empty again, and reusable */
+	a = A("192.0.2.16");
+	assert_int_equal(policy_add_own(&p, &a), 0);
+	DENIED(&p, "192.0.2.16:5000");
+	policy_free(&p);
+	policy_free(&p); /* twice is harmless */
 }
 
 static void test_limits(void **state)
@@ -340,9 +395,10 @@ static void test_limits(void **state)
 	}
 	assert_int_equal(policy_allow(&p, &c), -ENOSPC);
 	assert_int_equal(policy_deny(&p, &c), -ENOSPC);
-	for (int i = 0; i < POLICY_MAX_OWN; i++)
-		assert_int_equal(policy_add_own(&p, &a), 0);
-	assert_int_equal(policy_add_own(&p, &a), -ENOSPC);
+	assert_int_equal(policy_add_own(&p, &a), 0);
+	a.sa.sa_family = AF_UNIX;
+	assert_int_equal(policy_add_own(&p, &a), -EINVAL);
+	policy_free(&p);
 
 	union tern_addr bad;
 	memset(&bad, 0, sizeof(bad));
@@ -422,6 +478,7 @@ int main(void)
 	    cmocka_unit_test(test_own_addresses),
 	    cmocka_unit_test(test_own_listener_loopback),
 	    cmocka_unit_test(test_own_ip_without_loopback),
+	    cmocka_unit_test(test_own_many),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_cidr_parse_prefix),
 	};
