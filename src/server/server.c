@@ -162,10 +162,33 @@ static int add_own(struct peer_policy *p, const union tern_addr *a, const char *
 	return rc;
 }
 
+/* A wildcard listener is reached through every address of the host:
+ * each is the server's own (as the host has them at start). */
+static int add_host_addrs(struct peer_policy *p)
+{
+	struct ifaddrs *ifa, *i;
+	int rc = 0;
+	if (getifaddrs(&ifa) < 0) {
+		rc = -errno;
+		log_err("peer policy: cannot list the host's addresses: %s", strerror(-rc));
+		return rc;
+	}
+	for (i = ifa; i && rc == 0; i = i->ifa_next) {
+		union tern_addr a;
+		if (!i->ifa_addr || addr_from_sockaddr(&a, i->ifa_addr, sizeof(struct sockaddr_in6)) < 0)
+			continue;
+		addr_set_port(&a, 0);
+		rc = add_own(p, &a, "interface");
+	}
+	freeifaddrs(ifa);
+	return rc;
+}
+
 static int build_policy(struct server *s)
 {
 	struct tern_config *c = &s->cfg;
 	struct peer_policy *p = &s->policy;
+	bool wildcard = false;
 	int rc = 0;
 	policy_init(p);
 	p->allow_loopback = c->allow_loopback_peers;
@@ -175,11 +198,15 @@ static int build_policy(struct server *s)
 	for (unsigned i = 0; i < c->ndenied; i++)
 		if (policy_deny(p, &c->denied_peers[i]) < 0)
 			return -ENOSPC;
-	/* Our own addresses: listening transport addresses (ip:port) and
-	 * relay/external IPs (port 0). Wildcards are not addresses. */
-	for (unsigned i = 0; i < c->nlisten && rc == 0; i++)
-		if (!addr_is_any(&c->listen[i]))
-			rc = add_own(p, &c->listen[i], "listening");
+	/* Our own addresses: listening transport addresses (ip:port; a
+	 * wildcard gives its port and loopback) and relay, external and, with
+	 * a wildcard listener, interface IPs (port 0). */
+	for (unsigned i = 0; i < c->nlisten && rc == 0; i++) {
+		wildcard |= addr_is_any(&c->listen[i]);
+		rc = add_own(p, &c->listen[i], "listening");
+	}
+	if (wildcard && rc == 0)
+		rc = add_host_addrs(p);
 	for (unsigned i = 0; i < s->sh.nrelay_v4 && rc == 0; i++)
 		rc = add_own(p, &s->sh.relay_v4[i], "relay");
 	for (unsigned i = 0; i < s->sh.nrelay_v6 && rc == 0; i++)

@@ -152,11 +152,9 @@ static bool in_any(const struct tern_cidr *arr, unsigned n, const union tern_add
 
 /* Own addresses compare in every spelling: an entry written as
  * ::ffff:a.b.c.d still matches the plain IPv4 peer and the reverse. */
-static bool own_match(const union tern_addr *own, const union tern_addr *f, bool with_port)
+static bool own_match(const union tern_addr *own, const union tern_addr *f)
 {
 	union tern_addr o4[POLICY_MAX_V4_FORMS];
-	if (with_port && addr_port(own) != addr_port(f))
-		return false;
 	if (addr_equal_ip(own, f))
 		return true;
 	unsigned n = policy_embedded_v4(own, o4);
@@ -171,7 +169,7 @@ static bool is_loopback(const union tern_addr *f)
 	return in_any(loopback, NELEM(loopback), f);
 }
 
-/* Steps 2-5 of the decision for one form of the peer address. */
+/* Steps 3-6 of the decision for one form of the peer address. */
 static bool form_allowed(const struct peer_policy *p, const union tern_addr *f)
 {
 	if (in_any(p->allow, p->nallow, f))
@@ -183,27 +181,43 @@ static bool form_allowed(const struct peer_policy *p, const union tern_addr *f)
 		return false;
 	if (!opened) {
 		for (unsigned i = 0; i < p->nown; i++)
-			if (addr_port(&p->own[i]) == 0 && own_match(&p->own[i], f, false))
+			if (addr_port(&p->own[i]) == 0 && own_match(&p->own[i], f))
 				return false;
 	}
 	return true;
 }
 
-/* Relaying into one of our own listening sockets only builds loops
- * (and lets a client reach the server as if from the relay). A wildcard
- * listener owns that port on every loopback address too. */
-static bool is_own_listener(const struct peer_policy *p, const union tern_addr *f)
+static bool is_listening_port(const struct peer_policy *p, uint16_t port)
 {
+	if (port == 0)
+		return false;
+	for (unsigned i = 0; i < p->nown; i++)
+		if (addr_port(&p->own[i]) == port)
+			return true;
+	return false;
+}
+
+/* Step 2's own addresses. The unspecified address reaches the host itself
+ * (Linux delivers 0.0.0.0 and :: locally), and a wildcard listener owns
+ * its port on every loopback address too. */
+static bool is_own_ip(const struct peer_policy *p, const union tern_addr *f)
+{
+	if (addr_is_any(f))
+		return true;
 	for (unsigned i = 0; i < p->nown; i++) {
 		const union tern_addr *o = &p->own[i];
-		if (addr_port(o) == 0)
-			continue;
-		if (own_match(o, f, true))
-			return true;
-		if (addr_is_any(o) && addr_port(o) == addr_port(f) && is_loopback(f))
+		if (addr_is_any(o) ? is_loopback(f) : own_match(o, f))
 			return true;
 	}
 	return false;
+}
+
+/* Relaying to one of our own addresses on a listening port makes the
+ * server answer itself: it only builds loops and lets a client talk to
+ * the server as if it were the relay. No allow range opens it. */
+static bool is_own_listener(const struct peer_policy *p, const union tern_addr *f)
+{
+	return is_listening_port(p, addr_port(f)) && is_own_ip(p, f);
 }
 
 bool policy_peer_allowed(const struct peer_policy *p, const union tern_addr *peer)

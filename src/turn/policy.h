@@ -10,20 +10,29 @@
  *      inside it, so the IPv4 address at each of those RFC 6052 positions is
  *      a form; P and every embedded IPv4 form are judged and P is allowed
  *      only if every form is allowed.
- *   2. A form inside an allowed-peer-ip range is allowed (allow wins).
- *   3. A form inside a denied-peer-ip range is denied.
- *   4. A form inside a default-denied range is denied, unless an allow switch
+ *   2. A form that is one of the server's own addresses on one of its
+ *      listening ports is denied, always: no allow range and no
+ *      allow-loopback-peers opens it. The listening ports are the ports of
+ *      the own addresses added with a port (wildcards included); the own
+ *      addresses are every address added (listening, relay, external and,
+ *      with wildcard listening, the host's interface addresses), the
+ *      unspecified addresses 0.0.0.0 and :: (they reach the host itself),
+ *      and, when a listener is a wildcard, every loopback address.
+ *   3. A form inside an allowed-peer-ip range is allowed (allow wins).
+ *   4. A form inside a denied-peer-ip range is denied.
+ *   5. A form inside a default-denied range is denied, unless an allow switch
  *      opens it (allow-loopback-peers opens 127/8 and ::1):
  *      0.0.0.0/8, 127/8, 10/8, 172.16/12, 192.168/16, 100.64/10, 169.254/16,
  *      192.0.0/24, 198.18/15, 224/4, 240/4, 255.255.255.255/32,
  *      ::/128, ::1/128, fc00::/7, fe80::/10, ff00::/8, 64:ff9b::/96,
  *      64:ff9b:1::/48, 2001::/32, 2002::/16.
- *   5. A form equal to one of the server's own addresses is denied (unless
- *      allowed by 2, or loopback opened by allow-loopback-peers).
- *   6. Otherwise allowed.
- * The port never matters, except that a peer equal to one of the server's
- * own listening transport addresses (ip and port) is always denied: relaying
- * into ourselves only builds loops. */
+ *   6. A form equal to one of the server's own IPs (added with port 0) is
+ *      denied on any port (unless allowed by 3, or loopback opened by
+ *      allow-loopback-peers).
+ *   7. Otherwise allowed.
+ * The port matters only in step 2: the checks of Send and ChannelBind pass
+ * the peer's port, so nothing is ever relayed to an own address on a
+ * listening port. */
 #ifndef TERN_TURN_POLICY_H
 #define TERN_TURN_POLICY_H
 
@@ -56,8 +65,11 @@ void policy_free(struct peer_policy *p);
  * own limit), -EINVAL for a family other than AF_INET / AF_INET6. */
 int policy_allow(struct peer_policy *p, const struct tern_cidr *c);
 int policy_deny(struct peer_policy *p, const struct tern_cidr *c);
-/* Add one own address (the list has no fixed size): 0, -ENOMEM, or
- * -EINVAL for a family other than AF_INET / AF_INET6. A caller that
+/* Add one own address (the list has no fixed size): with a port, a
+ * listening transport address (its port is a listening port; a wildcard
+ * one, 0.0.0.0 or ::, adds only its port and the loopback addresses);
+ * with port 0, an own IP (relay, external, host interface). 0, -ENOMEM,
+ * or -EINVAL for a family other than AF_INET / AF_INET6. A caller that
  * cannot add an own address must not serve with the policy. */
 int policy_add_own(struct peer_policy *p, const union tern_addr *a);
 

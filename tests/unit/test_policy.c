@@ -306,15 +306,100 @@ static void test_own_listener_loopback(void **state)
 	DENIED(&p, "[::ffff:127.0.0.1]:3478");
 	DENIED(&p, "[::1]:5349");
 	DENIED(&p, "127.0.0.2:5349");
+	DENIED(&p, "127.0.0.2:3478"); /* own addresses on every listening port */
+	DENIED(&p, "[::1]:3478");
 	ALLOWED(&p, "127.0.0.1:3479"); /* loopback opened: own ip allowed */
 	ALLOWED(&p, "127.0.0.1:0");
-	ALLOWED(&p, "[::1]:3478");
+	ALLOWED(&p, "[::1]:3479");
 	ALLOWED(&p, "8.8.8.8:5349"); /* a wildcard listener is not every address */
 
 	/* even an explicit allow range does not open our own listener */
 	struct tern_cidr c = C("127.0.0.0/8");
 	assert_int_equal(policy_allow(&p, &c), 0);
 	DENIED(&p, "127.0.0.1:3478");
+	policy_free(&p);
+}
+
+/* The server's own addresses (listening, relay, external) on any of its
+ * listening ports are refused whatever the allow ranges and
+ * allow-loopback-peers say: relaying there makes the server answer itself.
+ * On other ports an allow range still opens them. */
+static void test_own_address_on_listening_port(void **state)
+{
+	struct peer_policy p;
+	union tern_addr a;
+	struct tern_cidr c;
+	policy_init(&p);
+	p.allow_loopback = true;
+	static const char *const own[] = {
+	    "0.0.0.0:3478",      /* wildcard listeners */
+	    "[::]:3478",         /**/
+	    "198.51.100.1:5349", /* a specific listener on another port */
+	    "10.1.2.3",          /* relay */
+	    "[2001:db8::5]:0",   /* relay, IPv6 */
+	    "203.0.113.9",       /* external */
+	    "::ffff:192.0.2.44", /* an own address written mapped */
+	};
+	for (size_t i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		a = A(own[i]);
+		assert_int_equal(policy_add_own(&p, &a), 0);
+	}
+	static const char *const all[] = {"0.0.0.0/0", "::/0", "10.0.0.0/8"};
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		c = C(all[i]);
+		assert_int_equal(policy_allow(&p, &c), 0);
+	}
+
+	/* the relay address inside an allowed range, at the listening port */
+	DENIED(&p, "10.1.2.3:3478");
+	DENIED(&p, "[::ffff:10.1.2.3]:3478");
+	DENIED(&p, "[::10.1.2.3]:3478");
+	DENIED(&p, "[64:ff9b::a01:203]:3478");
+	DENIED(&p, "[2002:a01:203::1]:3478");
+	DENIED(&p, "[64:ff9b:1:a01:2:300::]:3478"); /* 10.1.2.3 at the /48 position */
+	DENIED(&p, "10.1.2.3:5349");                /* every listening port */
+	DENIED(&p, "[2001:db8::5]:3478");
+	DENIED(&p, "203.0.113.9:3478");
+	DENIED(&p, "203.0.113.9:5349");
+	DENIED(&p, "192.0.2.44:3478");
+	DENIED(&p, "198.51.100.1:3478"); /* a listening ip on another listening port */
+	DENIED(&p, "198.51.100.1:5349");
+	/* "this host" and, with a wildcard listener, loopback */
+	DENIED(&p, "0.0.0.0:3478");
+	DENIED(&p, "[::]:3478");
+	DENIED(&p, "[::ffff:0.0.0.0]:5349");
+	DENIED(&p, "127.0.0.1:3478");
+	DENIED(&p, "127.9.9.9:5349");
+	DENIED(&p, "[::1]:3478");
+	/* the allow ranges open them on every other port */
+	ALLOWED(&p, "10.1.2.3:3479");
+	ALLOWED(&p, "10.1.2.3:0");
+	ALLOWED(&p, "[2001:db8::5]:5000");
+	ALLOWED(&p, "203.0.113.9:5000");
+	ALLOWED(&p, "192.0.2.44:5000");
+	ALLOWED(&p, "198.51.100.1:3479");
+	ALLOWED(&p, "127.0.0.1:3479");
+	ALLOWED(&p, "0.0.0.0:3479");
+	/* addresses that are not ours, at the listening port */
+	ALLOWED(&p, "10.1.2.4:3478");
+	ALLOWED(&p, "8.8.8.8:3478");
+	ALLOWED(&p, "[2001:db8::6]:3478");
+	policy_free(&p);
+
+	/* without a wildcard listener loopback is not ours (nothing listens
+	 * there), but the relay address on the listening port still is */
+	policy_init(&p);
+	p.allow_loopback = true;
+	a = A("198.51.100.1:3478");
+	assert_int_equal(policy_add_own(&p, &a), 0);
+	a = A("10.1.2.3");
+	assert_int_equal(policy_add_own(&p, &a), 0);
+	c = C("10.0.0.0/8");
+	assert_int_equal(policy_allow(&p, &c), 0);
+	DENIED(&p, "10.1.2.3:3478");
+	ALLOWED(&p, "10.1.2.3:3479");
+	ALLOWED(&p, "127.0.0.1:3478");
+	DENIED(&p, "0.0.0.0:3478");
 	policy_free(&p);
 }
 
@@ -478,6 +563,7 @@ int main(void)
 	    cmocka_unit_test(test_own_addresses),
 	    cmocka_unit_test(test_own_listener_loopback),
 	    cmocka_unit_test(test_own_ip_without_loopback),
+	    cmocka_unit_test(test_own_address_on_listening_port),
 	    cmocka_unit_test(test_own_many),
 	    cmocka_unit_test(test_limits),
 	    cmocka_unit_test(test_cidr_parse_prefix),

@@ -82,11 +82,55 @@ static void test_unregistered_own_address_fails(void **state)
 	server_free(s);
 }
 
+/* Listening on the wildcard address, every address of the host reaches
+ * the listener: each is the server's own, so none is a peer on the
+ * listening port, even with every address allowed; other ports stay open
+ * to the allow ranges. */
+static void test_wildcard_owns_host_addresses(void **state)
+{
+	struct server *s = calloc(1, sizeof(*s));
+	struct ifaddrs *ifa, *i;
+	unsigned checked = 0;
+	assert_non_null(s);
+	config_defaults(&s->cfg);
+	s->sh.cfg = &s->cfg;
+	s->cfg.listen[s->cfg.nlisten++] = A("0.0.0.0:3478");
+	s->cfg.listen[s->cfg.nlisten++] = A("[::]:3478");
+	s->sh.relay_v4[s->sh.nrelay_v4++] = A("10.1.2.3");
+	s->cfg.allowed_peers[s->cfg.nallowed++] = (struct tern_cidr){.family = AF_INET, .prefix = 0};
+	s->cfg.allowed_peers[s->cfg.nallowed++] = (struct tern_cidr){.family = AF_INET6, .prefix = 0};
+	assert_int_equal(build_policy(s), 0);
+	const struct peer_policy *p = &s->policy;
+	assert_false(ok(p, "10.1.2.3:3478"));
+	assert_true(ok(p, "10.1.2.3:3479"));
+	assert_int_equal(getifaddrs(&ifa), 0);
+	for (i = ifa; i; i = i->ifa_next) {
+		union tern_addr a;
+		if (!i->ifa_addr || addr_from_sockaddr(&a, i->ifa_addr, sizeof(struct sockaddr_in6)) < 0)
+			continue;
+		addr_set_port(&a, 3478);
+		if (policy_peer_allowed(p, &a))
+			fail_msg("host address %s (%s) accepted as a peer on the listening port",
+			         addr_format(&a, (char[TERN_ADDRSTRLEN]){0}, TERN_ADDRSTRLEN, true),
+			         i->ifa_name);
+		addr_set_port(&a, 3479);
+		if (!policy_peer_allowed(p, &a))
+			fail_msg("host address %s refused on another port although allowed",
+			         addr_format(&a, (char[TERN_ADDRSTRLEN]){0}, TERN_ADDRSTRLEN, true));
+		checked++;
+	}
+	freeifaddrs(ifa);
+	print_message("%u host addresses checked\n", checked);
+	assert_true(checked > 0);
+	server_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_own_address_registered),
 	    cmocka_unit_test(test_unregistered_own_address_fails),
+	    cmocka_unit_test(test_wildcard_owns_host_addresses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
