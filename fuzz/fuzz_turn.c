@@ -545,6 +545,7 @@ static void teardown(void)
 	T = NULL;
 	turn_shared_free(SH, &IO);
 	SH = NULL;
+	policy_free(&POL);
 	/* every relay socket the core opened was closed */
 	for (int h = HANDLE0; h < F.next; h++)
 		FUZZ_CHECK(!relay_at(h)->live);

@@ -149,10 +149,47 @@ static int build_auth(struct server *s)
 	return s->auth ? 0 : -EINVAL;
 }
 
+/* An own address the policy cannot hold would be accepted as a peer:
+ * refuse to start instead. */
+static int add_own(struct peer_policy *p, const union tern_addr *a, const char *what)
+{
+	int rc = policy_add_own(p, a);
+	if (rc < 0) {
+		char str[TERN_ADDRSTRLEN];
+		log_err("peer policy: cannot register the %s address %s as the server's own: %s", what,
+		        addr_format(a, str, sizeof(str), addr_port(a) != 0), strerror(-rc));
+	}
+	return rc;
+}
+
+/* A wildcard listener is reached through every address of the host:
+ * each is the server's own (as the host has them at start). */
+static int add_host_addrs(struct peer_policy *p)
+{
+	struct ifaddrs *ifa, *i;
+	int rc = 0;
+	if (getifaddrs(&ifa) < 0) {
+		rc = -errno;
+		log_err("peer policy: cannot list the host's addresses: %s", strerror(-rc));
+		return rc;
+	}
+	for (i = ifa; i && rc == 0; i = i->ifa_next) {
+		union tern_addr a;
+		if (!i->ifa_addr || addr_from_sockaddr(&a, i->ifa_addr, sizeof(struct sockaddr_in6)) < 0)
+			continue;
+		addr_set_port(&a, 0);
+		rc = add_own(p, &a, "interface");
+	}
+	freeifaddrs(ifa);
+	return rc;
+}
+
 static int build_policy(struct server *s)
 {
 	struct tern_config *c = &s->cfg;
 	struct peer_policy *p = &s->policy;
+	bool wildcard = false;
+	int rc = 0;
 	policy_init(p);
 	p->allow_loopback = c->allow_loopback_peers;
 	for (unsigned i = 0; i < c->nallowed; i++)
@@ -161,21 +198,25 @@ static int build_policy(struct server *s)
 	for (unsigned i = 0; i < c->ndenied; i++)
 		if (policy_deny(p, &c->denied_peers[i]) < 0)
 			return -ENOSPC;
-	/* Our own addresses: listening transport addresses (ip:port) and
-	 * relay/external IPs (port 0). Wildcards are not addresses. */
-	for (unsigned i = 0; i < c->nlisten; i++)
-		if (!addr_is_any(&c->listen[i]))
-			policy_add_own(p, &c->listen[i]);
-	for (unsigned i = 0; i < s->sh.nrelay_v4; i++)
-		policy_add_own(p, &s->sh.relay_v4[i]);
-	for (unsigned i = 0; i < s->sh.nrelay_v6; i++)
-		policy_add_own(p, &s->sh.relay_v6[i]);
-	for (unsigned i = 0; i < c->nexternal; i++) {
+	/* Our own addresses: listening transport addresses (ip:port; a
+	 * wildcard gives its port and loopback) and relay, external and, with
+	 * a wildcard listener, interface IPs (port 0). */
+	for (unsigned i = 0; i < c->nlisten && rc == 0; i++) {
+		wildcard |= addr_is_any(&c->listen[i]);
+		rc = add_own(p, &c->listen[i], "listening");
+	}
+	if (wildcard && rc == 0)
+		rc = add_host_addrs(p);
+	for (unsigned i = 0; i < s->sh.nrelay_v4 && rc == 0; i++)
+		rc = add_own(p, &s->sh.relay_v4[i], "relay");
+	for (unsigned i = 0; i < s->sh.nrelay_v6 && rc == 0; i++)
+		rc = add_own(p, &s->sh.relay_v6[i], "relay");
+	for (unsigned i = 0; i < c->nexternal && rc == 0; i++) {
 		union tern_addr a = c->external[i].public_ip;
 		addr_set_port(&a, 0);
-		policy_add_own(p, &a);
+		rc = add_own(p, &a, "external");
 	}
-	return 0;
+	return rc;
 }
 
 /* Every worker binds its listener with SO_REUSEPORT, and the kernel lets
@@ -397,7 +438,7 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.gso_fallback, (unsigned long long)o.drop_no_local);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
-		s->steer ? "ebpf" : "hash");
+	        s->steer ? "ebpf" : "hash");
 	if (s->steer) {
 		struct steer_worker_stats st[64];
 		unsigned n = s->nworkers < 64 ? s->nworkers : 64;
@@ -405,8 +446,8 @@ void server_dump_json(struct server *s, FILE *out)
 			fprintf(out, ",\"steering_workers\":[");
 			for (unsigned i = 0; i < n; i++)
 				fprintf(out, "%s{\"load\":%llu,\"flows\":%llu,\"fails\":%llu}", i ? "," : "",
-					(unsigned long long)st[i].load, (unsigned long long)st[i].flows,
-					(unsigned long long)st[i].fails);
+				        (unsigned long long)st[i].load, (unsigned long long)st[i].flows,
+				        (unsigned long long)st[i].fails);
 			fprintf(out, "]");
 		}
 	}
@@ -544,5 +585,6 @@ void server_free(struct server *s)
 	struct turn_io io = {.relay_close = close_handle};
 	turn_shared_free(s->shared, &io);
 	auth_free(s->auth);
+	policy_free(&s->policy);
 	free(s);
 }

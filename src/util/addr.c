@@ -161,13 +161,18 @@ int cidr_parse(struct tern_cidr *out, const char *s)
 		return -EINVAL;
 	memcpy(buf, s, n + 1);
 	char *slash = strchr(buf, '/');
-	long prefix = -1;
+	int prefix = -1;
 	if (slash) {
-		char *end;
+		/* Plain decimal digits only: strtol would take a sign and
+		 * leading spaces, and "/-8" became "no prefix", a single host. */
+		const char *d = slash + 1;
+		size_t nd = strlen(d);
 		*slash = 0;
-		prefix = strtol(slash + 1, &end, 10);
-		if (slash[1] == 0 || *end != 0)
+		if (nd == 0 || nd > 3 || strspn(d, "0123456789") != nd)
 			return -EINVAL;
+		prefix = 0;
+		for (; *d; d++)
+			prefix = prefix * 10 + (*d - '0');
 	}
 	memset(out, 0, sizeof(*out));
 	if (inet_pton(AF_INET, buf, out->bytes) == 1) {
@@ -188,7 +193,7 @@ int cidr_parse(struct tern_cidr *out, const char *s)
 	out->prefix = (uint8_t)prefix;
 	/* Normalise: clear host bits so contains() can compare bytes. */
 	for (unsigned i = 0; i < 16; i++) {
-		int bits = (int)prefix - (int)(i * 8);
+		int bits = prefix - (int)(i * 8);
 		if (bits >= 8)
 			continue;
 		out->bytes[i] &= bits <= 0 ? 0 : (uint8_t)(0xff << (8 - bits));

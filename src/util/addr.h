@@ -53,7 +53,8 @@ struct tern_cidr {
 };
 
 /* Parse "10.0.0.0/8", "::1", "fc00::/7" or a range "a.b.c.d-e.f.g.h" is NOT
- * supported: a bare address means a host route. -EINVAL on error. */
+ * supported: a bare address means a host route. The length is 1 to 3 plain
+ * decimal digits (no sign, no space), at most 32 / 128. -EINVAL on error. */
 int cidr_parse(struct tern_cidr *out, const char *s);
 /* True when a (same family) lies inside c. Port ignored. */
 bool cidr_contains(const struct tern_cidr *c, const union tern_addr *a);

@@ -2,9 +2,9 @@
  *
  * Every range docs/SECURITY.md denies by default (first, inner and last
  * addresses), every IPv4-in-IPv6 spelling of loopback and private addresses
- * (IPv4-mapped, IPv4-compatible, NAT64, 6to4, Teredo), the unspecified
- * addresses and the server's own listening addresses, through each way a
- * client can name a peer:
+ * (IPv4-mapped, IPv4-compatible, NAT64 and local-use NAT64, 6to4, Teredo),
+ * the unspecified addresses and the server's own listening addresses,
+ * through each way a client can name a peer:
  *   - CreatePermission and ChannelBind: answered 403;
  *   - Send indication: nothing arrives at a catcher listening on every
  *     local address, and the policy drop counter (stats socket) grows by
@@ -85,10 +85,12 @@ static const char *const bad6[] = {
     "::10.0.0.1",
     "::169.254.169.254",
     "::192.168.1.1",
-    /* NAT64 well-known prefix: denied, whatever it embeds */
+    /* NAT64 well-known and local-use prefixes: denied, whatever they embed */
     "64:ff9b::7f00:1",
     "64:ff9b::a00:1",
     "64:ff9b::808:808",
+    "64:ff9b:1::a00:1",
+    "64:ff9b:1:c633:64:7c6:c633:6407",
     /* 6to4 and Teredo */
     "2002:7f00:1::",
     "2002:a00:1::",

@@ -31,10 +31,21 @@ static uint8_t buf[65536];
  * the allowed peer (RFC 5737 / RFC 3849 ranges, not denied by default). */
 #define CONTROL4 "198.51.100.7"
 #define CONTROL6 "2001:db8::7"
+#define RELAY_IP "10.1.2.3" /* own_addresses(): the server's relay address */
 static const char *const lo_addrs[] = {
-    "10.0.0.1/32",         "169.254.169.254/32", "192.168.1.1/32", "172.16.0.1/32",
-    "100.64.0.1/32",       CONTROL4 "/32",       "fc00::1/128",    "::127.0.0.1/128",
-    "64:ff9b::7f00:1/128", "2002:7f00:1::/128",  CONTROL6 "/128",  NULL,
+    "10.0.0.1/32",
+    "169.254.169.254/32",
+    "192.168.1.1/32",
+    "172.16.0.1/32",
+    "100.64.0.1/32",
+    CONTROL4 "/32",
+    "fc00::1/128",
+    "::127.0.0.1/128",
+    "64:ff9b::7f00:1/128",
+    "2002:7f00:1::/128",
+    CONTROL6 "/128",
+    RELAY_IP "/32",
+    NULL,
 };
 
 /* coturn allows private ranges by default; to check our client against it,
@@ -243,6 +254,67 @@ out:
 	srv_stop_check(&s);
 }
 
+/* The server's own addresses on its listening port are never a peer,
+ * whatever the allow ranges: relaying there makes the server answer
+ * itself (a Binding request sent through the relay came back as a Data
+ * indication holding ternd's own answer). With wildcard listening, every
+ * address of the host counts, not only the relay address. */
+static void own_addresses(struct catcher *k)
+{
+	struct srv s;
+	struct turnc c;
+	static struct turnc_data d;
+	uint8_t req[128], txid[STUN_TXID_LEN];
+	struct turnc_req q;
+	const char *args[] = {IT_AUTH_ARGS, "--listening-ip",    "0.0.0.0",    "--relay-ip",
+	                      RELAY_IP,     "--allowed-peer-ip", "10.0.0.0/8", NULL};
+	/* the relay address, and another address of the host (on lo here) */
+	static const char *const own[] = {RELAY_IP, "10.0.0.1"};
+	uint16_t ch = 0x4200;
+	int rc;
+
+	tap_diag("---- --listening-ip 0.0.0.0 --relay-ip " RELAY_IP " --allowed-peer-ip 10.0.0.0/8 ----");
+	if (!tap_check(srv_start(&s, 16, args) == 0, "server listening on the wildcard address starts"))
+		return;
+	struct srv to = s;
+	to.addr = it_addr("127.0.0.1", s.port); /* the wildcard listener, through loopback */
+	if (it_client(&c, &to, AF_INET) < 0)
+		goto out;
+	rc = turnc_allocate(&c, &TURNC_ALLOC_DEFAULT, &r);
+	union tern_addr relay = r.relayed[0];
+	if (!tap_check(rc == 0, "allocation: %s", it_outcome(rc)))
+		goto close;
+	union tern_addr want = it_addr(RELAY_IP, addr_port(&relay));
+	tap_addr(&relay, &want, "the relayed address is on " RELAY_IP);
+
+	turnc_req_init(&q, STUN_BINDING);
+	q.no_auth = true;
+	for (unsigned i = 0; i < sizeof(own) / sizeof(own[0]); i++) {
+		/* the allow range opens the address on other ports */
+		control(&c, k, &relay, own[i], "own address, another port, inside an allowed range");
+		union tern_addr peer = it_addr(own[i], s.port);
+		rc = turnc_channel_bind(&c, ch++, &peer, &r);
+		it_check_tern(rc == 403, "ChannelBind to %s (the listening port) is answered 403 (%s)",
+		              it_fmt(&peer), it_outcome(rc));
+		turnc_random_txid(txid);
+		int n = turnc_build(&c, &q, txid, false, req, sizeof(req));
+		tap_check(n > 0 && turnc_send(&c, &peer, req, (size_t)n) == 0,
+		          "Send indication carrying a Binding request to %s", it_fmt(&peer));
+		rc = turnc_recv(&c, &d, QUIET_MS * 2);
+		it_check_tern(rc == 0, "no Data indication comes back from %s (%s)", it_fmt(&peer),
+		              rc > 0    ? "the server answered itself through the relay"
+		              : rc == 0 ? "none"
+		                        : "something malformed");
+	}
+	tap_check(srv_alive(&s), "server still running");
+	rc = turnc_refresh(&c, 0, &r);
+	tap_check(rc == 0, "allocation deleted: %s", it_outcome(rc));
+close:
+	turnc_close(&c);
+out:
+	srv_stop_check(&s);
+}
+
 int main(int argc, char **argv)
 {
 	struct catcher k;
@@ -261,5 +333,6 @@ int main(int argc, char **argv)
 	catcher_selftest(&k);
 	default_policy(&k);
 	allow_deny(&k);
+	own_addresses(&k);
 	return tap_done();
 }

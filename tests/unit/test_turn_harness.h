@@ -327,6 +327,7 @@ static inline int env_stop(void **state)
 	}
 	turn_shared_free(SH, &IO);
 	SH = NULL;
+	policy_free(&POL);
 	auth_free(AU);
 	AU = NULL;
 	sent_clear();
