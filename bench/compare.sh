@@ -99,7 +99,8 @@ usage: bench/compare.sh [options]
   --build DIR           build directory with ternd and tern (default build/)
   --no-build            do not build; use what is in --build
   --tern PATH / --ternd PATH / --pion PATH / --fwd PATH   use these binaries
-environment: TERND_VARIANTS="name:flags|name:flags" (default: "$TERND_VARIANTS");
+environment: TB_TERND_LISTEN=0.0.0.0 (ternd listens on the wildcard, PKTINFO on every datagram);
+  TERND_VARIANTS="name:flags|name:flags" (default: "$TERND_VARIANTS");
   flags starting "@PATH" run that ternd binary instead (A/B of two builds)
 EOF
 }
@@ -230,8 +231,11 @@ declare -A VARIANT_FLAGS=() VARIANT_BIN=()
 servers=()
 skipped=()
 
+# TB_TERND_LISTEN=0.0.0.0 makes ternd listen on a wildcard address (inside
+# the benchmark's namespaces) while the load still goes to $LISTEN_IP: the
+# cost of learning and setting each datagram's local address (PKTINFO).
 ternd_base_flags() {
-	local f=(--listening-ip "$LISTEN_IP" --relay-ip "$RELAY_IP" --listening-port "$PORT"
+	local f=(--listening-ip "${TB_TERND_LISTEN:-$LISTEN_IP}" --relay-ip "$RELAY_IP" --listening-port "$PORT"
 		--user bench:bench --realm bench.test --allow-loopback-peers --workers 1)
 	[ "$TOPOLOGY" = veth ] && f+=(--allowed-peer-ip "$NET_P.0/24")
 	echo "${f[@]}"
