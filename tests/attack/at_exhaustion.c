@@ -315,10 +315,12 @@ static void quotas(void)
 	/* Free everything, then churn: 500 create/delete cycles. */
 	for (unsigned i = 0; i < 3; i++) {
 		turnc_refresh(&a[i], 0, &r);
+		at_settle(&a[i]);
 		turnc_close(&a[i]);
 	}
 	for (unsigned i = 0; i < 2; i++) {
 		turnc_refresh(&b[i], 0, &r);
+		at_settle(&b[i]);
 		turnc_close(&b[i]);
 	}
 	tap_int(at_fd_count(pid), fd0, "all deleted: descriptors back to the base");
@@ -331,6 +333,7 @@ static void quotas(void)
 		if (i + 1 < 500)
 			rc = turnc_allocate(&extra, &TURNC_ALLOC_DEFAULT, &r);
 	}
+	at_settle(&extra);
 	turnc_close(&extra);
 	tap_int(cycles, 500, "500 Allocate/delete cycles");
 	long fd2 = at_fd_count(pid), rss2 = at_rss_kb(pid);

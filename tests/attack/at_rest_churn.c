@@ -78,8 +78,10 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	tap_int(sessions(&c, 0, WARMUP), WARMUP, "warm-up: %d REST sessions allocate and delete", WARMUP);
+	at_settle(&c);
 	long rss0 = at_rss_kb(pid), fd0 = at_fd_count(pid);
 	unsigned done = sessions(&c, WARMUP, SESSIONS);
+	at_settle(&c);
 	long rss1 = at_rss_kb(pid), fd1 = at_fd_count(pid);
 	tap_int(done, SESSIONS, "%d more REST sessions, each a distinct username, allocate and delete",
 	        SESSIONS);

@@ -176,6 +176,12 @@ long at_rss_kb(pid_t pid)
 	return kb;
 }
 
+void at_settle(struct turnc *c)
+{
+	static struct turnc_resp r;
+	(void)turnc_binding(c, &r);
+}
+
 long at_fd_count(pid_t pid)
 {
 	char path[64];

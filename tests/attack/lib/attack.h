@@ -56,6 +56,12 @@ void at_srv_stop(struct at_srv *a);
 long at_rss_kb(pid_t pid);
 /* Number of open descriptors of pid (entries of /proc/pid/fd), or -errno. */
 long at_fd_count(pid_t pid);
+/* One Binding round trip on c's socket. ternd closes a deleted allocation's
+ * relay socket at the end of the loop turn that deleted it, after that
+ * turn's answers have left (docs/ARCHITECTURE.md, close after the flush):
+ * the answer to a later request on the same 5-tuple comes from a later turn
+ * of the same worker, so descriptors counted after it are exact. */
+void at_settle(struct turnc *c);
 /* True when pid runs with AddressSanitizer (libasan mapped). Its allocator
  * keeps freed memory in a quarantine (256 MiB by default), so resident
  * memory grows with every malloc/free pair, leak or not: memory flatness is
