@@ -7,12 +7,14 @@
 #include "turn/internal.h"
 
 /* Per-user allocation counts, keyed by user name. Few and touched only on
- * Allocate and deletion, so a mutex and a chained hash are plenty. */
+ * Allocate and deletion, so a mutex and a chained hash are plenty. The key
+ * is the whole name, allocated with its length: names cut to a fixed size
+ * would let distinct users who share a prefix share one quota. */
 struct quota_user {
 	struct quota_user *next;
 	unsigned count;
 	size_t len;
-	uint8_t name[TURN_USER_MAX];
+	uint8_t name[];
 };
 
 struct reservation {
@@ -78,8 +80,6 @@ static unsigned name_bucket(const uint8_t *n, size_t len)
 int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, struct quota_user **out)
 {
 	int rc = 0;
-	if (ulen > TURN_USER_MAX)
-		ulen = TURN_USER_MAX;
 	pthread_mutex_lock(&s->lock);
 	if (s->total_quota && s->total >= s->total_quota) {
 		rc = -ENOSPC;
@@ -91,7 +91,7 @@ int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, s
 		if (q->len == ulen && memcmp(q->name, user, ulen) == 0)
 			break;
 	if (!q) {
-		q = calloc(1, sizeof(*q));
+		q = calloc(1, sizeof(*q) + ulen);
 		if (!q) {
 			rc = -ENOSPC;
 			goto out;
