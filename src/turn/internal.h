@@ -157,6 +157,9 @@ struct req {
 	uint64_t user_hash;
 	const uint8_t *user; /* USERNAME value (or the name a USERHASH resolved to) */
 	size_t ulen;
+	/* user + id_off .. user + ulen names whom the per-user quota counts
+	 * (auth_lookup: the user part of a REST username, else all of it) */
+	size_t id_off;
 	char user_buf[TURN_USER_MAX + 1];
 };
 

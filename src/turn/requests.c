@@ -117,10 +117,11 @@ void req_allocate(struct req *r)
 		}
 		dual = true;
 	}
-	/* step 10: quotas. */
+	/* step 10: quotas, "based on the username": its user part for REST
+	 * credentials, so new expiries do not buy a user more allocations. */
 	struct quota_user *q = NULL;
-	int rc = shared_quota_take(t->p.shared, r->user ? r->user : (const uint8_t *)"",
-	                           r->user ? r->ulen : 0, &q);
+	int rc = shared_quota_take(t->p.shared, r->user ? r->user + r->id_off : (const uint8_t *)"",
+	                           r->user ? r->ulen - r->id_off : 0, &q);
 	if (rc < 0) {
 		t->st.quota_rejects++;
 		resp_error(r, rc == -EDQUOT ? 486 : 508);

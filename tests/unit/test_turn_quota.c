@@ -64,11 +64,52 @@ static void test_quota_longest_name(void **state)
 	expect_code(do_allocate(&r2.c), 0);
 }
 
+/* A REST user holding several credentials (other expiries) is one user:
+ * coturn counts the user part after ':'. */
+static void test_quota_rest_user_part(void **state)
+{
+	struct opts o = {.rest = true, .user_quota = 1};
+	struct rest_client c1, c2, d1;
+	env_start(&o);
+	rest_client(&c1, "198.51.100.10:40000", "carol", 3600);
+	rest_client(&c2, "198.51.100.11:40000", "carol", 7200);
+	assert_string_not_equal(c1.user, c2.user);
+	expect_code(do_allocate(&c1.c), 0);
+	expect_code(do_allocate(&c2.c), 486);
+	/* another user is not affected */
+	rest_client(&d1, "198.51.100.12:40000", "dave", 3600);
+	expect_code(do_allocate(&d1.c), 0);
+	/* the unit comes back when carol's allocation goes */
+	expect_code(do_refresh(&c1.c, 0), 0);
+	expect_code(do_allocate(&c2.c), 0);
+	assert_int_equal(turn_shared_total(SH), 2);
+}
+
+/* A REST username that is only a timestamp has no user part: the whole
+ * string is its key, so two of them are two quotas (as in coturn). The
+ * same holds for "expiry:" with an empty user part. */
+static void test_quota_rest_no_user_part(void **state)
+{
+	struct opts o = {.rest = true, .user_quota = 1};
+	struct rest_client t1, t2, t3;
+	env_start(&o);
+	rest_client(&t1, "198.51.100.10:40000", NULL, 3600);
+	rest_client(&t2, "198.51.100.11:40000", NULL, 7200);
+	assert_null(strchr(t1.user, ':'));
+	expect_code(do_allocate(&t1.c), 0);
+	expect_code(do_allocate(&t2.c), 0);
+	rest_client(&t3, "198.51.100.12:40000", NULL, 3600);
+	expect_code(do_allocate(&t3.c), 486); /* the same string as t1 */
+	assert_int_equal(turn_shared_total(SH), 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_quota_long_names_distinct, env_stop),
 	    cmocka_unit_test_teardown(test_quota_longest_name, env_stop),
+	    cmocka_unit_test_teardown(test_quota_rest_user_part, env_stop),
+	    cmocka_unit_test_teardown(test_quota_rest_no_user_part, env_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
