@@ -122,11 +122,31 @@ void alloc_on_timer(struct timer *tm, void *arg);
 /* Index of a's relay of this family, -1 if none. */
 int alloc_relay_index(const struct turn_alloc *a, int family);
 
-/* shared.c */
-int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, struct quota_user **out);
+/* shared.c: quota units. An allocation holds one unit of its user's quota
+ * and of the total; so does a port reservation (EVEN-PORT R=1), until it
+ * is redeemed or expires. */
+/* Take the unit of an allocation for user (the whole key: the caller picks
+ * the identity) and, with reserve, one more for the reservation its
+ * Allocate will make: both or neither. 0, -EDQUOT (user quota: 486) or
+ * -ENOSPC (total quota or no memory: 508). */
+int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, bool reserve,
+                      struct quota_user **out);
+/* Give back an allocation's unit. */
 void shared_quota_release(struct turn_shared *s, struct quota_user *q);
-int shared_reserve(struct turn_shared *s, int handle, uint64_t now, uint8_t token[8]);
-int shared_take_reservation(struct turn_shared *s, const uint8_t token[8], uint64_t now);
+/* Record the reservation of socket handle under a fresh token: it takes
+ * over the extra unit q took with reserve. 0, or -ENOSPC (table full) /
+ * -EIO, when the caller gives the unit back with shared_reserve_cancel. */
+int shared_reserve(struct turn_shared *s, struct quota_user *q, int handle, uint64_t now, uint8_t token[8]);
+/* Give back the extra unit of a reservation that was not made. */
+void shared_reserve_cancel(struct turn_shared *s, struct quota_user *q);
+/* Redeem token for an allocation of user: the reservation's unit is given
+ * back and the allocation takes one (in *out, released as any other).
+ * Returns the reserved handle, now the caller's; -ENOENT for an unknown or
+ * expired token (508); -EDQUOT / -ENOSPC as shared_quota_take, and then
+ * the reservation stays. */
+int shared_redeem(struct turn_shared *s, const uint8_t token[8], uint64_t now, const uint8_t *user,
+                  size_t ulen, struct quota_user **out);
+/* Close every reservation due by now (through io) and give back its unit. */
 void shared_expire(struct turn_shared *s, uint64_t now, const struct turn_io *io);
 
 /* token bucket for max-bps: true when len bytes may pass */

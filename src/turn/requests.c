@@ -118,17 +118,32 @@ void req_allocate(struct req *r)
 		dual = true;
 	}
 	/* step 10: quotas, "based on the username": its user part for REST
-	 * credentials, so new expiries do not buy a user more allocations. */
+	 * credentials, so new expiries do not buy a user more allocations. A
+	 * port reservation is an open socket too: EVEN-PORT R=1 takes a unit
+	 * for it with the allocation's (both or neither, before any socket is
+	 * opened), and redeeming a token hands the reservation's unit back. */
+	const uint8_t *id = r->user ? r->user + r->id_off : (const uint8_t *)"";
+	size_t idlen = r->user ? r->ulen - r->id_off : 0;
 	struct quota_user *q = NULL;
-	int rc = shared_quota_take(t->p.shared, r->user ? r->user + r->id_off : (const uint8_t *)"",
-	                           r->user ? r->ulen - r->id_off : 0, &q);
+	int rc = tok ? shared_redeem(t->p.shared, tok->val, t->now, id, idlen, &q)
+	             : shared_quota_take(t->p.shared, id, idlen, reserve, &q);
+	if (rc == -ENOENT) {
+		/* step 5: an unknown or expired token */
+		resp_error(r, 508);
+		return;
+	}
 	if (rc < 0) {
 		t->st.quota_rejects++;
 		resp_error(r, rc == -EDQUOT ? 486 : 508);
 		return;
 	}
+	int token_handle = tok ? rc : -1;
 	struct turn_alloc *a = alloc_new(t, r->listener, r->client);
 	if (!a) {
+		if (token_handle >= 0)
+			t->io.relay_close(t->io.ctx, token_handle);
+		else if (reserve)
+			shared_reserve_cancel(t->p.shared, q);
 		shared_quota_release(t->p.shared, q);
 		t->st.quota_rejects++;
 		resp_error(r, 508);
@@ -145,17 +160,15 @@ void req_allocate(struct req *r)
 	uint8_t token[8];
 	bool have_token = false;
 	if (tok) {
-		int h = shared_take_reservation(t->p.shared, tok->val, t->now);
-		if (h < 0 || t->io.relay_adopt(t->io.ctx, a, h, &a->relay_addr[0]) < 0) {
-			log_debug("alloc %llu: reservation token %s", (unsigned long long)a->id,
-			          h < 0 ? "unknown or expired" : "socket could not be adopted");
-			if (h >= 0)
-				t->io.relay_close(t->io.ctx, h);
+		if (t->io.relay_adopt(t->io.ctx, a, token_handle, &a->relay_addr[0]) < 0) {
+			log_debug("alloc %llu: reserved socket could not be adopted",
+			          (unsigned long long)a->id);
+			t->io.relay_close(t->io.ctx, token_handle);
 			alloc_delete(t, a);
 			resp_error(r, 508);
 			return;
 		}
-		a->relay[0] = h;
+		a->relay[0] = token_handle;
 		a->nrelay = 1;
 	} else {
 		unsigned flags = (even ? TURN_RELAY_EVEN : 0) | (reserve ? TURN_RELAY_RESERVE_NEXT : 0) |
@@ -164,18 +177,27 @@ void req_allocate(struct req *r)
 		                         &reserved_addr);
 		if (h < 0) {
 			log_debug("alloc %llu: no relay socket: %s", (unsigned long long)a->id, strerror(-h));
+			if (reserve)
+				shared_reserve_cancel(t->p.shared, q);
 			alloc_delete(t, a);
 			resp_error(r, 508);
 			return;
 		}
 		a->relay[0] = h;
 		a->nrelay = 1;
-		if (reserve && reserved >= 0) {
-			if (shared_reserve(t->p.shared, reserved, t->now, token) == 0)
-				have_token = true;
-			else
+		/* step 8: a reservation the server cannot make is a request it
+		 * cannot satisfy (508), not a success without a token. */
+		if (reserve &&
+		    (reserved < 0 || shared_reserve(t->p.shared, q, reserved, t->now, token) < 0)) {
+			log_debug("alloc %llu: port reservation failed", (unsigned long long)a->id);
+			if (reserved >= 0)
 				t->io.relay_close(t->io.ctx, reserved);
+			shared_reserve_cancel(t->p.shared, q);
+			alloc_delete(t, a);
+			resp_error(r, 508);
+			return;
 		}
+		have_token = reserve;
 	}
 	int addr_err = 0;
 	if (dual) {
