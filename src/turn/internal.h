@@ -23,6 +23,9 @@
  * on. Enough that legitimate sources rarely share one; a spoofed flood
  * that drains every bucket costs 8192 * unauth_bps answer bytes a second. */
 #define TURN_UNAUTH_SLOTS 8192
+/* Permission and channel entries are malloc'ed this many at a time (12 and
+ * 14 KiB), when a pool's free list is empty and its cap is not reached. */
+#define TURN_POOL_CHUNK 256
 
 struct turn_perm {
 	struct turn_perm *next;
@@ -91,9 +94,18 @@ struct turn {
 	size_t used_allocs; /* pool entries carved so far */
 	struct turn_alloc **table;
 	unsigned table_mask;
-	/* permission and channel pools */
-	struct turn_perm *perm_pool, *free_perms;
-	struct turn_chan *chan_pool, *free_chans;
+	/* Permission and channel pools. Caps: max_allocs times the
+	 * per-allocation limits, so however many entries one user's
+	 * allocations hold, every other allocation can still get its own.
+	 * Entries are carved from chunks of TURN_POOL_CHUNK, malloc'ed only
+	 * when the free list is empty (used_* entries carved so far), so the
+	 * caps cost one chunk pointer per chunk up front. The caps are
+	 * internal: a unit test may lower them after turn_new, to reach the
+	 * out-of-pool paths; never raise them (the chunk arrays are sized from
+	 * the caps turn_new set). */
+	struct turn_perm *free_perms;
+	struct turn_chan *free_chans;
+	void **perm_chunks, **chan_chunks;
 	size_t nperm_pool, nchan_pool, used_perms, used_chans;
 	struct turn_stats st;
 	uint8_t txbuf[TURN_TX_HDR_MAX];
@@ -111,13 +123,28 @@ struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr
 void alloc_delete(struct turn *t, struct turn_alloc *a);
 void alloc_schedule(struct turn *t, struct turn_alloc *a);
 struct turn_perm *perm_find(struct turn *t, struct turn_alloc *a, const union tern_addr *peer);
-/* Install or refresh; NULL when the per-allocation or pool limit is hit. */
-struct turn_perm *perm_install(struct turn *t, struct turn_alloc *a, const union tern_addr *peer);
+/* Pool entries for a request that installs all or nothing: take what it
+ * needs first (NULL when the pool is at its cap or a chunk cannot be
+ * malloc'ed: answer 508), then install; put back a list (linked by next)
+ * of entries not used. */
+struct turn_perm *perm_take(struct turn *t);
+void perm_put(struct turn *t, struct turn_perm *list);
+struct turn_chan *chan_take(struct turn *t);
+void chan_put(struct turn *t, struct turn_chan *list);
+/* The entry install would reuse for peer's IP / channel num (expired or
+ * not, until the timer frees it); NULL when install needs a new one. */
+struct turn_perm *perm_entry(const struct turn_alloc *a, const union tern_addr *peer);
+struct turn_chan *chan_entry(const struct turn_alloc *a, uint16_t num);
+/* Install or refresh. A new entry comes from *spare (a list of taken
+ * entries) when spare is given and not empty, else from the pool. NULL
+ * when the per-allocation or pool limit is hit. */
+struct turn_perm *perm_install(struct turn *t, struct turn_alloc *a, const union tern_addr *peer,
+                               struct turn_perm **spare);
 struct turn_chan *chan_by_num(struct turn *t, struct turn_alloc *a, uint16_t num, bool include_held);
 struct turn_chan *chan_by_peer(struct turn *t, struct turn_alloc *a, const union tern_addr *peer,
                                bool include_held);
 struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num,
-                               const union tern_addr *peer);
+                               const union tern_addr *peer, struct turn_chan **spare);
 void alloc_on_timer(struct timer *tm, void *arg);
 /* Index of a's relay of this family, -1 if none. */
 int alloc_relay_index(const struct turn_alloc *a, int family);

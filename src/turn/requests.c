@@ -323,12 +323,12 @@ void req_create_permission(struct req *r)
 		resp_error(r, 400);
 		return;
 	}
-	/* Room for the new ones too, so that a 508 installs nothing either. */
+	/* Room for the new ones too, so that a 508 installs nothing either:
+	 * within the allocation's limit, and every pool entry they need taken
+	 * before the first is installed. */
 	unsigned fresh = 0;
 	for (unsigned i = 0; i < n; i++) {
-		bool known = false;
-		for (struct turn_perm *p = r->a->perms; p && !known; p = p->next)
-			known = addr_equal_ip(&p->ip, &peers[i]);
+		bool known = perm_entry(r->a, &peers[i]) != NULL;
 		for (unsigned j = 0; j < i && !known; j++)
 			known = addr_equal_ip(&peers[j], &peers[i]);
 		fresh += !known;
@@ -337,11 +337,20 @@ void req_create_permission(struct req *r)
 		resp_error(r, 508);
 		return;
 	}
-	for (unsigned i = 0; i < n; i++)
-		if (!perm_install(t, r->a, &peers[i])) {
+	struct turn_perm *spare = NULL;
+	for (unsigned i = 0; i < fresh; i++) {
+		struct turn_perm *p = perm_take(t);
+		if (!p) {
+			perm_put(t, spare);
 			resp_error(r, 508);
 			return;
 		}
+		p->next = spare;
+		spare = p;
+	}
+	for (unsigned i = 0; i < n; i++)
+		perm_install(t, r->a, &peers[i], &spare);
+	perm_put(t, spare); /* none left: fresh counted each new IP once */
 	struct stun_builder b;
 	resp_start(r, &b, STUN_SUCCESS);
 	resp_send(r, &b);
@@ -383,11 +392,20 @@ void req_channel_bind(struct req *r)
 		resp_error(r, 400);
 		return;
 	}
-	/* RFC 8656 §11.2: binding also installs or refreshes the permission. */
-	if (!perm_install(t, r->a, &peer) || !chan_install(t, r->a, num, &peer)) {
+	/* RFC 8656 §11.2: binding also installs or refreshes the permission.
+	 * Both or neither: what either needs is taken before anything changes,
+	 * so a 508 leaves no permission that would let the peer through. */
+	struct turn_perm *sp = NULL;
+	struct turn_chan *sc = NULL;
+	bool new_perm = !perm_entry(r->a, &peer), new_chan = !chan_entry(r->a, num);
+	if ((new_perm && (r->a->nperms >= t->p.max_perms || !(sp = perm_take(t)))) ||
+	    (new_chan && (r->a->nchans >= t->p.max_channels || !(sc = chan_take(t))))) {
+		perm_put(t, sp);
 		resp_error(r, 508);
 		return;
 	}
+	perm_install(t, r->a, &peer, &sp);
+	chan_install(t, r->a, num, &peer, &sc);
 	struct stun_builder b;
 	resp_start(r, &b, STUN_SUCCESS);
 	resp_send(r, &b);
