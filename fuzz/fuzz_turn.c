@@ -460,6 +460,8 @@ static void check_core(void)
 	FUZZ_CHECK(live == st->allocs_live);
 	FUZZ_CHECK(perms == st->perms_live);
 	FUZZ_CHECK(chans == st->channels_live);
+	FUZZ_CHECK(perms <= T->used_perms && T->used_perms <= T->nperm_pool);
+	FUZZ_CHECK(chans <= T->used_chans && T->used_chans <= T->nchan_pool);
 	FUZZ_CHECK(turn_shared_total(SH) == live);
 	/* every owned relay belongs to a live allocation */
 	for (int h = HANDLE0; h < F.next; h++) {
@@ -498,8 +500,9 @@ static void setup(uint8_t c0, uint8_t c1)
 
 	SH = turn_shared_new((c1 & C1_QUOTA) ? 1 : 0, (c1 & C1_QUOTA) ? 3 : 0);
 	FUZZ_CHECK(SH);
-	/* A small pool with large per-allocation limits lets the shared
-	 * permission and channel pools (2n + 64, n + 64) run out first. */
+	/* A small pool with large per-allocation limits; the shared
+	 * permission and channel pools hold n times those limits, so their
+	 * caps are lowered below (as internal.h allows) to run out first. */
 	unsigned pool = (c1 & C1_SMALL_POOL) ? 2 : 8;
 	unsigned lim = (c1 & C1_SMALL_LIMITS) ? 2 : (c1 & C1_SMALL_POOL) ? 40 : 6;
 	P = (struct turn_params){
@@ -535,6 +538,11 @@ static void setup(uint8_t c0, uint8_t c1)
 #endif
 	T = turn_new(&P, &IO, 0x5eed);
 	FUZZ_CHECK(T);
+	if (c1 & C1_SMALL_POOL) {
+		/* fewer than one CreatePermission's peers can need: all or none */
+		T->nperm_pool = 5;
+		T->nchan_pool = 3;
+	}
 	turn_set_time(T, F.now, F.wall);
 }
 

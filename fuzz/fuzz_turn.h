@@ -23,7 +23,8 @@ enum {
 	C1_OPEN_FAILS = 1 << 4, /* every third relay_open / relay_adopt fails */
 	C1_NO_STUN = 1 << 5,
 	C1_SMALL_POOL = 1 << 6,   /* 2 allocations in the pool instead of 8 (and, without
-	                           * C1_SMALL_LIMITS, 40 permissions / channels each) */
+	                           * C1_SMALL_LIMITS, 40 permissions / channels each);
+	                           * pool caps of 5 permissions and 3 channels */
 	C1_SMALL_LIMITS = 1 << 7, /* 2 permissions / channels per allocation instead of 6 */
 };
 

@@ -497,8 +497,9 @@ static const struct user *find_user(const struct auth *a, const uint8_t *name, s
 }
 
 /* "<digits>" or "<digits>:<anything>": the TURN REST API username. The
- * expiry saturates instead of wrapping on absurdly long digit runs. */
-static bool rest_expiry(const uint8_t *user, size_t ulen, uint64_t *expiry)
+ * expiry saturates instead of wrapping on absurdly long digit runs. *sep is
+ * the position of the ':' (ulen when there is none). */
+static bool rest_expiry(const uint8_t *user, size_t ulen, uint64_t *expiry, size_t *sep)
 {
 	uint64_t v = 0;
 	size_t i = 0;
@@ -511,6 +512,7 @@ static bool rest_expiry(const uint8_t *user, size_t ulen, uint64_t *expiry)
 	if (i == 0)
 		return false;
 	*expiry = v;
+	*sep = i;
 	return true;
 }
 
@@ -526,15 +528,18 @@ static int rest_password(const EVP_MD *sha1, const struct hmac_key *hk, const ui
 }
 
 int auth_lookup(const struct auth *a, const uint8_t *user, size_t ulen, uint64_t now, struct auth_key *keys,
-                int max)
+                int max, size_t *id_off)
 {
 	uint64_t expiry;
+	size_t sep;
 
+	if (id_off)
+		*id_off = 0;
 	if (max < 1)
 		return -ENOSPC;
 	if (!user && ulen)
 		return -ENOENT;
-	if (a->nsecrets && rest_expiry(user, ulen, &expiry)) {
+	if (a->nsecrets && rest_expiry(user, ulen, &expiry, &sep)) {
 		char pw[REST_PASSWORD_LEN];
 		int n = 0, r = 0;
 		if (expiry < now)
@@ -550,6 +555,10 @@ int auth_lookup(const struct auth *a, const uint8_t *user, size_t ulen, uint64_t
 			k->has_sha256 = true;
 		}
 		OPENSSL_cleanse(pw, sizeof(pw));
+		/* The user part names the user; a bare timestamp (or an empty
+		 * part) names nobody else, so the whole string stays its key. */
+		if (r == 0 && id_off && sep + 1 < ulen)
+			*id_off = sep + 1;
 		return r < 0 ? r : n;
 	}
 	const struct user *u = find_user(a, user, ulen);

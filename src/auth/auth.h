@@ -103,9 +103,15 @@ bool auth_nonce_has_features(const uint8_t *nonce, size_t len);
  * at most max), -ENOENT for an unknown user. A REST key is derived from the
  * password base64(HMAC-SHA1(secret, username)) and always has SHA-256. A
  * username of REST form is never looked up among static users when secrets
- * are configured; other names are. */
+ * are configured; other names are.
+ *
+ * id_off (may be NULL) receives, on success, where the user's identity
+ * starts in the username, for per-user quotas: the user part of a REST
+ * username "expiry:user" (one user holding credentials with different
+ * expiries is one user, as coturn counts it), 0 for the whole name (static
+ * users, and REST usernames with no or an empty user part). */
 int auth_lookup(const struct auth *a, const uint8_t *user, size_t ulen, uint64_t now, struct auth_key *keys,
-                int max);
+                int max, size_t *id_off);
 
 /* The same for a USERHASH value (static users only: REST usernames cannot
  * be recovered from their hash). Writes the username (NUL-terminated) to

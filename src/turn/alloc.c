@@ -12,6 +12,11 @@ static unsigned pow2_at_least(unsigned n)
 	return p;
 }
 
+static size_t chunks_for(size_t entries)
+{
+	return (entries + TURN_POOL_CHUNK - 1) / TURN_POOL_CHUNK;
+}
+
 int alloc_pools_init(struct turn *t)
 {
 	size_t n = t->p.max_allocs;
@@ -20,13 +25,33 @@ int alloc_pools_init(struct turn *t)
 	t->pool = calloc(n, sizeof(*t->pool));
 	t->table_mask = pow2_at_least((unsigned)n * 2) - 1;
 	t->table = calloc((size_t)t->table_mask + 1, sizeof(*t->table));
-	t->nperm_pool = n * 2 + 64;
-	t->nchan_pool = n + 64;
-	t->perm_pool = calloc(t->nperm_pool, sizeof(*t->perm_pool));
-	t->chan_pool = calloc(t->nchan_pool, sizeof(*t->chan_pool));
-	if (!t->pool || !t->table || !t->perm_pool || !t->chan_pool)
+	/* Room for every allocation at its per-allocation limits: with a
+	 * smaller shared pool, one user's allocations could hold it all and
+	 * every other user would get 508. Entries come in chunks as used. */
+	t->nperm_pool = n * t->p.max_perms;
+	t->nchan_pool = n * t->p.max_channels;
+	/* + 1: never a zero-size calloc, whose NULL would read as no memory */
+	t->perm_chunks = calloc(chunks_for(t->nperm_pool) + 1, sizeof(*t->perm_chunks));
+	t->chan_chunks = calloc(chunks_for(t->nchan_pool) + 1, sizeof(*t->chan_chunks));
+	if (!t->pool || !t->table || !t->perm_chunks || !t->chan_chunks)
 		return -ENOMEM;
 	return 0;
+}
+
+/* Entry number `used` of a pool of cap entries of esize bytes, from the
+ * chunk it falls in; the chunk is malloc'ed when this entry starts it.
+ * NULL when that malloc fails (the caller answers 508; a later request
+ * tries again). */
+static void *pool_carve(void **chunks, size_t used, size_t cap, size_t esize)
+{
+	size_t c = used / TURN_POOL_CHUNK, i = used % TURN_POOL_CHUNK;
+	if (i == 0) {
+		size_t left = cap - used;
+		chunks[c] = malloc((left < TURN_POOL_CHUNK ? left : TURN_POOL_CHUNK) * esize);
+		if (!chunks[c])
+			return NULL;
+	}
+	return (char *)chunks[c] + i * esize;
 }
 
 static struct turn_alloc *take_alloc(struct turn *t)
@@ -39,32 +64,64 @@ static struct turn_alloc *take_alloc(struct turn *t)
 	return a;
 }
 
-static struct turn_perm *take_perm(struct turn *t)
+struct turn_perm *perm_take(struct turn *t)
 {
 	struct turn_perm *p = t->free_perms;
 	if (p)
 		t->free_perms = p->next;
-	else if (t->used_perms < t->nperm_pool)
-		p = &t->perm_pool[t->used_perms++];
+	else if (t->used_perms < t->nperm_pool &&
+	         (p = pool_carve(t->perm_chunks, t->used_perms, t->nperm_pool, sizeof(*p))) != NULL)
+		t->used_perms++;
+	if (p)
+		p->next = NULL;
 	return p;
 }
 
-static struct turn_chan *take_chan(struct turn *t)
+void perm_put(struct turn *t, struct turn_perm *list)
+{
+	while (list) {
+		struct turn_perm *p = list;
+		list = p->next;
+		p->next = t->free_perms;
+		t->free_perms = p;
+	}
+}
+
+struct turn_chan *chan_take(struct turn *t)
 {
 	struct turn_chan *c = t->free_chans;
 	if (c)
 		t->free_chans = c->next;
-	else if (t->used_chans < t->nchan_pool)
-		c = &t->chan_pool[t->used_chans++];
+	else if (t->used_chans < t->nchan_pool &&
+	         (c = pool_carve(t->chan_chunks, t->used_chans, t->nchan_pool, sizeof(*c))) != NULL)
+		t->used_chans++;
+	if (c)
+		c->next = NULL;
 	return c;
+}
+
+void chan_put(struct turn *t, struct turn_chan *list)
+{
+	while (list) {
+		struct turn_chan *c = list;
+		list = c->next;
+		c->next = t->free_chans;
+		t->free_chans = c;
+	}
 }
 
 void alloc_pools_free(struct turn *t)
 {
 	free(t->pool);
 	free(t->table);
-	free(t->perm_pool);
-	free(t->chan_pool);
+	if (t->perm_chunks)
+		for (size_t c = 0; c < chunks_for(t->used_perms); c++)
+			free(t->perm_chunks[c]);
+	if (t->chan_chunks)
+		for (size_t c = 0; c < chunks_for(t->used_chans); c++)
+			free(t->chan_chunks[c]);
+	free(t->perm_chunks);
+	free(t->chan_chunks);
 }
 
 /* Keyed by the client's address alone: the server side (listener, local
@@ -237,15 +294,27 @@ struct turn_perm *perm_find(struct turn *t, struct turn_alloc *a, const union te
 	return NULL;
 }
 
-struct turn_perm *perm_install(struct turn *t, struct turn_alloc *a, const union tern_addr *peer)
+struct turn_perm *perm_entry(const struct turn_alloc *a, const union tern_addr *peer)
 {
-	struct turn_perm *p;
-	for (p = a->perms; p; p = p->next)
+	for (struct turn_perm *p = a->perms; p; p = p->next)
 		if (addr_equal_ip(&p->ip, peer))
-			break;
+			return p;
+	return NULL;
+}
+
+struct turn_perm *perm_install(struct turn *t, struct turn_alloc *a, const union tern_addr *peer,
+                               struct turn_perm **spare)
+{
+	struct turn_perm *p = perm_entry(a, peer);
 	if (!p) {
-		if (a->nperms >= t->p.max_perms || !(p = take_perm(t)))
+		if (a->nperms >= t->p.max_perms)
 			return NULL;
+		if (spare && *spare) {
+			p = *spare;
+			*spare = p->next;
+		} else if (!(p = perm_take(t))) {
+			return NULL;
+		}
 		p->ip = *peer;
 		addr_set_port(&p->ip, 0);
 		p->next = a->perms;
@@ -281,16 +350,27 @@ struct turn_chan *chan_by_peer(struct turn *t, struct turn_alloc *a, const union
 	return NULL;
 }
 
-struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num,
-                               const union tern_addr *peer)
+struct turn_chan *chan_entry(const struct turn_alloc *a, uint16_t num)
 {
-	struct turn_chan *c;
-	for (c = a->chans; c; c = c->next)
+	for (struct turn_chan *c = a->chans; c; c = c->next)
 		if (c->num == num)
-			break;
+			return c;
+	return NULL;
+}
+
+struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num,
+                               const union tern_addr *peer, struct turn_chan **spare)
+{
+	struct turn_chan *c = chan_entry(a, num);
 	if (!c) {
-		if (a->nchans >= t->p.max_channels || !(c = take_chan(t)))
+		if (a->nchans >= t->p.max_channels)
 			return NULL;
+		if (spare && *spare) {
+			c = *spare;
+			*spare = c->next;
+		} else if (!(c = chan_take(t))) {
+			return NULL;
+		}
 		c->num = num;
 		c->next = a->chans;
 		a->chans = c;

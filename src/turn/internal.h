@@ -24,6 +24,9 @@
  * on. Enough that legitimate sources rarely share one; a spoofed flood
  * that drains every bucket costs 8192 * unauth_bps answer bytes a second. */
 #define TURN_UNAUTH_SLOTS 8192
+/* Permission and channel entries are malloc'ed this many at a time (12 and
+ * 14 KiB), when a pool's free list is empty and its cap is not reached. */
+#define TURN_POOL_CHUNK 256
 
 struct turn_perm {
 	struct turn_perm *next;
@@ -103,9 +106,18 @@ struct turn {
 	size_t used_allocs; /* pool entries carved so far */
 	struct turn_alloc **table;
 	unsigned table_mask;
-	/* permission and channel pools */
-	struct turn_perm *perm_pool, *free_perms;
-	struct turn_chan *chan_pool, *free_chans;
+	/* Permission and channel pools. Caps: max_allocs times the
+	 * per-allocation limits, so however many entries one user's
+	 * allocations hold, every other allocation can still get its own.
+	 * Entries are carved from chunks of TURN_POOL_CHUNK, malloc'ed only
+	 * when the free list is empty (used_* entries carved so far), so the
+	 * caps cost one chunk pointer per chunk up front. The caps are
+	 * internal: a unit test may lower them after turn_new, to reach the
+	 * out-of-pool paths; never raise them (the chunk arrays are sized from
+	 * the caps turn_new set). */
+	struct turn_perm *free_perms;
+	struct turn_chan *free_chans;
+	void **perm_chunks, **chan_chunks;
 	size_t nperm_pool, nchan_pool, used_perms, used_chans;
 	struct turn_stats st;
 	uint8_t txbuf[TURN_TX_HDR_MAX];
@@ -125,22 +137,57 @@ struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr
 void alloc_delete(struct turn *t, struct turn_alloc *a);
 void alloc_schedule(struct turn *t, struct turn_alloc *a);
 struct turn_perm *perm_find(struct turn *t, struct turn_alloc *a, const union tern_addr *peer);
-/* Install or refresh; NULL when the per-allocation or pool limit is hit. */
-struct turn_perm *perm_install(struct turn *t, struct turn_alloc *a, const union tern_addr *peer);
+/* Pool entries for a request that installs all or nothing: take what it
+ * needs first (NULL when the pool is at its cap or a chunk cannot be
+ * malloc'ed: answer 508), then install; put back a list (linked by next)
+ * of entries not used. */
+struct turn_perm *perm_take(struct turn *t);
+void perm_put(struct turn *t, struct turn_perm *list);
+struct turn_chan *chan_take(struct turn *t);
+void chan_put(struct turn *t, struct turn_chan *list);
+/* The entry install would reuse for peer's IP / channel num (expired or
+ * not, until the timer frees it); NULL when install needs a new one. */
+struct turn_perm *perm_entry(const struct turn_alloc *a, const union tern_addr *peer);
+struct turn_chan *chan_entry(const struct turn_alloc *a, uint16_t num);
+/* Install or refresh. A new entry comes from *spare (a list of taken
+ * entries) when spare is given and not empty, else from the pool. NULL
+ * when the per-allocation or pool limit is hit. */
+struct turn_perm *perm_install(struct turn *t, struct turn_alloc *a, const union tern_addr *peer,
+                               struct turn_perm **spare);
 struct turn_chan *chan_by_num(struct turn *t, struct turn_alloc *a, uint16_t num, bool include_held);
 struct turn_chan *chan_by_peer(struct turn *t, struct turn_alloc *a, const union tern_addr *peer,
                                bool include_held);
 struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num,
-                               const union tern_addr *peer);
+                               const union tern_addr *peer, struct turn_chan **spare);
 void alloc_on_timer(struct timer *tm, void *arg);
 /* Index of a's relay of this family, -1 if none. */
 int alloc_relay_index(const struct turn_alloc *a, int family);
 
-/* shared.c */
-int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, struct quota_user **out);
+/* shared.c: quota units. An allocation holds one unit of its user's quota
+ * and of the total; so does a port reservation (EVEN-PORT R=1), until it
+ * is redeemed or expires. */
+/* Take the unit of an allocation for user (the whole key: the caller picks
+ * the identity) and, with reserve, one more for the reservation its
+ * Allocate will make: both or neither. 0, -EDQUOT (user quota: 486) or
+ * -ENOSPC (total quota or no memory: 508). */
+int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, bool reserve,
+                      struct quota_user **out);
+/* Give back an allocation's unit. */
 void shared_quota_release(struct turn_shared *s, struct quota_user *q);
-int shared_reserve(struct turn_shared *s, int handle, uint64_t now, uint8_t token[8]);
-int shared_take_reservation(struct turn_shared *s, const uint8_t token[8], uint64_t now);
+/* Record the reservation of socket handle under a fresh token: it takes
+ * over the extra unit q took with reserve. 0, or -ENOSPC (table full) /
+ * -EIO, when the caller gives the unit back with shared_reserve_cancel. */
+int shared_reserve(struct turn_shared *s, struct quota_user *q, int handle, uint64_t now, uint8_t token[8]);
+/* Give back the extra unit of a reservation that was not made. */
+void shared_reserve_cancel(struct turn_shared *s, struct quota_user *q);
+/* Redeem token for an allocation of user: the reservation's unit is given
+ * back and the allocation takes one (in *out, released as any other).
+ * Returns the reserved handle, now the caller's; -ENOENT for an unknown or
+ * expired token (508); -EDQUOT / -ENOSPC as shared_quota_take, and then
+ * the reservation stays. */
+int shared_redeem(struct turn_shared *s, const uint8_t token[8], uint64_t now, const uint8_t *user,
+                  size_t ulen, struct quota_user **out);
+/* Close every reservation due by now (through io) and give back its unit. */
 void shared_expire(struct turn_shared *s, uint64_t now, const struct turn_io *io);
 
 /* token bucket for max-bps: true when len bytes may pass */
@@ -172,6 +219,9 @@ struct req {
 	uint64_t user_hash;
 	const uint8_t *user; /* USERNAME value (or the name a USERHASH resolved to) */
 	size_t ulen;
+	/* user + id_off .. user + ulen names whom the per-user quota counts
+	 * (auth_lookup: the user part of a REST username, else all of it) */
+	size_t id_off;
 	char user_buf[TURN_USER_MAX + 1];
 };
 

@@ -117,17 +117,33 @@ void req_allocate(struct req *r)
 		}
 		dual = true;
 	}
-	/* step 10: quotas. */
+	/* step 10: quotas, "based on the username": its user part for REST
+	 * credentials, so new expiries do not buy a user more allocations. A
+	 * port reservation is an open socket too: EVEN-PORT R=1 takes a unit
+	 * for it with the allocation's (both or neither, before any socket is
+	 * opened), and redeeming a token hands the reservation's unit back. */
+	const uint8_t *id = r->user ? r->user + r->id_off : (const uint8_t *)"";
+	size_t idlen = r->user ? r->ulen - r->id_off : 0;
 	struct quota_user *q = NULL;
-	int rc = shared_quota_take(t->p.shared, r->user ? r->user : (const uint8_t *)"",
-	                           r->user ? r->ulen : 0, &q);
+	int rc = tok ? shared_redeem(t->p.shared, tok->val, t->now, id, idlen, &q)
+	             : shared_quota_take(t->p.shared, id, idlen, reserve, &q);
+	if (rc == -ENOENT) {
+		/* step 5: an unknown or expired token */
+		resp_error(r, 508);
+		return;
+	}
 	if (rc < 0) {
 		t->st.quota_rejects++;
 		resp_error(r, rc == -EDQUOT ? 486 : 508);
 		return;
 	}
+	int token_handle = tok ? rc : -1;
 	struct turn_alloc *a = alloc_new(t, r->listener, r->local, r->client);
 	if (!a) {
+		if (token_handle >= 0)
+			t->io.relay_close(t->io.ctx, token_handle);
+		else if (reserve)
+			shared_reserve_cancel(t->p.shared, q);
 		shared_quota_release(t->p.shared, q);
 		t->st.quota_rejects++;
 		resp_error(r, 508);
@@ -144,17 +160,15 @@ void req_allocate(struct req *r)
 	uint8_t token[8];
 	bool have_token = false;
 	if (tok) {
-		int h = shared_take_reservation(t->p.shared, tok->val, t->now);
-		if (h < 0 || t->io.relay_adopt(t->io.ctx, a, h, &a->relay_addr[0]) < 0) {
-			log_debug("alloc %llu: reservation token %s", (unsigned long long)a->id,
-			          h < 0 ? "unknown or expired" : "socket could not be adopted");
-			if (h >= 0)
-				t->io.relay_close(t->io.ctx, h);
+		if (t->io.relay_adopt(t->io.ctx, a, token_handle, &a->relay_addr[0]) < 0) {
+			log_debug("alloc %llu: reserved socket could not be adopted",
+			          (unsigned long long)a->id);
+			t->io.relay_close(t->io.ctx, token_handle);
 			alloc_delete(t, a);
 			resp_error(r, 508);
 			return;
 		}
-		a->relay[0] = h;
+		a->relay[0] = token_handle;
 		a->nrelay = 1;
 	} else {
 		unsigned flags = (even ? TURN_RELAY_EVEN : 0) | (reserve ? TURN_RELAY_RESERVE_NEXT : 0) |
@@ -163,18 +177,27 @@ void req_allocate(struct req *r)
 		                         &reserved_addr);
 		if (h < 0) {
 			log_debug("alloc %llu: no relay socket: %s", (unsigned long long)a->id, strerror(-h));
+			if (reserve)
+				shared_reserve_cancel(t->p.shared, q);
 			alloc_delete(t, a);
 			resp_error(r, 508);
 			return;
 		}
 		a->relay[0] = h;
 		a->nrelay = 1;
-		if (reserve && reserved >= 0) {
-			if (shared_reserve(t->p.shared, reserved, t->now, token) == 0)
-				have_token = true;
-			else
+		/* step 8: a reservation the server cannot make is a request it
+		 * cannot satisfy (508), not a success without a token. */
+		if (reserve &&
+		    (reserved < 0 || shared_reserve(t->p.shared, q, reserved, t->now, token) < 0)) {
+			log_debug("alloc %llu: port reservation failed", (unsigned long long)a->id);
+			if (reserved >= 0)
 				t->io.relay_close(t->io.ctx, reserved);
+			shared_reserve_cancel(t->p.shared, q);
+			alloc_delete(t, a);
+			resp_error(r, 508);
+			return;
 		}
+		have_token = reserve;
 	}
 	int addr_err = 0;
 	if (dual) {
@@ -302,12 +325,12 @@ void req_create_permission(struct req *r)
 		resp_error(r, 400);
 		return;
 	}
-	/* Room for the new ones too, so that a 508 installs nothing either. */
+	/* Room for the new ones too, so that a 508 installs nothing either:
+	 * within the allocation's limit, and every pool entry they need taken
+	 * before the first is installed. */
 	unsigned fresh = 0;
 	for (unsigned i = 0; i < n; i++) {
-		bool known = false;
-		for (struct turn_perm *p = r->a->perms; p && !known; p = p->next)
-			known = addr_equal_ip(&p->ip, &peers[i]);
+		bool known = perm_entry(r->a, &peers[i]) != NULL;
 		for (unsigned j = 0; j < i && !known; j++)
 			known = addr_equal_ip(&peers[j], &peers[i]);
 		fresh += !known;
@@ -316,11 +339,20 @@ void req_create_permission(struct req *r)
 		resp_error(r, 508);
 		return;
 	}
-	for (unsigned i = 0; i < n; i++)
-		if (!perm_install(t, r->a, &peers[i])) {
+	struct turn_perm *spare = NULL;
+	for (unsigned i = 0; i < fresh; i++) {
+		struct turn_perm *p = perm_take(t);
+		if (!p) {
+			perm_put(t, spare);
 			resp_error(r, 508);
 			return;
 		}
+		p->next = spare;
+		spare = p;
+	}
+	for (unsigned i = 0; i < n; i++)
+		perm_install(t, r->a, &peers[i], &spare);
+	perm_put(t, spare); /* none left: fresh counted each new IP once */
 	struct stun_builder b;
 	resp_start(r, &b, STUN_SUCCESS);
 	resp_send(r, &b);
@@ -362,11 +394,20 @@ void req_channel_bind(struct req *r)
 		resp_error(r, 400);
 		return;
 	}
-	/* RFC 8656 §11.2: binding also installs or refreshes the permission. */
-	if (!perm_install(t, r->a, &peer) || !chan_install(t, r->a, num, &peer)) {
+	/* RFC 8656 §11.2: binding also installs or refreshes the permission.
+	 * Both or neither: what either needs is taken before anything changes,
+	 * so a 508 leaves no permission that would let the peer through. */
+	struct turn_perm *sp = NULL;
+	struct turn_chan *sc = NULL;
+	bool new_perm = !perm_entry(r->a, &peer), new_chan = !chan_entry(r->a, num);
+	if ((new_perm && (r->a->nperms >= t->p.max_perms || !(sp = perm_take(t)))) ||
+	    (new_chan && (r->a->nchans >= t->p.max_channels || !(sc = chan_take(t))))) {
+		perm_put(t, sp);
 		resp_error(r, 508);
 		return;
 	}
+	perm_install(t, r->a, &peer, &sp);
+	chan_install(t, r->a, num, &peer, &sc);
 	struct stun_builder b;
 	resp_start(r, &b, STUN_SUCCESS);
 	resp_send(r, &b);

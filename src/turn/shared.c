@@ -7,18 +7,24 @@
 #include "turn/internal.h"
 
 /* Per-user allocation counts, keyed by user name. Few and touched only on
- * Allocate and deletion, so a mutex and a chained hash are plenty. */
+ * Allocate and deletion, so a mutex and a chained hash are plenty. The key
+ * is the whole name, allocated with its length: names cut to a fixed size
+ * would let distinct users who share a prefix share one quota. */
 struct quota_user {
 	struct quota_user *next;
 	unsigned count;
 	size_t len;
-	uint8_t name[TURN_USER_MAX];
+	uint8_t name[];
 };
 
+/* A relay port held for a later Allocate (EVEN-PORT R=1). It holds one
+ * unit of its user's quota and of the total until redeemed or expired: a
+ * reserved port is an open socket like an allocation's. */
 struct reservation {
 	uint8_t token[8];
 	int handle;
 	uint64_t expires;
+	struct quota_user *quota;
 	bool used;
 };
 
@@ -28,7 +34,8 @@ struct reservation {
 struct turn_shared {
 	pthread_mutex_t lock;
 	unsigned user_quota, total_quota;
-	unsigned total;
+	unsigned total;    /* allocations (read without the lock: turn_shared_total) */
+	unsigned reserved; /* reservations made or about to be: units besides total */
 	struct quota_user *users[QUOTA_BUCKETS];
 	struct reservation res[MAX_RESERVATIONS];
 };
@@ -74,38 +81,69 @@ static unsigned name_bucket(const uint8_t *n, size_t len)
 	return h % QUOTA_BUCKETS;
 }
 
-/* Returns 0, -EDQUOT (user quota: 486) or -ENOSPC (total quota: 508). */
-int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, struct quota_user **out)
+/* The entry of user, created with no unit when absent (NULL: no memory).
+ * Under the lock. */
+static struct quota_user *user_get(struct turn_shared *s, const uint8_t *user, size_t ulen)
 {
-	int rc = 0;
-	if (ulen > TURN_USER_MAX)
-		ulen = TURN_USER_MAX;
-	pthread_mutex_lock(&s->lock);
-	if (s->total_quota && s->total >= s->total_quota) {
-		rc = -ENOSPC;
-		goto out;
-	}
 	unsigned b = name_bucket(user, ulen);
 	struct quota_user *q;
 	for (q = s->users[b]; q; q = q->next)
 		if (q->len == ulen && memcmp(q->name, user, ulen) == 0)
-			break;
-	if (!q) {
-		q = calloc(1, sizeof(*q));
-		if (!q) {
-			rc = -ENOSPC;
-			goto out;
+			return q;
+	q = calloc(1, sizeof(*q) + ulen);
+	if (!q)
+		return NULL;
+	memcpy(q->name, user, ulen);
+	q->len = ulen;
+	q->next = s->users[b];
+	s->users[b] = q;
+	return q;
+}
+
+/* Free q when it holds no unit. Under the lock. REST usernames are new
+ * for every session: an entry must not outlive its last unit, or memory
+ * and chain length grow without bound. */
+static void user_drop_idle(struct turn_shared *s, struct quota_user *q)
+{
+	if (q->count != 0)
+		return;
+	for (struct quota_user **pp = &s->users[name_bucket(q->name, q->len)]; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			free(q);
+			return;
 		}
-		memcpy(q->name, user, ulen);
-		q->len = ulen;
-		q->next = s->users[b];
-		s->users[b] = q;
+}
+
+/* Give back one unit of q. Under the lock. */
+static void user_put(struct turn_shared *s, struct quota_user *q)
+{
+	q->count--;
+	user_drop_idle(s, q);
+}
+
+int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, bool reserve,
+                      struct quota_user **out)
+{
+	int rc = 0;
+	unsigned need = reserve ? 2 : 1;
+	pthread_mutex_lock(&s->lock);
+	if (s->total_quota && s->total + s->reserved + need > s->total_quota) {
+		rc = -ENOSPC;
+		goto out;
 	}
-	if (s->user_quota && q->count >= s->user_quota) {
+	struct quota_user *q = user_get(s, user, ulen);
+	if (!q) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	if (s->user_quota && q->count + need > s->user_quota) {
+		user_drop_idle(s, q); /* made just now, when nothing held it */
 		rc = -EDQUOT;
 		goto out;
 	}
-	q->count++;
+	q->count += need;
+	s->reserved += need - 1;
 	__atomic_add_fetch(&s->total, 1, __ATOMIC_RELAXED);
 	*out = q;
 out:
@@ -116,21 +154,20 @@ out:
 void shared_quota_release(struct turn_shared *s, struct quota_user *q)
 {
 	pthread_mutex_lock(&s->lock);
-	q->count--;
 	__atomic_sub_fetch(&s->total, 1, __ATOMIC_RELAXED);
-	/* REST usernames are new for every session: an entry must not outlive
-	 * its last allocation, or memory and chain length grow without bound. */
-	if (q->count == 0)
-		for (struct quota_user **pp = &s->users[name_bucket(q->name, q->len)]; *pp; pp = &(*pp)->next)
-			if (*pp == q) {
-				*pp = q->next;
-				free(q);
-				break;
-			}
+	user_put(s, q);
 	pthread_mutex_unlock(&s->lock);
 }
 
-int shared_reserve(struct turn_shared *s, int handle, uint64_t now, uint8_t token[8])
+void shared_reserve_cancel(struct turn_shared *s, struct quota_user *q)
+{
+	pthread_mutex_lock(&s->lock);
+	s->reserved--;
+	user_put(s, q);
+	pthread_mutex_unlock(&s->lock);
+}
+
+int shared_reserve(struct turn_shared *s, struct quota_user *q, int handle, uint64_t now, uint8_t token[8])
 {
 	int rc = -ENOSPC;
 	if (getrandom(token, 8, 0) != 8)
@@ -141,6 +178,7 @@ int shared_reserve(struct turn_shared *s, int handle, uint64_t now, uint8_t toke
 			s->res[i].used = true;
 			s->res[i].handle = handle;
 			s->res[i].expires = now + TURN_RESERVATION_MS;
+			s->res[i].quota = q;
 			memcpy(s->res[i].token, token, 8);
 			rc = 0;
 			break;
@@ -149,34 +187,57 @@ int shared_reserve(struct turn_shared *s, int handle, uint64_t now, uint8_t toke
 	return rc;
 }
 
-/* Returns the reserved handle (and forgets the reservation) or -ENOENT. */
-int shared_take_reservation(struct turn_shared *s, const uint8_t token[8], uint64_t now)
+int shared_redeem(struct turn_shared *s, const uint8_t token[8], uint64_t now, const uint8_t *user,
+                  size_t ulen, struct quota_user **out)
 {
 	int rc = -ENOENT;
 	pthread_mutex_lock(&s->lock);
-	for (unsigned i = 0; i < MAX_RESERVATIONS; i++)
-		if (s->res[i].used && s->res[i].expires > now && memcmp(s->res[i].token, token, 8) == 0) {
-			s->res[i].used = false;
-			rc = s->res[i].handle;
+	for (unsigned i = 0; i < MAX_RESERVATIONS; i++) {
+		struct reservation *res = &s->res[i];
+		if (!res->used || res->expires <= now || memcmp(res->token, token, 8) != 0)
+			continue;
+		/* The reservation's unit goes back and the allocation takes one:
+		 * the total does not move, and the owner redeeming its own token
+		 * needs no unit beyond the one the reservation held. */
+		struct quota_user *q = user_get(s, user, ulen);
+		if (!q) {
+			rc = -ENOSPC;
 			break;
 		}
+		unsigned held = q->count - (q == res->quota);
+		if (s->user_quota && held >= s->user_quota) {
+			rc = -EDQUOT; /* the reservation stays for someone who may */
+			break;
+		}
+		q->count++;
+		user_put(s, res->quota);
+		s->reserved--;
+		__atomic_add_fetch(&s->total, 1, __ATOMIC_RELAXED);
+		res->used = false;
+		*out = q;
+		rc = res->handle;
+		break;
+	}
 	pthread_mutex_unlock(&s->lock);
 	return rc;
 }
 
 void shared_expire(struct turn_shared *s, uint64_t now, const struct turn_io *io)
 {
-	int expired[16];
+	int expired[MAX_RESERVATIONS];
 	unsigned n = 0;
 	/* trylock: a worker never waits on this housekeeping; another turn will do it. */
 	if (pthread_mutex_trylock(&s->lock) != 0)
 		return;
-	for (unsigned i = 0; i < MAX_RESERVATIONS && n < 16; i++)
+	for (unsigned i = 0; i < MAX_RESERVATIONS; i++)
 		if (s->res[i].used && s->res[i].expires <= now) {
 			s->res[i].used = false;
+			s->reserved--;
+			user_put(s, s->res[i].quota);
 			expired[n++] = s->res[i].handle;
 		}
 	pthread_mutex_unlock(&s->lock);
+	/* Closes are system calls: outside the lock other workers take. */
 	for (unsigned i = 0; i < n; i++)
 		io->relay_close(io->ctx, expired[i]);
 }

@@ -287,7 +287,7 @@ static int authenticate(struct req *r)
 	struct auth_key keys[AUTH_MAX_KEYS];
 	int nkeys;
 	if (user) {
-		nkeys = auth_lookup(au, user->val, user->len, t->wall, keys, AUTH_MAX_KEYS);
+		nkeys = auth_lookup(au, user->val, user->len, t->wall, keys, AUTH_MAX_KEYS, &r->id_off);
 		r->user = user->val;
 		r->ulen = user->len;
 	} else {

@@ -124,10 +124,13 @@ struct turn_stats {
 };
 
 /* Shared across workers: total and per-user allocation counts, and relay
- * port reservations (RESERVATION-TOKEN). Touched only by Allocate and
- * allocation deletion, under a mutex. */
+ * port reservations (RESERVATION-TOKEN). A reservation counts against its
+ * user's quota and the total like an allocation until it is redeemed or
+ * expires. Touched only by Allocate, allocation deletion and the
+ * once-a-second reservation sweep, under a mutex. */
 struct turn_shared *turn_shared_new(unsigned user_quota, unsigned total_quota);
 void turn_shared_free(struct turn_shared *s, const struct turn_io *io);
+/* Allocations held on the whole server (reservations not included). */
 unsigned turn_shared_total(const struct turn_shared *s);
 
 /* seed 0: the core's secret keys (hash tables, rate-limit buckets,

@@ -64,7 +64,7 @@ static union tern_addr A(const char *s) {
 static int
 lookup(const struct auth *a, const char *user, uint64_t now, struct auth_key *keys, int max)
 {
-	return auth_lookup(a, (const uint8_t *)user, strlen(user), now, keys, max);
+	return auth_lookup(a, (const uint8_t *)user, strlen(user), now, keys, max, NULL);
 }
 
 /* ---- static users ---- */
@@ -127,14 +127,14 @@ static void test_static_lookup(void **state)
 	assert_int_equal(lookup(a, "carol", 0, k, 1), 1);
 
 	/* names are exact bytes, not NUL-terminated on input */
-	assert_int_equal(auth_lookup(a, (const uint8_t *)"alicex", 5, 0, k, 1), 1);
-	assert_int_equal(auth_lookup(a, (const uint8_t *)"alice\0", 6, 0, k, 1), -ENOENT);
+	assert_int_equal(auth_lookup(a, (const uint8_t *)"alicex", 5, 0, k, 1, NULL), 1);
+	assert_int_equal(auth_lookup(a, (const uint8_t *)"alice\0", 6, 0, k, 1, NULL), -ENOENT);
 	assert_int_equal(lookup(a, "alic", 0, k, 1), -ENOENT);
 	assert_int_equal(lookup(a, "alice2", 0, k, 1), -ENOENT);
 	assert_int_equal(lookup(a, "Alice", 0, k, 1), -ENOENT);
 	assert_int_equal(lookup(a, "dave", 0, k, 1), -ENOENT);
 	assert_int_equal(lookup(a, "", 0, k, 1), -ENOENT);
-	assert_int_equal(auth_lookup(a, NULL, 0, 0, k, 1), -ENOENT);
+	assert_int_equal(auth_lookup(a, NULL, 0, 0, k, 1, NULL), -ENOENT);
 	assert_int_equal(lookup(a, "alice", 0, k, 0), -ENOSPC);
 	auth_free(a);
 }
@@ -621,11 +621,57 @@ static void test_rest_lookup_binary(void **state)
 	uint8_t big[1024];
 
 	assert_non_null(a);
-	assert_int_equal(auth_lookup(a, odd, sizeof(odd), 1, k, 1), 1);
-	assert_int_equal(auth_lookup(a, odd, 2, 1, k, 1), 1);
-	assert_int_equal(auth_lookup(a, odd + 3, 4, 1, k, 1), -ENOENT);
+	assert_int_equal(auth_lookup(a, odd, sizeof(odd), 1, k, 1, NULL), 1);
+	assert_int_equal(auth_lookup(a, odd, 2, 1, k, 1, NULL), 1);
+	assert_int_equal(auth_lookup(a, odd + 3, 4, 1, k, 1, NULL), -ENOENT);
 	memset(big, '9', sizeof(big));
-	assert_int_equal(auth_lookup(a, big, sizeof(big), 1, k, 1), 1);
+	assert_int_equal(auth_lookup(a, big, sizeof(big), 1, k, 1, NULL), 1);
+	auth_free(a);
+}
+
+/* Where the user's identity starts (per-user quotas): the REST user part,
+ * else the whole name. */
+static void test_rest_identity(void **state)
+{
+	static const struct {
+		const char *user;
+		size_t off;
+	} cases[] = {
+	    {"1700000000:alice", 11},
+	    {"1700000000:a:b:c", 11},
+	    {"1700000000", 0},
+	    {"1700000000:", 0},
+	    {"1:x", 2},
+	    {"bob", 0},
+	};
+	const char *secrets[] = {"north"};
+	struct auth_user users[] = {{.name = "bob", .password = "b0b"}};
+	struct auth_params p = {
+	    .realm = REALM, .users = users, .nusers = 1, .secrets = secrets, .nsecrets = 1};
+	struct auth_key k[AUTH_MAX_KEYS];
+	struct auth *a = auth_new(&p);
+	assert_non_null(a);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t off = 99;
+		const char *u = cases[i].user;
+		assert_int_equal(auth_lookup(a, (const uint8_t *)u, strlen(u), 1, k, AUTH_MAX_KEYS, &off), 1);
+		assert_int_equal(off, cases[i].off);
+	}
+	/* failures report the whole name */
+	size_t off = 99;
+	assert_int_equal(auth_lookup(a, (const uint8_t *)"0:x", 3, 1700000000, k, AUTH_MAX_KEYS, &off),
+	                 -EKEYEXPIRED);
+	assert_int_equal(off, 0);
+	auth_free(a);
+
+	/* without secrets a REST-looking static name is a whole name */
+	struct auth_user digits[] = {{.name = "12:carol", .password = "p"}};
+	struct auth_params q = {.realm = REALM, .users = digits, .nusers = 1};
+	a = auth_new(&q);
+	assert_non_null(a);
+	off = 99;
+	assert_int_equal(auth_lookup(a, (const uint8_t *)"12:carol", 8, 1, k, AUTH_MAX_KEYS, &off), 1);
+	assert_int_equal(off, 0);
 	auth_free(a);
 }
 
@@ -646,6 +692,7 @@ int main(void)
 	    cmocka_unit_test(test_rest_credentials),
 	    cmocka_unit_test(test_rest_lookup),
 	    cmocka_unit_test(test_rest_lookup_binary),
+	    cmocka_unit_test(test_rest_identity),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
