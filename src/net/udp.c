@@ -101,6 +101,7 @@ void udp_rx_init(struct udp_rx *rx)
 {
 	memset(rx->msg, 0, sizeof rx->msg);
 	rx->count = 0;
+	rx->dirty = 0;
 	for (unsigned i = 0; i < NET_BATCH; i++) {
 		rx->iov[i] = (struct iovec){.iov_base = rx->buf[i], .iov_len = NET_RX_SLOT};
 		rx->msg[i].msg_hdr.msg_name = &rx->src[i];
@@ -120,16 +121,18 @@ int udp_recv_batch(int fd, struct udp_rx *rx, unsigned max)
 	if (max == 0)
 		return 0;
 	/* The kernel overwrites msg_namelen with the sender's length and
-	 * msg_controllen with what it wrote: restore both (a shorter value left
-	 * from an IPv4 sender would truncate an IPv6 one). */
-	for (unsigned i = 0; i < max; i++) {
+	 * msg_controllen with what it wrote, in the slots it filled: restore
+	 * both there (a shorter value left from an IPv4 sender would truncate
+	 * an IPv6 one); the other slots still hold udp_rx_init's values. */
+	for (unsigned i = 0; i < rx->dirty; i++) {
 		rx->msg[i].msg_hdr.msg_namelen = sizeof rx->src[i];
 		rx->msg[i].msg_hdr.msg_controllen = sizeof rx->ctl[i].buf;
 	}
+	rx->dirty = 0;
 	int n = sys_recvmmsg(fd, rx->msg, max, MSG_DONTWAIT);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? 0 : -errno;
-	rx->count = (unsigned)n;
+	rx->count = rx->dirty = (unsigned)n;
 	return n;
 }
 

@@ -53,6 +53,7 @@ union udp_rx_ctl {
 
 struct udp_rx {
 	unsigned count; /* datagrams in the last batch */
+	unsigned dirty; /* slots whose name/control lengths the kernel overwrote */
 	struct mmsghdr msg[NET_BATCH];
 	struct iovec iov[NET_BATCH];
 	union tern_addr src[NET_BATCH]; /* sender of each datagram */

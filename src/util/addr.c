@@ -11,31 +11,12 @@ socklen_t addr_len(const union tern_addr *a)
 	return a->sa.sa_family == AF_INET6 ? sizeof(a->v6) : sizeof(a->v4);
 }
 
-uint16_t addr_port(const union tern_addr *a)
-{
-	return ntohs(a->sa.sa_family == AF_INET6 ? a->v6.sin6_port : a->v4.sin_port);
-}
-
 void addr_set_port(union tern_addr *a, uint16_t port)
 {
 	if (a->sa.sa_family == AF_INET6)
 		a->v6.sin6_port = htons(port);
 	else
 		a->v4.sin_port = htons(port);
-}
-
-bool addr_equal_ip(const union tern_addr *a, const union tern_addr *b)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->v4.sin_addr.s_addr == b->v4.sin_addr.s_addr;
-	return memcmp(&a->v6.sin6_addr, &b->v6.sin6_addr, 16) == 0;
-}
-
-bool addr_equal(const union tern_addr *a, const union tern_addr *b)
-{
-	return addr_equal_ip(a, b) && addr_port(a) == addr_port(b);
 }
 
 bool addr_is_any(const union tern_addr *a)

@@ -6,8 +6,10 @@
 #ifndef TERN_UTIL_ADDR_H
 #define TERN_UTIL_ADDR_H
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <string.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -24,12 +26,27 @@ union tern_addr {
 #define TERN_ADDRSTRLEN 64
 
 socklen_t addr_len(const union tern_addr *a);
-uint16_t addr_port(const union tern_addr *a);
 void addr_set_port(union tern_addr *a, uint16_t port);
-/* Equal family, address and port. */
-bool addr_equal(const union tern_addr *a, const union tern_addr *b);
+
+/* Inline: the relay path compares addresses for every datagram. */
+static inline uint16_t addr_port(const union tern_addr *a)
+{
+	return ntohs(a->sa.sa_family == AF_INET6 ? a->v6.sin6_port : a->v4.sin_port);
+}
 /* Equal family and address, port ignored. */
-bool addr_equal_ip(const union tern_addr *a, const union tern_addr *b);
+static inline bool addr_equal_ip(const union tern_addr *a, const union tern_addr *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->v4.sin_addr.s_addr == b->v4.sin_addr.s_addr;
+	return memcmp(&a->v6.sin6_addr, &b->v6.sin6_addr, 16) == 0;
+}
+/* Equal family, address and port. */
+static inline bool addr_equal(const union tern_addr *a, const union tern_addr *b)
+{
+	return addr_equal_ip(a, b) && addr_port(a) == addr_port(b);
+}
 /* True for 0.0.0.0 / :: */
 bool addr_is_any(const union tern_addr *a);
 /* A 64-bit keyed hash (SipHash-1-3) of family, address and port: without

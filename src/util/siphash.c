@@ -11,9 +11,11 @@ static inline uint64_t rotl(uint64_t x, unsigned b)
 
 static inline uint64_t load_le64(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 8; i++)
-		v |= (uint64_t)p[i] << (8 * i);
+	uint64_t v;
+	memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	v = __builtin_bswap64(v);
+#endif
 	return v;
 }
 
@@ -35,45 +37,69 @@ static inline uint64_t load_le64(const uint8_t *p)
 		v2 = rotl(v2, 32);                                                                           \
 	} while (0)
 
-static inline uint64_t sip(const struct sip_key *k, const void *data, size_t len, unsigned crounds,
-                           unsigned drounds)
+/* The last block: the 0..7 remaining bytes, and the length in the top byte. */
+static inline uint64_t last_block(const uint8_t *p, size_t len)
 {
-	const uint8_t *p = data;
-	uint64_t v0 = k->k0 ^ 0x736f6d6570736575ULL;
-	uint64_t v1 = k->k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k->k0 ^ 0x6c7967656e657261ULL;
-	uint64_t v3 = k->k1 ^ 0x7465646279746573ULL;
-	size_t full = len & ~(size_t)7;
-
-	for (size_t i = 0; i < full; i += 8) {
-		uint64_t m = load_le64(p + i);
-		v3 ^= m;
-		for (unsigned r = 0; r < crounds; r++)
-			SIPROUND;
-		v0 ^= m;
-	}
-	/* the last block: the remaining bytes, and the length in the top byte */
 	uint64_t b = (uint64_t)len << 56;
-	for (size_t i = 0; i < (len & 7); i++)
-		b |= (uint64_t)p[full + i] << (8 * i);
-	v3 ^= b;
-	for (unsigned r = 0; r < crounds; r++)
-		SIPROUND;
-	v0 ^= b;
-	v2 ^= 0xff;
-	for (unsigned r = 0; r < drounds; r++)
-		SIPROUND;
-	return v0 ^ v1 ^ v2 ^ v3;
+	switch (len & 7) {
+	case 7:
+		b |= (uint64_t)p[6] << 48;
+		/* fall through */
+	case 6:
+		b |= (uint64_t)p[5] << 40;
+		/* fall through */
+	case 5:
+		b |= (uint64_t)p[4] << 32;
+		/* fall through */
+	case 4:
+		b |= (uint64_t)p[3] << 24;
+		/* fall through */
+	case 3:
+		b |= (uint64_t)p[2] << 16;
+		/* fall through */
+	case 2:
+		b |= (uint64_t)p[1] << 8;
+		/* fall through */
+	case 1:
+		b |= (uint64_t)p[0];
+		break;
+	default:
+		break;
+	}
+	return b;
 }
+
+/* The rounds are written out (SipHash-c-d with c and d constants): this
+ * runs once per relayed ChannelData datagram (the allocation table). */
+#define SIP_BODY(CROUNDS, DROUNDS)                                                                           \
+	const uint8_t *p = data;                                                                             \
+	uint64_t v0 = k->k0 ^ 0x736f6d6570736575ULL;                                                         \
+	uint64_t v1 = k->k1 ^ 0x646f72616e646f6dULL;                                                         \
+	uint64_t v2 = k->k0 ^ 0x6c7967656e657261ULL;                                                         \
+	uint64_t v3 = k->k1 ^ 0x7465646279746573ULL;                                                         \
+	const uint8_t *end = p + (len & ~(size_t)7);                                                         \
+	for (; p < end; p += 8) {                                                                            \
+		uint64_t m = load_le64(p);                                                                   \
+		v3 ^= m;                                                                                     \
+		CROUNDS;                                                                                     \
+		v0 ^= m;                                                                                     \
+	}                                                                                                    \
+	uint64_t b = last_block(p, len);                                                                     \
+	v3 ^= b;                                                                                             \
+	CROUNDS;                                                                                             \
+	v0 ^= b;                                                                                             \
+	v2 ^= 0xff;                                                                                          \
+	DROUNDS;                                                                                             \
+	return v0 ^ v1 ^ v2 ^ v3
 
 uint64_t siphash24(const struct sip_key *k, const void *data, size_t len)
 {
-	return sip(k, data, len, 2, 4);
+	SIP_BODY(SIPROUND; SIPROUND, SIPROUND; SIPROUND; SIPROUND; SIPROUND);
 }
 
 uint64_t siphash13(const struct sip_key *k, const void *data, size_t len)
 {
-	return sip(k, data, len, 1, 3);
+	SIP_BODY(SIPROUND, SIPROUND; SIPROUND; SIPROUND);
 }
 
 int sip_key_random(struct sip_key *k)
