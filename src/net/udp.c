@@ -278,17 +278,21 @@ static void tx_resend_single(struct udp_tx *tx, int fd, unsigned m, int err)
 		msg_control(mh, &tx->one_cm[k], 0, e);
 		i = tx->next[i];
 	}
-	unsigned eintr = 0;
-	while (sent < n) {
-		int r = sys_sendmmsg(fd, &tx->one[sent], n - sent, MSG_DONTWAIT);
+	/* as tx_send: a datagram the kernel refuses is skipped, EAGAIN drops the rest */
+	unsigned k = 0, eintr = 0;
+	while (k < n) {
+		int r = sys_sendmmsg(fd, &tx->one[k], n - k, MSG_DONTWAIT);
 		tx->stats.calls++;
 		if (r > 0) {
+			k += (unsigned)r;
 			sent += (unsigned)r;
 			continue;
 		}
 		if (r < 0 && errno == EINTR && eintr++ < TX_EINTR_RETRIES)
 			continue;
-		break;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		k++;
 	}
 	tx->stats.sent += sent;
 	tx->stats.dropped += n - sent;
