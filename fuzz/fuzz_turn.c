@@ -79,6 +79,7 @@ static struct {
 	/* who sent it: a client on a listener, or a peer to an allocation */
 	const union tern_addr *from;
 	const union tern_addr *local; /* the server address it was sent to */
+	const struct turn_ep *ep;     /* the client endpoint it came from */
 	int listener;
 	struct turn_alloc *alloc;
 	/* the key the harness signed it with (0: unsigned) */
@@ -369,8 +370,8 @@ static void check_to_client(const uint8_t *d, size_t len, size_t hdrlen, size_t 
 	}
 }
 
-static void fake_send(void *ctx, int handle, const union tern_addr *src, const union tern_addr *dst,
-                      const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad)
+static void fake_send(int handle, const union tern_addr *src, const union tern_addr *dst, const uint8_t *hdr,
+                      size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad)
 {
 	static uint8_t d[STUN_MAX_MSG + TURN_TX_HDR_MAX];
 
@@ -390,8 +391,9 @@ static void fake_send(void *ctx, int handle, const union tern_addr *src, const u
 		if (F.alloc) {
 			/* data from a peer: to the allocation's client, only with a
 			 * permission for the peer's IP (RFC 8656 §10.3) */
-			FUZZ_CHECK(handle == F.alloc->listener && addr_equal(dst, &F.alloc->client));
-			FUZZ_CHECK(src && addr_equal(src, &F.alloc->local));
+			FUZZ_CHECK((uint32_t)handle == F.alloc->ep.id &&
+			           addr_equal(dst, &F.alloc->ep.remote));
+			FUZZ_CHECK(src && addr_equal(src, &F.alloc->ep.local));
 			FUZZ_CHECK(perm_find(T, F.alloc, F.from));
 		} else {
 			FUZZ_CHECK(F.from && handle == F.listener && addr_equal(dst, F.from));
@@ -415,13 +417,29 @@ static void fake_send(void *ctx, int handle, const union tern_addr *src, const u
 	/* only for the allocation of the client that sent it, and only to a
 	 * peer it has a live permission for (RFC 8656 §9, §10.2, §12.4) */
 	FUZZ_CHECK(!F.alloc && F.from);
-	FUZZ_CHECK(r->owner == alloc_lookup(T, F.listener, F.local, F.from));
+	FUZZ_CHECK(F.ep && r->owner == alloc_lookup(T, F.ep));
 	FUZZ_CHECK(perm_find(T, r->owner, dst));
 	if (TRACE) {
 		char a[TERN_ADDRSTRLEN];
 		fprintf(stderr, "  -> peer %s via relay %d: %zu bytes\n",
 		        addr_format(dst, a, sizeof(a), true), handle, paylen);
 	}
+}
+
+static enum turn_tx fake_send_client(void *ctx, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
+                                     const uint8_t *payload, size_t paylen, size_t pad)
+{
+	FUZZ_CHECK(ep && ep->transport == TURN_T_UDP && listener_ok((int)ep->id));
+	fake_send((int)ep->id, &ep->local, &ep->remote, hdr, hdrlen, payload, paylen, pad);
+	return TURN_TX_QUEUED;
+}
+
+static enum turn_tx fake_send_peer(void *ctx, int relay, const union tern_addr *peer, const uint8_t *payload,
+                                   size_t len)
+{
+	FUZZ_CHECK(!listener_ok(relay));
+	fake_send(relay, NULL, peer, NULL, 0, payload, len, 0);
+	return TURN_TX_QUEUED;
 }
 
 /* ---- invariants ---- */
@@ -438,7 +456,7 @@ static void check_core(void)
 		if (!a->live)
 			continue;
 		live++;
-		FUZZ_CHECK(alloc_lookup(T, a->listener, &a->local, &a->client) == a);
+		FUZZ_CHECK(alloc_lookup(T, &a->ep) == a);
 		FUZZ_CHECK(a->nrelay >= 1 && a->nrelay <= 2);
 		for (unsigned k = 0; k < a->nrelay; k++) {
 			struct relay *r = relay_at(a->relay[k]);
@@ -528,7 +546,8 @@ static void setup(uint8_t c0, uint8_t c1)
 	    .relay_open = fake_relay_open,
 	    .relay_adopt = fake_relay_adopt,
 	    .relay_close = fake_relay_close,
-	    .send = fake_send,
+	    .send_client = fake_send_client,
+	    .send_peer = fake_send_peer,
 	};
 #ifdef TURN_UNAUTH_SLOTS
 	/* the limits bit also limits unsigned answers: 200 bytes/s, the
@@ -612,7 +631,11 @@ static void deliver(const struct client *c, const uint8_t *buf, size_t len)
 	F.from = &c->addr;
 	F.listener = c->listener;
 	F.local = c->local;
-	turn_on_client(T, c->listener, c->local, &c->addr, copy, len);
+	struct turn_ep ep = {
+	    .id = (uint32_t)c->listener, .transport = TURN_T_UDP, .local = *c->local, .remote = c->addr};
+	F.ep = &ep;
+	turn_on_client(T, &ep, copy, len);
+	F.ep = NULL;
 	F.cur = NULL;
 	F.curlen = 0;
 	F.from = NULL;

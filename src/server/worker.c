@@ -61,18 +61,17 @@ static void worker_flush(struct worker *w)
 
 /* ---- the io the TURN core drives ---- */
 
-static void io_send(void *ctx, int handle, const union tern_addr *src, const union tern_addr *dst,
-                    const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad)
+/* Queue one datagram on fd to dst (from src when not NULL). */
+static void queue_datagram(struct worker *w, int fd, const union tern_addr *src, const union tern_addr *dst,
+                           const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen,
+                           size_t pad)
 {
 	static const uint8_t zeros[4];
-	struct worker *w = ctx;
 	if (udp_tx_room(w->tx) == 0)
 		worker_flush(w); /* payloads still point into live rx batches */
 	unsigned i = w->tx->count;
-	struct udp_tx_entry *e = udp_tx_add(w->tx, handle, dst);
-	/* A wildcard listener's answer leaves from the address its client
-	 * wrote to (the kernel would pick the route's preferred one). */
-	if (src && (unsigned)handle < w->nrelays && w->relays[handle].wild_listener)
+	struct udp_tx_entry *e = udp_tx_add(w->tx, fd, dst);
+	if (src)
 		e->src = *src;
 	unsigned n = 0;
 	if (hdrlen) {
@@ -89,6 +88,28 @@ static void io_send(void *ctx, int handle, const union tern_addr *src, const uni
 		e->iov[n++].iov_len = pad;
 	}
 	e->iovcnt = n;
+}
+
+/* A UDP client endpoint's id is the index of the listener it came in on. */
+static enum turn_tx io_send_client(void *ctx, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
+                                   const uint8_t *payload, size_t paylen, size_t pad)
+{
+	struct worker *w = ctx;
+	if (ep->transport != TURN_T_UDP || ep->id >= w->nlisteners)
+		return TURN_TX_GONE;
+	const struct listener *l = &w->listeners[ep->id];
+	/* A wildcard listener's answer leaves from the address its client
+	 * wrote to (the kernel would pick the route's preferred one). */
+	queue_datagram(w, l->h.fd, l->wild ? &ep->local : NULL, &ep->remote, hdr, hdrlen, payload, paylen,
+	               pad);
+	return TURN_TX_QUEUED;
+}
+
+static enum turn_tx io_send_peer(void *ctx, int relay, const union tern_addr *peer, const uint8_t *payload,
+                                 size_t len)
+{
+	queue_datagram(ctx, relay, NULL, peer, NULL, 0, payload, len, 0);
+	return TURN_TX_QUEUED;
 }
 
 /* external-ip: advertise the public address for a relay address. */
@@ -109,15 +130,6 @@ static void advertise(const struct tern_config *cfg, union tern_addr *a)
 
 static void on_relay(struct net_handler *h, uint32_t events);
 
-/* The client flow's local port: that of the listening socket it came in on. */
-static int listener_port(const struct worker *w, int fd)
-{
-	for (unsigned i = 0; i < w->nlisteners; i++)
-		if (w->listeners[i].h.fd == fd)
-			return addr_port(&w->listeners[i].addr);
-	return -1;
-}
-
 /* With eBPF steering, an allocation's client flow must keep reaching this
  * worker for as long as the allocation lives, even if the program's LRU
  * flow table (STEER_ABI_MAX_FLOWS) evicts it under a flood of new flows:
@@ -127,10 +139,9 @@ static void steer_pin_alloc(struct worker *w, struct relay_sock *rs)
 {
 	if (!w->sh->steer || !rs->alloc)
 		return;
-	int listener;
-	const union tern_addr *client = turn_alloc_client(rs->alloc, &listener);
-	int port = listener_port(w, listener);
-	if (port >= 0 && steer_pin(w->sh->steer, client, (uint16_t)port, w->id) == 0) {
+	const struct turn_ep *ep = turn_alloc_client(rs->alloc);
+	if (ep->transport == TURN_T_UDP &&
+	    steer_pin(w->sh->steer, &ep->remote, addr_port(&ep->local), w->id) == 0) {
 		rs->pinned = true;
 		w->steer_pinned++;
 	} else {
@@ -145,13 +156,11 @@ static void steer_unpin_alloc(struct worker *w, struct relay_sock *rs)
 		return;
 	rs->pinned = false;
 	w->steer_pinned--;
-	int listener;
-	const union tern_addr *client = turn_alloc_client(rs->alloc, &listener);
-	int port = listener_port(w, listener);
+	const struct turn_ep *ep = turn_alloc_client(rs->alloc);
 	/* a dual allocation's second socket finds the pin already gone; at
 	 * shutdown the map is gone (steer NULL) */
-	if (port >= 0 && w->sh->steer)
-		(void)steer_unpin(w->sh->steer, client, (uint16_t)port);
+	if (w->sh->steer)
+		(void)steer_unpin(w->sh->steer, &ep->remote, addr_port(&ep->local));
 }
 
 static int relay_register(struct worker *w, int fd, struct turn_alloc *a)
@@ -323,6 +332,9 @@ static void on_listener(struct net_handler *h, uint32_t events)
 {
 	struct listener *l = (struct listener *)h;
 	struct worker *w = l->w;
+	/* the endpoint of each datagram: this listener, its address (or the
+	 * one PKTINFO gives), the sender */
+	struct turn_ep ep = {.id = (uint32_t)(l - w->listeners), .transport = TURN_T_UDP, .local = l->addr};
 	refresh_time(w);
 	for (unsigned round = 0; round < RX_BUDGET; round++) {
 		struct udp_rx *rx = rx_take(w);
@@ -336,21 +348,17 @@ static void on_listener(struct net_handler *h, uint32_t events)
 		if (n == NET_BATCH)
 			count_kernel_drops(w, h->fd, &l->kdrops_seen);
 		for (int i = 0; i < n; i++) {
-			union tern_addr local;
-			const union tern_addr *lp = &l->addr;
 			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
 				continue;
 			}
-			if (l->wild) {
-				/* the client's server address: answers leave from it */
-				if (udp_rx_local(rx, (unsigned)i, addr_port(&l->addr), &local) < 0) {
-					w->rx_no_local++;
-					continue;
-				}
-				lp = &local;
+			/* the client's server address: answers leave from it */
+			if (l->wild && udp_rx_local(rx, (unsigned)i, addr_port(&l->addr), &ep.local) < 0) {
+				w->rx_no_local++;
+				continue;
 			}
-			turn_on_client(w->turn, h->fd, lp, &rx->src[i], udp_rx_data(rx, (unsigned)i),
+			ep.remote = rx->src[i];
+			turn_on_client(w->turn, &ep, udp_rx_data(rx, (unsigned)i),
 			               udp_rx_len(rx, (unsigned)i));
 		}
 		if (n < NET_BATCH)
@@ -498,7 +506,8 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	    .relay_open = io_relay_open,
 	    .relay_adopt = io_relay_adopt,
 	    .relay_close = io_relay_close,
-	    .send = io_send,
+	    .send_client = io_send_client,
+	    .send_peer = io_send_peer,
 	};
 	/* seed 0: the core's secret keys come from getrandom */
 	w->turn = turn_new(&sh->params, &io, 0);
@@ -523,8 +532,6 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		l->wild = wild;
 		l->h.fn = on_listener;
 		l->h.fd = fd;
-		if ((unsigned)fd < w->nrelays)
-			w->relays[fd].wild_listener = wild;
 		rc = loop_add(w->loop, &l->h, EPOLLIN);
 		if (rc < 0) {
 			close(fd);

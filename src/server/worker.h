@@ -24,16 +24,14 @@ struct listener {
 /* The worker's fd table: one slot per fd number. A relay socket registered
  * on this worker's loop is an active slot. Slots are never freed while the
  * worker runs, so a stale event for a closed socket can never touch freed
- * memory. A wildcard listener's slot is marked so io_send knows its
- * datagrams need a source address. */
+ * memory. */
 struct relay_sock {
 	struct net_handler h;
 	struct worker *w;
 	struct turn_alloc *alloc;
 	uint32_t kdrops_seen;
 	bool active;
-	bool pinned;        /* its allocation's client flow is pinned in the eBPF steering map */
-	bool wild_listener; /* this fd is a listener bound to a wildcard address */
+	bool pinned; /* its allocation's client flow is pinned in the eBPF steering map */
 };
 
 /* Relay sockets closed during a loop turn: closed for real after the

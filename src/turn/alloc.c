@@ -124,40 +124,37 @@ void alloc_pools_free(struct turn *t)
 	free(t->chan_chunks);
 }
 
-/* Keyed by the client's address alone: the server side (listener, local
- * address) takes few values and is compared on a match. */
+/* Keyed by the client's address alone: the rest of the endpoint (its
+ * handle, the server address) takes few values per client address and is
+ * compared on a match. */
 static unsigned slot_of(const struct turn *t, const union tern_addr *client)
 {
 	return (unsigned)(addr_hash(client, &t->k_table) & t->table_mask);
 }
 
-struct turn_alloc *alloc_lookup(struct turn *t, int listener, const union tern_addr *local,
-                                const union tern_addr *client)
+struct turn_alloc *alloc_lookup(struct turn *t, const struct turn_ep *ep)
 {
-	unsigned i = slot_of(t, client);
+	unsigned i = slot_of(t, &ep->remote);
 	struct turn_alloc *a;
 	while ((a = t->table[i]) != NULL) {
-		if (a->listener == listener && addr_equal(&a->client, client) && addr_equal(&a->local, local))
+		if (turn_ep_equal(&a->ep, ep))
 			return a;
 		i = (i + 1) & t->table_mask;
 	}
 	return NULL;
 }
 
-struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr *local,
-                             const union tern_addr *client)
+struct turn_alloc *alloc_new(struct turn *t, const struct turn_ep *ep)
 {
 	struct turn_alloc *a = take_alloc(t);
 	if (!a)
 		return NULL;
 	memset(a, 0, sizeof(*a));
-	a->client = *client;
-	a->listener = listener;
-	a->local = *local;
+	a->ep = *ep;
 	a->relay[0] = a->relay[1] = -1;
 	a->id = ++t->next_id;
 	a->live = true;
-	unsigned i = slot_of(t, client);
+	unsigned i = slot_of(t, &ep->remote);
 	while (t->table[i])
 		i = (i + 1) & t->table_mask;
 	t->table[i] = a;
@@ -168,7 +165,7 @@ struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr
 
 static void table_remove(struct turn *t, struct turn_alloc *a)
 {
-	unsigned i = slot_of(t, &a->client);
+	unsigned i = slot_of(t, &a->ep.remote);
 	while (t->table[i] != a) {
 		if (!t->table[i])
 			return;
@@ -183,7 +180,7 @@ static void table_remove(struct turn *t, struct turn_alloc *a)
 			struct turn_alloc *b = t->table[j];
 			if (!b)
 				return;
-			unsigned k = slot_of(t, &b->client);
+			unsigned k = slot_of(t, &b->ep.remote);
 			/* b may move to i when its home k is not in (i, j] cyclically. */
 			if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
 				continue;
@@ -405,8 +402,7 @@ bool bucket_allow(struct turn_bucket *b, uint64_t rate, uint64_t burst, uint64_t
 	return true;
 }
 
-const union tern_addr *turn_alloc_client(const struct turn_alloc *a, int *listener)
+const struct turn_ep *turn_alloc_client(const struct turn_alloc *a)
 {
-	*listener = a->listener;
-	return &a->client;
+	return &a->ep;
 }

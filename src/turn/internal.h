@@ -52,11 +52,9 @@ struct turn_bucket {
 
 struct turn_alloc {
 	struct timer timer;
-	union tern_addr client;
-	/* the server side of the 5-tuple: the listening handle, and the address
-	 * the client wrote to (a wildcard listener serves several) */
-	int listener;
-	union tern_addr local;
+	/* the client endpoint: its 5-tuple (RFC 8656 §2), and where every
+	 * message to the client goes */
+	struct turn_ep ep;
 	bool live; /* in the table (false once deleted) */
 	uint64_t id;
 	/* relayed transport addresses: [0] first family, [1] second (dual) */
@@ -129,10 +127,8 @@ struct turn {
 /* alloc.c: the table and pools */
 int alloc_pools_init(struct turn *t);
 void alloc_pools_free(struct turn *t);
-struct turn_alloc *alloc_lookup(struct turn *t, int listener, const union tern_addr *local,
-                                const union tern_addr *client);
-struct turn_alloc *alloc_new(struct turn *t, int listener, const union tern_addr *local,
-                             const union tern_addr *client);
+struct turn_alloc *alloc_lookup(struct turn *t, const struct turn_ep *ep);
+struct turn_alloc *alloc_new(struct turn *t, const struct turn_ep *ep);
 /* Remove from table, close relay sockets, release quota, free lists. */
 void alloc_delete(struct turn *t, struct turn_alloc *a);
 void alloc_schedule(struct turn *t, struct turn_alloc *a);
@@ -206,9 +202,8 @@ static inline bool bucket_take(struct turn_bucket *b, uint64_t rate, uint64_t no
 /* One request being answered. */
 struct req {
 	struct turn *t;
-	int listener;
-	const union tern_addr *local; /* where the client wrote to: answers leave from it */
-	const union tern_addr *client;
+	const struct turn_ep *ep;      /* the client endpoint: answers go back to it */
+	const union tern_addr *client; /* &ep->remote */
 	struct stun_msg *m;
 	struct turn_alloc *a; /* the 5-tuple's allocation, if any */
 	/* set by authentication */

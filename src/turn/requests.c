@@ -138,7 +138,7 @@ void req_allocate(struct req *r)
 		return;
 	}
 	int token_handle = tok ? rc : -1;
-	struct turn_alloc *a = alloc_new(t, r->listener, r->local, r->client);
+	struct turn_alloc *a = alloc_new(t, r->ep);
 	if (!a) {
 		if (token_handle >= 0)
 			t->io.relay_close(t->io.ctx, token_handle);

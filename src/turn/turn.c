@@ -126,6 +126,29 @@ static bool unauth_allow(struct turn *t, const union tern_addr *a, size_t len, b
 	return bucket_allow(unauth_bucket(t, a), t->p.unauth_bps, t->p.unauth_burst, t->now, len, take);
 }
 
+/* Hand a message to the client endpoint; true when it was queued. */
+static bool to_client(struct turn *t, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
+                      const uint8_t *payload, size_t paylen, size_t pad)
+{
+	if (t->io.send_client(t->io.ctx, ep, hdr, hdrlen, payload, paylen, pad) != TURN_TX_QUEUED) {
+		t->st.tx_dropped++;
+		return false;
+	}
+	t->st.tx_client++;
+	return true;
+}
+
+static bool to_peer(struct turn *t, int relay, const union tern_addr *peer, const uint8_t *data, size_t len)
+{
+	if (t->io.send_peer(t->io.ctx, relay, peer, data, len) != TURN_TX_QUEUED) {
+		t->st.tx_dropped++;
+		return false;
+	}
+	t->st.tx_peer++;
+	t->st.relayed_to_peer++;
+	return true;
+}
+
 void resp_start(struct req *r, struct stun_builder *b, enum stun_class cls)
 {
 	stun_build_init(b, r->t->txbuf, sizeof(r->t->txbuf), stun_type(r->m->method, cls), r->m->txid);
@@ -150,19 +173,22 @@ void resp_send(struct req *r, struct stun_builder *b)
 		LOG_RL(LOG_ERR, "turn: response too large for method 0x%03x", r->m->method);
 		return;
 	}
-	/* DESIGN: no amplification. An unsigned answer may go to a spoofed
-	 * source: bound the bytes per second reflected to any one address. */
-	if (!r->authed && !unauth_allow(t, r->client, (size_t)len, true)) {
+	/* DESIGN: no amplification. An unsigned answer over a datagram
+	 * transport may go to a spoofed source: bound the bytes per second
+	 * reflected to any one address. (A stream's source is proven by its
+	 * handshake.) */
+	bool datagram = !turn_transport_is_stream(r->ep->transport);
+	if (datagram && !r->authed && !unauth_allow(t, r->client, (size_t)len, true)) {
 		t->st.drop_ratelimit++;
 		return;
 	}
 	if (stun_type_class(rd16(b->buf)) == STUN_ERROR)
 		t->st.responses_err++;
-	t->io.send(t->io.ctx, r->listener, r->local, r->client, b->buf, (size_t)len, NULL, 0, 0);
-	t->st.tx_client++;
-	/* Keep the answer so a retransmitted request gets the same one. */
+	to_client(t, r->ep, b->buf, (size_t)len, NULL, 0, 0);
+	/* Keep the answer so a retransmitted request gets the same one (only
+	 * datagram transports retransmit: RFC 8489 §6.2.2). */
 	struct turn_alloc *a = r->a;
-	if (a && r->authed && (size_t)len <= sizeof(a->last_resp)) {
+	if (datagram && a && r->authed && (size_t)len <= sizeof(a->last_resp)) {
 		memcpy(a->last_txid, r->m->txid, STUN_TXID_LEN);
 		memcpy(a->last_resp, b->buf, (size_t)len);
 		a->last_len = (uint16_t)len;
@@ -348,10 +374,9 @@ static void on_binding(struct req *r)
 	resp_send(r, &b);
 }
 
-static void on_send_indication(struct turn *t, int listener, const union tern_addr *local,
-                               const union tern_addr *client, struct stun_msg *m)
+static void on_send_indication(struct turn *t, const struct turn_ep *ep, struct stun_msg *m)
 {
-	struct turn_alloc *a = alloc_lookup(t, listener, local, client);
+	struct turn_alloc *a = alloc_lookup(t, ep);
 	const struct stun_attr *pa = stun_find(m, STUN_A_XOR_PEER_ADDRESS);
 	const struct stun_attr *data = stun_find(m, STUN_A_DATA);
 	union tern_addr peer;
@@ -378,13 +403,10 @@ static void on_send_indication(struct turn *t, int listener, const union tern_ad
 		t->st.drop_bps++;
 		return;
 	}
-	t->io.send(t->io.ctx, a->relay[ri], NULL, &peer, NULL, 0, data->val, data->len, 0);
-	t->st.tx_peer++;
-	t->st.relayed_to_peer++;
+	to_peer(t, a->relay[ri], &peer, data->val, data->len);
 }
 
-static void on_channel_data(struct turn *t, int listener, const union tern_addr *local,
-                            const union tern_addr *client, const uint8_t *buf, size_t len)
+static void on_channel_data(struct turn *t, const struct turn_ep *ep, const uint8_t *buf, size_t len)
 {
 	uint16_t num, dlen;
 	const uint8_t *data;
@@ -392,7 +414,7 @@ static void on_channel_data(struct turn *t, int listener, const union tern_addr 
 		t->st.drop_malformed++;
 		return;
 	}
-	struct turn_alloc *a = alloc_lookup(t, listener, local, client);
+	struct turn_alloc *a = alloc_lookup(t, ep);
 	if (!a) {
 		t->st.drop_no_alloc++;
 		return;
@@ -411,18 +433,16 @@ static void on_channel_data(struct turn *t, int listener, const union tern_addr 
 		return;
 	}
 	int ri = alloc_relay_index(a, c->peer.sa.sa_family);
-	t->io.send(t->io.ctx, a->relay[ri], NULL, &c->peer, NULL, 0, data, dlen, 0);
-	t->st.tx_peer++;
-	t->st.relayed_to_peer++;
+	to_peer(t, a->relay[ri], &c->peer, data, dlen);
 }
 
-void turn_on_client(struct turn *t, int listener, const union tern_addr *local, const union tern_addr *client,
-                    const uint8_t *buf, size_t len)
+void turn_on_client(struct turn *t, const struct turn_ep *ep, const uint8_t *buf, size_t len)
 {
+	const union tern_addr *client = &ep->remote;
 	t->st.rx_client++;
 	t->st.rx_client_bytes += len;
 	if (stun_is_channeldata(buf, len)) {
-		on_channel_data(t, listener, local, client, buf, len);
+		on_channel_data(t, ep, buf, len);
 		return;
 	}
 	struct stun_msg m;
@@ -437,7 +457,7 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *local, 
 	}
 	if (m.cls == STUN_INDICATION) {
 		if (m.method == TURN_SEND)
-			on_send_indication(t, listener, local, client, &m);
+			on_send_indication(t, ep, &m);
 		return; /* Binding indications are keepalives: nothing to do */
 	}
 	if (m.cls != STUN_REQUEST) {
@@ -445,7 +465,8 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *local, 
 		return;
 	}
 	t->st.requests++;
-	struct req r = {.t = t, .listener = listener, .local = local, .client = client, .m = &m};
+	struct req r = {.t = t, .ep = ep, .client = client, .m = &m};
+	bool datagram = !turn_transport_is_stream(ep->transport);
 	bool turn_method = m.method == TURN_ALLOCATE || m.method == TURN_REFRESH ||
 	                   m.method == TURN_CREATE_PERMISSION || m.method == TURN_CHANNEL_BIND;
 	/* RFC 8489 §6.3.1: unknown comprehension-required attributes: 420.
@@ -464,11 +485,10 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *local, 
 		resp_error(&r, 400);
 		return;
 	}
-	r.a = alloc_lookup(t, listener, local, client);
-	if (r.a && r.a->last_len && memcmp(r.a->last_txid, m.txid, STUN_TXID_LEN) == 0) {
+	r.a = alloc_lookup(t, ep);
+	if (datagram && r.a && r.a->last_len && memcmp(r.a->last_txid, m.txid, STUN_TXID_LEN) == 0) {
 		/* A retransmission: the same answer, without redoing the work. */
-		t->io.send(t->io.ctx, listener, local, client, r.a->last_resp, r.a->last_len, NULL, 0, 0);
-		t->st.tx_client++;
+		to_client(t, ep, r.a->last_resp, r.a->last_len, NULL, 0, 0);
 		return;
 	}
 	/* DESIGN: no amplification. A request without credentials that cannot
@@ -496,7 +516,7 @@ void turn_on_client(struct turn *t, int listener, const union tern_addr *local, 
 	size_t need = STUN_HEADER_LEN + 8;
 	if (t->p.auth && t->challenge_len > need)
 		need = t->challenge_len;
-	if ((!t->p.auth || (m.mi < 0 && m.mi256 < 0)) && !unauth_allow(t, client, need, false)) {
+	if (datagram && (!t->p.auth || (m.mi < 0 && m.mi256 < 0)) && !unauth_allow(t, client, need, false)) {
 		t->st.drop_ratelimit++;
 		return;
 	}
@@ -542,11 +562,14 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		return;
 	}
 	struct turn_chan *c = chan_by_peer(t, a, peer, false);
+	bool queued;
 	if (c) {
-		/* RFC 8656 §12.6: ChannelData; over UDP no padding is needed. */
+		/* RFC 8656 §12.5: ChannelData over TCP and TLS is padded to a
+		 * multiple of 4 bytes; over UDP and DTLS it need not be. */
 		uint8_t hdr[TURN_CHANNEL_HDR];
+		size_t pad = turn_transport_is_stream(a->ep.transport) ? pad4(len) - len : 0;
 		stun_channeldata_hdr(hdr, c->num, (uint16_t)len);
-		t->io.send(t->io.ctx, a->listener, &a->local, &a->client, hdr, sizeof(hdr), buf, len, 0);
+		queued = to_client(t, &a->ep, hdr, sizeof(hdr), buf, len, pad);
 	} else {
 		/* Data indication: header + XOR-PEER-ADDRESS + DATA header built
 		 * here, the payload borrowed, padding appended. */
@@ -574,8 +597,17 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 			return;
 		}
 		wr16(b.buf + 2, (uint16_t)(hlen - STUN_HEADER_LEN + len + pad));
-		t->io.send(t->io.ctx, a->listener, &a->local, &a->client, b.buf, hlen, buf, len, pad);
+		queued = to_client(t, &a->ep, b.buf, hlen, buf, len, pad);
 	}
-	t->st.tx_client++;
-	t->st.relayed_to_client++;
+	if (queued)
+		t->st.relayed_to_client++;
+}
+
+void turn_on_client_closed(struct turn *t, const struct turn_ep *ep)
+{
+	struct turn_alloc *a = alloc_lookup(t, ep);
+	if (!a)
+		return;
+	log_debug("alloc %llu: deleted: its connection closed", (unsigned long long)a->id);
+	alloc_delete(t, a);
 }

@@ -40,6 +40,55 @@ enum turn_relay_flags {
 	TURN_RELAY_DF = 1 << 2,           /* DONT-FRAGMENT: set DF on the relay socket */
 };
 
+/* The transports a client reaches the server over. */
+enum turn_transport {
+	TURN_T_UDP = 0,
+	TURN_T_TCP = 1,
+	TURN_T_TLS = 2,
+	TURN_T_DTLS = 3,
+};
+
+/* Datagram transports lose and repeat messages: they need the
+ * retransmission cache and carry spoofable sources (the unauthenticated-
+ * answer rate limit); stream transports need neither, and pad ChannelData
+ * to 4 bytes (RFC 8656 §12.5). */
+static inline bool turn_transport_is_stream(uint8_t transport)
+{
+	return transport == TURN_T_TCP || transport == TURN_T_TLS;
+}
+
+/* A client endpoint: the client side of a 5-tuple, as the worker names it.
+ * The core never sees a socket: it copies endpoints, compares them and
+ * hands them back to io->send_client.
+ *   id, gen    the worker's handle: for UDP the listener it came in on
+ *              (gen 0); for a connection its fd-table slot and that slot's
+ *              generation, so a handle to a closed connection can never
+ *              name the next one.
+ *   transport  enum turn_transport.
+ *   local      the server address the client wrote to: answers leave from
+ *              it (for a wildcard UDP listener learnt with IP_PKTINFO).
+ *   remote     the client's address. */
+struct turn_ep {
+	uint32_t id;
+	uint32_t gen;
+	uint8_t transport;
+	union tern_addr local;
+	union tern_addr remote;
+};
+
+static inline bool turn_ep_equal(const struct turn_ep *a, const struct turn_ep *b)
+{
+	return a->id == b->id && a->gen == b->gen && a->transport == b->transport &&
+	       addr_equal(&a->remote, &b->remote) && addr_equal(&a->local, &b->local);
+}
+
+/* What became of a datagram or frame handed to io->send_client/send_peer. */
+enum turn_tx {
+	TURN_TX_QUEUED = 0,  /* will leave at the end of the loop turn */
+	TURN_TX_DROPPED = 1, /* not sent (output queue full): counted, like loss */
+	TURN_TX_GONE = 2,    /* the connection is closed or closing */
+};
+
 /* Callbacks implemented by the worker (server/) and by unit-test fakes. */
 struct turn_io {
 	void *ctx;
@@ -56,15 +105,16 @@ struct turn_io {
 	int (*relay_adopt)(void *ctx, struct turn_alloc *a, int handle, union tern_addr *addr);
 	/* Close a relay socket (allocation deleted, reservation expired). */
 	void (*relay_close)(void *ctx, int handle);
-	/* Queue one datagram on socket `handle` (a listener handle given to
-	 * turn_on_client, or a relay handle) to dst: hdr (<= TURN_TX_HDR_MAX,
-	 * copied), then payload (borrowed until the caller's flush), then pad
-	 * zero bytes (0..3). src: for datagrams to a client, the local address
-	 * the client wrote to (turn_on_client's `local`), which the datagram
-	 * must leave from; NULL for datagrams to peers (the relay socket's own
-	 * address). */
-	void (*send)(void *ctx, int handle, const union tern_addr *src, const union tern_addr *dst,
-	             const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad);
+	/* Queue one message to the client endpoint ep (one datagram, or one
+	 * frame of a stream): hdr (<= TURN_TX_HDR_MAX, copied), then payload
+	 * (borrowed until the caller's flush), then pad zero bytes (0..3). It
+	 * leaves from ep->local to ep->remote. */
+	enum turn_tx (*send_client)(void *ctx, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
+	                            const uint8_t *payload, size_t paylen, size_t pad);
+	/* Queue one datagram on relay socket `relay` to peer: payload borrowed
+	 * until the caller's flush. */
+	enum turn_tx (*send_peer)(void *ctx, int relay, const union tern_addr *peer, const uint8_t *payload,
+	                          size_t len);
 };
 
 struct turn_params {
@@ -104,6 +154,7 @@ struct turn_params {
 struct turn_stats {
 	uint64_t rx_client, rx_peer; /* datagrams in */
 	uint64_t tx_client, tx_peer; /* datagrams out (queued) */
+	uint64_t tx_dropped;         /* refused by the transport (a full output queue, a closed connection) */
 	uint64_t rx_client_bytes, rx_peer_bytes;
 	uint64_t relayed_to_peer, relayed_to_client;
 	uint64_t drop_malformed;  /* not STUN / ChannelData, bad framing */
@@ -144,23 +195,24 @@ void turn_free(struct turn *t);
 /* The clock for this loop turn: monotonic milliseconds and wall seconds. */
 void turn_set_time(struct turn *t, uint64_t now_ms, uint64_t wall_s);
 
-/* A datagram from client on listening socket `listener` (a handle io->send
- * understands), sent to the server's address `local` (for a wildcard
- * listener, the address learnt with IP_PKTINFO): listener and local are the
- * server side of the 5-tuple, and every answer or relayed datagram to this
- * client is handed to io->send with local as its source. */
-void turn_on_client(struct turn *t, int listener, const union tern_addr *local, const union tern_addr *client,
-                    const uint8_t *buf, size_t len);
+/* One datagram (UDP, DTLS) or one whole frame (TCP, TLS: a STUN message or
+ * ChannelData, padding included) from the client endpoint ep. Everything
+ * for this client goes back through io->send_client with an endpoint equal
+ * to ep. */
+void turn_on_client(struct turn *t, const struct turn_ep *ep, const uint8_t *buf, size_t len);
+
+/* The connection of endpoint ep is closed (TCP, TLS, DTLS): RFC 8656 §3.1,
+ * an allocation on it ends with it. Nothing is sent. */
+void turn_on_client_closed(struct turn *t, const struct turn_ep *ep);
 
 /* A datagram from peer on relay socket `handle` of allocation a (the
  * allocation io->relay_open was given). */
 void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union tern_addr *peer,
                   const uint8_t *buf, size_t len);
 
-/* The client side of allocation a's 5-tuple: the client's address, and in
- * *listener the listening handle its datagrams arrive on. Valid from
- * io->relay_open / relay_adopt on. */
-const union tern_addr *turn_alloc_client(const struct turn_alloc *a, int *listener);
+/* The client endpoint of allocation a. Valid from io->relay_open /
+ * relay_adopt on. */
+const struct turn_ep *turn_alloc_client(const struct turn_alloc *a);
 
 /* Expire what is due. Cheap when nothing is: call once per loop turn. */
 void turn_on_tick(struct turn *t);

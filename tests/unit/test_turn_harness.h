@@ -44,8 +44,11 @@
 /* ---- the fake turn_io ---- */
 
 struct sent {
-	int handle;
-	union tern_addr src; /* family 0 when the core passed NULL (to a peer) */
+	int handle;          /* the client endpoint's id (LISTENER for UDP), or the relay handle */
+	bool to_client;      /* send_client (else send_peer) */
+	uint8_t transport;   /* the client endpoint's */
+	uint32_t gen;        /* the client endpoint's */
+	union tern_addr src; /* the endpoint's local address; family 0 to a peer */
 	union tern_addr dst;
 	uint8_t *buf; /* hdr || payload || pad, malloc'd */
 	size_t len, hdrlen, paylen, pad;
@@ -156,21 +159,20 @@ static inline void fake_relay_close(void *ctx, int handle)
 	F.closed[F.nclosed++] = handle;
 }
 
-static inline void fake_send(void *ctx, int handle, const union tern_addr *src, const union tern_addr *dst,
-                             const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen,
-                             size_t pad)
+/* What send_client/send_peer return (the fake's transport state). */
+static enum turn_tx fake_tx_result = TURN_TX_QUEUED;
+
+static inline struct sent *fake_record(int handle, const union tern_addr *src, const union tern_addr *dst,
+                                       const uint8_t *hdr, size_t hdrlen, const uint8_t *payload,
+                                       size_t paylen, size_t pad)
 {
-	if (hdrlen > TURN_TX_HDR_MAX || pad > 3 ||
-	    (handle != LISTENER && (!handle_ok(handle) || !F.live[handle - HANDLE0])))
-		F.bad++;
-	/* to a client: from the address it wrote to; to a peer: from the relay */
-	if ((handle == LISTENER) != (src != NULL))
+	if (hdrlen > TURN_TX_HDR_MAX || pad > 3)
 		F.bad++;
 	if (F.nsent >= MAX_SENT)
 		fail_msg("too many datagrams recorded");
 	struct sent *s = &F.sent[F.nsent++];
+	memset(s, 0, sizeof(*s));
 	s->handle = handle;
-	memset(&s->src, 0, sizeof(s->src));
 	if (src)
 		s->src = *src;
 	s->dst = *dst;
@@ -185,6 +187,30 @@ static inline void fake_send(void *ctx, int handle, const union tern_addr *src, 
 	if (paylen)
 		memcpy(s->buf + hdrlen, payload, paylen);
 	memset(s->buf + hdrlen + paylen, 0, pad);
+	return s;
+}
+
+static inline enum turn_tx fake_send_client(void *ctx, const struct turn_ep *ep, const uint8_t *hdr,
+                                            size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad)
+{
+	/* a UDP client is on the one listener; streams have their own ids */
+	if (ep->transport > TURN_T_DTLS || (ep->transport == TURN_T_UDP && ep->id != LISTENER) ||
+	    (ep->transport != TURN_T_UDP && ep->id == LISTENER) || (pad && (paylen + pad) % 4 != 0))
+		F.bad++;
+	struct sent *s = fake_record((int)ep->id, &ep->local, &ep->remote, hdr, hdrlen, payload, paylen, pad);
+	s->to_client = true;
+	s->transport = ep->transport;
+	s->gen = ep->gen;
+	return fake_tx_result;
+}
+
+static inline enum turn_tx fake_send_peer(void *ctx, int relay, const union tern_addr *peer,
+                                          const uint8_t *payload, size_t len)
+{
+	if (!handle_ok(relay) || !F.live[relay - HANDLE0])
+		F.bad++;
+	fake_record(relay, NULL, peer, NULL, 0, payload, len, 0);
+	return TURN_TX_QUEUED;
 }
 
 static inline void sent_clear(void)
@@ -199,7 +225,7 @@ static inline unsigned sent_to_peers(unsigned from)
 {
 	unsigned n = 0;
 	for (unsigned i = from; i < F.nsent; i++)
-		n += F.sent[i].handle != LISTENER;
+		n += !F.sent[i].to_client;
 	return n;
 }
 
@@ -259,6 +285,7 @@ static inline void env_start(const struct opts *o)
 	};
 	memset(&F, 0, sizeof(F));
 	F.next = HANDLE0;
+	fake_tx_result = TURN_TX_QUEUED;
 	AU = NULL;
 	if (!o->noauth) {
 		struct auth_params ap = {
@@ -301,7 +328,8 @@ static inline void env_start(const struct opts *o)
 	    .relay_open = fake_relay_open,
 	    .relay_adopt = fake_relay_adopt,
 	    .relay_close = fake_relay_close,
-	    .send = fake_send,
+	    .send_client = fake_send_client,
+	    .send_peer = fake_send_peer,
 	};
 	tern_log_level = LOG_WARN;
 	T = turn_new(&P, &IO, 0x5eed);
@@ -343,6 +371,8 @@ static inline int env_stop(void **state)
 struct client {
 	union tern_addr addr;
 	union tern_addr local; /* the server address it writes to (LOCAL_ADDR unless changed) */
+	uint8_t transport;     /* enum turn_transport: UDP unless changed */
+	uint32_t conn, gen;    /* a stream client's endpoint id and generation */
 	const char *user, *pass;
 	const char *realm; /* REALM sent and used for the key (default REALM) */
 	bool userhash;     /* USERHASH instead of USERNAME */
@@ -501,14 +531,28 @@ static inline uint32_t u32_of(const struct stun_msg *m, uint16_t type)
 
 /* Feed raw bytes from c; expect exactly one answer to c on the listener and
  * parse it into c->resp (checking it answers this transaction). */
+/* c's endpoint: the UDP listener, or its own connection. */
+static inline struct turn_ep client_ep(const struct client *c)
+{
+	struct turn_ep ep = {.id = c->transport == TURN_T_UDP ? LISTENER : c->conn,
+	                     .gen = c->gen,
+	                     .transport = c->transport,
+	                     .local = c->local,
+	                     .remote = c->addr};
+	return ep;
+}
+
 static inline const struct stun_msg *deliver(struct client *c, const uint8_t *buf, size_t len)
 {
 	unsigned n0 = F.nsent;
-	turn_on_client(T, LISTENER, &c->local, &c->addr, buf, len);
+	struct turn_ep ep = client_ep(c);
+	turn_on_client(T, &ep, buf, len);
 	if (F.nsent != n0 + 1)
 		fail_msg("expected one datagram, got %u", F.nsent - n0);
 	const struct sent *s = &F.sent[n0];
-	assert_int_equal(s->handle, LISTENER);
+	assert_true(s->to_client);
+	assert_int_equal(s->handle, (int)ep.id);
+	assert_int_equal(s->transport, ep.transport);
 	assert_addr_equal(s->dst, c->addr);
 	assert_addr_equal(s->src, c->local);
 	assert_true(s->len <= sizeof(c->resp_buf));
@@ -525,7 +569,8 @@ static inline const struct stun_msg *deliver(struct client *c, const uint8_t *bu
 static inline void deliver_none(struct client *c, const uint8_t *buf, size_t len)
 {
 	unsigned n0 = F.nsent;
-	turn_on_client(T, LISTENER, &c->local, &c->addr, buf, len);
+	struct turn_ep ep = client_ep(c);
+	turn_on_client(T, &ep, buf, len);
 	if (F.nsent != n0)
 		fail_msg("expected no datagram, got %u", F.nsent - n0);
 	check_counters();
@@ -536,9 +581,10 @@ static inline void deliver_none(struct client *c, const uint8_t *buf, size_t len
 static inline void deliver_data(struct client *c, const uint8_t *buf, size_t len)
 {
 	unsigned n0 = F.nsent;
-	turn_on_client(T, LISTENER, &c->local, &c->addr, buf, len);
+	struct turn_ep ep = client_ep(c);
+	turn_on_client(T, &ep, buf, len);
 	for (unsigned i = n0; i < F.nsent; i++)
-		if (F.sent[i].handle == LISTENER)
+		if (F.sent[i].to_client)
 			fail_msg("unexpected answer to a Send indication or ChannelData");
 	assert_true(F.nsent <= n0 + 1);
 	check_counters();

@@ -42,8 +42,9 @@ static size_t unauth_allocate(const union tern_addr *from)
 	int len = stun_build_finish(&b);
 	assert_int_equal(len, 28);
 	unsigned n0 = F.nsent;
-	union tern_addr local = A(LOCAL_ADDR);
-	turn_on_client(T, LISTENER, &local, from, buf, (size_t)len);
+	struct turn_ep ep = {
+	    .id = LISTENER, .transport = TURN_T_UDP, .local = A(LOCAL_ADDR), .remote = *from};
+	turn_on_client(T, &ep, buf, (size_t)len);
 	assert_true(F.nsent <= n0 + 1);
 	if (F.nsent == n0)
 		return 0;
@@ -247,7 +248,8 @@ static void test_noauth_limited(void **state)
 		stun_add_transport(req_init(&q, &c, TURN_ALLOCATE), STUN_TRANSPORT_UDP);
 		int n = stun_build_finish(&q.b);
 		unsigned n0 = F.nsent;
-		turn_on_client(T, LISTENER, &c.local, &c.addr, q.buf, (size_t)n);
+		struct turn_ep ep = client_ep(&c);
+		turn_on_client(T, &ep, q.buf, (size_t)n);
 		answered += F.nsent - n0;
 		sent_clear();
 	}
@@ -270,7 +272,8 @@ static void test_spent_source_gets_no_work(void **state)
 		req_init(&q, &c, STUN_BINDING);
 		int n = stun_build_finish(&q.b);
 		unsigned n0 = F.nsent;
-		turn_on_client(T, LISTENER, &c.local, &c.addr, q.buf, (size_t)n);
+		struct turn_ep ep = client_ep(&c);
+		turn_on_client(T, &ep, q.buf, (size_t)n);
 		bindings += F.nsent - n0;
 		sent_clear();
 	}
