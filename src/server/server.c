@@ -242,6 +242,26 @@ static int check_listen_free(const struct tern_config *cfg)
 		}
 		/* anything else is reported by the worker's own bind */
 	}
+	for (unsigned i = 0; i < cfg->nlisten && !cfg->no_tcp; i++) {
+		/* TCP likewise; SO_REUSEADDR so that connections of an earlier
+		 * run in TIME_WAIT do not count, while a listening socket does */
+		const union tern_addr *a = &cfg->listen[i];
+		int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+		if (fd < 0)
+			continue;
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (a->sa.sa_family == AF_INET6)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+		int rc = bind(fd, &a->sa, addr_len(a)) < 0 ? -errno : 0;
+		close(fd);
+		if (rc == -EADDRINUSE) {
+			char str[TERN_ADDRSTRLEN];
+			log_err("cannot listen on tcp %s: already in use by another socket (another ternd or "
+			        "TURN server? no-tcp opens no TCP listener)",
+			        addr_format(a, str, sizeof(str), true));
+			return rc;
+		}
+	}
 	return 0;
 }
 
@@ -355,6 +375,8 @@ struct wstats {
 	uint64_t allocs_deleted, allocs_expired, drop_malformed, drop_policy, drop_ratelimit;
 	uint64_t steer_pinned, steer_pin_fail;
 	uint64_t gso_fallback, drop_no_local;
+	uint64_t tcp_accepted, tcp_closed, tcp_live, tcp_accept_fail, tcp_bad_frame, tcp_out_dropped,
+	    tx_refused;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -368,6 +390,13 @@ static void collect(const struct worker *w, struct wstats *o)
 	           st->drop_bps + st->drop_policy + st->drop_ratelimit + w->rx_trunc + w->rx_no_local;
 	o->drop_no_local = w->rx_no_local;
 	o->gso_fallback = w->tx->stats.gso_fallback;
+	o->tcp_accepted = w->tcp_accepted;
+	o->tcp_closed = w->tcp_closed;
+	o->tcp_live = w->tcp_live;
+	o->tcp_accept_fail = w->tcp_accept_fail;
+	o->tcp_bad_frame = w->tcp_bad_frame;
+	o->tcp_out_dropped = w->tcp_out_dropped;
+	o->tx_refused = st->tx_dropped;
 	o->drop_malformed = st->drop_malformed + w->rx_trunc;
 	o->drop_policy = st->drop_policy;
 	o->drop_ratelimit = st->drop_ratelimit;
@@ -423,7 +452,9 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"batch_pauses\":%llu,\"allocations_deleted\":%llu,\"allocations_expired\":%llu,"
 		        "\"dropped_malformed\":%llu,\"dropped_policy\":%llu,\"dropped_ratelimit\":%llu,"
 		        "\"steering_pinned\":%llu,\"steering_pin_failures\":%llu,\"gso_fallback\":%llu,"
-		        "\"dropped_no_local_address\":%llu}",
+		        "\"dropped_no_local_address\":%llu,\"tcp_accepted\":%llu,\"tcp_closed\":%llu,"
+		        "\"tcp_connections\":%llu,\"tcp_accept_failures\":%llu,\"tcp_bad_frames\":%llu,"
+		        "\"tcp_output_dropped\":%llu,\"tx_refused\":%llu}",
 		        i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
 		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
 		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
@@ -435,7 +466,11 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.allocs_expired, (unsigned long long)o.drop_malformed,
 		        (unsigned long long)o.drop_policy, (unsigned long long)o.drop_ratelimit,
 		        (unsigned long long)o.steer_pinned, (unsigned long long)o.steer_pin_fail,
-		        (unsigned long long)o.gso_fallback, (unsigned long long)o.drop_no_local);
+		        (unsigned long long)o.gso_fallback, (unsigned long long)o.drop_no_local,
+		        (unsigned long long)o.tcp_accepted, (unsigned long long)o.tcp_closed,
+		        (unsigned long long)o.tcp_live, (unsigned long long)o.tcp_accept_fail,
+		        (unsigned long long)o.tcp_bad_frame, (unsigned long long)o.tcp_out_dropped,
+		        (unsigned long long)o.tx_refused);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 	        s->steer ? "ebpf" : "hash");

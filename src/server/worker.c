@@ -1,6 +1,7 @@
 #include "server/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,8 @@
 #include <unistd.h>
 
 #include "net/steer.h"
+#include "net/tcp.h"
+#include "server/conn.h"
 #include "util/log.h"
 
 /* Receive batches per socket per wakeup: bounds how long one busy socket can
@@ -54,9 +57,18 @@ static void refresh_time(struct worker *w)
 static void worker_flush(struct worker *w)
 {
 	udp_tx_flush(w->tx);
+	conn_flush(w); /* may close connections: their fds join the list */
 	for (unsigned i = 0; i < w->nclosing; i++)
 		close(w->closing[i]);
 	w->nclosing = 0;
+	conn_reap(w); /* nothing borrows from closed connections' buffers now */
+}
+
+void worker_close_later(struct worker *w, int fd)
+{
+	if (w->nclosing == WORKER_CLOSE_BATCH)
+		worker_flush(w);
+	w->closing[w->nclosing++] = fd;
 }
 
 /* ---- the io the TURN core drives ---- */
@@ -95,6 +107,8 @@ static enum turn_tx io_send_client(void *ctx, const struct turn_ep *ep, const ui
                                    const uint8_t *payload, size_t paylen, size_t pad)
 {
 	struct worker *w = ctx;
+	if (ep->transport == TURN_T_TCP)
+		return conn_send(w, ep, hdr, hdrlen, payload, paylen, pad);
 	if (ep->transport != TURN_T_UDP || ep->id >= w->nlisteners)
 		return TURN_TX_GONE;
 	const struct listener *l = &w->listeners[ep->id];
@@ -309,9 +323,7 @@ static void io_relay_close(void *ctx, int handle)
 		w->relays[handle].active = false;
 		w->relays[handle].alloc = NULL;
 	}
-	if (w->nclosing == WORKER_CLOSE_BATCH)
-		worker_flush(w);
-	w->closing[w->nclosing++] = handle;
+	worker_close_later(w, handle);
 }
 
 /* ---- receive paths ---- */
@@ -364,6 +376,13 @@ static void on_listener(struct net_handler *h, uint32_t events)
 		if (n < NET_BATCH)
 			break;
 	}
+}
+
+static void on_tcp_listener(struct net_handler *h, uint32_t events)
+{
+	struct tcp_listener *l = (struct tcp_listener *)h;
+	refresh_time(l->w);
+	conn_accept(l->w, h->fd);
 }
 
 static void on_relay(struct net_handler *h, uint32_t events)
@@ -481,6 +500,7 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	w->sh = sh;
+	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || w->rng == 0)
 		w->rng = 0x2545F4914F6CDD1DULL ^ id;
 	w->loop = loop_new();
@@ -539,6 +559,31 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		}
 		w->nlisteners++;
 	}
+	for (unsigned i = 0; i < cfg->nlisten && !cfg->no_tcp; i++) {
+		struct tcp_listener *l = &w->tlisteners[w->ntlisteners];
+		const union tern_addr *a = &cfg->listen[i];
+		/* the client speaks first: TCP_DEFER_ACCEPT wakes the worker only
+		 * for connections that sent something (a flood of bare handshakes
+		 * costs the kernel, not the loop) */
+		struct tcp_listen_opts o = {.backlog = 1024, .defer_accept_s = 5, .fastopen_qlen = 256};
+		int fd = tcp_listen(a, TCP_F_REUSEPORT | (a->sa.sa_family == AF_INET6 ? TCP_F_V6ONLY : 0), &o,
+		                    &l->addr);
+		if (fd < 0) {
+			char str[TERN_ADDRSTRLEN];
+			log_err("cannot listen on tcp %s: %s", addr_format(a, str, sizeof(str), true),
+			        strerror(-fd));
+			return fd;
+		}
+		l->w = w;
+		l->h.fn = on_tcp_listener;
+		l->h.fd = fd;
+		rc = loop_add(w->loop, &l->h, EPOLLIN);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+		w->ntlisteners++;
+	}
 	return 0;
 }
 
@@ -563,11 +608,18 @@ void worker_stop(struct worker *w)
 
 void worker_free(struct worker *w)
 {
+	if (w->loop)
+		conn_close_all(w); /* deletes their allocations */
 	if (w->turn)
 		turn_free(w->turn); /* closes relay sockets through io */
 	for (unsigned i = 0; i < w->nclosing; i++)
 		close(w->closing[i]);
 	w->nclosing = 0;
+	conn_reap(w);
+	for (unsigned i = 0; i < w->ntlisteners; i++)
+		close(w->tlisteners[i].h.fd);
+	if (w->loop && w->reserve_fd >= 0)
+		close(w->reserve_fd);
 	for (unsigned i = 0; i < w->nlisteners; i++)
 		close(w->listeners[i].h.fd);
 	if (w->loop)

@@ -25,6 +25,8 @@ struct listener {
  * on this worker's loop is an active slot. Slots are never freed while the
  * worker runs, so a stale event for a closed socket can never touch freed
  * memory. */
+struct conn;
+
 struct relay_sock {
 	struct net_handler h;
 	struct worker *w;
@@ -32,6 +34,20 @@ struct relay_sock {
 	uint32_t kdrops_seen;
 	bool active;
 	bool pinned; /* its allocation's client flow is pinned in the eBPF steering map */
+	/* A client connection on this fd (NULL: none). gen counts the
+	 * connections this slot has held: with the fd it makes the endpoint
+	 * handle (turn_ep id, gen), so a handle to a closed connection never
+	 * names the next one on the same fd number. */
+	struct conn *conn;
+	uint32_t gen;
+};
+
+/* A TCP listening socket of this worker (SO_REUSEPORT: the kernel spreads
+ * connections over the workers' accept loops). */
+struct tcp_listener {
+	struct net_handler h;
+	struct worker *w;
+	union tern_addr addr;
 };
 
 /* Relay sockets closed during a loop turn: closed for real after the
@@ -62,6 +78,12 @@ struct worker {
 	struct net_loop *loop;
 	struct listener listeners[CFG_MAX_ADDRS * 2];
 	unsigned nlisteners;
+	struct tcp_listener tlisteners[CFG_MAX_ADDRS * 2];
+	unsigned ntlisteners;
+	/* client connections (server/conn.c): all of them, those with output
+	 * queued this turn, those closed this turn (freed after the flush) */
+	struct conn *conns, *out_pending, *dead;
+	int reserve_fd; /* given up to accept and drop a connection when out of fds */
 	struct turn *turn;
 	/* Receive batches of this loop turn: queued sends borrow their payloads,
 	 * so a batch is reused only after the flush at the end of the turn (or
@@ -82,12 +104,20 @@ struct worker {
 	uint64_t win_start, win_count, rate_per_ms;
 	/* engine counters */
 	uint64_t rx_batches, rx_datagrams, rx_trunc, relay_open_fail, pauses;
-	uint64_t rx_no_local;     /* datagrams on a wildcard listener without PKTINFO (dropped) */
+	uint64_t rx_no_local; /* datagrams on a wildcard listener without PKTINFO (dropped) */
+	/* TCP: connections accepted, closed, live; accepts refused for lack of
+	 * descriptors or memory; frames too long or not STUN/ChannelData
+	 * (connection closed); client data dropped on a full output queue */
+	uint64_t tcp_accepted, tcp_closed, tcp_live, tcp_accept_fail, tcp_bad_frame, tcp_out_dropped;
 	uint64_t kernel_drops;    /* receive-queue overflows (SK_MEMINFO_DROPS) */
 	uint64_t drops_polled_us; /* listeners' drop counters last read */
 	/* eBPF steering: client flows pinned to this worker (live), pin failures */
 	uint64_t steer_pinned, steer_pin_fail;
 };
+
+/* Queue fd to be closed after this turn's flush (docs/ARCHITECTURE.md:
+ * close after the flush). */
+void worker_close_later(struct worker *w, int fd);
 
 /* Create the worker and bind its listening sockets. 0 or -errno. */
 int worker_init(struct worker *w, unsigned id, struct server_shared *sh);

@@ -1,0 +1,48 @@
+/* Client connections over TCP (RFC 8656 §3.1, TURN over TCP), internal to
+ * server/. Each worker accepts on its own listening sockets and owns the
+ * connections it accepted: their input is framed with stun_frame_len
+ * (STUN messages and padded ChannelData, many per read, split across
+ * reads) and handed to the TURN core as endpoints (turn_ep: the fd, the
+ * fd-table slot's generation, TCP, local and remote address); what the
+ * core queues for a connection is copied into its output buffer and
+ * written once at the end of the loop turn.
+ *
+ * Lifetimes: a frame handed to the core is borrowed until the end-of-turn
+ * flush (a relayed payload is queued by pointer on a UDP relay socket), so
+ * a connection's input buffer is compacted only at the start of its next
+ * read (a later turn), and a closed connection is freed only after the
+ * flush (worker_flush -> conn_reap). Bounds: CONN_IN_MAX bytes of input
+ * (a longer frame closes the connection: counted), CONN_OUT_MAX bytes of
+ * queued output (over it, relayed data is dropped and counted; an answer
+ * that does not fit closes the connection). */
+#ifndef TERN_SERVER_CONN_H
+#define TERN_SERVER_CONN_H
+
+#include <stdint.h>
+
+#include "turn/turn.h"
+
+struct worker;
+
+/* The largest frame: a STUN message of the longest length (20 + 65532) or
+ * ChannelData (4 + 65535, padded). */
+#define CONN_IN_MAX (20 + 65536)
+#define CONN_IN_MIN 4096
+/* Output queued per connection: a little over two maximum frames. */
+#define CONN_OUT_MAX (160 << 10)
+/* Connections accepted per listening socket per loop turn. */
+#define CONN_ACCEPT_BUDGET 64
+
+/* The listening socket lfd is readable: accept up to the budget. */
+void conn_accept(struct worker *w, int lfd);
+/* io->send_client for TCP endpoints. */
+enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
+                       const uint8_t *payload, size_t paylen, size_t pad);
+/* End of turn, after the UDP flush: write every connection's queued output. */
+void conn_flush(struct worker *w);
+/* After the fds are closed: free the connections closed this turn. */
+void conn_reap(struct worker *w);
+/* Shutdown: write what is queued (best effort), close every connection. */
+void conn_close_all(struct worker *w);
+
+#endif
