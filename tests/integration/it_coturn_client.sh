@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Interoperability: drive the server with coturn's own test client
 # (turnutils_uclient) through coturn's echo peer (turnutils_peer), once with
-# ChannelData and once with Send/Data indications, and require zero loss.
+# ChannelData and once with Send/Data indications, over UDP and over TCP
+# (uclient -t), and require zero loss.
 #
 # Env: TERND (server binary; set by CTest), TERN_IT_SERVER=coturn to run the
 # same against coturn's turnserver. Loopback (127.0.0.1) only; every step is
@@ -109,6 +110,10 @@ run_uclient() {
 
 run_uclient channeldata
 run_uclient indications -s
+# TURN over TCP (RFC 8656 §3.1): the client reaches the relay over TCP, the
+# peer stays UDP
+run_uclient tcp-channeldata -t
+run_uclient tcp-indications -t -s
 
 check "server still running after both runs" kill -0 "$server_pid"
 

@@ -156,6 +156,41 @@ void turnc_close(struct turnc *c)
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
+	free(c->sbuf);
+	c->sbuf = NULL;
+	c->slen = 0;
+}
+
+int turnc_open_tcp(struct turnc *c, const union tern_addr *server, int timeout_ms)
+{
+	memset(c, 0, sizeof(*c));
+	c->rto_ms = 2000;
+	c->tries = 1;
+	c->server = *server;
+	c->stream = true;
+	c->sbuf = malloc(TURNC_STREAM_BUF);
+	c->fd = socket(server->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (!c->sbuf || c->fd < 0)
+		goto fail;
+	if (connect(c->fd, &server->sa, addr_len(server)) < 0 && errno != EINPROGRESS)
+		goto fail;
+	struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
+	int err = 0;
+	socklen_t elen = sizeof(err);
+	if (poll(&pfd, 1, timeout_ms) != 1 || getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 ||
+	    err) {
+		errno = err ? err : ETIMEDOUT;
+		goto fail;
+	}
+	socklen_t alen = sizeof(c->local);
+	getsockname(c->fd, &c->local.sa, &alen);
+	int flags = fcntl(c->fd, F_GETFL);
+	fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+	return 0;
+fail:;
+	int e = -errno;
+	turnc_close(c);
+	return e;
 }
 
 void turnc_set_creds(struct turnc *c, const char *user, const char *pass)
@@ -176,9 +211,10 @@ void turnc_forget_nonce(struct turnc *c)
 
 int turnc_send_raw(struct turnc *c, const void *buf, size_t len)
 {
-	ssize_t n = send(c->fd, buf, len, 0);
+	int flags = c->stream ? MSG_NOSIGNAL : 0;
+	ssize_t n = send(c->fd, buf, len, flags);
 	if (n < 0 && errno == ECONNREFUSED) /* ICMP from an earlier datagram: try once more */
-		n = send(c->fd, buf, len, 0);
+		n = send(c->fd, buf, len, flags);
 	if (n < 0)
 		return -errno;
 	return (size_t)n == len ? 0 : -EMSGSIZE;
@@ -224,6 +260,19 @@ static struct turnc_qitem *queue_pop(struct turnc *c)
 static int sock_recv(struct turnc *c, uint8_t *buf, size_t cap, int64_t deadline)
 {
 	for (;;) {
+		if (c->stream) {
+			/* a whole frame received: hand it out like a datagram */
+			int f = stun_frame_len(c->sbuf, c->slen);
+			if (f < 0)
+				return -EPROTO;
+			if (f > 0 && (size_t)f <= c->slen) {
+				size_t n = (size_t)f < cap ? (size_t)f : cap;
+				memcpy(buf, c->sbuf, n);
+				memmove(c->sbuf, c->sbuf + f, c->slen - (size_t)f);
+				c->slen -= (size_t)f;
+				return (int)n;
+			}
+		}
 		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
 		int64_t left = deadline - it_now_ms();
 		if (left < 0)
@@ -235,6 +284,19 @@ static int sock_recv(struct turnc *c, uint8_t *buf, size_t cap, int64_t deadline
 			return -errno;
 		if (rc == 0)
 			return -ETIMEDOUT;
+		if (c->stream) {
+			if (c->slen == TURNC_STREAM_BUF)
+				return -EMSGSIZE;
+			ssize_t n = recv(c->fd, c->sbuf + c->slen, TURNC_STREAM_BUF - c->slen, MSG_DONTWAIT);
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				continue;
+			if (n == 0)
+				return -ECONNRESET; /* the server closed the connection */
+			if (n < 0)
+				return -errno;
+			c->slen += (size_t)n;
+			continue;
+		}
 		ssize_t n = recv(c->fd, buf, cap, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED))
 			continue;

@@ -112,8 +112,9 @@ void srv_kill_all(void);
 /* ------------------------------------------------------------------------ */
 /* TURN client (turnc.c). */
 
-#define TURNC_MAX_ATTRS 24
-#define TURNC_BUF       4096
+#define TURNC_MAX_ATTRS  24
+#define TURNC_BUF        4096
+#define TURNC_STREAM_BUF (70 << 10) /* a maximum frame and more */
 
 /* A request is described (not serialised) so the auth flow can rebuild it
  * with a new transaction id, nonce and integrity. */
@@ -205,6 +206,11 @@ struct turnc {
 	struct turnc_qitem *qhead, *qtail;
 	unsigned qlen;
 	unsigned dropped; /* queue overflow */
+	/* Over TCP: bytes received and not yet cut into frames. Requests are
+	 * sent once (a stream does not lose them) and waited for longer. */
+	bool stream;
+	uint8_t *sbuf;
+	size_t slen;
 };
 
 /* Open a UDP socket bound to the loopback address of the server's family
@@ -212,6 +218,10 @@ struct turnc {
 int turnc_open(struct turnc *c, const union tern_addr *server);
 /* The same with an explicit local address (e.g. 127.0.0.2:0). */
 int turnc_open_from(struct turnc *c, const union tern_addr *server, const union tern_addr *local);
+/* A TCP connection to server (RFC 8656 §3.1: TURN over TCP), bounded by
+ * timeout_ms. Everything else works as over UDP, one frame per "datagram";
+ * send ChannelData with pad=true (RFC 8656 §12.5). Returns 0 or -errno. */
+int turnc_open_tcp(struct turnc *c, const union tern_addr *server, int timeout_ms);
 void turnc_close(struct turnc *c);
 void turnc_set_creds(struct turnc *c, const char *user, const char *pass);
 /* Forget the learnt realm / nonce / key (next request starts the flow again). */

@@ -1,0 +1,175 @@
+/* TURN over TCP (RFC 8656 §3.1), with our client: the client reaches ternd
+ * over a TCP connection, relays stay UDP. Binding, Allocate, permissions,
+ * Send/Data indications and ChannelData both ways (padded to 4 bytes on the
+ * stream: RFC 8656 §12.5), frames many to a write and split across writes,
+ * a frame that is no STUN closing the connection, and the allocation ending
+ * with its connection (its quota unit is free again at once). IPv4 and IPv6
+ * (::1). Loopback only. */
+#include "it.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define WAIT_MS 2000
+
+static struct turnc_resp r;
+static struct turnc_data d;
+static uint8_t buf[65536];
+
+static void relay_both_ways(struct turnc *c, const union tern_addr *relayed, const char *fam)
+{
+	struct peer p;
+	union tern_addr from;
+	if (peer_open(&p, relayed->sa.sa_family == AF_INET6 ? "::1" : "127.0.0.1", 0) < 0) {
+		tap_check(false, "%s: peer socket", fam);
+		return;
+	}
+	int rc = turnc_permission(c, &p.addr, 1, &r);
+	tap_check(rc == 0, "%s: CreatePermission over TCP (%s)", fam, it_outcome(rc));
+	turnc_send(c, &p.addr, "hello-peer", 10);
+	int n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
+	tap_check(n == 10 && addr_equal(&from, relayed),
+	          "%s: Send indication reaches the peer from the relay", fam);
+	peer_send(&p, relayed, "hello-client", 12);
+	rc = turnc_recv(c, &d, WAIT_MS);
+	tap_check(rc == 1 && !d.is_channel && d.len == 12 && memcmp(d.data, "hello-client", 12) == 0,
+	          "%s: the peer's answer arrives as a Data indication over TCP", fam);
+
+	rc = turnc_channel_bind(c, 0x4001, &p.addr, &r);
+	tap_check(rc == 0, "%s: ChannelBind over TCP (%s)", fam, it_outcome(rc));
+	/* 5 bytes: padded to 8 on the stream, both ways */
+	turnc_send_channel(c, 0x4001, "12345", 5, true);
+	n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
+	tap_check(n == 5 && memcmp(buf, "12345", 5) == 0,
+	          "%s: padded ChannelData reaches the peer as 5 bytes", fam);
+	peer_send(&p, relayed, "abcde", 5);
+	rc = turnc_recv(c, &d, WAIT_MS);
+	tap_check(rc == 1 && d.is_channel && d.channel == 0x4001 && d.len == 5 && d.wire_len == 12,
+	          "%s: the peer's 5 bytes arrive as ChannelData padded to 12 bytes (wire %zu)", fam,
+	          d.wire_len);
+
+	/* many frames in flight: every one comes back, in order */
+	unsigned got = 0, in_order = 1;
+	for (unsigned i = 0; i < 200; i++) {
+		char m[16];
+		int len = snprintf(m, sizeof(m), "m%05u", i);
+		turnc_send_channel(c, 0x4001, m, (size_t)len, true);
+		n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
+		if (n == len)
+			peer_send(&p, relayed, buf, (size_t)n);
+	}
+	for (unsigned i = 0; i < 200; i++) {
+		char m[16];
+		int len = snprintf(m, sizeof(m), "m%05u", i);
+		if (turnc_recv(c, &d, WAIT_MS) != 1)
+			break;
+		got++;
+		in_order &= d.len == (size_t)len && memcmp(d.data, m, (size_t)len) == 0;
+	}
+	tap_check(got == 200 && in_order, "%s: 200 ChannelData round trips, none lost, in order (%u)", fam,
+	          got);
+	peer_close(&p);
+}
+
+/* Two requests in one write, then one request split over two writes. */
+static void framing(const struct srv *s)
+{
+	struct turnc c;
+	uint8_t two[64], txid[2][STUN_TXID_LEN];
+	if (!tap_check(turnc_open_tcp(&c, &s->addr, WAIT_MS) == 0, "framing: TCP connection"))
+		return;
+	struct turnc_req q;
+	turnc_req_init(&q, STUN_BINDING);
+	q.no_auth = true;
+	turnc_random_txid(txid[0]);
+	turnc_random_txid(txid[1]);
+	int n0 = turnc_build(&c, &q, txid[0], false, two, 32);
+	int n1 = turnc_build(&c, &q, txid[1], false, two + n0, 32);
+	tap_check(n0 == 20 && n1 == 20, "framing: two Binding requests built");
+	turnc_send_raw(&c, two, 40);
+	tap_check(turnc_wait_answer(&c, txid[0], &r, WAIT_MS) == 0 && r.cls == STUN_SUCCESS &&
+	              turnc_wait_answer(&c, txid[1], &r, WAIT_MS) == 0 && r.cls == STUN_SUCCESS,
+	          "framing: two requests in one write, two answers");
+	tap_addr(&r.mapped, &c.local, "framing: XOR-MAPPED-ADDRESS is the client's TCP address");
+
+	turnc_random_txid(txid[0]);
+	turnc_build(&c, &q, txid[0], false, two, 32);
+	turnc_send_raw(&c, two, 7);
+	struct pollfd pfd = {.fd = c.fd, .events = POLLIN};
+	tap_check(poll(&pfd, 1, 200) == 0, "framing: no answer to the first 7 bytes of a request");
+	turnc_send_raw(&c, two + 7, 13);
+	tap_check(turnc_wait_answer(&c, txid[0], &r, WAIT_MS) == 0 && r.cls == STUN_SUCCESS,
+	          "framing: the request completed by a second write is answered");
+
+	/* bytes that are neither STUN nor ChannelData: the stream cannot go on */
+	static const uint8_t junk[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	turnc_send_raw(&c, junk, sizeof(junk));
+	pfd.events = POLLIN;
+	ssize_t got = -1;
+	if (poll(&pfd, 1, WAIT_MS) == 1)
+		got = recv(c.fd, buf, sizeof(buf), 0);
+	tap_check(got == 0, "framing: a frame that is no STUN closes the connection (recv %zd)", got);
+	turnc_close(&c);
+}
+
+int main(int argc, char **argv)
+{
+	struct srv s;
+	const char *args[] = {IT_AUTH_ARGS, "--allow-loopback-peers", "--relay-ip", "127.0.0.1", "--relay-ip",
+	                      "::1",        "--user-quota",           "1",          NULL};
+
+	srv_setup(argc, argv);
+	tap_watchdog(120);
+	if (!tap_check(srv_start(&s, 16, args) == 0, "server starts (UDP and TCP on one port)"))
+		return tap_done();
+	for (int k = 0; k < 2; k++) {
+		const union tern_addr *a = k ? &s.addr6 : &s.addr;
+		const char *fam = k ? "IPv6" : "IPv4";
+		struct turnc c, u;
+		if (!tap_check(turnc_open_tcp(&c, a, WAIT_MS) == 0, "%s: TCP connection to %s", fam,
+		               it_fmt(a)))
+			continue;
+		turnc_set_creds(&c, IT_USER, IT_PASS);
+		int rc = turnc_binding(&c, &r);
+		tap_check(rc == 0, "%s: Binding over TCP (%s)", fam, it_outcome(rc));
+		tap_addr(&r.mapped, &c.local, "%s: XOR-MAPPED-ADDRESS is the TCP client's address", fam);
+		struct turnc_alloc_opts o = TURNC_ALLOC_DEFAULT;
+		if (k)
+			o.family = STUN_FAMILY_IPV6;
+		rc = turnc_allocate(&c, &o, &r);
+		if (!tap_check(rc == 0 && r.nrelayed == 1, "%s: Allocate over TCP: a UDP relay (%s)", fam,
+		               it_outcome(rc))) {
+			turnc_close(&c);
+			continue;
+		}
+		union tern_addr relayed = r.relayed[0];
+		relay_both_ways(&c, &relayed, fam);
+		rc = turnc_refresh(&c, 600, &r);
+		tap_check(rc == 0, "%s: Refresh over TCP (%s)", fam, it_outcome(rc));
+
+		/* user-quota 1: alice's unit is held by the TCP allocation... */
+		it_client(&u, &s, AF_INET);
+		rc = turnc_allocate(&u, &TURNC_ALLOC_DEFAULT, &r);
+		tap_check(rc == 486, "%s: while the TCP allocation lives, a second one is over quota (%s)",
+		          fam, it_outcome(rc));
+		/* ...until the connection closes: RFC 8656 §3.1, the allocation
+		 * ends with it. Its relayed address goes quiet. */
+		turnc_close(&c);
+		int64_t deadline = it_now_ms() + WAIT_MS;
+		do {
+			rc = turnc_allocate(&u, &TURNC_ALLOC_DEFAULT, &r);
+		} while (rc == 486 && it_now_ms() < deadline);
+		tap_check(rc == 0, "%s: once the TCP connection closed, its quota unit is free (%s)", fam,
+		          it_outcome(rc));
+		turnc_refresh(&u, 0, &r);
+		turnc_close(&u);
+	}
+	framing(&s);
+	tap_check(srv_alive(&s), "ternd is still running");
+	srv_stop_check(&s);
+	return tap_done();
+}
