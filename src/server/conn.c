@@ -1,6 +1,7 @@
 #include "server/conn.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,9 @@ struct conn {
 	uint8_t *out;
 	uint32_t out_len, out_cap;
 	bool closing;
+	bool had_alloc;           /* held an allocation at a sweep: max-allocate-timeout is met */
+	uint32_t src_slot;        /* its per-source counter */
+	uint64_t accepted_ms;     /* worker clock at accept */
 	bool on_out_list;         /* in w->out_pending */
 	bool want_out;            /* registered for EPOLLOUT (a write was short) */
 	struct conn *prev, *next; /* w->conns */
@@ -63,6 +67,40 @@ static void conn_close(struct conn *c)
 	/* else conn_flush moves it to w->dead when it walks the list */
 	w->tcp_closed++;
 	w->tcp_live--;
+	atomic_fetch_sub_explicit(&w->sh->conn_per_src[c->src_slot], 1, memory_order_relaxed);
+}
+
+/* The counter of a source: its IPv4 address or IPv6 /64. */
+static uint32_t src_slot(const struct server_shared *sh, const union tern_addr *a)
+{
+	uint8_t k[9];
+	size_t n;
+	if (a->sa.sa_family == AF_INET) {
+		k[0] = 4;
+		memcpy(k + 1, &a->v4.sin_addr, 4);
+		n = 5;
+	} else {
+		k[0] = 6;
+		memcpy(k + 1, &a->v6.sin6_addr, 8);
+		n = 9;
+	}
+	return (uint32_t)(siphash13(&sh->conn_key, k, n) % CONN_SRC_SLOTS);
+}
+
+void conn_sweep(struct worker *w, uint64_t now_ms)
+{
+	struct conn *next;
+	for (struct conn *c = w->conns; c; c = next) {
+		next = c->next; /* conn_close unlinks c */
+		if (c->had_alloc || now_ms - c->accepted_ms < w->sh->allocate_timeout_ms)
+			continue;
+		if (turn_ep_has_allocation(w->turn, &c->ep)) {
+			c->had_alloc = true;
+			continue;
+		}
+		w->tcp_timeouts++;
+		conn_close(c);
+	}
 }
 
 /* Hand every complete frame in the input to the core. */
@@ -168,8 +206,22 @@ void conn_accept(struct worker *w, int lfd)
 			w->tcp_accept_fail++;
 			return;
 		}
+		/* limits: per worker, and per source over the whole server */
+		uint32_t slot_i = src_slot(w->sh, &peer);
+		_Atomic uint32_t *per_src = &w->sh->conn_per_src[slot_i];
+		if (w->tcp_live >= w->sh->conn_cap ||
+		    atomic_fetch_add_explicit(per_src, 1, memory_order_relaxed) >= w->sh->conn_cap_per_src) {
+			if (w->tcp_live < w->sh->conn_cap)
+				atomic_fetch_sub_explicit(per_src, 1, memory_order_relaxed);
+			w->tcp_refused++;
+			LOG_RL(LOG_INFO, "worker %u: tcp connection refused: over max-connections(-per-ip)",
+			       w->id);
+			close(fd);
+			continue;
+		}
 		struct conn *c = calloc(1, sizeof(*c));
 		if ((unsigned)fd >= w->nrelays || !c || !(c->in = malloc(CONN_IN_MIN))) {
+			atomic_fetch_sub_explicit(per_src, 1, memory_order_relaxed);
 			w->tcp_accept_fail++;
 			if (c)
 				free(c->in);
@@ -179,6 +231,8 @@ void conn_accept(struct worker *w, int lfd)
 		}
 		struct relay_sock *slot = &w->relays[fd];
 		c->w = w;
+		c->src_slot = slot_i;
+		c->accepted_ms = w->now_us / 1000;
 		c->in_cap = CONN_IN_MIN;
 		c->h.fn = on_conn;
 		c->h.fd = fd;
@@ -188,6 +242,7 @@ void conn_accept(struct worker *w, int lfd)
 		c->ep.local = local;
 		c->ep.remote = peer;
 		if (loop_add(w->loop, &c->h, EPOLLIN | EPOLLRDHUP) < 0) {
+			atomic_fetch_sub_explicit(per_src, 1, memory_order_relaxed);
 			w->tcp_accept_fail++;
 			free(c->in);
 			free(c);
@@ -239,9 +294,12 @@ enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t
 		c->out = p;
 		c->out_cap = cap;
 	}
-	memcpy(c->out + c->out_len, hdr, hdrlen);
-	memcpy(c->out + c->out_len + hdrlen, payload, paylen);
-	memcpy(c->out + c->out_len + hdrlen + paylen, zeros, pad);
+	if (hdrlen)
+		memcpy(c->out + c->out_len, hdr, hdrlen);
+	if (paylen)
+		memcpy(c->out + c->out_len + hdrlen, payload, paylen);
+	if (pad)
+		memcpy(c->out + c->out_len + hdrlen + paylen, zeros, pad);
 	c->out_len += (uint32_t)need;
 	if (!c->on_out_list) {
 		c->on_out_list = true;

@@ -42,6 +42,11 @@ enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t
 void conn_flush(struct worker *w);
 /* After the fds are closed: free the connections closed this turn. */
 void conn_reap(struct worker *w);
+/* Once a second: close connections that hold no allocation
+ * max-allocate-timeout after they were accepted. */
+void conn_sweep(struct worker *w, uint64_t now_ms);
+/* Slots of the per-source connection counters (server_shared). */
+#define CONN_SRC_SLOTS 8192
 /* Shutdown: write what is queued (best effort), close every connection. */
 void conn_close_all(struct worker *w);
 

@@ -18,6 +18,7 @@
 #include "net/loop.h"
 #include "net/steer.h"
 #include "net/udp.h"
+#include "server/conn.h"
 #include "server/worker.h"
 #include "turn/policy.h"
 #include "util/log.h"
@@ -341,6 +342,14 @@ int server_new(const struct tern_config *cfg, struct server **out)
 
 	if ((rc = check_listen_free(cfg)) < 0)
 		goto fail;
+	s->sh.conn_cap = (cfg->max_connections + s->nworkers - 1) / s->nworkers;
+	s->sh.conn_cap_per_src = cfg->max_connections_per_ip;
+	s->sh.allocate_timeout_ms = cfg->max_allocate_timeout * 1000;
+	s->sh.conn_per_src = calloc(CONN_SRC_SLOTS, sizeof(*s->sh.conn_per_src));
+	if (!s->sh.conn_per_src || (rc = sip_key_random(&s->sh.conn_key)) < 0) {
+		rc = rc < 0 ? rc : -ENOMEM;
+		goto fail;
+	}
 	s->workers = calloc(s->nworkers, sizeof(*s->workers));
 	if (!s->workers) {
 		rc = -ENOMEM;
@@ -376,7 +385,7 @@ struct wstats {
 	uint64_t steer_pinned, steer_pin_fail;
 	uint64_t gso_fallback, drop_no_local;
 	uint64_t tcp_accepted, tcp_closed, tcp_live, tcp_accept_fail, tcp_bad_frame, tcp_out_dropped,
-	    tx_refused;
+	    tx_refused, tcp_refused, tcp_timeouts;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -397,6 +406,8 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->tcp_bad_frame = w->tcp_bad_frame;
 	o->tcp_out_dropped = w->tcp_out_dropped;
 	o->tx_refused = st->tx_dropped;
+	o->tcp_refused = w->tcp_refused;
+	o->tcp_timeouts = w->tcp_timeouts;
 	o->drop_malformed = st->drop_malformed + w->rx_trunc;
 	o->drop_policy = st->drop_policy;
 	o->drop_ratelimit = st->drop_ratelimit;
@@ -454,7 +465,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"steering_pinned\":%llu,\"steering_pin_failures\":%llu,\"gso_fallback\":%llu,"
 		        "\"dropped_no_local_address\":%llu,\"tcp_accepted\":%llu,\"tcp_closed\":%llu,"
 		        "\"tcp_connections\":%llu,\"tcp_accept_failures\":%llu,\"tcp_bad_frames\":%llu,"
-		        "\"tcp_output_dropped\":%llu,\"tx_refused\":%llu}",
+		        "\"tcp_output_dropped\":%llu,\"tx_refused\":%llu,\"tcp_refused\":%llu,"
+		        "\"tcp_timeouts\":%llu}",
 		        i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
 		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
 		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
@@ -470,7 +482,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.tcp_accepted, (unsigned long long)o.tcp_closed,
 		        (unsigned long long)o.tcp_live, (unsigned long long)o.tcp_accept_fail,
 		        (unsigned long long)o.tcp_bad_frame, (unsigned long long)o.tcp_out_dropped,
-		        (unsigned long long)o.tx_refused);
+		        (unsigned long long)o.tx_refused, (unsigned long long)o.tcp_refused,
+		        (unsigned long long)o.tcp_timeouts);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 	        s->steer ? "ebpf" : "hash");
@@ -621,5 +634,6 @@ void server_free(struct server *s)
 	turn_shared_free(s->shared, &io);
 	auth_free(s->auth);
 	policy_free(&s->policy);
+	free((void *)s->sh.conn_per_src);
 	free(s);
 }

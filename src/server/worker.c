@@ -484,6 +484,7 @@ static void *worker_main(void *arg)
 		pause = batch_pause_us(w, w->now_us, w->rx_datagrams - before);
 		if (w->now_us - w->drops_polled_us >= 1000000) {
 			w->drops_polled_us = w->now_us;
+			conn_sweep(w, w->now_us / 1000);
 			for (unsigned i = 0; i < w->nlisteners; i++)
 				count_kernel_drops(w, w->listeners[i].h.fd, &w->listeners[i].kdrops_seen);
 		}

@@ -4,11 +4,13 @@
 #define TERN_SERVER_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "net/loop.h"
 #include "net/udp.h"
 #include "turn/turn.h"
+#include "util/siphash.h"
 #include "ternd/config/config.h"
 
 struct worker;
@@ -66,6 +68,13 @@ struct server_shared {
 	bool gso;                /* UDP_SEGMENT sends (probed at start, gso option) */
 	unsigned batch_delay_us; /* adaptive batching: longest pause, 0 = off */
 	struct steer *steer;     /* eBPF steering, or NULL (kernel hash); set before workers start */
+	/* TCP connection limits: per worker (max-connections / workers), and
+	 * per source (IPv4 address or IPv6 /64) over the whole server, counted
+	 * in CONN_SRC_SLOTS shared counters keyed by SipHash (sources that
+	 * collide share a counter: the bound per source always holds) */
+	unsigned conn_cap, conn_cap_per_src, allocate_timeout_ms;
+	_Atomic uint32_t *conn_per_src;
+	struct sip_key conn_key;
 };
 
 struct worker {
@@ -109,6 +118,8 @@ struct worker {
 	 * descriptors or memory; frames too long or not STUN/ChannelData
 	 * (connection closed); client data dropped on a full output queue */
 	uint64_t tcp_accepted, tcp_closed, tcp_live, tcp_accept_fail, tcp_bad_frame, tcp_out_dropped;
+	uint64_t tcp_refused;     /* over max-connections or max-connections-per-ip: closed at once */
+	uint64_t tcp_timeouts;    /* closed for holding no allocation after max-allocate-timeout */
 	uint64_t kernel_drops;    /* receive-queue overflows (SK_MEMINFO_DROPS) */
 	uint64_t drops_polled_us; /* listeners' drop counters last read */
 	/* eBPF steering: client flows pinned to this worker (live), pin failures */

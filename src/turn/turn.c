@@ -603,6 +603,11 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		t->st.relayed_to_client++;
 }
 
+bool turn_ep_has_allocation(struct turn *t, const struct turn_ep *ep)
+{
+	return alloc_lookup(t, ep) != NULL;
+}
+
 void turn_on_client_closed(struct turn *t, const struct turn_ep *ep)
 {
 	struct turn_alloc *a = alloc_lookup(t, ep);

@@ -210,6 +210,9 @@ void turn_on_client_closed(struct turn *t, const struct turn_ep *ep);
 void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union tern_addr *peer,
                   const uint8_t *buf, size_t len);
 
+/* True when endpoint ep holds an allocation (for connection timeouts). */
+bool turn_ep_has_allocation(struct turn *t, const struct turn_ep *ep);
+
 /* The client endpoint of allocation a. Valid from io->relay_open /
  * relay_adopt on. */
 const struct turn_ep *turn_alloc_client(const struct turn_alloc *a);

@@ -4,7 +4,8 @@
  * stream: RFC 8656 §12.5), frames many to a write and split across writes,
  * a frame that is no STUN closing the connection, and the allocation ending
  * with its connection (its quota unit is free again at once). IPv4 and IPv6
- * (::1). Loopback only. */
+ * (::1). Then the connection limits: max-connections(-per-ip) and
+ * max-allocate-timeout (waits 1-3 s: a protocol timer). Loopback only. */
 #include "it.h"
 
 #include <errno.h>
@@ -116,6 +117,99 @@ static void framing(const struct srv *s)
 	turnc_close(&c);
 }
 
+/* A TCP connection from `from` (port 0) that sends one Binding request:
+ * 1 when it is answered, 0 when the server closes the connection instead,
+ * -1 on a local error. The connection is left open in *fd (or -1). */
+static int bind_over_tcp(const union tern_addr *server, const char *from, int *fd)
+{
+	union tern_addr local = it_addr(from, 0);
+	uint8_t req[32], txid[STUN_TXID_LEN];
+	struct turnc dummy;
+	struct turnc_req q;
+	memset(&dummy, 0, sizeof(dummy));
+	*fd = socket(server->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (*fd < 0 || bind(*fd, &local.sa, addr_len(&local)) < 0 ||
+	    connect(*fd, &server->sa, addr_len(server)) < 0)
+		return -1;
+	turnc_req_init(&q, STUN_BINDING);
+	q.no_auth = true;
+	turnc_random_txid(txid);
+	int n = turnc_build(&dummy, &q, txid, false, req, sizeof(req));
+	if (n <= 0 || send(*fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+		return 0;
+	struct pollfd pfd = {.fd = *fd, .events = POLLIN};
+	if (poll(&pfd, 1, WAIT_MS) != 1)
+		return -1;
+	ssize_t got = recv(*fd, buf, sizeof(buf), 0);
+	return got >= 20 ? 1 : 0;
+}
+
+/* Connections over max-connections-per-ip and max-connections are closed at
+ * once; a connection that holds no allocation is closed after
+ * max-allocate-timeout, one that holds one is not. */
+static void limits(void)
+{
+	struct srv s;
+	int fds[4], extra = -1;
+	const char *args[] = {IT_AUTH_ARGS,
+	                      "--allow-loopback-peers",
+	                      "--workers",
+	                      "1",
+	                      "--max-connections-per-ip",
+	                      "2",
+	                      "--max-connections",
+	                      "3",
+	                      "--max-allocate-timeout",
+	                      "1",
+	                      NULL};
+	if (srv_is_coturn()) {
+		tap_skip("tern's option names", "connection limits");
+		return;
+	}
+	if (!tap_check(srv_start(&s, 8, args) == 0,
+	               "limits: server starts (per-ip 2, total 3, allocate timeout 1 s)"))
+		return;
+	tap_int(bind_over_tcp(&s.addr, "127.0.0.1", &fds[0]), 1,
+	        "limits: 1st connection from 127.0.0.1 answered");
+	tap_int(bind_over_tcp(&s.addr, "127.0.0.1", &fds[1]), 1,
+	        "limits: 2nd connection from 127.0.0.1 answered");
+	tap_int(bind_over_tcp(&s.addr, "127.0.0.1", &fds[2]), 0,
+	        "limits: 3rd from 127.0.0.1 closed (per-ip 2)");
+	tap_int(bind_over_tcp(&s.addr, "127.0.0.2", &fds[3]), 1, "limits: one from 127.0.0.2 answered");
+	tap_int(bind_over_tcp(&s.addr, "127.0.0.3", &extra), 0, "limits: a 4th connection closed (total 3)");
+	for (unsigned i = 0; i < 4; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	close(extra);
+
+	/* max-allocate-timeout: the closes above free the slots; a connection
+	 * that only asked for a Binding is closed after 1 s (the sweep runs
+	 * once a second: within 3 s), one with an allocation stays */
+	struct turnc idle, busy;
+	int64_t deadline = it_now_ms() + WAIT_MS;
+	int rc;
+	do {
+		rc = turnc_open_tcp(&idle, &s.addr, WAIT_MS);
+		if (rc == 0 && (rc = turnc_binding(&idle, &r)) != 0)
+			turnc_close(&idle);
+	} while (rc != 0 && it_now_ms() < deadline);
+	tap_check(rc == 0, "limits: a new connection is answered once the others closed");
+	turnc_open_tcp(&busy, &s.addr, WAIT_MS);
+	turnc_set_creds(&busy, IT_USER, IT_PASS);
+	rc = turnc_allocate(&busy, &TURNC_ALLOC_DEFAULT, &r);
+	tap_check(rc == 0, "limits: Allocate over a second connection (%s)", it_outcome(rc));
+	struct pollfd pfd = {.fd = idle.fd, .events = POLLIN};
+	ssize_t got = -1;
+	if (poll(&pfd, 1, 3500) == 1)
+		got = recv(idle.fd, buf, sizeof(buf), 0);
+	tap_check(got == 0, "limits: the connection without an allocation was closed (max-allocate-timeout)");
+	rc = turnc_refresh(&busy, 600, &r);
+	tap_check(rc == 0, "limits: the connection with an allocation is still served (%s)", it_outcome(rc));
+	turnc_close(&idle);
+	turnc_close(&busy);
+	srv_stop_check(&s);
+}
+
 int main(int argc, char **argv)
 {
 	struct srv s;
@@ -171,5 +265,6 @@ int main(int argc, char **argv)
 	framing(&s);
 	tap_check(srv_alive(&s), "ternd is still running");
 	srv_stop_check(&s);
+	limits();
 	return tap_done();
 }

@@ -15,11 +15,11 @@
 
 #include "util/addr.h"
 
-#define CFG_MAX_ADDRS 16
-#define CFG_MAX_RANGES 64
+#define CFG_MAX_ADDRS   16
+#define CFG_MAX_RANGES  64
 #define CFG_MAX_SECRETS 8
-#define CFG_MAX_USERS 256
-#define CFG_STR 256
+#define CFG_MAX_USERS   256
+#define CFG_STR         256
 
 struct cfg_user {
 	char name[CFG_STR];
@@ -30,75 +30,78 @@ struct cfg_user {
 };
 
 struct cfg_external {
-	union tern_addr public_ip; /* port 0 */
+	union tern_addr public_ip;  /* port 0 */
 	union tern_addr private_ip; /* AF_UNSPEC (family 0) when absent: applies to all */
 };
 
 struct tern_config {
 	/* listening */
-	uint16_t listening_port;                    /* listening-port, default 3478 */
-	union tern_addr listen[CFG_MAX_ADDRS];      /* listening-ip (port filled in) */
-	unsigned nlisten;                           /* 0 = defaults (see config_finish) */
-	union tern_addr relay[CFG_MAX_ADDRS];       /* relay-ip */
-	unsigned nrelay;                            /* 0 = use listening addresses */
+	uint16_t listening_port;                     /* listening-port, default 3478 */
+	union tern_addr listen[CFG_MAX_ADDRS];       /* listening-ip (port filled in) */
+	unsigned nlisten;                            /* 0 = defaults (see config_finish) */
+	union tern_addr relay[CFG_MAX_ADDRS];        /* relay-ip */
+	unsigned nrelay;                             /* 0 = use listening addresses */
 	struct cfg_external external[CFG_MAX_ADDRS]; /* external-ip public[/private] */
 	unsigned nexternal;
-	uint16_t min_port, max_port;                /* default 49152..65535 */
-	unsigned workers;                           /* 0 = online CPUs */
+	uint16_t min_port, max_port; /* default 49152..65535 */
+	unsigned workers;            /* 0 = online CPUs */
 
 	/* auth */
-	char realm[CFG_STR];                        /* default "tern.local" */
-	bool lt_cred_mech;                          /* lt-cred-mech / -a */
-	bool no_auth;                               /* no-auth / -z (refused unless explicit) */
-	bool use_auth_secret;                       /* use-auth-secret */
-	char secrets[CFG_MAX_SECRETS][CFG_STR];     /* static-auth-secret (repeatable) */
+	char realm[CFG_STR];                    /* default "tern.local" */
+	bool lt_cred_mech;                      /* lt-cred-mech / -a */
+	bool no_auth;                           /* no-auth / -z (refused unless explicit) */
+	bool use_auth_secret;                   /* use-auth-secret */
+	char secrets[CFG_MAX_SECRETS][CFG_STR]; /* static-auth-secret (repeatable) */
 	unsigned nsecrets;
-	struct cfg_user users[CFG_MAX_USERS];       /* user= name:password | name:0xkey */
+	struct cfg_user users[CFG_MAX_USERS]; /* user= name:password | name:0xkey */
 	unsigned nusers;
-	unsigned stale_nonce;                       /* nonce lifetime s, default 600 */
-	bool sha256;                                /* advertise SHA-256 / USERHASH in nonces */
+	unsigned stale_nonce; /* nonce lifetime s, default 600 */
+	bool sha256;          /* advertise SHA-256 / USERHASH in nonces */
 
 	/* quotas and lifetimes */
-	unsigned user_quota;                        /* allocations per user, 0 = unlimited */
-	unsigned total_quota;                       /* allocations in all, 0 = unlimited */
-	uint64_t max_bps;                           /* bytes/s per allocation, 0 = unlimited */
-	unsigned unauth_rate_limit;                 /* unsigned answers, bytes/s per source, 0 = off */
-	unsigned max_allocate_lifetime;             /* default 3600 */
-	unsigned default_allocate_lifetime;         /* default 600 */
-	unsigned channel_lifetime;                  /* default 600 */
-	unsigned permission_lifetime;               /* default 300 */
+	unsigned user_quota;                /* allocations per user, 0 = unlimited */
+	unsigned total_quota;               /* allocations in all, 0 = unlimited */
+	uint64_t max_bps;                   /* bytes/s per allocation, 0 = unlimited */
+	unsigned unauth_rate_limit;         /* unsigned answers, bytes/s per source, 0 = off */
+	unsigned max_allocate_lifetime;     /* default 3600 */
+	unsigned default_allocate_lifetime; /* default 600 */
+	unsigned channel_lifetime;          /* default 600 */
+	unsigned permission_lifetime;       /* default 300 */
 
 	/* peer policy */
 	struct tern_cidr allowed_peers[CFG_MAX_RANGES]; /* allowed-peer-ip */
 	unsigned nallowed;
-	struct tern_cidr denied_peers[CFG_MAX_RANGES];  /* denied-peer-ip */
+	struct tern_cidr denied_peers[CFG_MAX_RANGES]; /* denied-peer-ip */
 	unsigned ndenied;
 	bool allow_loopback_peers;
-	bool no_multicast_peers;                    /* accepted; multicast is denied anyway */
+	bool no_multicast_peers; /* accepted; multicast is denied anyway */
 
 	/* protocol */
 	bool no_software_attribute;
 	bool fingerprint;
 	bool no_udp, no_tcp, no_tls, no_dtls;
-	bool no_stun;                               /* no-stun: refuse plain Binding */
-	bool strict_channel_numbers;                /* only RFC 8656 channels 0x4000..0x4FFF */
+	bool no_stun;                /* no-stun: refuse plain Binding */
+	bool strict_channel_numbers; /* only RFC 8656 channels 0x4000..0x4FFF */
 
 	/* engine (tern-specific; each can be switched off to measure it) */
-	bool no_gso;                                /* no UDP_SEGMENT sends */
-	unsigned batch_delay_us;                    /* adaptive batching: longest pause (us), 0 = off */
-	char steering[16];                          /* auto | ebpf | hash */
+	bool no_gso;                     /* no UDP_SEGMENT sends */
+	unsigned max_connections;        /* TCP client connections on the server */
+	unsigned max_connections_per_ip; /* ... from one IPv4 address or IPv6 /64 */
+	unsigned max_allocate_timeout;   /* s: a connection without an allocation by then is closed */
+	unsigned batch_delay_us;         /* adaptive batching: longest pause (us), 0 = off */
+	char steering[16];               /* auto | ebpf | hash */
 
 	/* process */
-	char log_file[CFG_STR];                     /* "" = no file ("stdout", "-" give "") */
-	int verbose;                                /* 0 normal, 1 verbose (-v), 2 very (-V) */
+	char log_file[CFG_STR]; /* "" = no file ("stdout", "-" give "") */
+	int verbose;            /* 0 normal, 1 verbose (-v), 2 very (-V) */
 	bool no_stdout_log;
 	char pidfile[CFG_STR];
-	char stats_socket[CFG_STR];                 /* unix socket for `tern stats`, "" = none */
-	char config_file[CFG_STR];                  /* the -c file actually read, "" if none */
-	bool check_config;                          /* --check-config: validate and exit */
-	bool help;                                  /* --help was given */
-	bool version;                               /* --version */
-	bool help_markdown;                         /* --help-markdown: print config_usage_markdown */
+	char stats_socket[CFG_STR]; /* unix socket for `tern stats`, "" = none */
+	char config_file[CFG_STR];  /* the -c file actually read, "" if none */
+	bool check_config;          /* --check-config: validate and exit */
+	bool help;                  /* --help was given */
+	bool version;               /* --version */
+	bool help_markdown;         /* --help-markdown: print config_usage_markdown */
 };
 
 /* Set every field to its default. */

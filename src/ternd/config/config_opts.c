@@ -92,6 +92,16 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "Bytes per second of unauthenticated answers (401/438 challenges, errors, Binding results) "
 		 "each worker sends to one source IPv4 address or IPv6 /64, after a burst of twice that; over "
 		 "it requests go unanswered. Bounds reflection to spoofed sources; 0 = no limit."},
+	{.name = "max-connections", .type = T_UINT, .off = OFF(max_connections), .min = 1, .max = 10000000,
+	 .arg = "N", .def = "16384",
+	 .help = "TCP client connections on the whole server (shared evenly by the workers); over it new "
+		 "connections are closed at once."},
+	{.name = "max-connections-per-ip", .type = T_UINT, .off = OFF(max_connections_per_ip), .min = 1,
+	 .max = 1000000, .arg = "N", .def = "64",
+	 .help = "TCP client connections from one IPv4 address or IPv6 /64; over it new ones are closed."},
+	{.name = "max-allocate-timeout", .type = T_UINT, .off = OFF(max_allocate_timeout), .min = 1,
+	 .max = 3600, .arg = "SECONDS", .def = "60",
+	 .help = "A TCP connection that holds no allocation this long after it was accepted is closed."},
 	{.name = "max-allocate-lifetime", .type = T_UINT, .off = OFF(max_allocate_lifetime), .flags = F_RELOAD,
 	 .min = 1, .max = 86400, .arg = "SECONDS", .def = "3600", .help = "Longest allocation lifetime granted."},
 	{.name = "default-allocate-lifetime", .type = T_UINT, .off = OFF(default_allocate_lifetime),
@@ -215,7 +225,6 @@ const struct cfg_opt tern__cfg_opts[] = {
 	WARN_F("no-dynamic-ip-list", 0, WHY_DB),
 	WARN_F("no-dynamic-realms", 0, WHY_DB),
 	WARN_V("bps-capacity", 'B', "no server-wide bandwidth cap yet: use max-bps and total-quota"),
-	WARN_V("max-allocate-timeout", 0, "tern keeps no state for an allocation before it succeeds"),
 	WARN_F("keep-address-family", 'K', WHY_FAMILY),
 	WARN_V("allocation-default-address-family", 'A', WHY_FAMILY),
 	WARN_F("no-loopback-peers", 0, "already the default (see allow-loopback-peers)"),
