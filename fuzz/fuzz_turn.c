@@ -23,8 +23,13 @@
  *   OP_CHANDATA client, chan, len, pad, bytes ChannelData from a client
  *   OP_PEER     relay, peer, len16, bytes     turn_on_peer on a live relay
  *   OP_TIME     step                          advance the clocks, run timers
+ *   OP_CLOSE    client                        turn_on_client_closed (a TCP client's
+ *                                             connection closes)
  * A client or peer selector below 0xF0 picks one of eight fixed addresses
- * (bit 3 of a client selector picks the listener); 0xF0..0xFF reads a raw
+ * (bit 3 of a client selector picks the listener, bit 4 the server address
+ * it wrote to, bit 5 TCP instead of UDP: a connection endpoint of its own,
+ * padded ChannelData, no retransmission cache, no unauthenticated-answer
+ * limit); 0xF0..0xFF reads a raw
  * IPv4 (even) or IPv6 (odd) address and port from the input.
  *
  * The fake io records nothing but checks every call: sends go to a
@@ -56,6 +61,7 @@
 #define LISTENER0   1
 #define NLISTENERS  2
 #define HANDLE0     100
+#define CONN0       1000 /* TCP client endpoints: CONN0 + 0..3 */
 #define MAX_HANDLES 256
 #define MAX_OPS     64
 #define MAX_DGRAM   4096
@@ -299,13 +305,14 @@ static void fake_relay_close(void *ctx, int handle)
 	r->owner = NULL;
 }
 
-static void check_to_client(const uint8_t *d, size_t len, size_t hdrlen, size_t paylen)
+static void check_to_client(const uint8_t *d, size_t len, size_t hdrlen, size_t paylen, bool stream)
 {
 	FUZZ_CHECK(len >= 4);
 	if (stun_is_channeldata(d, len)) {
-		/* RFC 8656 §12.6: header + payload, no padding over UDP */
+		/* RFC 8656 §12.5: header + payload, padded to 4 over TCP, not over UDP */
 		uint16_t ch = (uint16_t)(d[0] << 8 | d[1]);
-		FUZZ_CHECK(hdrlen == TURN_CHANNEL_HDR && len == hdrlen + paylen);
+		FUZZ_CHECK(hdrlen == TURN_CHANNEL_HDR &&
+		           len == hdrlen + paylen + (stream ? (4 - paylen % 4) % 4 : 0));
 		FUZZ_CHECK(F.alloc); /* only what a peer sent goes to a client as data */
 		FUZZ_CHECK(ch >= TURN_CHANNEL_MIN && ch <= T->p.channel_max);
 		FUZZ_CHECK((size_t)(d[2] << 8 | d[3]) == paylen);
@@ -343,7 +350,9 @@ static void check_to_client(const uint8_t *d, size_t len, size_t hdrlen, size_t 
 		/* docs/ARCHITECTURE.md: unauthenticated answers carry no reason
 		 * phrase and no SOFTWARE (amplification) */
 		FUZZ_CHECK(!stun_find(&m, STUN_A_SOFTWARE));
-		account_unsigned(F.from, len);
+		/* the per-source limit guards spoofable datagram sources only */
+		if (!stream)
+			account_unsigned(F.from, len);
 	}
 	/* with authentication on, TURN successes are always signed */
 	if (AU && m.cls == STUN_SUCCESS && m.method != STUN_BINDING)
@@ -370,8 +379,9 @@ static void check_to_client(const uint8_t *d, size_t len, size_t hdrlen, size_t 
 	}
 }
 
-static void fake_send(int handle, const union tern_addr *src, const union tern_addr *dst, const uint8_t *hdr,
-                      size_t hdrlen, const uint8_t *payload, size_t paylen, size_t pad)
+static void fake_send(bool to_client, bool stream, int handle, const union tern_addr *src,
+                      const union tern_addr *dst, const uint8_t *hdr, size_t hdrlen, const uint8_t *payload,
+                      size_t paylen, size_t pad)
 {
 	static uint8_t d[STUN_MAX_MSG + TURN_TX_HDR_MAX];
 
@@ -387,7 +397,7 @@ static void fake_send(int handle, const union tern_addr *src, const union tern_a
 	}
 	fuzz_touch(hdr, hdrlen);
 	fuzz_touch(payload, paylen);
-	if (listener_ok(handle)) {
+	if (to_client) {
 		if (F.alloc) {
 			/* data from a peer: to the allocation's client, only with a
 			 * permission for the peer's IP (RFC 8656 §10.3) */
@@ -396,7 +406,7 @@ static void fake_send(int handle, const union tern_addr *src, const union tern_a
 			FUZZ_CHECK(src && addr_equal(src, &F.alloc->ep.local));
 			FUZZ_CHECK(perm_find(T, F.alloc, F.from));
 		} else {
-			FUZZ_CHECK(F.from && handle == F.listener && addr_equal(dst, F.from));
+			FUZZ_CHECK(F.from && F.ep && (uint32_t)handle == F.ep->id && addr_equal(dst, F.from));
 			/* answers leave from the address the client wrote to */
 			FUZZ_CHECK(src && F.local && addr_equal(src, F.local));
 		}
@@ -405,7 +415,7 @@ static void fake_send(int handle, const union tern_addr *src, const union tern_a
 		if (paylen)
 			memcpy(d + hdrlen, payload, paylen);
 		memset(d + hdrlen + paylen, 0, pad);
-		check_to_client(d, hdrlen + paylen + pad, hdrlen, paylen);
+		check_to_client(d, hdrlen + paylen + pad, hdrlen, paylen, stream);
 		return;
 	}
 	struct relay *r = relay_at(handle);
@@ -429,8 +439,10 @@ static void fake_send(int handle, const union tern_addr *src, const union tern_a
 static enum turn_tx fake_send_client(void *ctx, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
                                      const uint8_t *payload, size_t paylen, size_t pad)
 {
-	FUZZ_CHECK(ep && ep->transport == TURN_T_UDP && listener_ok((int)ep->id));
-	fake_send((int)ep->id, &ep->local, &ep->remote, hdr, hdrlen, payload, paylen, pad);
+	FUZZ_CHECK(ep && (ep->transport == TURN_T_UDP ? listener_ok((int)ep->id)
+	                                              : ep->transport == TURN_T_TCP && ep->id >= CONN0));
+	fake_send(true, turn_transport_is_stream(ep->transport), (int)ep->id, &ep->local, &ep->remote, hdr,
+	          hdrlen, payload, paylen, pad);
 	return TURN_TX_QUEUED;
 }
 
@@ -438,7 +450,7 @@ static enum turn_tx fake_send_peer(void *ctx, int relay, const union tern_addr *
                                    size_t len)
 {
 	FUZZ_CHECK(!listener_ok(relay));
-	fake_send(relay, NULL, peer, NULL, 0, payload, len, 0);
+	fake_send(false, false, relay, NULL, peer, NULL, 0, payload, len, 0);
 	return TURN_TX_QUEUED;
 }
 
@@ -607,6 +619,7 @@ static unsigned pick(struct fz *f, const union tern_addr *table, unsigned n, uni
 struct client {
 	union tern_addr addr;
 	const union tern_addr *local;
+	bool tcp; /* a connection of its own instead of the UDP listener */
 	int listener;
 	unsigned idx; /* for the retransmission txid */
 };
@@ -616,7 +629,25 @@ static void pick_client(struct fz *f, struct client *c)
 	unsigned s = pick(f, CLIENTS, NCLIENTS, &c->addr);
 	c->listener = LISTENER0 + (int)((s >> 3) & 1);
 	c->local = &LOCALS[(s >> 4) & 1];
+	c->tcp = (s >> 5) & 1;
 	c->idx = s % NCLIENTS;
+}
+
+/* The endpoint of a client: the UDP listener, or its TCP connection (one
+ * per client address, listener and server address). */
+static struct turn_ep client_ep(const struct client *c)
+{
+	struct turn_ep ep = {.id = (uint32_t)c->listener,
+	                     .gen = 0,
+	                     .transport = TURN_T_UDP,
+	                     .local = *c->local,
+	                     .remote = c->addr};
+	if (c->tcp) {
+		ep.id = CONN0 + (uint32_t)(c->listener * 2 + (c->local == &LOCALS[1]));
+		ep.gen = 1;
+		ep.transport = TURN_T_TCP;
+	}
+	return ep;
 }
 
 /* Hand one datagram to the core from an exact-size copy, so a read past
@@ -631,8 +662,7 @@ static void deliver(const struct client *c, const uint8_t *buf, size_t len)
 	F.from = &c->addr;
 	F.listener = c->listener;
 	F.local = c->local;
-	struct turn_ep ep = {
-	    .id = (uint32_t)c->listener, .transport = TURN_T_UDP, .local = *c->local, .remote = c->addr};
+	struct turn_ep ep = client_ep(c);
 	F.ep = &ep;
 	turn_on_client(T, &ep, copy, len);
 	F.ep = NULL;
@@ -956,6 +986,17 @@ static void op_peer(struct fz *f)
 	free(copy);
 }
 
+/* The client's connection closes: its allocation, if any, is gone, and
+ * nothing is sent. (On a UDP endpoint the event means the same.) */
+static void op_close(struct fz *f)
+{
+	struct client c;
+	pick_client(f, &c);
+	struct turn_ep ep = client_ep(&c);
+	turn_on_client_closed(T, &ep);
+	FUZZ_CHECK(alloc_lookup(T, &ep) == NULL);
+}
+
 static void op_time(struct fz *f)
 {
 	uint8_t s = fz_u8(f);
@@ -981,7 +1022,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (TRACE)
 			fprintf(stderr, "op %u: %s\n", i,
 			        (const char *const[]){"raw", "built", "allocate", "req", "chandata", "peer",
-			                              "time"}[op]);
+			                              "time", "close"}[op]);
 		switch (op) {
 		case OP_RAW:
 			op_raw(&f);
@@ -1000,6 +1041,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case OP_PEER:
 			op_peer(&f);
+			break;
+		case OP_CLOSE:
+			op_close(&f);
 			break;
 		default:
 			op_time(&f);

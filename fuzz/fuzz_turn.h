@@ -28,7 +28,7 @@ enum {
 	C1_SMALL_LIMITS = 1 << 7, /* 2 permissions / channels per allocation instead of 6 */
 };
 
-enum { OP_RAW, OP_BUILT, OP_ALLOCATE, OP_REQ, OP_CHANDATA, OP_PEER, OP_TIME, OP_COUNT };
+enum { OP_RAW, OP_BUILT, OP_ALLOCATE, OP_REQ, OP_CHANDATA, OP_PEER, OP_TIME, OP_CLOSE, OP_COUNT };
 
 /* OP_REQ kinds ((kind & 7) % 5; bits 3-4: peers in a CreatePermission - 1;
  * bit 6: see op_req; bit 7: SHA-256 credentials) */
