@@ -476,18 +476,22 @@ static void *worker_main(void *arg)
 		}
 		refresh_time(w);
 		turn_on_tick(w->turn);
+		/* once a second: connection timeouts (before the flush, which
+		 * closes what they close), listeners' kernel drops */
+		bool second = w->now_us - w->drops_polled_us >= 1000000;
+		if (second) {
+			w->drops_polled_us = w->now_us;
+			conn_sweep(w, w->now_us / 1000);
+		}
 		/* One flush per loop turn: sends from every socket served in this
 		 * turn leave in one sendmmsg per socket (GSO where runs allow);
 		 * then the sockets closed this turn are closed for real. */
 		worker_flush(w);
 		w->rxused = 0;
 		pause = batch_pause_us(w, w->now_us, w->rx_datagrams - before);
-		if (w->now_us - w->drops_polled_us >= 1000000) {
-			w->drops_polled_us = w->now_us;
-			conn_sweep(w, w->now_us / 1000);
+		if (second)
 			for (unsigned i = 0; i < w->nlisteners; i++)
 				count_kernel_drops(w, w->listeners[i].h.fd, &w->listeners[i].kdrops_seen);
-		}
 	}
 	return NULL;
 }

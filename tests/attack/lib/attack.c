@@ -106,6 +106,12 @@ int at_stats_read(const char *path, struct at_stats *st)
 	    F(allocations_expired),
 	    F(auth_failures),
 	    F(allocations_total),
+	    F(tcp_accepted),
+	    F(tcp_closed),
+	    F(tcp_connections),
+	    F(tcp_refused),
+	    F(tcp_timeouts),
+	    F(tcp_bad_frames),
 #undef F
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {

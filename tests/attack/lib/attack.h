@@ -28,6 +28,7 @@ struct at_stats {
 	uint64_t allocations, allocations_created, allocations_deleted, allocations_expired;
 	uint64_t auth_failures;
 	uint64_t allocations_total; /* server-wide (not per worker) */
+	uint64_t tcp_accepted, tcp_closed, tcp_connections, tcp_refused, tcp_timeouts, tcp_bad_frames;
 	unsigned workers;
 };
 
