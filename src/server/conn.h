@@ -11,7 +11,9 @@
  * flush (a relayed payload is queued by pointer on a UDP relay socket), so
  * a connection's input buffer is compacted only at the start of its next
  * read (a later turn), and a closed connection is freed only after the
- * flush (worker_flush -> conn_reap). Bounds: CONN_IN_MAX bytes of input
+ * flush at the end of the loop turn (worker_end_turn -> conn_reap: not at
+ * an early flush inside the turn, whose epoll events may still name its
+ * handler). Bounds: CONN_IN_MAX bytes of input
  * (a longer frame closes the connection: counted), CONN_OUT_MAX bytes of
  * queued output (over it, relayed data is dropped and counted; an answer
  * that does not fit closes the connection). */
@@ -40,7 +42,8 @@ enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t
                        const uint8_t *payload, size_t paylen, size_t pad);
 /* End of turn, after the UDP flush: write every connection's queued output. */
 void conn_flush(struct worker *w);
-/* After the fds are closed: free the connections closed this turn. */
+/* At the end of the turn, after the flush and the fd closes: free the
+ * connections closed this turn. */
 void conn_reap(struct worker *w);
 /* Once a second: close connections that hold no allocation
  * max-allocate-timeout after they were accepted. */

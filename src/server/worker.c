@@ -61,7 +61,17 @@ static void worker_flush(struct worker *w)
 	for (unsigned i = 0; i < w->nclosing; i++)
 		close(w->closing[i]);
 	w->nclosing = 0;
-	conn_reap(w); /* nothing borrows from closed connections' buffers now */
+}
+
+/* The flush at the end of a loop turn: connections closed during the turn
+ * are freed here and only here. An early flush (a full batch) happens
+ * inside the turn, while the turn's epoll events may still name a closed
+ * connection's handler (net/loop.h: handler memory lives until the turn
+ * ends); after this one nothing borrows from their buffers either. */
+static void worker_end_turn(struct worker *w)
+{
+	worker_flush(w);
+	conn_reap(w);
 }
 
 void worker_close_later(struct worker *w, int fd)
@@ -486,7 +496,7 @@ static void *worker_main(void *arg)
 		/* One flush per loop turn: sends from every socket served in this
 		 * turn leave in one sendmmsg per socket (GSO where runs allow);
 		 * then the sockets closed this turn are closed for real. */
-		worker_flush(w);
+		worker_end_turn(w);
 		w->rxused = 0;
 		pause = batch_pause_us(w, w->now_us, w->rx_datagrams - before);
 		if (second)
