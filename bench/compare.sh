@@ -38,6 +38,7 @@ ALLOCS=4
 SCENARIOS=a,b,c
 SERVERS_FILTER=""
 TOPOLOGY=lo
+TRANSPORT=udp
 SERVER_CPU=1
 LOAD_CPU=0
 SMOKE=0
@@ -83,6 +84,8 @@ usage: bench/compare.sh [options]
                         owgso@N; comma-separated (default $SCENARIOS)
   --servers LIST        only these (names as in --list), comma-separated
   --list                print the servers that would run, and exit
+  --transport udp|tcp   how clients reach the relay (default udp); tcp runs ternd and coturn
+                        (peers stay UDP; the floors and pion are UDP only)
   --topology lo|veth    lo: one namespace, loopback; veth: client, relay and peer
                         namespaces joined by veth pairs (default lo)
   --server-cpu N / --load-cpu N   (default $SERVER_CPU / $LOAD_CPU)
@@ -123,6 +126,7 @@ while [ $# -gt 0 ]; do
 	--servers) SERVERS_FILTER=$2; shift ;;
 	--list) list_only=1 ;;
 	--topology) TOPOLOGY=$2; shift ;;
+	--transport) TRANSPORT=$2; shift ;;
 	--server-cpu) SERVER_CPU=$2; shift ;;
 	--load-cpu) LOAD_CPU=$2; shift ;;
 	--smoke) SMOKE=1 ;;
@@ -286,6 +290,19 @@ else
 	skipped+=("pion (no $PION: bench/build-pion.sh)")
 fi
 servers+=(fwd fwd-gso)
+# --transport tcp: clients reach the relay over TCP; the floors (plain UDP
+# forwarders) and pion's server (UDP listener only here) have no such path
+if [ "$TRANSPORT" = tcp ]; then
+	tcp_servers=()
+	for s in "${servers[@]}"; do
+		case "$s" in
+		pion | fwd*) skipped+=("$s (UDP only: --transport tcp)") ;;
+		*) tcp_servers+=("$s") ;;
+		esac
+	done
+	servers=("${tcp_servers[@]}")
+	OPTIONAL_SERVERS=()
+fi
 # not in the default list: the GSO floor with each relay socket connected to
 # its peer (what per-allocation connected relay sockets could save); name it
 # in --servers to run it
@@ -302,6 +319,7 @@ if [ -n "$SERVERS_FILTER" ]; then
 	servers=("${sel[@]}")
 fi
 [ ${#servers[@]} -gt 0 ] || die "no server to run"
+[ "$TRANSPORT" = udp ] || [ "$TRANSPORT" = tcp ] || die "--transport is udp or tcp, not '$TRANSPORT'"
 
 if [ "$list_only" = 1 ]; then
 	for s in "${servers[@]}"; do echo "$s"; done
@@ -551,11 +569,12 @@ start_server() {
 		cmd=("${VARIANT_BIN[$name]}" $(ternd_base_flags) ${VARIANT_FLAGS[$name]})
 		;;
 	coturn | coturn-mmsg)
-		cmd=(turnserver -n --no-cli --no-tls --no-dtls --no-tcp --no-tcp-relay --relay-threads=1
+		cmd=(turnserver -n --no-cli --no-tls --no-dtls --no-tcp-relay --relay-threads=1
 			--listening-ip "$LISTEN_IP" --relay-ip "$RELAY_IP" --listening-port "$PORT"
 			--lt-cred-mech --user bench:bench --realm bench.test
 			--pidfile "$OUT/logs/turnserver.pid" --userdb "$OUT/logs/turndb" --log-file "$log.turnserver" --simple-log)
 		[ "$TOPOLOGY" = lo ] && cmd+=(--allow-loopback-peers)
+		[ "$TRANSPORT" = udp ] && cmd+=(--no-tcp)
 		# shellcheck disable=SC2206
 		[ "$name" = coturn-mmsg ] && cmd+=($COTURN_MMSG_FLAGS)
 		;;
@@ -626,6 +645,7 @@ run_one() {
 	local bcmd=("$TERN" bench --mode "$mode" --allocations "$ALLOCS" "${auth[@]}"
 		--peer "$PEER_IP:$PEER_PORT" --peers per-allocation --pps "$rate" --size "$SIZE"
 		--seconds "$SECONDS_RUN" --warmup "$WARMUP" "${extra[@]}" "$LISTEN_IP:$PORT")
+	[ "$TRANSPORT" = tcp ] && bcmd=("${bcmd[@]:0:${#bcmd[@]}-1}" --transport tcp "$LISTEN_IP:$PORT")
 	echo "${bcmd[*]}" >"$log.bench.cmd"
 
 	local e0 e1 er0="" er1=""

@@ -61,6 +61,8 @@ static void bench_usage(FILE *f)
 	    "  --sizes B1,B2,...   payload sizes used round-robin (at most %d)\n"
 	    "  --burst-us U        send what is due every U microseconds as one burst (default: even)\n"
 	    "  --gso               send runs of same-size datagrams as UDP_SEGMENT messages\n"
+	    "  --transport udp|tcp how clients reach the server (default udp); tcp: one connection per\n"
+	    "                      allocation, padded ChannelData (peers stay UDP)\n"
 	    "  --threads T         generator threads; allocations are split over them (default 1)\n"
 	    "  --live / --quiet    force / suppress the once-a-second line (default: on a terminal)\n"
 	    "\n"
@@ -174,7 +176,8 @@ static void print_report(const struct bench_cfg *cfg, const struct report *r)
 	                          : "channel");
 	for (unsigned i = 0; i < cfg->nsizes; i++)
 		printf("%s%u", i ? "," : "", cfg->sizes[i]);
-	printf("],\"threads\":%u,\"warmup\":%.3f,\"burst_us\":%u,\"gso\":%s,\"sent_rate\":%.1f", cfg->threads,
+	printf("],\"client_transport\":\"%s\"", cfg->tcp ? "tcp" : "udp");
+	printf(",\"threads\":%u,\"warmup\":%.3f,\"burst_us\":%u,\"gso\":%s,\"sent_rate\":%.1f", cfg->threads,
 	       cfg->warmup, cfg->burst_us, cfg->gso ? "true" : "false",
 	       r->seconds > 0 ? (double)r->sent / r->seconds : 0.0);
 	json_us("rtt_min_us", st->rtt.min, rtt);
@@ -344,6 +347,7 @@ int cmd_bench(int argc, char **argv)
 		O_SIZES,
 		O_BURST,
 		O_GSO,
+		O_TRANSPORT,
 		O_THREADS,
 		O_LIVE,
 		O_QUIET
@@ -367,6 +371,7 @@ int cmd_bench(int argc, char **argv)
 	    {"sizes", required_argument, NULL, O_SIZES},
 	    {"burst-us", required_argument, NULL, O_BURST},
 	    {"gso", no_argument, NULL, O_GSO},
+	    {"transport", required_argument, NULL, O_TRANSPORT},
 	    {"threads", required_argument, NULL, O_THREADS},
 	    {"live", no_argument, NULL, O_LIVE},
 	    {"quiet", no_argument, NULL, O_QUIET},
@@ -461,6 +466,12 @@ int cmd_bench(int argc, char **argv)
 		case O_GSO:
 			cfg.gso = true;
 			break;
+		case O_TRANSPORT:
+			if (strcmp(optarg, "tcp") == 0)
+				cfg.tcp = true;
+			else if (strcmp(optarg, "udp") != 0)
+				bad = -1;
+			break;
 		case O_THREADS:
 			bad = parse_uint(optarg, 1, MAX_THREADS, &cfg.threads);
 			break;
@@ -537,6 +548,10 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (secret && password) {
 		fprintf(stderr, "tern bench: give --password or --secret, not both\n");
+		return 2;
+	}
+	if (cfg.tcp && (cfg.gso || cfg.raw)) {
+		fprintf(stderr, "tern bench: --transport tcp: no --gso or --raw (those are UDP)\n");
 		return 2;
 	}
 	if (cfg.gso && !udp_probe_gso()) {

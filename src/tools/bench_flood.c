@@ -89,6 +89,11 @@ static unsigned frame(const struct bench_cfg *cfg, struct bench_alloc *a, uint8_
 		stun_channeldata_hdr(slot, a->channel, (uint16_t)size);
 		p = slot + TURN_CHANNEL_HDR;
 		total = size + TURN_CHANNEL_HDR;
+		if (cfg->tcp) {
+			/* RFC 8656 §12.5: padded to 4 bytes over TCP */
+			memset(p + size, 0, pad4(size) - size);
+			total = TURN_CHANNEL_HDR + (unsigned)pad4(size);
+		}
 	}
 	memcpy(p, BENCH_MAGIC, 4);
 	wr32(p + 4, cfg->run);
@@ -144,6 +149,57 @@ static void msg_set(struct flood *f, unsigned m, unsigned iov0, unsigned niov, u
 		udp_msg_gso(h, &f->ctl[m], (uint16_t)seg);
 }
 
+/* TCP: the frames in iov[0..n) as one stream write. What the kernel does
+ * not take is kept whole in a->pend (the stream must stay framed) and sent
+ * first next time; while any is pending, new frames are not sent (counted
+ * as blocked, like EAGAIN on UDP). */
+static void send_stream(struct bench_thread *th, struct flood *f, struct bench_alloc *a, unsigned n,
+                        uint8_t phase)
+{
+	struct bench_stats *st = &th->st;
+	if (a->plen) {
+		ssize_t r = send(a->fd, a->pend, a->plen, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r > 0) {
+			memmove(a->pend, a->pend + r, a->plen - (size_t)r);
+			a->plen -= (size_t)r;
+		}
+		st->send_calls++;
+		if (a->plen) {
+			st->send_blocked += n;
+			return;
+		}
+	}
+	struct msghdr mh = {.msg_iov = f->iov, .msg_iovlen = n};
+	size_t total = 0;
+	for (unsigned k = 0; k < n; k++)
+		total += f->iov[k].iov_len;
+	ssize_t r = sendmsg(a->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	st->send_calls++;
+	if (r < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			st->send_blocked += n;
+		else
+			st->send_failed += n;
+		return;
+	}
+	if (phase == BENCH_PHASE_MEAS)
+		st->sent += n;
+	else
+		st->sent_warm += n;
+	/* keep the unsent tail of the frames handed over */
+	size_t skip = (size_t)r;
+	for (unsigned k = 0; k < n && (size_t)r < total; k++) {
+		size_t l = f->iov[k].iov_len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		memcpy(a->pend + a->plen, (uint8_t *)f->iov[k].iov_base + skip, l - skip);
+		a->plen += l - skip;
+		skip = 0;
+	}
+}
+
 /* Send `count` datagrams on allocation a. */
 static void send_alloc(struct bench_thread *th, struct flood *f, struct bench_alloc *a, unsigned count,
                        uint8_t phase)
@@ -160,6 +216,14 @@ static void send_alloc(struct bench_thread *th, struct flood *f, struct bench_al
 			a->seq++;
 		}
 		unsigned nmsg = 0;
+		if (cfg->tcp) {
+			for (unsigned k = 0; k < n; k++)
+				f->iov[k] = (struct iovec){.iov_base = f->slots + (size_t)k * f->stride,
+				                           .iov_len = f->len[k]};
+			send_stream(th, f, a, n, phase);
+			count -= n;
+			continue;
+		}
 		if (!cfg->gso) {
 			for (unsigned k = 0; k < n; k++) {
 				f->iov[k] = (struct iovec){.iov_base = f->slots + (size_t)k * f->stride,
@@ -265,8 +329,42 @@ static void on_datagram(struct bench_thread *th, struct flood *f, struct bench_a
 		th->st.bad++;
 }
 
+/* TCP: read what is there and hand each whole frame on. */
+static void drain_stream(struct bench_thread *th, struct flood *f, struct bench_alloc *a)
+{
+	for (unsigned b = 0; b < RX_BUDGET; b++) {
+		ssize_t n = recv(a->fd, a->sbuf + a->slen, BENCH_STREAM_BUF - a->slen, MSG_DONTWAIT);
+		if (n <= 0) {
+			if (n == 0 || (errno != EAGAIN && errno != EINTR))
+				th->st.recv_errors++;
+			return;
+		}
+		a->slen += (size_t)n;
+		uint64_t now = bench_now_ns();
+		size_t off = 0;
+		for (;;) {
+			int fl = stun_frame_len(a->sbuf + off, a->slen - off);
+			if (fl < 0) {
+				th->st.bad++;
+				a->slen = 0; /* the stream is lost; stop reading it */
+				return;
+			}
+			if (fl == 0 || (size_t)fl > a->slen - off)
+				break;
+			on_datagram(th, f, a, a->sbuf + off, (size_t)fl, now);
+			off += (size_t)fl;
+		}
+		memmove(a->sbuf, a->sbuf + off, a->slen - off);
+		a->slen -= off;
+	}
+}
+
 static void drain(struct bench_thread *th, struct flood *f, struct bench_alloc *a)
 {
+	if (th->cfg->tcp) {
+		drain_stream(th, f, a);
+		return;
+	}
 	for (unsigned b = 0; b < RX_BUDGET; b++) {
 		int n = udp_recv_batch(a->fd, &f->rx, NET_BATCH);
 		if (n < 0) {

@@ -2,6 +2,10 @@
  * sequential (one transaction at a time, bounded by retransmission limits);
  * the flood never waits on it. */
 #include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
@@ -123,12 +127,42 @@ static int64_t now_ms(void)
 /* Send and wait for the answer with this txid: 0 and the parsed answer in
  * m (pointing into resp), -ETIMEDOUT, -ECONNREFUSED (ICMP unreachable all
  * along), or -errno. */
-static int exchange(int fd, const uint8_t *req, size_t len, const uint8_t *txid, int rto, int tries,
-                    uint8_t *resp, struct stun_msg *m)
+/* TCP: the next whole frame of a's stream into resp (at most RESP_MAX
+ * bytes kept): its length, 0 when none is complete, -EPROTO, -ECONNRESET. */
+static ssize_t stream_frame(struct bench_alloc *a, uint8_t *resp)
 {
+	for (;;) {
+		int fl = stun_frame_len(a->sbuf, a->slen);
+		if (fl < 0)
+			return -EPROTO;
+		if (fl > 0 && (size_t)fl <= a->slen) {
+			size_t n = (size_t)fl < RESP_MAX ? (size_t)fl : RESP_MAX;
+			memcpy(resp, a->sbuf, n);
+			memmove(a->sbuf, a->sbuf + fl, a->slen - (size_t)fl);
+			a->slen -= (size_t)fl;
+			return (ssize_t)n;
+		}
+		ssize_t r = recv(a->fd, a->sbuf + a->slen, BENCH_STREAM_BUF - a->slen, MSG_DONTWAIT);
+		if (r == 0)
+			return -ECONNRESET;
+		if (r < 0)
+			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		a->slen += (size_t)r;
+	}
+}
+
+static int exchange(struct bench_alloc *a, bool tcp, const uint8_t *req, size_t len, const uint8_t *txid,
+                    int rto, int tries, uint8_t *resp, struct stun_msg *m)
+{
+	int fd = a->fd;
 	bool refused = false, answered = false;
+	if (tcp) {
+		/* a stream loses nothing: one send, one long wait */
+		rto *= (1 << tries) - 1;
+		tries = 1;
+	}
 	for (int t = 0; t < tries; t++, rto *= 2) {
-		if (send(fd, req, len, 0) < 0) {
+		if (send(fd, req, len, MSG_NOSIGNAL) < 0) {
 			if (errno == ECONNREFUSED)
 				refused = true;
 			else if (errno != EAGAIN && errno != EINTR)
@@ -145,7 +179,19 @@ static int exchange(int fd, const uint8_t *req, size_t len, const uint8_t *txid,
 				return -errno;
 			if (r <= 0)
 				continue;
-			ssize_t n = recv(fd, resp, RESP_MAX, MSG_DONTWAIT);
+			ssize_t n;
+			while (tcp && (n = stream_frame(a, resp)) > 0) {
+				answered = true;
+				if (stun_parse(m, resp, (size_t)n) == 0 && m->cls != STUN_REQUEST &&
+				    m->cls != STUN_INDICATION && memcmp(m->txid, txid, STUN_TXID_LEN) == 0)
+					return 0;
+			}
+			if (tcp) {
+				if (n < 0)
+					return (int)n;
+				continue;
+			}
+			n = recv(fd, resp, RESP_MAX, MSG_DONTWAIT);
 			if (n < 0) {
 				if (errno == ECONNREFUSED)
 					refused = true;
@@ -175,7 +221,7 @@ static int transact(const struct bench_cfg *cfg, struct bench_alloc *a, uint16_t
 		if (len < 0)
 			return len;
 		bool had_auth = a->nonce_len > 0;
-		int r = exchange(a->fd, req, (size_t)len, txid, rto, tries, resp, m);
+		int r = exchange(a, cfg->tcp, req, (size_t)len, txid, rto, tries, resp, m);
 		if (r < 0)
 			return r;
 		if (m->cls == STUN_SUCCESS)
@@ -221,10 +267,28 @@ int bench_setup(const struct bench_cfg *cfg, struct bench_alloc *a)
 	struct stun_msg m;
 	int r;
 
-	a->fd = udp_open(&cfg->bind, UDP_F_NONBLOCK, SOCK_BUF, SOCK_BUF, NULL);
-	if (a->fd < 0) {
-		fprintf(stderr, "tern bench: allocation %u: socket: %s\n", a->index, strerror(-a->fd));
-		return a->fd;
+	if (cfg->tcp) {
+		/* RFC 8656 §3.1: TURN over TCP, one connection per allocation */
+		int one = 1, sz = SOCK_BUF;
+		a->sbuf = malloc(BENCH_STREAM_BUF);
+		a->pend = malloc(BENCH_PEND_BUF);
+		a->fd = socket(cfg->server.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (!a->sbuf || !a->pend || a->fd < 0 ||
+		    (cfg->bind.sa.sa_family && bind(a->fd, &cfg->bind.sa, addr_len(&cfg->bind)) < 0)) {
+			r = a->fd < 0 || !a->sbuf || !a->pend ? -ENOMEM : -errno;
+			fprintf(stderr, "tern bench: allocation %u: socket: %s\n", a->index, strerror(-r));
+			return r;
+		}
+		setsockopt(a->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(a->fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(a->fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	} else {
+		a->fd = udp_open(&cfg->bind, UDP_F_NONBLOCK, SOCK_BUF, SOCK_BUF, NULL);
+		if (a->fd < 0) {
+			fprintf(stderr, "tern bench: allocation %u: socket: %s\n", a->index,
+			        strerror(-a->fd));
+			return a->fd;
+		}
 	}
 	/* Connected: the kernel filters what reaches the socket and sends
 	 * need no destination (no route lookup per datagram). */
@@ -235,6 +299,8 @@ int bench_setup(const struct bench_cfg *cfg, struct bench_alloc *a)
 		fprintf(stderr, "tern bench: allocation %u: connect: %s\n", a->index, strerror(-r));
 		return r;
 	}
+	if (cfg->tcp)
+		fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) | O_NONBLOCK);
 	if (cfg->raw)
 		return 0;
 
@@ -298,7 +364,7 @@ static void maint_send(const struct bench_cfg *cfg, struct bench_alloc *a, unsig
 		random_txid(a->maint_txid[k]);
 		int len = build_req(cfg, a, method, cfg->lifetime ? cfg->lifetime : 600, a->maint_txid[k],
 		                    req, sizeof(req));
-		if (len < 0 || send(a->fd, req, (size_t)len, MSG_DONTWAIT) < 0)
+		if (len < 0 || send(a->fd, req, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			st->maint_errors++;
 	}
 }
@@ -371,4 +437,7 @@ void bench_teardown(const struct bench_cfg *cfg, struct bench_alloc *a)
 		(void)transact(cfg, a, TURN_REFRESH, 0, 50, 2, resp, &m);
 	close(a->fd);
 	a->fd = -1;
+	free(a->sbuf);
+	free(a->pend);
+	a->sbuf = a->pend = NULL;
 }

@@ -67,6 +67,11 @@ struct bench_sink_count {
 
 enum bench_mode { BENCH_RTT, BENCH_ONEWAY };
 
+/* --transport tcp: receive buffer per allocation (frames are cut from it)
+ * and the most a short write can leave pending (a burst's frames). */
+#define BENCH_STREAM_BUF (256 << 10)
+#define BENCH_PEND_BUF   (512 << 10)
+
 struct bench_cfg {
 	union tern_addr server;
 	union tern_addr peer; /* family 0 when not given */
@@ -75,6 +80,7 @@ struct bench_cfg {
 	unsigned allocations;
 	bool peers_shared;
 	bool indications, raw, gso, live;
+	bool tcp; /* --transport tcp: each allocation over its own TCP connection */
 	unsigned threads;
 	/* credentials as sent (REST ones already derived) */
 	const char *username, *password;
@@ -108,6 +114,10 @@ struct bench_alloc {
 	 * the answers come back on the data path (bench_turn_answer). */
 	uint64_t maint_due_ns, maint_sent_ns;
 	unsigned maint_pending; /* bit 0 Refresh, bit 1 ChannelBind/CreatePermission */
+	/* --transport tcp: bytes received and not yet cut into frames, and the
+	 * tail of a frame the kernel did not take (sent before anything new) */
+	uint8_t *sbuf, *pend;
+	size_t slen, plen;
 	uint8_t maint_txid[2][12];
 };
 
