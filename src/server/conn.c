@@ -23,7 +23,7 @@ struct conn {
 	uint8_t *out;
 	uint32_t out_len, out_cap;
 	bool closing;
-	bool had_alloc;           /* held an allocation at a sweep: max-allocate-timeout is met */
+	uint64_t alloc_seen_ms;   /* last sweep that found an allocation on it (accept time at first) */
 	uint32_t src_slot;        /* its per-source counter */
 	uint64_t accepted_ms;     /* worker clock at accept */
 	bool on_out_list;         /* in w->out_pending */
@@ -92,12 +92,14 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 	struct conn *next;
 	for (struct conn *c = w->conns; c; c = next) {
 		next = c->next; /* conn_close unlinks c */
-		if (c->had_alloc || now_ms - c->accepted_ms < w->sh->allocate_timeout_ms)
-			continue;
+		/* An allocation resets the clock: a connection whose allocation was
+		 * deleted or expired is closed like one that never had one. */
 		if (turn_ep_has_allocation(w->turn, &c->ep)) {
-			c->had_alloc = true;
+			c->alloc_seen_ms = now_ms;
 			continue;
 		}
+		if (now_ms - c->alloc_seen_ms < w->sh->allocate_timeout_ms)
+			continue;
 		w->tcp_timeouts++;
 		conn_close(c);
 	}
@@ -232,7 +234,7 @@ void conn_accept(struct worker *w, int lfd)
 		struct relay_sock *slot = &w->relays[fd];
 		c->w = w;
 		c->src_slot = slot_i;
-		c->accepted_ms = w->now_us / 1000;
+		c->accepted_ms = c->alloc_seen_ms = w->now_us / 1000;
 		c->in_cap = CONN_IN_MIN;
 		c->h.fn = on_conn;
 		c->h.fd = fd;

@@ -45,8 +45,8 @@ void conn_flush(struct worker *w);
 /* At the end of the turn, after the flush and the fd closes: free the
  * connections closed this turn. */
 void conn_reap(struct worker *w);
-/* Once a second: close connections that hold no allocation
- * max-allocate-timeout after they were accepted. */
+/* Once a second: close connections that have held no allocation for
+ * max-allocate-timeout (since accept, or since their allocation went). */
 void conn_sweep(struct worker *w, uint64_t now_ms);
 /* Slots of the per-source connection counters (server_shared). */
 #define CONN_SRC_SLOTS 8192

@@ -205,6 +205,14 @@ static void limits(void)
 	tap_check(got == 0, "limits: the connection without an allocation was closed (max-allocate-timeout)");
 	rc = turnc_refresh(&busy, 600, &r);
 	tap_check(rc == 0, "limits: the connection with an allocation is still served (%s)", it_outcome(rc));
+	/* once its allocation is deleted, the same timeout applies again */
+	rc = turnc_refresh(&busy, 0, &r);
+	tap_check(rc == 0, "limits: the allocation is deleted (%s)", it_outcome(rc));
+	pfd.fd = busy.fd;
+	got = -1;
+	if (poll(&pfd, 1, 3500) == 1)
+		got = recv(busy.fd, buf, sizeof(buf), 0);
+	tap_check(got == 0, "limits: a connection whose allocation ended is closed after the timeout too");
 	turnc_close(&idle);
 	turnc_close(&busy);
 	srv_stop_check(&s);

@@ -101,7 +101,8 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "TCP client connections from one IPv4 address or IPv6 /64; over it new ones are closed."},
 	{.name = "max-allocate-timeout", .type = T_UINT, .off = OFF(max_allocate_timeout), .min = 1,
 	 .max = 3600, .arg = "SECONDS", .def = "60",
-	 .help = "A TCP connection that holds no allocation this long after it was accepted is closed."},
+	 .help = "A TCP connection that holds no allocation this long (since it was accepted, or since its "
+		 "allocation ended) is closed."},
 	{.name = "max-allocate-lifetime", .type = T_UINT, .off = OFF(max_allocate_lifetime), .flags = F_RELOAD,
 	 .min = 1, .max = 86400, .arg = "SECONDS", .def = "3600", .help = "Longest allocation lifetime granted."},
 	{.name = "default-allocate-lifetime", .type = T_UINT, .off = OFF(default_allocate_lifetime),
