@@ -339,13 +339,10 @@ static void tx_send(struct udp_tx *tx, int fd, unsigned n)
 
 void udp_msg_gso(struct msghdr *mh, union udp_gso_cmsg *cm, uint16_t seg)
 {
+	size_t off = 0;
+	put_cmsg(cm->buf, &off, SOL_UDP, UDP_SEGMENT, &seg, sizeof seg);
 	mh->msg_control = cm->buf;
-	mh->msg_controllen = sizeof(cm->buf);
-	struct cmsghdr *c = CMSG_FIRSTHDR(mh);
-	c->cmsg_level = SOL_UDP;
-	c->cmsg_type = UDP_SEGMENT;
-	c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-	memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+	mh->msg_controllen = off;
 }
 
 void udp_tx_flush(struct udp_tx *tx)

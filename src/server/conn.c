@@ -73,18 +73,7 @@ static void conn_close(struct conn *c)
 /* The counter of a source: its IPv4 address or IPv6 /64. */
 static uint32_t src_slot(const struct server_shared *sh, const union tern_addr *a)
 {
-	uint8_t k[9];
-	size_t n;
-	if (a->sa.sa_family == AF_INET) {
-		k[0] = 4;
-		memcpy(k + 1, &a->v4.sin_addr, 4);
-		n = 5;
-	} else {
-		k[0] = 6;
-		memcpy(k + 1, &a->v6.sin6_addr, 8);
-		n = 9;
-	}
-	return (uint32_t)(siphash13(&sh->conn_key, k, n) % CONN_SRC_SLOTS);
+	return (uint32_t)(addr_source_hash(a, &sh->conn_key) % CONN_SRC_SLOTS);
 }
 
 void conn_sweep(struct worker *w, uint64_t now_ms)
@@ -92,6 +81,14 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 	struct conn *next;
 	for (struct conn *c = w->conns; c; c = next) {
 		next = c->next; /* conn_close unlinks c */
+		/* An empty output buffer is released here, not after each write:
+		 * a busy connection keeps it (no malloc per turn), an idle one
+		 * holds no output memory after a second. */
+		if (c->out && c->out_len == 0) {
+			free(c->out);
+			c->out = NULL;
+			c->out_cap = 0;
+		}
 		/* An allocation resets the clock: a connection whose allocation was
 		 * deleted or expired is closed like one that never had one. */
 		if (turn_ep_has_allocation(w->turn, &c->ep)) {
@@ -211,18 +208,35 @@ void conn_accept(struct worker *w, int lfd)
 		/* limits: per worker, and per source over the whole server */
 		uint32_t slot_i = src_slot(w->sh, &peer);
 		_Atomic uint32_t *per_src = &w->sh->conn_per_src[slot_i];
-		if (w->tcp_live >= w->sh->conn_cap ||
+		bool over = w->tcp_live >= w->sh->conn_cap;
+		if (!over &&
 		    atomic_fetch_add_explicit(per_src, 1, memory_order_relaxed) >= w->sh->conn_cap_per_src) {
-			if (w->tcp_live < w->sh->conn_cap)
-				atomic_fetch_sub_explicit(per_src, 1, memory_order_relaxed);
+			atomic_fetch_sub_explicit(per_src, 1, memory_order_relaxed);
+			over = true;
+		}
+		if (over) {
 			w->tcp_refused++;
 			LOG_RL(LOG_INFO, "worker %u: tcp connection refused: over max-connections(-per-ip)",
 			       w->id);
 			close(fd);
 			continue;
 		}
-		struct conn *c = calloc(1, sizeof(*c));
-		if ((unsigned)fd >= w->nrelays || !c || !(c->in = malloc(CONN_IN_MIN))) {
+		struct relay_sock *slot = (unsigned)fd < w->nrelays ? &w->relays[fd] : NULL;
+		struct conn *c = slot ? calloc(1, sizeof(*c)) : NULL;
+		if (c && (c->in = malloc(CONN_IN_MIN)) != NULL) {
+			c->w = w;
+			c->src_slot = slot_i;
+			c->accepted_ms = c->alloc_seen_ms = w->now_us / 1000;
+			c->in_cap = CONN_IN_MIN;
+			c->h.fn = on_conn;
+			c->h.fd = fd;
+			c->ep.id = (uint32_t)fd;
+			c->ep.gen = slot->gen + 1;
+			c->ep.transport = TURN_T_TCP;
+			c->ep.local = local;
+			c->ep.remote = peer;
+		}
+		if (!c || !c->in || loop_add(w->loop, &c->h, EPOLLIN | EPOLLRDHUP) < 0) {
 			atomic_fetch_sub_explicit(per_src, 1, memory_order_relaxed);
 			w->tcp_accept_fail++;
 			if (c)
@@ -231,26 +245,7 @@ void conn_accept(struct worker *w, int lfd)
 			close(fd);
 			continue;
 		}
-		struct relay_sock *slot = &w->relays[fd];
-		c->w = w;
-		c->src_slot = slot_i;
-		c->accepted_ms = c->alloc_seen_ms = w->now_us / 1000;
-		c->in_cap = CONN_IN_MIN;
-		c->h.fn = on_conn;
-		c->h.fd = fd;
-		c->ep.id = (uint32_t)fd;
-		c->ep.gen = ++slot->gen;
-		c->ep.transport = TURN_T_TCP;
-		c->ep.local = local;
-		c->ep.remote = peer;
-		if (loop_add(w->loop, &c->h, EPOLLIN | EPOLLRDHUP) < 0) {
-			atomic_fetch_sub_explicit(per_src, 1, memory_order_relaxed);
-			w->tcp_accept_fail++;
-			free(c->in);
-			free(c);
-			close(fd);
-			continue;
-		}
+		slot->gen = c->ep.gen;
 		slot->conn = c;
 		c->next = w->conns;
 		if (w->conns)
@@ -311,8 +306,8 @@ enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t
 	return TURN_TX_QUEUED;
 }
 
-/* Write what is queued; a short write waits for EPOLLOUT. The buffer is
- * released once empty: an idle connection holds no output memory. */
+/* Write what is queued; a short write waits for EPOLLOUT. (conn_sweep
+ * releases a buffer that stays empty.) */
 static void conn_write(struct conn *c)
 {
 	while (c->out_len) {
@@ -332,11 +327,6 @@ static void conn_write(struct conn *c)
 	if (want != c->want_out) {
 		c->want_out = want;
 		loop_mod(c->w->loop, &c->h, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
-	}
-	if (!want) {
-		free(c->out);
-		c->out = NULL;
-		c->out_cap = 0;
 	}
 }
 

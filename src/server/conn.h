@@ -5,7 +5,8 @@
  * reads) and handed to the TURN core as endpoints (turn_ep: the fd, the
  * fd-table slot's generation, TCP, local and remote address); what the
  * core queues for a connection is copied into its output buffer and
- * written once at the end of the loop turn.
+ * written once at the end of the loop turn; the once-a-second sweep
+ * releases output buffers found empty.
  *
  * Lifetimes: a frame handed to the core is borrowed until the end-of-turn
  * flush (a relayed payload is queued by pointer on a UDP relay socket), so

@@ -100,22 +100,7 @@ const struct turn_stats *turn_stats(const struct turn *t)
  * pick addresses that share a victim's bucket without the key. */
 static struct turn_bucket *unauth_bucket(const struct turn *t, const union tern_addr *a)
 {
-	uint8_t k[9];
-	size_t n;
-	if (a->sa.sa_family == AF_INET) {
-		k[0] = 4;
-		memcpy(k + 1, &a->v4.sin_addr, 4);
-		n = 5;
-	} else if (IN6_IS_ADDR_V4MAPPED(&a->v6.sin6_addr)) {
-		k[0] = 4;
-		memcpy(k + 1, a->v6.sin6_addr.s6_addr + 12, 4);
-		n = 5;
-	} else {
-		k[0] = 6;
-		memcpy(k + 1, a->v6.sin6_addr.s6_addr, 8);
-		n = 9;
-	}
-	return &t->unauth[siphash13(&t->k_unauth, k, n) & (TURN_UNAUTH_SLOTS - 1)];
+	return &t->unauth[addr_source_hash(a, &t->k_unauth) & (TURN_UNAUTH_SLOTS - 1)];
 }
 
 /* May len bytes go unsigned to a? If so and take, they are spent. */

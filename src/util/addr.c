@@ -47,6 +47,23 @@ uint64_t addr_hash(const union tern_addr *a, const struct sip_key *k)
 	return siphash13(k, b, n);
 }
 
+uint64_t addr_source_hash(const union tern_addr *a, const struct sip_key *k)
+{
+	uint8_t b[9];
+	size_t n = 5;
+	b[0] = 4;
+	if (a->sa.sa_family == AF_INET) {
+		memcpy(b + 1, &a->v4.sin_addr, 4);
+	} else if (IN6_IS_ADDR_V4MAPPED(&a->v6.sin6_addr)) {
+		memcpy(b + 1, a->v6.sin6_addr.s6_addr + 12, 4);
+	} else {
+		b[0] = 6;
+		memcpy(b + 1, a->v6.sin6_addr.s6_addr, 8);
+		n = 9;
+	}
+	return siphash13(k, b, n);
+}
+
 int addr_parse(union tern_addr *out, const char *s, uint16_t default_port)
 {
 	char host[INET6_ADDRSTRLEN + 2];

@@ -52,6 +52,10 @@ bool addr_is_any(const union tern_addr *a);
 /* A 64-bit keyed hash (SipHash-1-3) of family, address and port: without
  * the key nobody can choose addresses that collide in a table. */
 uint64_t addr_hash(const union tern_addr *a, const struct sip_key *k);
+/* A keyed hash (SipHash-1-3) of the source a counts as: an IPv4 address
+ * (also written IPv4-mapped) or an IPv6 /64, the unit one host or one
+ * customer holds. Port ignored. For per-source limits. */
+uint64_t addr_source_hash(const union tern_addr *a, const struct sip_key *k);
 /* Parse "1.2.3.4", "::1", "[::1]", optionally with ":port" (port for v6 only
  * in brackets). default_port is used when none is given. -EINVAL on error. */
 int addr_parse(union tern_addr *out, const char *s, uint16_t default_port);
