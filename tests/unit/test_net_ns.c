@@ -240,16 +240,23 @@ static void test_pktinfo_v6(void **state)
 	/* a second IPv6 address on lo, inside this namespace only */
 	if (system("ip -6 addr add 2001:db8::2/128 dev lo nodad 2>/dev/null") != 0)
 		skip();
-	/* usable once a socket can bind it (not tentative): bounded wait */
+	/* usable once a datagram sent to it arrives: a nodad address stops
+	 * being tentative (bind works) a moment before its local route is in */
 	union tern_addr a;
 	assert_int_equal(addr_parse(&a, "2001:db8::2", 0), 0);
 	bool usable = false;
-	for (int i = 0; i < 300 && !usable; i++) {
-		int fd = udp_open(&a, UDP_F_V6ONLY, 0, 0, NULL);
-		usable = fd >= 0;
-		if (fd >= 0)
-			close(fd);
-		else
+	for (int i = 0; i < 150 && !usable; i++) {
+		union tern_addr b;
+		int r = udp_open(&a, UDP_F_V6ONLY, 0, 0, &b);
+		int c = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		struct pollfd p = {.fd = r, .events = POLLIN};
+		usable = r >= 0 && c >= 0 && sendto(c, "?", 1, 0, &b.sa, addr_len(&b)) == 1 &&
+		         poll(&p, 1, 20) == 1;
+		if (r >= 0)
+			close(r);
+		if (c >= 0)
+			close(c);
+		if (!usable)
 			usleep(10000);
 	}
 	assert_true(usable);

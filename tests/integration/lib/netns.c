@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <ifaddrs.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,35 @@
 #include <unistd.h>
 
 #define NETNS_ENV "TERN_TEST_NETNS"
+
+/* Wait until a datagram sent to `ip` arrives on a socket bound to it. An
+ * IPv6 address added with nodad stops being tentative (bind works) a moment
+ * before the kernel's address work inserts its local route, so a test that
+ * sends at once can lose its first datagram. Bounded: 3 s. */
+static bool addr_reachable(const char *cidr)
+{
+	char ip[64];
+	snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(cidr, "/"), cidr);
+	union tern_addr a = it_addr(ip, 0);
+	for (int i = 0; i < 150; i++) {
+		int r = socket(a.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		int s = socket(a.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		union tern_addr b = a;
+		socklen_t len = sizeof(b);
+		bool ok = r >= 0 && s >= 0 && bind(r, &a.sa, addr_len(&a)) == 0 &&
+		          getsockname(r, &b.sa, &len) == 0 && sendto(s, "?", 1, 0, &b.sa, addr_len(&b)) == 1;
+		struct pollfd p = {.fd = r, .events = POLLIN};
+		ok = ok && poll(&p, 1, 20) == 1;
+		if (r >= 0)
+			close(r);
+		if (s >= 0)
+			close(s);
+		if (ok)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
 
 int it_netns_enter(int argc, char **argv)
 {
@@ -132,6 +162,9 @@ bool it_netns_isolate(const char *const *addrs)
 		         v6 ? " nodad" : "");
 		if (system(cmd) != 0) {
 			tap_diag("command failed: %s", cmd);
+			failed++;
+		} else if (!addr_reachable(*addrs)) {
+			tap_diag("%s added but not reachable within 3 s", *addrs);
 			failed++;
 		} else {
 			added++;
