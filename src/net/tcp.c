@@ -65,8 +65,15 @@ int tcp_accept(int lfd, union tern_addr *peer, union tern_addr *local)
 	socklen_t llen = sizeof(*local);
 	if (err == 0 && getsockname(fd, &local->sa, &llen) < 0)
 		err = -errno;
-	if (err == 0)
+	if (err == 0) {
 		(void)set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+		/* a client that vanished (power, NAT state lost) is found in
+		 * about 4 minutes, not the kernel's default 2 hours */
+		(void)set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+		(void)set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, TCP_KEEPALIVE_IDLE_S);
+		(void)set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, 30);
+		(void)set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, 4);
+	}
 	if (err < 0) {
 		close(fd);
 		return err;

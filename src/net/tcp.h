@@ -26,8 +26,12 @@ struct tcp_listen_opts {
 int tcp_listen(const union tern_addr *addr, unsigned flags, const struct tcp_listen_opts *o,
                union tern_addr *bound);
 
+/* Keepalive probes start after this much silence (then 4 probes 30 s apart). */
+#define TCP_KEEPALIVE_IDLE_S 120
+
 /* accept4 one connection: nonblocking, close-on-exec, TCP_NODELAY (each
- * frame a turn writes leaves at once: TURN carries real-time media).
+ * frame a turn writes leaves at once: TURN carries real-time media),
+ * keepalive (TCP_KEEPALIVE_IDLE_S).
  * Writes the peer's and the local address. -EAGAIN when none is waiting. */
 int tcp_accept(int lfd, union tern_addr *peer, union tern_addr *local);
 

@@ -9,28 +9,223 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "net/tcp.h"
+#include "net/tls.h"
 #include "server/worker.h"
 #include "stun/stun.h"
 #include "util/log.h"
 
+/* A connection's transport (nginx's recv/send, HAProxy's xprt_ops): the
+ * code above it sees bytes. recv and send: a count, 0 (recv: the peer
+ * closed), -EAGAIN (nothing now: wait for the event the transport set
+ * want_read/want_write for), or another -errno (the connection is gone).
+ * close runs once when the connection closes (TLS: close_notify); release
+ * frees the transport's state when the connection is freed. pending: the
+ * transport holds input the socket will not signal (TLS records read
+ * ahead). */
+struct conn_ops {
+	ssize_t (*recv)(struct conn *c, uint8_t *buf, size_t len);
+	ssize_t (*send)(struct conn *c, const uint8_t *buf, size_t len);
+	void (*close)(struct conn *c);
+	void (*release)(struct conn *c);
+	bool (*pending)(struct conn *c);
+};
+
 struct conn {
 	struct net_handler h;
 	struct worker *w;
+	const struct conn_ops *ops; /* NULL until the first byte says plain or TLS */
 	struct turn_ep ep;
 	uint8_t *in;
 	uint32_t in_off, in_len, in_cap; /* unprocessed input is in[in_off, in_len) */
 	uint8_t *out;
 	uint32_t out_len, out_cap;
 	bool closing;
-	uint64_t alloc_seen_ms;   /* last sweep that found an allocation on it (accept time at first) */
-	uint32_t src_slot;        /* its per-source counter */
-	uint64_t accepted_ms;     /* worker clock at accept */
-	bool on_out_list;         /* in w->out_pending */
-	bool want_out;            /* registered for EPOLLOUT (a write was short) */
+	uint64_t alloc_seen_ms; /* last sweep that found an allocation on it (accept time at first) */
+	uint32_t src_slot;      /* its per-source counter */
+	uint64_t accepted_ms;   /* worker clock at accept */
+	uint64_t read_turn;     /* the loop turn of its last read (one read per turn) */
+	bool on_out_list;       /* in w->out_pending */
+	bool want_out;          /* registered for EPOLLOUT */
+	bool on_rd_again;       /* in w->rd_again */
+	/* TLS */
+	SSL *ssl;
+	bool hs_done;             /* handshake finished */
+	bool tls_dead;            /* a fatal TLS error: no close_notify */
+	bool write_wants_read;    /* SSL_write waits for input (a key update) */
+	bool read_wants_write;    /* SSL_read waits for the socket to take output */
 	struct conn *prev, *next; /* w->conns */
 	struct conn *out_next;    /* w->out_pending, or w->dead once closed */
+	struct conn *rd_next;     /* w->rd_again */
 };
+
+/* ---- plain TCP ---- */
+
+static ssize_t plain_recv(struct conn *c, uint8_t *buf, size_t len)
+{
+	ssize_t r = recv(c->h.fd, buf, len, MSG_DONTWAIT);
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return r;
+}
+
+static ssize_t plain_send(struct conn *c, const uint8_t *buf, size_t len)
+{
+	ssize_t r = send(c->h.fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	return r;
+}
+
+static void plain_nop(struct conn *c)
+{
+}
+
+static bool plain_pending(struct conn *c)
+{
+	return false; /* the socket itself signals what is left */
+}
+
+static const struct conn_ops plain_ops = {plain_recv, plain_send, plain_nop, plain_nop, plain_pending};
+
+/* ---- TLS ---- */
+
+/* After each OpenSSL call: a handshake that just finished is counted. */
+static void tls_progress(struct conn *c)
+{
+	if (c->hs_done || !SSL_is_init_finished(c->ssl))
+		return;
+	c->hs_done = true;
+	c->w->tls_handshakes++;
+	if (SSL_session_reused(c->ssl))
+		c->w->tls_resumed++;
+}
+
+/* An OpenSSL result as the ops convention. */
+static ssize_t tls_result(struct conn *c, int n, bool reading)
+{
+	tls_progress(c);
+	if (n > 0)
+		return n;
+	switch (SSL_get_error(c->ssl, n)) {
+	case SSL_ERROR_WANT_READ:
+		if (!reading)
+			c->write_wants_read = true;
+		return -EAGAIN;
+	case SSL_ERROR_WANT_WRITE:
+		if (reading)
+			c->read_wants_write = true;
+		return -EAGAIN;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0; /* close_notify */
+	default:
+		c->tls_dead = true;
+		if (!c->hs_done) {
+			c->w->tls_hs_fail++;
+			if (tern_log_level >= LOG_DEBUG) {
+				char why[160], a[TERN_ADDRSTRLEN];
+				LOG_RL(LOG_DEBUG, "worker %u: tls client %s: handshake failed: %s", c->w->id,
+				       addr_format(&c->ep.remote, a, sizeof(a), true),
+				       tls_last_error(why, sizeof(why)));
+			}
+		}
+		ERR_clear_error();
+		return -EPROTO;
+	}
+}
+
+static ssize_t tls_recv(struct conn *c, uint8_t *buf, size_t len)
+{
+	c->read_wants_write = false;
+	return tls_result(c, SSL_read(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len)), true);
+}
+
+static ssize_t tls_send(struct conn *c, const uint8_t *buf, size_t len)
+{
+	c->write_wants_read = false;
+	return tls_result(c, SSL_write(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len)), false);
+}
+
+/* close_notify, once, without waiting for the client's */
+static void tls_close(struct conn *c)
+{
+	if (c->hs_done && !c->tls_dead) {
+		SSL_set_quiet_shutdown(c->ssl, 0);
+		(void)SSL_shutdown(c->ssl);
+	}
+	ERR_clear_error();
+	c->w->tls_live--;
+}
+
+static void tls_release(struct conn *c)
+{
+	SSL_free(c->ssl);
+	c->ssl = NULL;
+}
+
+/* Records read ahead stay in OpenSSL when our buffer fills: neither
+ * SSL_pending (decrypted bytes only) nor the socket tells, so a full
+ * buffer always means "read again next turn"; a read that ends in
+ * WANT_READ has taken everything. */
+static bool tls_pending(struct conn *c)
+{
+	return true;
+}
+
+static const struct conn_ops tls_ops = {tls_recv, tls_send, tls_close, tls_release, tls_pending};
+
+/* The worker's reference to the current context (a certificate reload
+ * changes it for new connections only). */
+static SSL_CTX *worker_tls_ctx(struct worker *w)
+{
+	struct tls_server *ts = w->sh->tls;
+	if (!w->tls_ctx || tls_server_gen(ts) != w->tls_gen) {
+		SSL_CTX_free(w->tls_ctx);
+		w->tls_ctx = tls_server_ctx(ts, &w->tls_gen);
+	}
+	return w->tls_ctx;
+}
+
+/* The first byte decides: a TLS handshake record, or STUN/ChannelData. 0,
+ * -EAGAIN (nothing yet), or -errno (close). */
+static int conn_choose(struct conn *c)
+{
+	struct worker *w = c->w;
+	uint8_t b[1];
+	ssize_t r = recv(c->h.fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	if (r == 0)
+		return -ECONNRESET;
+	if (tls_sniff(b, (size_t)r) != TLS_SNIFF_TLS) {
+		c->ops = &plain_ops;
+		return 0;
+	}
+	if (!w->sh->tls) {
+		w->tls_refused++;
+		LOG_RL(LOG_INFO, "worker %u: TLS ClientHello but no TLS configured (cert): connection closed",
+		       w->id);
+		return -EPROTONOSUPPORT;
+	}
+	c->ssl = SSL_new(worker_tls_ctx(w));
+	if (!c->ssl || SSL_set_fd(c->ssl, c->h.fd) != 1) {
+		ERR_clear_error();
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+		return -ENOMEM;
+	}
+	SSL_set_accept_state(c->ssl);
+	/* one recv takes every record the socket holds; what our buffer
+	 * cannot take yet stays in OpenSSL (tls_pending) */
+	SSL_set_read_ahead(c->ssl, 1);
+	c->ops = &tls_ops;
+	c->ep.transport = TURN_T_TLS;
+	w->tls_live++;
+	return 0;
+}
 
 static void conn_close(struct conn *c);
 
@@ -55,6 +250,15 @@ static void conn_close(struct conn *c)
 		return;
 	c->closing = true;
 	turn_on_client_closed(w->turn, &c->ep);
+	if (c->ops)
+		c->ops->close(c);
+	if (c->on_rd_again) {
+		struct conn **pp = &w->rd_again;
+		while (*pp != c)
+			pp = &(*pp)->rd_next;
+		*pp = c->rd_next;
+		c->on_rd_again = false;
+	}
 	loop_del(w->loop, &c->h);
 	struct relay_sock *slot = &w->relays[c->h.fd];
 	slot->conn = NULL;
@@ -88,6 +292,12 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 			free(c->out);
 			c->out = NULL;
 			c->out_cap = 0;
+		}
+		if (c->ssl && !c->hs_done && now_ms - c->accepted_ms >= w->sh->handshake_timeout_ms) {
+			w->tls_hs_timeouts++;
+			c->tls_dead = true; /* no close_notify in the middle of a handshake */
+			conn_close(c);
+			continue;
 		}
 		/* An allocation resets the clock: a connection whose allocation was
 		 * deleted or expired is closed like one that never had one. */
@@ -153,29 +363,91 @@ static int conn_make_room(struct conn *c)
 
 static void conn_write(struct conn *c);
 
+/* EPOLLOUT while output waits for the socket, or TLS input waits to
+ * write (level-triggered: never registered without a reason). */
+static void conn_update_events(struct conn *c)
+{
+	bool want = (c->out_len != 0 && !c->write_wants_read) || c->read_wants_write;
+	if (want != c->want_out) {
+		c->want_out = want;
+		loop_mod(c->w->loop, &c->h, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
+	}
+}
+
+/* Read what the transport has, up to the buffer's end, and hand the
+ * complete frames to the core. Once per loop turn: frames handed over are
+ * borrowed until the end-of-turn flush, and the next read compacts. */
+static void conn_read(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->read_turn == w->turn_seq) {
+		/* read already this turn (an epoll event and the again list) */
+		if (!c->on_rd_again) {
+			c->on_rd_again = true;
+			c->rd_next = w->rd_again;
+			w->rd_again = c;
+		}
+		return;
+	}
+	c->read_turn = w->turn_seq;
+	if (!c->ops) {
+		int rc = conn_choose(c);
+		if (rc == -EAGAIN)
+			return;
+		if (rc < 0) {
+			conn_close(c);
+			return;
+		}
+	}
+	if (conn_make_room(c) < 0) {
+		conn_close(c);
+		return;
+	}
+	ssize_t r = 0;
+	while (c->in_len < c->in_cap) {
+		r = c->ops->recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+		if (r <= 0)
+			break;
+		c->in_len += (uint32_t)r;
+	}
+	if (r == 0 || (r < 0 && r != -EAGAIN)) {
+		conn_frames(c); /* what arrived before the end still counts */
+		conn_close(c);  /* the client closed, or reset, or broke TLS */
+		return;
+	}
+	conn_update_events(c);
+	/* the buffer is full and the transport may hold more */
+	if (r > 0 && c->ops->pending(c) && !c->on_rd_again) {
+		c->on_rd_again = true;
+		c->rd_next = w->rd_again;
+		w->rd_again = c;
+	}
+	conn_frames(c);
+}
+
 static void on_conn(struct net_handler *h, uint32_t events)
 {
 	struct conn *c = (struct conn *)h;
 	if (c->closing)
 		return;
-	if (events & EPOLLOUT)
+	if ((events & EPOLLOUT) || (c->write_wants_read && (events & EPOLLIN)))
 		conn_write(c);
-	if (c->closing || !(events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+	if (c->closing || !(events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLOUT)))
 		return;
-	if (conn_make_room(c) < 0) {
-		conn_close(c);
-		return;
-	}
-	/* One read per turn per connection: the turn stays short, and input is
-	 * never moved while a frame of this turn is borrowed. */
-	ssize_t r = recv(c->h.fd, c->in + c->in_len, c->in_cap - c->in_len, MSG_DONTWAIT);
-	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
-		conn_close(c); /* the client closed, or reset */
-		return;
-	}
-	if (r > 0) {
-		c->in_len += (uint32_t)r;
-		conn_frames(c);
+	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->read_wants_write)
+		conn_read(c);
+}
+
+void conn_read_again(struct worker *w)
+{
+	struct conn *list = w->rd_again;
+	w->rd_again = NULL;
+	while (list) {
+		struct conn *c = list;
+		list = c->rd_next;
+		c->on_rd_again = false;
+		if (!c->closing)
+			conn_read(c);
 	}
 }
 
@@ -306,28 +578,29 @@ enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t
 	return TURN_TX_QUEUED;
 }
 
-/* Write what is queued; a short write waits for EPOLLOUT. (conn_sweep
- * releases a buffer that stays empty.) */
+/* Write what is queued; a short write waits for EPOLLOUT (or, for TLS,
+ * for the input a write may wait on). conn_sweep releases a buffer that
+ * stays empty. */
 static void conn_write(struct conn *c)
 {
-	while (c->out_len) {
-		ssize_t r = send(c->h.fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
+	if (!c->ops)
+		return;
+	uint32_t done = 0;
+	while (done < c->out_len) {
+		ssize_t r = c->ops->send(c, c->out + done, c->out_len - done);
+		if (r == -EAGAIN)
 			break;
 		if (r <= 0) {
 			conn_close(c);
 			return;
 		}
-		memmove(c->out, c->out + r, c->out_len - (size_t)r);
-		c->out_len -= (uint32_t)r;
+		done += (uint32_t)r;
 	}
-	bool want = c->out_len != 0;
-	if (want != c->want_out) {
-		c->want_out = want;
-		loop_mod(c->w->loop, &c->h, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
+	if (done) {
+		memmove(c->out, c->out + done, c->out_len - done);
+		c->out_len -= done;
 	}
+	conn_update_events(c);
 }
 
 void conn_flush(struct worker *w)
@@ -336,7 +609,7 @@ void conn_flush(struct worker *w)
 		struct conn *c = w->out_pending;
 		w->out_pending = c->out_next;
 		c->on_out_list = false;
-		if (!c->closing && !c->want_out)
+		if (!c->closing && !c->want_out && !c->write_wants_read)
 			conn_write(c);
 		if (c->closing) {
 			/* closed before or by this write: free after the flush */
@@ -351,6 +624,8 @@ void conn_reap(struct worker *w)
 	while (w->dead) {
 		struct conn *c = w->dead;
 		w->dead = c->out_next;
+		if (c->ops)
+			c->ops->release(c);
 		free(c->in);
 		free(c->out);
 		free(c);

@@ -1,5 +1,8 @@
-/* Client connections over TCP (RFC 8656 §3.1, TURN over TCP), internal to
- * server/. Each worker accepts on its own listening sockets and owns the
+/* Client connections over TCP and TLS (RFC 8656 §3.1), internal to
+ * server/. The first byte a client sends picks the transport (a TLS
+ * handshake record: TLS, with OpenSSL; anything else: plain TCP), on
+ * listening-port and tls-listening-port alike; a connection reads and
+ * writes through its transport's ops table. Each worker accepts on its own listening sockets and owns the
  * connections it accepted: their input is framed with stun_frame_len
  * (STUN messages and padded ChannelData, many per read, split across
  * reads) and handed to the TURN core as endpoints (turn_ep: the fd, the
@@ -41,6 +44,9 @@ void conn_accept(struct worker *w, int lfd);
 /* io->send_client for TCP endpoints. */
 enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
                        const uint8_t *payload, size_t paylen, size_t pad);
+/* Start of a turn: read the connections whose transport held more input
+ * than their buffer took last turn (TLS records read ahead). */
+void conn_read_again(struct worker *w);
 /* End of turn, after the UDP flush: write every connection's queued output. */
 void conn_flush(struct worker *w);
 /* At the end of the turn, after the flush and the fd closes: free the

@@ -17,6 +17,7 @@
 #include "auth/auth.h"
 #include "net/loop.h"
 #include "net/steer.h"
+#include "net/tls.h"
 #include "net/udp.h"
 #include "server/conn.h"
 #include "server/worker.h"
@@ -34,7 +35,41 @@ struct server {
 	struct worker *workers;
 	unsigned nworkers;
 	struct steer *steer; /* NULL: kernel reuseport hash */
+	struct tls_server *tls;
 };
+
+/* TLS from the configuration: loaded and checked (cert readable, key
+ * matching). 0 and *out NULL when TLS is off; -EINVAL with one log line
+ * naming the option and the value. */
+static int build_tls(const struct tern_config *c, struct tls_server **out)
+{
+	*out = NULL;
+	if (!config_tls_on(c))
+		return 0;
+	struct tls_opts o = {
+	    .cert = c->cert,
+	    .pkey = c->pkey,
+	    .pkey_pwd = c->pkey_pwd,
+	    .cipher_list = c->cipher_list,
+	    .ec_curve = c->ec_curve_name,
+	    .dh_file = c->dh_file,
+	    .ca_file = c->ca_file,
+	    .tls13_only = c->no_tlsv1_2,
+	};
+	char err[512];
+	int rc = tls_server_new(&o, out, err, sizeof(err));
+	if (rc < 0)
+		log_err("%s: %s", c->config_file[0] ? c->config_file : "command line", err);
+	return rc;
+}
+
+int server_check(const struct tern_config *cfg)
+{
+	struct tls_server *t;
+	int rc = build_tls(cfg, &t);
+	tls_server_free(t);
+	return rc;
+}
 
 /* Raise the open-file limit to the hard limit: every allocation holds one
  * relay socket (two when dual). */
@@ -243,10 +278,18 @@ static int check_listen_free(const struct tern_config *cfg)
 		}
 		/* anything else is reported by the worker's own bind */
 	}
-	for (unsigned i = 0; i < cfg->nlisten && !cfg->no_tcp; i++) {
-		/* TCP likewise; SO_REUSEADDR so that connections of an earlier
-		 * run in TIME_WAIT do not count, while a listening socket does */
-		const union tern_addr *a = &cfg->listen[i];
+	bool tls_port = config_tls_on(cfg) && cfg->tls_listening_port != cfg->listening_port;
+	for (unsigned k = 0; k < cfg->nlisten * 2; k++) {
+		/* TCP likewise (and the TLS port); SO_REUSEADDR so that
+		 * connections of an earlier run in TIME_WAIT do not count, while a
+		 * listening socket does */
+		bool second = k >= cfg->nlisten;
+		if (second ? !tls_port : cfg->no_tcp)
+			continue;
+		union tern_addr port_a = cfg->listen[k % cfg->nlisten];
+		if (second)
+			addr_set_port(&port_a, cfg->tls_listening_port);
+		const union tern_addr *a = &port_a;
 		int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 		if (fd < 0)
 			continue;
@@ -257,9 +300,10 @@ static int check_listen_free(const struct tern_config *cfg)
 		close(fd);
 		if (rc == -EADDRINUSE) {
 			char str[TERN_ADDRSTRLEN];
-			log_err("cannot listen on tcp %s: already in use by another socket (another ternd or "
-			        "TURN server? no-tcp opens no TCP listener)",
-			        addr_format(a, str, sizeof(str), true));
+			log_err("cannot listen on %s %s: already in use by another socket (another ternd or "
+			        "TURN server? %s)",
+			        second ? "tls" : "tcp", addr_format(a, str, sizeof(str), true),
+			        second ? "no-tls opens no TLS listener" : "no-tcp opens no TCP listener");
 			return rc;
 		}
 	}
@@ -340,8 +384,13 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	log_info("engine: UDP GSO %s, adaptive batching %s", s->sh.gso ? "on" : "off",
 	         s->sh.batch_delay_us ? "on" : "off");
 
-	if ((rc = check_listen_free(cfg)) < 0)
+	if ((rc = check_listen_free(cfg)) < 0 || (rc = build_tls(cfg, &s->tls)) < 0)
 		goto fail;
+	s->sh.tls = s->tls;
+	s->sh.handshake_timeout_ms = cfg->handshake_timeout * 1000;
+	if (s->tls)
+		log_info("TLS on tcp port %u%s (cert %s)", cfg->tls_listening_port,
+		         cfg->no_tcp ? "" : " and on listening-port after a ClientHello", cfg->cert);
 	s->sh.conn_cap = (cfg->max_connections + s->nworkers - 1) / s->nworkers;
 	s->sh.conn_cap_per_src = cfg->max_connections_per_ip;
 	s->sh.allocate_timeout_ms = cfg->max_allocate_timeout * 1000;
@@ -374,6 +423,7 @@ void server_block_signals(void)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 }
@@ -386,6 +436,7 @@ struct wstats {
 	uint64_t gso_fallback, drop_no_local;
 	uint64_t tcp_accepted, tcp_closed, tcp_live, tcp_accept_fail, tcp_bad_frame, tcp_out_dropped,
 	    tx_refused, tcp_refused, tcp_timeouts;
+	uint64_t tls_handshakes, tls_resumed, tls_hs_fail, tls_hs_timeouts, tls_live, tls_refused;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -408,6 +459,12 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->tx_refused = st->tx_dropped;
 	o->tcp_refused = w->tcp_refused;
 	o->tcp_timeouts = w->tcp_timeouts;
+	o->tls_handshakes = w->tls_handshakes;
+	o->tls_resumed = w->tls_resumed;
+	o->tls_hs_fail = w->tls_hs_fail;
+	o->tls_hs_timeouts = w->tls_hs_timeouts;
+	o->tls_live = w->tls_live;
+	o->tls_refused = w->tls_refused;
 	o->drop_malformed = st->drop_malformed + w->rx_trunc;
 	o->drop_policy = st->drop_policy;
 	o->drop_ratelimit = st->drop_ratelimit;
@@ -466,7 +523,7 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"dropped_no_local_address\":%llu,\"tcp_accepted\":%llu,\"tcp_closed\":%llu,"
 		        "\"tcp_connections\":%llu,\"tcp_accept_failures\":%llu,\"tcp_bad_frames\":%llu,"
 		        "\"tcp_output_dropped\":%llu,\"tx_refused\":%llu,\"tcp_refused\":%llu,"
-		        "\"tcp_timeouts\":%llu}",
+		        "\"tcp_timeouts\":%llu",
 		        i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
 		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
 		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
@@ -484,6 +541,12 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.tcp_bad_frame, (unsigned long long)o.tcp_out_dropped,
 		        (unsigned long long)o.tx_refused, (unsigned long long)o.tcp_refused,
 		        (unsigned long long)o.tcp_timeouts);
+		fprintf(out,
+		        ",\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"tls_handshake_failures\":%llu,"
+		        "\"tls_handshake_timeouts\":%llu,\"tls_connections\":%llu,\"tls_refused\":%llu}",
+		        (unsigned long long)o.tls_handshakes, (unsigned long long)o.tls_resumed,
+		        (unsigned long long)o.tls_hs_fail, (unsigned long long)o.tls_hs_timeouts,
+		        (unsigned long long)o.tls_live, (unsigned long long)o.tls_refused);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 	        s->steer ? "ebpf" : "hash");
@@ -563,6 +626,7 @@ int server_run(struct server *s)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR2);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	uint64_t last_decay = net_now_ms();
 	int cfd = -1;
@@ -591,6 +655,18 @@ int server_run(struct server *s)
 		sig = (int)si.ssi_signo;
 		if (sig == SIGUSR1) {
 			server_dump_stats(s, stdout);
+			continue;
+		}
+		if (sig == SIGUSR2) {
+			/* coturn's signal: certificate and key again (renewed
+			 * files); connections keep the context they started with */
+			char err[512];
+			if (!s->tls)
+				log_info("SIGUSR2: TLS is off (no cert): nothing to reload");
+			else if (tls_server_reload(s->tls, err, sizeof(err)) < 0)
+				log_err("SIGUSR2: TLS not reloaded, the current certificate stays: %s", err);
+			else
+				log_info("SIGUSR2: TLS certificate and key reloaded (%s)", s->cfg.cert);
 			continue;
 		}
 		if (sig == SIGHUP) {
@@ -634,6 +710,7 @@ void server_free(struct server *s)
 	turn_shared_free(s->shared, &io);
 	auth_free(s->auth);
 	policy_free(&s->policy);
+	tls_server_free(s->tls);
 	free((void *)s->sh.conn_per_src);
 	free(s);
 }

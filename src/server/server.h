@@ -21,6 +21,9 @@ int server_new(const struct tern_config *cfg, struct server **out);
  * logs every worker's counters. Returns 0 after a clean shutdown. */
 int server_run(struct server *s);
 void server_free(struct server *s);
+/* --check-config: what server_new would refuse without binding anything
+ * (today: TLS certificate and key). 0, or -errno after one log line. */
+int server_check(const struct tern_config *cfg);
 /* Block the signals server_run waits for; call before creating threads. */
 void server_block_signals(void);
 /* Print a per-worker counter table to out. */

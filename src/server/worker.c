@@ -117,7 +117,7 @@ static enum turn_tx io_send_client(void *ctx, const struct turn_ep *ep, const ui
                                    const uint8_t *payload, size_t paylen, size_t pad)
 {
 	struct worker *w = ctx;
-	if (ep->transport == TURN_T_TCP)
+	if (turn_transport_is_stream(ep->transport))
 		return conn_send(w, ep, hdr, hdrlen, payload, paylen, pad);
 	if (ep->transport != TURN_T_UDP || ep->id >= w->nlisteners)
 		return TURN_TX_GONE;
@@ -468,8 +468,9 @@ static void *worker_main(void *arg)
 	w->time_stale = true;
 	refresh_time(w);
 	while (!w->stop) {
+		w->turn_seq++;
 		/* last turn's clock is close enough to size the wait */
-		int timeout = turn_next_timeout(w->turn, 1000);
+		int timeout = w->rd_again ? 0 : turn_next_timeout(w->turn, 1000);
 		if (pause) {
 			struct timespec ts = {0, (long)pause * 1000};
 			/* syscall(2): no cancellation-point wrapper, see net/udp.c */
@@ -485,6 +486,7 @@ static void *worker_main(void *arg)
 			break;
 		}
 		refresh_time(w);
+		conn_read_again(w);
 		turn_on_tick(w->turn);
 		/* once a second: connection timeouts (before the flush, which
 		 * closes what they close), listeners' kernel drops */
@@ -574,9 +576,20 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		}
 		w->nlisteners++;
 	}
-	for (unsigned i = 0; i < cfg->nlisten && !cfg->no_tcp; i++) {
+	/* TCP on listening-port (TLS too, for a client that starts with a
+	 * ClientHello), and TLS on tls-listening-port (plain TCP too: the
+	 * first byte decides on both) */
+	bool tls_port = config_tls_on(cfg) && cfg->tls_listening_port != cfg->listening_port;
+	for (unsigned k = 0; k < cfg->nlisten * 2; k++) {
+		unsigned i = k % cfg->nlisten;
+		bool second = k >= cfg->nlisten;
+		if (second ? !tls_port : cfg->no_tcp)
+			continue;
 		struct tcp_listener *l = &w->tlisteners[w->ntlisteners];
-		const union tern_addr *a = &cfg->listen[i];
+		union tern_addr port_a = cfg->listen[i];
+		if (second)
+			addr_set_port(&port_a, cfg->tls_listening_port);
+		const union tern_addr *a = &port_a;
 		/* the client speaks first: TCP_DEFER_ACCEPT wakes the worker only
 		 * for connections that sent something (a flood of bare handshakes
 		 * costs the kernel, not the loop) */
@@ -585,8 +598,8 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		                    &l->addr);
 		if (fd < 0) {
 			char str[TERN_ADDRSTRLEN];
-			log_err("cannot listen on tcp %s: %s", addr_format(a, str, sizeof(str), true),
-			        strerror(-fd));
+			log_err("cannot listen on %s %s: %s", second ? "tls" : "tcp",
+			        addr_format(a, str, sizeof(str), true), strerror(-fd));
 			return fd;
 		}
 		l->w = w;
@@ -639,6 +652,7 @@ void worker_free(struct worker *w)
 		close(w->listeners[i].h.fd);
 	if (w->loop)
 		loop_free(w->loop);
+	SSL_CTX_free(w->tls_ctx);
 	for (unsigned i = 0; i < RX_POOL; i++)
 		free(w->rxpool[i]);
 	free(w->tx);

@@ -7,6 +7,8 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include <openssl/ssl.h>
+
 #include "net/loop.h"
 #include "net/udp.h"
 #include "turn/turn.h"
@@ -59,6 +61,7 @@ struct tcp_listener {
 #define WORKER_CLOSE_BATCH 256
 
 struct steer;
+struct tls_server;
 
 struct server_shared {
 	const struct tern_config *cfg;
@@ -72,7 +75,8 @@ struct server_shared {
 	 * per source (IPv4 address or IPv6 /64) over the whole server, counted
 	 * in CONN_SRC_SLOTS shared counters keyed by SipHash (sources that
 	 * collide share a counter: the bound per source always holds) */
-	unsigned conn_cap, conn_cap_per_src, allocate_timeout_ms;
+	unsigned conn_cap, conn_cap_per_src, allocate_timeout_ms, handshake_timeout_ms;
+	struct tls_server *tls; /* NULL: TLS off */
 	_Atomic uint32_t *conn_per_src;
 	struct sip_key conn_key;
 };
@@ -92,6 +96,10 @@ struct worker {
 	/* client connections (server/conn.c): all of them, those with output
 	 * queued this turn, those closed this turn (freed after the flush) */
 	struct conn *conns, *out_pending, *dead;
+	struct conn *rd_again; /* to read again next turn (conn_read_again) */
+	uint64_t turn_seq;     /* loop turns: one read per connection per turn */
+	SSL_CTX *tls_ctx;      /* reference to the TLS context of generation tls_gen */
+	uint32_t tls_gen;
 	int reserve_fd; /* given up to accept and drop a connection when out of fds */
 	struct turn *turn;
 	/* Receive batches of this loop turn: queued sends borrow their payloads,
@@ -118,8 +126,11 @@ struct worker {
 	 * descriptors or memory; frames too long or not STUN/ChannelData
 	 * (connection closed); client data dropped on a full output queue */
 	uint64_t tcp_accepted, tcp_closed, tcp_live, tcp_accept_fail, tcp_bad_frame, tcp_out_dropped;
-	uint64_t tcp_refused;     /* over max-connections or max-connections-per-ip: closed at once */
-	uint64_t tcp_timeouts;    /* closed for holding no allocation after max-allocate-timeout */
+	uint64_t tcp_refused;  /* over max-connections or max-connections-per-ip: closed at once */
+	uint64_t tcp_timeouts; /* closed for holding no allocation after max-allocate-timeout */
+	/* TLS: handshakes done (of which resumed), failed, timed out; TLS
+	 * connections live; ClientHellos refused because TLS is off */
+	uint64_t tls_handshakes, tls_resumed, tls_hs_fail, tls_hs_timeouts, tls_live, tls_refused;
 	uint64_t kernel_drops;    /* receive-queue overflows (SK_MEMINFO_DROPS) */
 	uint64_t drops_polled_us; /* listeners' drop counters last read */
 	/* eBPF steering: client flows pinned to this worker (live), pin failures */

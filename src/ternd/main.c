@@ -56,6 +56,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (cfg.check_config) {
+		if (server_check(&cfg) < 0)
+			return 2;
 		printf("%s: configuration OK\n", cfg.config_file[0] ? cfg.config_file : "command line");
 		return 0;
 	}

@@ -921,7 +921,8 @@ int config_finish(struct tern_config *c, FILE *err)
 			        c->max_port);
 		return -EINVAL;
 	}
-	if (strcmp(c->steering, "auto") != 0 && strcmp(c->steering, "ebpf") != 0 && strcmp(c->steering, "hash") != 0) {
+	if (strcmp(c->steering, "auto") != 0 && strcmp(c->steering, "ebpf") != 0 &&
+	    strcmp(c->steering, "hash") != 0) {
 		if (err)
 			fprintf(err, "%s: option 'steering' value '%s': must be auto, ebpf or hash\n", where,
 			        c->steering);
@@ -951,5 +952,13 @@ int config_finish(struct tern_config *c, FILE *err)
 		c->lt_cred_mech = true;
 	if (c->default_allocate_lifetime > c->max_allocate_lifetime)
 		c->default_allocate_lifetime = c->max_allocate_lifetime;
+	/* a PEM file with both the chain and the key may be given as cert alone */
+	if (c->cert[0] && !c->pkey[0])
+		snprintf(c->pkey, sizeof(c->pkey), "%s", c->cert);
+	if (c->pkey[0] && !c->cert[0]) {
+		if (err)
+			fprintf(err, "%s: option 'pkey' value '%s': needs a cert\n", where, c->pkey);
+		return -EINVAL;
+	}
 	return 0;
 }

@@ -80,8 +80,16 @@ struct tern_config {
 	bool no_software_attribute;
 	bool fingerprint;
 	bool no_udp, no_tcp, no_tls, no_dtls;
-	bool no_stun;                /* no-stun: refuse plain Binding */
-	bool strict_channel_numbers; /* only RFC 8656 channels 0x4000..0x4FFF */
+
+	/* TLS (coturn's names): listeners open when cert and pkey are set */
+	uint16_t tls_listening_port; /* default 5349 */
+	char cert[CFG_STR], pkey[CFG_STR], pkey_pwd[CFG_STR];
+	char cipher_list[1024];
+	char ca_file[CFG_STR], ec_curve_name[64], dh_file[CFG_STR];
+	bool no_tlsv1, no_tlsv1_1, no_tlsv1_2; /* the first two: accepted, always true */
+	unsigned handshake_timeout;            /* s: a TLS handshake not done by then is closed */
+	bool no_stun;                          /* no-stun: refuse plain Binding */
+	bool strict_channel_numbers;           /* only RFC 8656 channels 0x4000..0x4FFF */
 
 	/* engine (tern-specific; each can be switched off to measure it) */
 	bool no_gso;                     /* no UDP_SEGMENT sends */
@@ -103,6 +111,12 @@ struct tern_config {
 	bool version;               /* --version */
 	bool help_markdown;         /* --help-markdown: print config_usage_markdown */
 };
+
+/* TLS is served when a certificate is configured and not switched off. */
+static inline bool config_tls_on(const struct tern_config *c)
+{
+	return c->cert[0] && !c->no_tls;
+}
 
 /* Set every field to its default. */
 void config_defaults(struct tern_config *c);

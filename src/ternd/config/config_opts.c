@@ -25,7 +25,8 @@
 /* Reasons shared by several coturn options. A warning means "ignoring this
  * only removes a feature tern does not offer"; anything whose absence would
  * let more clients in, relay more, or run with more privilege is refused. */
-#define WHY_TLS      "tern has no TLS/DTLS listener yet, so no TLS setting applies"
+#define WHY_DH       "obsolete fixed DH sizes: tern uses dh-file or OpenSSL's built-in groups"
+#define WHY_SSL      "tern never offers SSL 2 or 3 (TLS 1.2 is the minimum)"
 #define WHY_LISTENER "tern opens no such listener; fewer sockets are open, not more"
 #define WHY_CLI      "tern has no admin CLI: nothing listens"
 #define WHY_WEB      "tern has no web admin: nothing listens"
@@ -141,8 +142,36 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "Refuse plain STUN Binding requests: TURN only."},
 	{.name = "no-udp", .type = T_BOOL, .off = OFF(no_udp), .def = "off", .help = "Open no UDP listener."},
 	{.name = "no-tcp", .type = T_BOOL, .off = OFF(no_tcp), .def = "off", .help = "Open no TCP listener."},
-	{.name = "no-tls", .type = T_BOOL, .off = OFF(no_tls), .def = "off", .help = "Open no TLS listener."},
+	{.name = "no-tls", .type = T_BOOL, .off = OFF(no_tls), .def = "off",
+	 .help = "Serve no TLS: no listener on tls-listening-port, and a TLS ClientHello on listening-port is "
+		 "refused."},
 	{.name = "no-dtls", .type = T_BOOL, .off = OFF(no_dtls), .def = "off", .help = "Open no DTLS listener."},
+
+	SECTION("TLS"),
+	{.name = "tls-listening-port", .type = T_U16, .off = OFF(tls_listening_port), .min = 1, .max = 65535,
+	 .arg = "PORT", .def = "5349",
+	 .help = "TLS port (turns:), on every listening address; opened when cert and pkey are set. "
+		 "listening-port also serves TLS to a client whose first bytes are a ClientHello."},
+	{.name = "cert", .type = T_STR, STRF(cert), .arg = "FILE",
+	 .help = "Server certificate chain (PEM, the server's certificate first). SIGUSR2 reloads it with pkey."},
+	{.name = "pkey", .type = T_STR, STRF(pkey), .arg = "FILE", .help = "Private key of cert (PEM)."},
+	{.name = "pkey-pwd", .type = T_STR, STRF(pkey_pwd), .flags = F_SECRET, .arg = "PASSWORD",
+	 .help = "Password of an encrypted pkey."},
+	{.name = "cipher-list", .type = T_STR, STRF(cipher_list), .arg = "LIST",
+	 .help = "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are OpenSSL's). Default: OpenSSL's."},
+	{.name = "ec-curve-name", .type = T_STR, STRF(ec_curve_name), .arg = "NAME",
+	 .help = "Key exchange group (prime256v1, X25519, ...). Default: OpenSSL's list."},
+	{.name = "dh-file", .type = T_STR, STRF(dh_file), .arg = "FILE",
+	 .help = "DH parameters (PEM) for DHE suites. Default: OpenSSL's built-in groups."},
+	{.name = "CA-file", .type = T_STR, STRF(ca_file), .arg = "FILE",
+	 .help = "Require client certificates signed by these CAs (PEM)."},
+	{.name = "no-tlsv1_2", .type = T_BOOL, .off = OFF(no_tlsv1_2), .def = "off", .help = "TLS 1.3 only."},
+	{.name = "no-tlsv1", .type = T_BOOL, .off = OFF(no_tlsv1), .def = "off",
+	 .help = "Accepted for coturn configurations: tern never offers TLS 1.0."},
+	{.name = "no-tlsv1_1", .type = T_BOOL, .off = OFF(no_tlsv1_1), .def = "off",
+	 .help = "Accepted for coturn configurations: tern never offers TLS 1.1."},
+	{.name = "handshake-timeout", .type = T_UINT, .off = OFF(handshake_timeout), .min = 1, .max = 300,
+	 .arg = "SECONDS", .def = "10", .help = "A TLS handshake not finished this long after accept is closed."},
 
 	SECTION("Process"),
 	{.name = "log-file", .sh = 'l', .type = T_LOGFILE, .arg = "FILE",
@@ -168,29 +197,18 @@ const struct cfg_opt tern__cfg_opts[] = {
 	{.name = "version", .type = T_VERSION, .flags = F_CLI, .help = "Print the version and exit."},
 
 	/* coturn options tern does not implement: harmless to ignore. */
-	WARN_V("tls-listening-port", 0, WHY_TLS),
-	X("alt-tls-listening-port", "alt-tls-listener-port", 0, T_XVALUE, ST_WARN, WHY_TLS),
-	WARN_V("cert", 0, WHY_TLS),
-	WARN_V("pkey", 0, WHY_TLS),
-	X("pkey-pwd", NULL, 0, T_XVALUE, ST_WARN, WHY_TLS),
-	WARN_V("cipher-list", 0, WHY_TLS),
-	WARN_V("CA-file", 0, WHY_TLS),
-	WARN_V("ec-curve-name", 0, WHY_TLS),
-	WARN_V("dh-file", 0, WHY_TLS),
-	WARN_F("dh566", 0, WHY_TLS),
-	WARN_F("dh1066", 0, WHY_TLS),
-	WARN_F("dh2066", 0, WHY_TLS),
-	WARN_F("no-tlsv1", 0, WHY_TLS),
-	WARN_F("no-tlsv1_1", 0, WHY_TLS),
-	WARN_F("no-tlsv1_2", 0, WHY_TLS),
-	WARN_F("no-sslv2", 0, WHY_TLS),
-	WARN_F("no-sslv3", 0, WHY_TLS),
+	X("alt-tls-listening-port", "alt-tls-listener-port", 0, T_XVALUE, ST_WARN, WHY_LISTENER),
+	WARN_F("dh566", 0, WHY_DH),
+	WARN_F("dh1066", 0, WHY_DH),
+	WARN_F("dh2066", 0, WHY_DH),
+	WARN_F("no-sslv2", 0, WHY_SSL),
+	WARN_F("no-sslv3", 0, WHY_SSL),
 	X("alt-listening-port", "alt-listener-port", 0, T_XVALUE, ST_WARN, WHY_LISTENER),
 	WARN_V("tcp-proxy-port", 0, WHY_LISTENER),
 	WARN_V("aux-server", 0, WHY_LISTENER),
 	WARN_F("udp-self-balance", 0, "tern spreads load over its workers with SO_REUSEPORT"),
 	WARN_V("alternate-server", 0, "tern serves every allocation itself (no 300 redirect yet)"),
-	WARN_V("tls-alternate-server", 0, WHY_TLS),
+	WARN_V("tls-alternate-server", 0, "tern serves every allocation itself (no 300 redirect yet)"),
 	WARN_F("no-cli", 0, WHY_CLI),
 	WARN_V("cli-ip", 0, WHY_CLI),
 	WARN_V("cli-port", 0, WHY_CLI),
