@@ -19,16 +19,21 @@
 #include "util/log.h"
 
 /* A connection's transport (nginx's recv/send, HAProxy's xprt_ops): the
- * code above it sees bytes. recv and send: a count, 0 (recv: the peer
- * closed), -EAGAIN (nothing now: wait for the event the transport set
- * want_read/want_write for), or another -errno (the connection is gone).
- * close runs once when the connection closes (TLS: close_notify); release
- * frees the transport's state when the connection is freed. pending: the
- * transport holds input the socket will not signal (TLS records read
- * ahead). */
+ * code above it sees frames in and bytes out.
+ * - recv: a count, 0 (the peer closed), -EAGAIN (nothing now), or another
+ *   -errno (the connection is gone).
+ * - put: append one whole frame (hdr, payload, pad zero bytes) to c->out,
+ *   which holds what goes on the wire (TLS: one record per frame, already
+ *   encrypted, because clients such as coturn's read one message per
+ *   record; the socket still takes a turn's records in one send). 0, or
+ *   -errno (the connection is broken).
+ * - close: once, when the connection closes (TLS: close_notify); release:
+ *   when it is freed.
+ * - pending: the transport may hold input the socket will not signal. */
 struct conn_ops {
 	ssize_t (*recv)(struct conn *c, uint8_t *buf, size_t len);
-	ssize_t (*send)(struct conn *c, const uint8_t *buf, size_t len);
+	int (*put)(struct conn *c, const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen,
+	           size_t pad);
 	void (*close)(struct conn *c);
 	void (*release)(struct conn *c);
 	bool (*pending)(struct conn *c);
@@ -41,7 +46,7 @@ struct conn {
 	struct turn_ep ep;
 	uint8_t *in;
 	uint32_t in_off, in_len, in_cap; /* unprocessed input is in[in_off, in_len) */
-	uint8_t *out;
+	uint8_t *out;                    /* bytes for the wire */
 	uint32_t out_len, out_cap;
 	bool closing;
 	uint64_t alloc_seen_ms; /* last sweep that found an allocation on it (accept time at first) */
@@ -49,18 +54,47 @@ struct conn {
 	uint64_t accepted_ms;   /* worker clock at accept */
 	uint64_t read_turn;     /* the loop turn of its last read (one read per turn) */
 	bool on_out_list;       /* in w->out_pending */
-	bool want_out;          /* registered for EPOLLOUT */
+	bool want_out;          /* registered for EPOLLOUT (a write was short) */
 	bool on_rd_again;       /* in w->rd_again */
-	/* TLS */
+	/* TLS: reads from the socket, writes records into wbio (memory) */
 	SSL *ssl;
+	BIO *wbio;
 	bool hs_done;             /* handshake finished */
 	bool tls_dead;            /* a fatal TLS error: no close_notify */
-	bool write_wants_read;    /* SSL_write waits for input (a key update) */
-	bool read_wants_write;    /* SSL_read waits for the socket to take output */
 	struct conn *prev, *next; /* w->conns */
 	struct conn *out_next;    /* w->out_pending, or w->dead once closed */
 	struct conn *rd_next;     /* w->rd_again */
 };
+
+/* Room for n more bytes of output (grown by doubling up to the bound). */
+static int out_reserve(struct conn *c, size_t n)
+{
+	if (c->out_len + n <= c->out_cap)
+		return 0;
+	uint32_t cap = c->out_cap ? c->out_cap : 4096;
+	while (cap < c->out_len + n)
+		cap *= 2;
+	if (cap > CONN_OUT_MAX + TLS_OUT_SLACK)
+		cap = CONN_OUT_MAX + TLS_OUT_SLACK;
+	if (c->out_len + n > cap)
+		return -ENOBUFS;
+	uint8_t *p = realloc(c->out, cap);
+	if (!p)
+		return -ENOMEM;
+	c->out = p;
+	c->out_cap = cap;
+	return 0;
+}
+
+static void out_pending(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (!c->on_out_list) {
+		c->on_out_list = true;
+		c->out_next = w->out_pending;
+		w->out_pending = c;
+	}
+}
 
 /* ---- plain TCP ---- */
 
@@ -72,12 +106,21 @@ static ssize_t plain_recv(struct conn *c, uint8_t *buf, size_t len)
 	return r;
 }
 
-static ssize_t plain_send(struct conn *c, const uint8_t *buf, size_t len)
+static int plain_put(struct conn *c, const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen,
+                     size_t pad)
 {
-	ssize_t r = send(c->h.fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
-	if (r < 0)
-		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
-	return r;
+	static const uint8_t zeros[4];
+	int rc = out_reserve(c, hdrlen + paylen + pad);
+	if (rc < 0)
+		return rc;
+	if (hdrlen)
+		memcpy(c->out + c->out_len, hdr, hdrlen);
+	if (paylen)
+		memcpy(c->out + c->out_len + hdrlen, payload, paylen);
+	if (pad)
+		memcpy(c->out + c->out_len + hdrlen + paylen, zeros, pad);
+	c->out_len += (uint32_t)(hdrlen + paylen + pad);
+	return 0;
 }
 
 static void plain_nop(struct conn *c)
@@ -89,9 +132,26 @@ static bool plain_pending(struct conn *c)
 	return false; /* the socket itself signals what is left */
 }
 
-static const struct conn_ops plain_ops = {plain_recv, plain_send, plain_nop, plain_nop, plain_pending};
+static const struct conn_ops plain_ops = {plain_recv, plain_put, plain_nop, plain_nop, plain_pending};
 
 /* ---- TLS ---- */
+
+/* Move the records OpenSSL wrote (handshake, tickets, data, alerts) into
+ * the output buffer. 0, or -ENOBUFS when they do not fit. */
+static int tls_drain(struct conn *c)
+{
+	size_t n = BIO_ctrl_pending(c->wbio);
+	if (n == 0)
+		return 0;
+	int rc = out_reserve(c, n);
+	if (rc < 0)
+		return rc;
+	int got = BIO_read(c->wbio, c->out + c->out_len, (int)n);
+	if (got > 0)
+		c->out_len += (uint32_t)got;
+	out_pending(c);
+	return 0;
+}
 
 /* After each OpenSSL call: a handshake that just finished is counted. */
 static void tls_progress(struct conn *c)
@@ -104,20 +164,18 @@ static void tls_progress(struct conn *c)
 		c->w->tls_resumed++;
 }
 
-/* An OpenSSL result as the ops convention. */
-static ssize_t tls_result(struct conn *c, int n, bool reading)
+static ssize_t tls_recv(struct conn *c, uint8_t *buf, size_t len)
 {
+	int n = SSL_read(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
+	int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
 	tls_progress(c);
-	if (n > 0)
+	/* the handshake's answers, tickets, alerts */
+	if (tls_drain(c) < 0)
+		return -ENOBUFS;
+	switch (err) {
+	case SSL_ERROR_NONE:
 		return n;
-	switch (SSL_get_error(c->ssl, n)) {
 	case SSL_ERROR_WANT_READ:
-		if (!reading)
-			c->write_wants_read = true;
-		return -EAGAIN;
-	case SSL_ERROR_WANT_WRITE:
-		if (reading)
-			c->read_wants_write = true;
 		return -EAGAIN;
 	case SSL_ERROR_ZERO_RETURN:
 		return 0; /* close_notify */
@@ -137,33 +195,42 @@ static ssize_t tls_result(struct conn *c, int n, bool reading)
 	}
 }
 
-static ssize_t tls_recv(struct conn *c, uint8_t *buf, size_t len)
+/* One frame, one record: the worker's scratch buffer makes it contiguous. */
+static int tls_put(struct conn *c, const uint8_t *hdr, size_t hdrlen, const uint8_t *payload, size_t paylen,
+                   size_t pad)
 {
-	c->read_wants_write = false;
-	return tls_result(c, SSL_read(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len)), true);
+	uint8_t *f = c->w->frame;
+	size_t n = hdrlen + paylen + pad;
+	if (n > CONN_IN_MAX)
+		return -EMSGSIZE;
+	if (hdrlen)
+		memcpy(f, hdr, hdrlen);
+	if (paylen)
+		memcpy(f + hdrlen, payload, paylen);
+	if (pad)
+		memset(f + hdrlen + paylen, 0, pad);
+	if (SSL_write(c->ssl, f, (int)n) != (int)n) {
+		c->tls_dead = true;
+		ERR_clear_error();
+		return -EPROTO;
+	}
+	return tls_drain(c);
 }
 
-static ssize_t tls_send(struct conn *c, const uint8_t *buf, size_t len)
-{
-	c->write_wants_read = false;
-	return tls_result(c, SSL_write(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len)), false);
-}
-
-/* close_notify, once, without waiting for the client's */
+/* close_notify, once, sent at once without waiting for the client's */
 static void tls_close(struct conn *c)
 {
-	if (c->hs_done && !c->tls_dead) {
-		SSL_set_quiet_shutdown(c->ssl, 0);
-		(void)SSL_shutdown(c->ssl);
-	}
+	if (c->hs_done && !c->tls_dead && SSL_shutdown(c->ssl) >= 0 && tls_drain(c) == 0 && c->out_len)
+		(void)send(c->h.fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	ERR_clear_error();
 	c->w->tls_live--;
 }
 
 static void tls_release(struct conn *c)
 {
-	SSL_free(c->ssl);
+	SSL_free(c->ssl); /* frees both BIOs */
 	c->ssl = NULL;
+	c->wbio = NULL;
 }
 
 /* Records read ahead stay in OpenSSL when our buffer fills: neither
@@ -175,7 +242,7 @@ static bool tls_pending(struct conn *c)
 	return true;
 }
 
-static const struct conn_ops tls_ops = {tls_recv, tls_send, tls_close, tls_release, tls_pending};
+static const struct conn_ops tls_ops = {tls_recv, tls_put, tls_close, tls_release, tls_pending};
 
 /* The worker's reference to the current context (a certificate reload
  * changes it for new connections only). */
@@ -211,12 +278,18 @@ static int conn_choose(struct conn *c)
 		return -EPROTONOSUPPORT;
 	}
 	c->ssl = SSL_new(worker_tls_ctx(w));
-	if (!c->ssl || SSL_set_fd(c->ssl, c->h.fd) != 1) {
+	BIO *rbio = BIO_new_socket(c->h.fd, BIO_NOCLOSE);
+	c->wbio = BIO_new(BIO_s_mem());
+	if (!c->ssl || !rbio || !c->wbio) {
 		ERR_clear_error();
 		SSL_free(c->ssl);
+		BIO_free(rbio);
+		BIO_free(c->wbio);
 		c->ssl = NULL;
+		c->wbio = NULL;
 		return -ENOMEM;
 	}
+	SSL_set_bio(c->ssl, rbio, c->wbio);
 	SSL_set_accept_state(c->ssl);
 	/* one recv takes every record the socket holds; what our buffer
 	 * cannot take yet stays in OpenSSL (tls_pending) */
@@ -363,11 +436,11 @@ static int conn_make_room(struct conn *c)
 
 static void conn_write(struct conn *c);
 
-/* EPOLLOUT while output waits for the socket, or TLS input waits to
- * write (level-triggered: never registered without a reason). */
+/* EPOLLOUT while output waits for the socket (level-triggered: never
+ * registered without a reason). */
 static void conn_update_events(struct conn *c)
 {
-	bool want = (c->out_len != 0 && !c->write_wants_read) || c->read_wants_write;
+	bool want = c->out_len != 0;
 	if (want != c->want_out) {
 		c->want_out = want;
 		loop_mod(c->w->loop, &c->h, EPOLLIN | EPOLLRDHUP | (want ? EPOLLOUT : 0));
@@ -430,11 +503,9 @@ static void on_conn(struct net_handler *h, uint32_t events)
 	struct conn *c = (struct conn *)h;
 	if (c->closing)
 		return;
-	if ((events & EPOLLOUT) || (c->write_wants_read && (events & EPOLLIN)))
+	if (events & EPOLLOUT)
 		conn_write(c);
-	if (c->closing || !(events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLOUT)))
-		return;
-	if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) || c->read_wants_write)
+	if (!c->closing && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 		conn_read(c);
 }
 
@@ -531,14 +602,15 @@ void conn_accept(struct worker *w, int lfd)
 enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
                        const uint8_t *payload, size_t paylen, size_t pad)
 {
-	static const uint8_t zeros[4];
 	if (ep->id >= w->nrelays)
 		return TURN_TX_GONE;
 	struct conn *c = w->relays[ep->id].conn;
-	if (!c || c->closing || c->ep.gen != ep->gen)
+	if (!c || c->closing || c->ep.gen != ep->gen || !c->ops)
 		return TURN_TX_GONE;
 	size_t need = hdrlen + paylen + pad;
-	if (c->out_len + need > CONN_OUT_MAX) {
+	int rc =
+	    c->out_len + need > CONN_OUT_MAX ? -ENOBUFS : c->ops->put(c, hdr, hdrlen, payload, paylen, pad);
+	if (rc == -ENOBUFS || rc == -ENOMEM) {
 		/* Relayed data is dropped as UDP would lose it; an answer the
 		 * client waits for cannot be, and a client that does not read
 		 * its answers is gone (it would hold memory forever). */
@@ -549,46 +621,24 @@ enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t
 		w->tcp_out_dropped++;
 		return TURN_TX_DROPPED;
 	}
-	if (c->out_len + need > c->out_cap) {
-		uint32_t cap = c->out_cap ? c->out_cap : 4096;
-		while (cap < c->out_len + need)
-			cap *= 2;
-		if (cap > CONN_OUT_MAX)
-			cap = CONN_OUT_MAX;
-		uint8_t *p = realloc(c->out, cap);
-		if (!p) {
-			w->tcp_out_dropped++;
-			return TURN_TX_DROPPED;
-		}
-		c->out = p;
-		c->out_cap = cap;
+	if (rc < 0) {
+		conn_close(c);
+		return TURN_TX_GONE;
 	}
-	if (hdrlen)
-		memcpy(c->out + c->out_len, hdr, hdrlen);
-	if (paylen)
-		memcpy(c->out + c->out_len + hdrlen, payload, paylen);
-	if (pad)
-		memcpy(c->out + c->out_len + hdrlen + paylen, zeros, pad);
-	c->out_len += (uint32_t)need;
-	if (!c->on_out_list) {
-		c->on_out_list = true;
-		c->out_next = w->out_pending;
-		w->out_pending = c;
-	}
+	out_pending(c);
 	return TURN_TX_QUEUED;
 }
 
-/* Write what is queued; a short write waits for EPOLLOUT (or, for TLS,
- * for the input a write may wait on). conn_sweep releases a buffer that
- * stays empty. */
+/* Write what is queued; a short write waits for EPOLLOUT. conn_sweep
+ * releases a buffer that stays empty. */
 static void conn_write(struct conn *c)
 {
-	if (!c->ops)
-		return;
 	uint32_t done = 0;
 	while (done < c->out_len) {
-		ssize_t r = c->ops->send(c, c->out + done, c->out_len - done);
-		if (r == -EAGAIN)
+		ssize_t r = send(c->h.fd, c->out + done, c->out_len - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
 			break;
 		if (r <= 0) {
 			conn_close(c);
@@ -608,9 +658,12 @@ void conn_flush(struct worker *w)
 	while (w->out_pending) {
 		struct conn *c = w->out_pending;
 		w->out_pending = c->out_next;
-		c->on_out_list = false;
-		if (!c->closing && !c->want_out && !c->write_wants_read)
+		/* still on the list while it writes: a write that fails closes
+		 * it, and conn_close leaves the move to w->dead to this loop
+		 * (pushing it there too would free it twice) */
+		if (!c->closing && !c->want_out)
 			conn_write(c);
+		c->on_out_list = false;
 		if (c->closing) {
 			/* closed before or by this write: free after the flush */
 			c->out_next = w->dead;
@@ -637,4 +690,5 @@ void conn_close_all(struct worker *w)
 	conn_flush(w);
 	while (w->conns)
 		conn_close(w->conns);
+	conn_flush(w); /* TLS close_notify queued them again: now all on w->dead */
 }

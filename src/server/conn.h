@@ -34,8 +34,11 @@ struct worker;
  * ChannelData (4 + 65535, padded). */
 #define CONN_IN_MAX (20 + 65536)
 #define CONN_IN_MIN 4096
-/* Output queued per connection: a little over two maximum frames. */
-#define CONN_OUT_MAX (160 << 10)
+/* Output queued per connection: a little over two maximum frames (the
+ * bound for relayed data; TLS handshake records and alerts may use
+ * TLS_OUT_SLACK more). */
+#define CONN_OUT_MAX  (160 << 10)
+#define TLS_OUT_SLACK (32 << 10)
 /* Connections accepted per listening socket per loop turn. */
 #define CONN_ACCEPT_BUDGET 64
 

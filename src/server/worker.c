@@ -164,8 +164,10 @@ static void steer_pin_alloc(struct worker *w, struct relay_sock *rs)
 	if (!w->sh->steer || !rs->alloc)
 		return;
 	const struct turn_ep *ep = turn_alloc_client(rs->alloc);
-	if (ep->transport == TURN_T_UDP &&
-	    steer_pin(w->sh->steer, &ep->remote, addr_port(&ep->local), w->id) == 0) {
+	/* a stream client's connection is the worker's already: no flow to pin */
+	if (ep->transport != TURN_T_UDP)
+		return;
+	if (steer_pin(w->sh->steer, &ep->remote, addr_port(&ep->local), w->id) == 0) {
 		rs->pinned = true;
 		w->steer_pinned++;
 	} else {
@@ -529,12 +531,13 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	}
 	w->tx = calloc(1, sizeof(*w->tx));
 	w->hdr = calloc(NET_TX_BATCH, sizeof(*w->hdr));
+	w->frame = malloc(CONN_IN_MAX);
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		rl.rlim_cur = 1 << 20;
 	w->nrelays = (unsigned)rl.rlim_cur;
 	/* calloc: untouched pages of this fd-indexed table cost no memory. */
 	w->relays = calloc(w->nrelays, sizeof(*w->relays));
-	if (!w->loop || !w->tx || !w->hdr || !w->relays)
+	if (!w->loop || !w->tx || !w->hdr || !w->relays || !w->frame)
 		return -ENOMEM;
 	udp_tx_init(w->tx, sh->gso);
 
@@ -657,6 +660,7 @@ void worker_free(struct worker *w)
 		free(w->rxpool[i]);
 	free(w->tx);
 	free(w->hdr);
+	free(w->frame);
 	free(w->relays);
 	memset(w, 0, sizeof(*w));
 }

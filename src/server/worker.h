@@ -99,6 +99,7 @@ struct worker {
 	struct conn *rd_again; /* to read again next turn (conn_read_again) */
 	uint64_t turn_seq;     /* loop turns: one read per connection per turn */
 	SSL_CTX *tls_ctx;      /* reference to the TLS context of generation tls_gen */
+	uint8_t *frame;        /* one frame made contiguous for a TLS record (CONN_IN_MAX) */
 	uint32_t tls_gen;
 	int reserve_fd; /* given up to accept and drop a connection when out of fds */
 	struct turn *turn;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Interoperability: drive the server with coturn's own test client
 # (turnutils_uclient) through coturn's echo peer (turnutils_peer), once with
-# ChannelData and once with Send/Data indications, over UDP and over TCP
-# (uclient -t), and require zero loss.
+# ChannelData and once with Send/Data indications, over UDP, over TCP
+# (uclient -t) and over TLS (uclient -t -S, with a certificate this test
+# makes), and require zero loss.
 #
 # Env: TERND (server binary; set by CTest), TERN_IT_SERVER=coturn to run the
 # same against coturn's turnserver. Loopback (127.0.0.1) only; every step is
@@ -50,11 +51,27 @@ min_port=$((base + 2))
 max_port=$((base + 49))
 peer_port=$((base + 60))
 
+tls_port=$((base + 1))
+# a server certificate signed by a CA of this test's own
+if ! (cd "$tmp" &&
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+		-out ca.pem -days 2 -subj "/CN=tern test CA" &&
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key \
+		-out srv.csr -subj /CN=localhost &&
+	printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >srv.ext &&
+	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem \
+		-days 2 -extfile srv.ext) >"$tmp/openssl.log" 2>&1; then
+	notok "test certificate made with openssl"
+	sed 's/^/# | /' "$tmp/openssl.log"
+	finish
+fi
+
 args=(--listening-port "$port" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1
+	--tls-listening-port "$tls_port" --cert "$tmp/srv.pem" --pkey "$tmp/srv.key"
 	--min-port "$min_port" --max-port "$max_port" --realm bench.test --lt-cred-mech
 	--user bench:bench --allow-loopback-peers --pidfile "$tmp/server.pid")
 if [ "$server" = /usr/bin/turnserver ]; then
-	args=(-n --no-cli --no-tls --no-dtls --no-rfc5780 --simple-log --log-file stdout
+	args=(-n --no-cli --no-dtls --no-rfc5780 --simple-log --log-file stdout
 		--db "$tmp/turndb" "${args[@]}")
 fi
 diag "starting: $server ${args[*]}"
@@ -89,8 +106,10 @@ run_uclient() {
 	local label=$1
 	shift
 	local log="$tmp/uclient-$label.log"
+	local p=$port
+	case " $* " in *" -S "*) p=$tls_port ;; esac
 	timeout 120 turnutils_uclient "$@" -n "$msgs" -m "$clients" -l 200 -z 5 -u bench -w bench \
-		-p "$port" -e 127.0.0.1 -r "$peer_port" 127.0.0.1 >"$log" 2>&1
+		-p "$p" -e 127.0.0.1 -r "$peer_port" 127.0.0.1 >"$log" 2>&1
 	local rc=$?
 	check "$label: turnutils_uclient finished (exit $rc)" test "$rc" -eq 0
 	local totals lost dropped sent recv
@@ -114,8 +133,11 @@ run_uclient indications -s
 # peer stays UDP
 run_uclient tcp-channeldata -t
 run_uclient tcp-indications -t -s
+# TURN over TLS on tls-listening-port
+run_uclient tls-channeldata -t -S
+run_uclient tls-indications -t -S -s
 
-check "server still running after both runs" kill -0 "$server_pid"
+check "server still running after every run" kill -0 "$server_pid"
 
 # Clean shutdown: SIGTERM, at most 5 s, exit status 0 (ternd only).
 kill -TERM "$server_pid" 2>/dev/null

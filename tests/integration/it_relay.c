@@ -489,26 +489,28 @@ static void strict_channels(void)
 	struct turnc c;
 	struct peer p;
 	const char *args[] = {IT_AUTH_ARGS, "--allow-loopback-peers", "--relay-ip", "127.0.0.1", NULL};
-	const char *strict[] = {IT_AUTH_ARGS, "--allow-loopback-peers", "--relay-ip", "127.0.0.1",
-				"--strict-channel-numbers", NULL};
+	const char *strict[] = {IT_AUTH_ARGS, "--allow-loopback-peers",   "--relay-ip",
+	                        "127.0.0.1",  "--strict-channel-numbers", NULL};
 	if (srv_is_coturn()) {
 		tap_skip("coturn differs", "channel range switch is ternd's");
 		return;
 	}
 	for (int mode = 0; mode < 2; mode++) {
 		if (!tap_check(srv_start(&s, 0, mode ? strict : args) == 0, "server (%s channels) starts",
-			       mode ? "strict" : "default"))
+		               mode ? "strict" : "default"))
 			continue;
 		if (turnc_open(&c, &s.addr) == 0 && peer_open(&p, "127.0.0.1", 0) == 0) {
 			turnc_set_creds(&c, IT_USER, IT_PASS);
 			struct turnc_alloc_opts o = {.lifetime = -1};
-			tap_int(turnc_allocate(&c, &o, &r), 0, "allocate (%s channels)", mode ? "strict" : "default");
+			tap_int(turnc_allocate(&c, &o, &r), 0, "allocate (%s channels)",
+			        mode ? "strict" : "default");
 			int rc = turnc_channel_bind(&c, 0x5000, &p.addr, &r);
 			tap_int(rc, mode ? 400 : 0, "ChannelBind 0x5000 is %s with %s channel numbers",
-				mode ? "answered 400" : "accepted", mode ? "strict (RFC 8656)" : "default (RFC 5766)");
+			        mode ? "answered 400" : "accepted",
+			        mode ? "strict (RFC 8656)" : "default (RFC 5766)");
 			rc = turnc_channel_bind(&c, 0x4fff, &p.addr, &r);
 			tap_int(rc, mode ? 0 : 400, "ChannelBind 0x4FFF to the same peer %s",
-				mode ? "succeeds" : "is 400 (peer already on 0x5000)");
+			        mode ? "succeeds" : "is 400 (peer already on 0x5000)");
 			turnc_close(&c);
 			peer_close(&p);
 		}

@@ -79,6 +79,19 @@ if [ "$steering" = ebpf ]; then
 	check "steering: the 30 allocations' flows are pinned ($pinned, $pinfail failed)" \
 		test "$pinned" -eq 30 -a "$pinfail" -eq 0
 fi
+# A TCP client's allocation has no UDP flow to pin: no pin is attempted
+# (before, each one counted a pin failure and logged a warning).
+out=$(timeout 30 "$tern" bench --transport tcp --user it --password it-pass --allocations 2 \
+	--peer 127.0.0.1:$((base + 40)) --pps 500 --seconds 0.5 --warmup 0.1 --quiet 127.0.0.1:"$base")
+check "bench over TCP relays ($(jget "$out" received) of $(jget "$out" sent))" \
+	test "$(jget "$out" sent)" -gt 0 -a "$(jget "$out" sent)" = "$(jget "$out" received)"
+if [ "$steering" = ebpf ]; then
+	json=$(timeout 5 "$tern" stats --socket "$sock" --json)
+	read -r steering pinned2 pinfail <<<"$(pins "$json")"
+	check "steering: TCP allocations are not pinned and count no pin failure ($pinned2 pinned, $pinfail failed)" \
+		test "$pinned2" -eq "$pinned" -a "$pinfail" -eq 0
+	check "... and log no pin warning" bash -c "! grep -q 'cannot pin' '$tmp/ternd.log'"
+fi
 check "tern stats without a server fails in one line" \
 	bash -c "! '$tern' stats --socket '$tmp/none.sock' 2>&1 | grep -c . | grep -qv '^1$'"
 # A clean stop with 30 live (pinned) allocations: relay sockets close and

@@ -409,6 +409,14 @@ int srv_start(struct srv *s, unsigned relay_ports, const char *const *args)
 	}
 	if (!has_opt(args, "--relay-ip"))
 		arg2(&a, "--relay-ip", "127.0.0.1");
+	/* ternd's TLS port (used once a test gives --cert): base+1, so that
+	 * no test binds the default 5349 */
+	s->tls_port = 0;
+	if (g_kind == SRV_TERND && !has_opt(args, "--tls-listening-port")) {
+		s->tls_port = (uint16_t)(base + 1);
+		snprintf(buf, sizeof(buf), "%u", s->tls_port);
+		arg2(&a, "--tls-listening-port", buf);
+	}
 	snprintf(buf, sizeof(buf), "%u", s->min_port);
 	arg2(&a, "--min-port", buf);
 	snprintf(buf, sizeof(buf), "%u", s->max_port);

@@ -1,5 +1,7 @@
 #include "turnc.h"
 
+#include <openssl/err.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -153,6 +155,13 @@ void turnc_close(struct turnc *c)
 	}
 	c->qtail = NULL;
 	c->qlen = 0;
+	if (c->ssl) {
+		(void)SSL_shutdown(c->ssl);
+		SSL_free(c->ssl);
+		c->ssl = NULL;
+	}
+	SSL_CTX_free(c->ssl_ctx);
+	c->ssl_ctx = NULL;
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -193,6 +202,69 @@ fail:;
 	return e;
 }
 
+int turnc_open_tls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t, int timeout_ms)
+{
+	int rc = turnc_open_tcp(c, server, timeout_ms);
+	if (rc < 0)
+		return rc;
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	rc = -EPROTO;
+	c->ssl_ctx = SSL_CTX_new(TLS_client_method());
+	if (!c->ssl_ctx)
+		goto fail;
+	SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	if (t->ca_file && SSL_CTX_load_verify_locations(c->ssl_ctx, t->ca_file, NULL) != 1)
+		goto fail;
+	if (t->min_version)
+		SSL_CTX_set_min_proto_version(c->ssl_ctx, t->min_version);
+	if (t->max_version)
+		SSL_CTX_set_max_proto_version(c->ssl_ctx, t->max_version);
+	/* sessions are handed to the caller, never kept (or invalidated) here */
+	SSL_CTX_set_session_cache_mode(c->ssl_ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	c->ssl = SSL_new(c->ssl_ctx);
+	if (!c->ssl || SSL_set_fd(c->ssl, c->fd) != 1)
+		goto fail;
+	if (t->host) {
+		SSL_set_tlsext_host_name(c->ssl, t->host);
+		if (SSL_set1_host(c->ssl, t->host) != 1)
+			goto fail;
+	}
+	if (t->alpn) {
+		unsigned char wire[64];
+		size_t n = strlen(t->alpn);
+		if (n == 0 || n >= sizeof(wire))
+			goto fail;
+		wire[0] = (unsigned char)n;
+		memcpy(wire + 1, t->alpn, n);
+		if (SSL_set_alpn_protos(c->ssl, wire, (unsigned)n + 1) != 0)
+			goto fail;
+	}
+	if (t->resume)
+		SSL_set_session(c->ssl, t->resume);
+	if (SSL_connect(c->ssl) != 1)
+		goto fail;
+	return 0;
+fail:
+	ERR_clear_error();
+	turnc_close(c);
+	return rc;
+}
+
+SSL_SESSION *turnc_tls_session(struct turnc *c)
+{
+	/* TLS 1.3 sends its ticket after the handshake: read what is there */
+	if (c->ssl && SSL_version(c->ssl) >= TLS1_3_VERSION) {
+		char b;
+		struct pollfd p = {.fd = c->fd, .events = POLLIN};
+		if (!SSL_has_pending(c->ssl) && poll(&p, 1, 200) == 1)
+			(void)SSL_peek(c->ssl, &b, 0);
+		ERR_clear_error();
+	}
+	return c->ssl ? SSL_get1_session(c->ssl) : NULL;
+}
+
 void turnc_set_creds(struct turnc *c, const char *user, const char *pass)
 {
 	snprintf(c->user, sizeof(c->user), "%s", user);
@@ -211,6 +283,11 @@ void turnc_forget_nonce(struct turnc *c)
 
 int turnc_send_raw(struct turnc *c, const void *buf, size_t len)
 {
+	if (c->ssl) {
+		int n = SSL_write(c->ssl, buf, (int)len);
+		ERR_clear_error();
+		return n == (int)len ? 0 : -EIO;
+	}
 	int flags = c->stream ? MSG_NOSIGNAL : 0;
 	ssize_t n = send(c->fd, buf, len, flags);
 	if (n < 0 && errno == ECONNREFUSED) /* ICMP from an earlier datagram: try once more */
@@ -277,7 +354,8 @@ static int sock_recv(struct turnc *c, uint8_t *buf, size_t cap, int64_t deadline
 		int64_t left = deadline - it_now_ms();
 		if (left < 0)
 			left = 0;
-		int rc = poll(&pfd, 1, (int)left);
+		/* TLS: decrypted bytes (or whole records) may wait in OpenSSL */
+		int rc = c->ssl && SSL_has_pending(c->ssl) ? 1 : poll(&pfd, 1, (int)left);
 		if (rc < 0 && errno == EINTR)
 			continue;
 		if (rc < 0)
@@ -287,7 +365,25 @@ static int sock_recv(struct turnc *c, uint8_t *buf, size_t cap, int64_t deadline
 		if (c->stream) {
 			if (c->slen == TURNC_STREAM_BUF)
 				return -EMSGSIZE;
-			ssize_t n = recv(c->fd, c->sbuf + c->slen, TURNC_STREAM_BUF - c->slen, MSG_DONTWAIT);
+			ssize_t n;
+			if (c->ssl) {
+				int r = SSL_read_ex(c->ssl, c->sbuf + c->slen, TURNC_STREAM_BUF - c->slen,
+				                    (size_t *)&n)
+				            ? 1
+				            : SSL_get_error(c->ssl, 0);
+				ERR_clear_error();
+				if (r == SSL_ERROR_WANT_READ || r == SSL_ERROR_WANT_WRITE)
+					continue;
+				if (r != 1) {
+					n = 0; /* close_notify or a broken session: the server is gone */
+					if (r != SSL_ERROR_ZERO_RETURN && r != SSL_ERROR_SYSCALL) {
+						errno = EPROTO;
+						return -EPROTO;
+					}
+				}
+			} else {
+				n = recv(c->fd, c->sbuf + c->slen, TURNC_STREAM_BUF - c->slen, MSG_DONTWAIT);
+			}
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
 			if (n == 0)

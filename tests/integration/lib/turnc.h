@@ -18,6 +18,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <openssl/ssl.h>
+
 #include "stun/stun.h"
 #include "util/addr.h"
 
@@ -69,6 +71,7 @@ struct srv {
 	pid_t pid;
 	int exit_status;             /* from waitpid after srv_stop(), -1 before */
 	uint16_t port;               /* listening port */
+	uint16_t tls_port;           /* ternd's tls-listening-port (the harness's unless the test set one) */
 	uint16_t min_port, max_port; /* relay range given to the server */
 	union tern_addr addr;        /* first listening address with port (what clients use) */
 	union tern_addr addr6;       /* [::1]:port when the server listens on ::1, else family 0 */
@@ -108,6 +111,18 @@ bool srv_alive(struct srv *s);
 void srv_dump_log(const struct srv *s, int lines);
 /* Kill every server still running (watchdog / atexit). */
 void srv_kill_all(void);
+
+/* Test certificates (certs.c), made with the openssl command in dir: a CA,
+ * a server certificate it signed for "localhost", 127.0.0.1 and ::1 (EC
+ * P-256), and a second CA that signed nothing the server has. Paths are
+ * written into *c. 0, or -1 (the command's output is in the diagnostics). */
+struct it_certs {
+	char ca[192], ca_key[192], cert[192], key[192], other_ca[192];
+};
+int it_make_certs(const char *dir, struct it_certs *c);
+/* A new server certificate (same CA and names, new key) over cert and key:
+ * what a renewal does before SIGUSR2. 0 or -1. */
+int it_renew_cert(const char *dir, struct it_certs *c);
 
 /* ------------------------------------------------------------------------ */
 /* TURN client (turnc.c). */
@@ -211,6 +226,20 @@ struct turnc {
 	bool stream;
 	uint8_t *sbuf;
 	size_t slen;
+	/* Over TLS (turnc_open_tls): the session, and what it resumed. */
+	SSL *ssl;
+	SSL_CTX *ssl_ctx;
+};
+
+/* TLS client settings: the CA that signed the server's certificate, the
+ * name to verify (and send as SNI), ALPN, a session to resume. */
+struct turnc_tls {
+	const char *ca_file;
+	const char *host;    /* verified against the certificate; NULL: no name check */
+	const char *alpn;    /* e.g. "stun.turn"; NULL: none offered */
+	SSL_SESSION *resume; /* from turnc_tls_session of an earlier connection, or NULL */
+	int min_version;     /* TLS1_2_VERSION...; 0: OpenSSL's default */
+	int max_version;
 };
 
 /* Open a UDP socket bound to the loopback address of the server's family
@@ -222,6 +251,12 @@ int turnc_open_from(struct turnc *c, const union tern_addr *server, const union 
  * timeout_ms. Everything else works as over UDP, one frame per "datagram";
  * send ChannelData with pad=true (RFC 8656 §12.5). Returns 0 or -errno. */
 int turnc_open_tcp(struct turnc *c, const union tern_addr *server, int timeout_ms);
+/* turnc_open_tcp, then a TLS handshake (certificate chain and name
+ * verified), bounded by timeout_ms. Returns 0 or -errno (-EPROTO: the
+ * handshake failed). */
+int turnc_open_tls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t, int timeout_ms);
+/* The session to resume later (the caller frees it), or NULL. */
+SSL_SESSION *turnc_tls_session(struct turnc *c);
 void turnc_close(struct turnc *c);
 void turnc_set_creds(struct turnc *c, const char *user, const char *pass);
 /* Forget the learnt realm / nonce / key (next request starts the flow again). */
