@@ -3,7 +3,7 @@
 # time. Used by `make fuzz` (FUZZ_SECONDS, default 300) and `make fuzz-ci`
 # (60 s each, targets in parallel on every core).
 #
-#   fuzz/run.sh [-j JOBS] SECONDS [TARGET...]     TARGET: stun channeldata turn config
+#   fuzz/run.sh [-j JOBS] SECONDS [TARGET...]     TARGET: stun channeldata turn config proxy
 #
 # Each target fuzzes its own working corpus build-fuzz/corpus/<t>/ (kept
 # between runs, so it keeps growing locally), seeded from the committed
@@ -24,7 +24,7 @@ fi
 seconds=${1:?usage: fuzz/run.sh [-j JOBS] SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(stun channeldata turn config)
+[ ${#targets[@]} -eq 0 ] && targets=(stun channeldata turn config proxy)
 build=${BUILD_FUZZ:-build-fuzz}
 
 if ! command -v clang >/dev/null; then
@@ -54,6 +54,7 @@ dict_for() {
 	case $1 in
 	stun | turn | channeldata) echo "-dict=fuzz/dict/stun.dict" ;;
 	config) echo "-dict=fuzz/dict/config.dict" ;;
+	proxy) echo "-dict=fuzz/dict/proxy.dict" ;;
 	esac
 }
 

@@ -1,5 +1,5 @@
 /* Seed corpus generator: `fuzz_seeds DIR` writes DIR/{stun,channeldata,
- * turn,config}/<name> (the committed fuzz/corpus/ was made with it).
+ * turn,config,proxy}/<name> (the committed fuzz/corpus/ was made with it).
  *
  *  stun:        the RFC 5769 / RFC 8489 vectors of the unit tests, and the
  *               requests, responses and indications tern sends and receives,
@@ -10,7 +10,11 @@
  *               ChannelData / Send both ways -> Refresh, expiry, EVEN-PORT
  *               with RESERVATION-TOKEN, dual stack, SHA-256 and USERHASH,
  *               REST users, retransmissions, quotas and rate limits;
- *  config:      etc/ternd.conf-like files and command lines. */
+ *  config:      etc/ternd.conf-like files and command lines;
+ *  proxy:       PROXY protocol headers as HAProxy sends them
+ *               (tests/vectors/proxy_haproxy.h), the longest v1 lines, v2
+ *               with TLVs and with every family, each followed by bytes of
+ *               the client's. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +25,8 @@
 #include "fuzz_turn.h"
 #include "stun/stun.h"
 #include "util/addr.h"
+#include "util/bytes.h"
+#include "vectors/proxy_haproxy.h"
 #include "vectors/stun_rfc.h"
 
 static const char *g_dir;
@@ -477,10 +483,78 @@ static void config_seeds(void)
 }
 /* clang-format on */
 
+/* ---- proxy ---- */
+
+static size_t proxy_v2(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const void *body, size_t blen)
+{
+	static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+	                                0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+	memcpy(out, sig, sizeof(sig));
+	out[12] = ver_cmd;
+	out[13] = fam;
+	wr16(out + 14, (uint16_t)blen);
+	memcpy(out + 16, body, blen);
+	return 16 + blen;
+}
+
+static void proxy_seeds(void)
+{
+	static const char v1_tcp6[] =
+	    "PROXY TCP6 2001:db8::1 ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe 1 65535\r\n";
+	static const char v1_unknown[] = "PROXY UNKNOWN ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+	                                 "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n";
+	static const uint8_t ssl[] = {0x01, 0, 0, 0, 0, 0x21, 0x00, 0x07, 'T', 'L', 'S', 'v', '1', '.', '3'};
+	uint8_t body[300], b[400];
+	size_t m, n;
+
+	put("proxy", "haproxy-v1-tcp4", hap_v1_tcp4, sizeof(hap_v1_tcp4) - 1);
+	put("proxy", "haproxy-v1-tcp6-mapped", hap_v1_tcp6_mapped, sizeof(hap_v1_tcp6_mapped) - 1);
+	put("proxy", "haproxy-v2-tcp4-crc32c", hap_v2_tcp4_crc, sizeof(hap_v2_tcp4_crc));
+	put("proxy", "haproxy-v2-tcp6", hap_v2_tcp6, sizeof(hap_v2_tcp6));
+	put("proxy", "haproxy-v2-local", hap_v2_local, sizeof(hap_v2_local));
+	put("proxy", "v1-tcp6", v1_tcp6, sizeof(v1_tcp6) - 1);
+	put("proxy", "v1-unknown-107", v1_unknown, sizeof(v1_unknown) - 1);
+
+	/* a v1 line, then a STUN Binding request */
+	struct stun_builder sb;
+	memcpy(b, hap_v1_tcp4, HAP_V1_TCP4_LEN);
+	stun_build_init(&sb, b + HAP_V1_TCP4_LEN, sizeof(b) - HAP_V1_TCP4_LEN,
+	                stun_type(STUN_BINDING, STUN_REQUEST), txid);
+	put("proxy", "v1-then-stun", b, HAP_V1_TCP4_LEN + (size_t)stun_build_finish(&sb));
+
+	/* v2 over IPv6 with TLVs: ALPN, NOOP, SSL with a version, AWS VPC endpoint */
+	static const uint8_t a6[36] = {0x20, 0x01, 0x0d, 0xb8, 0,    0,    0,    0,    0,    0,   0, 0, 0,
+	                               0,    0,    1,    0x20, 0x01, 0x0d, 0xb8, 0,    0,    0,   0, 0, 0,
+	                               0,    0,    0,    0,    0,    2,    0x9c, 0x40, 0x0d, 0x96};
+	memcpy(body, a6, sizeof(a6));
+	m = sizeof(a6);
+	memcpy(body + m, "\x01\x00\x02h2\x04\x00\x00\x20\x00\x0f", 11);
+	m += 11;
+	memcpy(body + m, ssl, sizeof(ssl));
+	m += sizeof(ssl);
+	memcpy(body + m, "\xea\x00\x09vpce-0123", 12);
+	m += 12;
+	n = proxy_v2(b, 0x21, 0x21, body, m);
+	memcpy(b + n, "client", 6);
+	put("proxy", "v2-tcp6-tlvs", b, n + 6);
+
+	/* families tern takes as local: UDP, AF_UNIX, UNSPEC with a TLV */
+	memset(body, 0, sizeof(body));
+	memcpy(body, "\xc0\x00\x02\x01\xc6\x33\x64\x07\x9c\x40\x0d\x96", 12);
+	put("proxy", "v2-udp4", b, proxy_v2(b, 0x21, 0x12, body, 12));
+	memcpy(body, "/run/haproxy.sock", 17);
+	put("proxy", "v2-unix-stream", b, proxy_v2(b, 0x21, 0x31, body, 216));
+	put("proxy", "v2-unspec-noop", b, proxy_v2(b, 0x21, 0x00, "\x04\x00\x01x", 4));
+	/* LOCAL carrying addresses anyway: discarded */
+	memcpy(body, "\xc0\x00\x02\x01\xc6\x33\x64\x07\x9c\x40\x0d\x96", 12);
+	put("proxy", "v2-local-addresses", b, proxy_v2(b, 0x20, 0x11, body, 12));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s DIR   (writes DIR/{stun,channeldata,turn,config}/)\n", argv[0]);
+		fprintf(stderr, "usage: %s DIR   (writes DIR/{stun,channeldata,turn,config,proxy}/)\n",
+		        argv[0]);
 		return 2;
 	}
 	g_dir = argv[1];
@@ -489,5 +563,6 @@ int main(int argc, char **argv)
 	cd_seeds();
 	turn_seeds();
 	config_seeds();
+	proxy_seeds();
 	return 0;
 }
