@@ -2,7 +2,7 @@
 # Real-browser end-to-end test: two WebRTC peers in headless Debian Chromium
 # that can reach each other only through ternd. See docs/E2E.md.
 #
-# usage: e2e/run.sh [RUN...]        RUN: loopback netns rest (default: all three)
+# usage: e2e/run.sh [RUN...]        RUN: loopback netns tcp rest (default: all four)
 # env:   BUILD_DIR (default <repo>/build), TERND, TERN   the binaries under test
 #        CHROMIUM (default /usr/bin/chromium)            Debian's chromium, never a download
 #        E2E_STRICT=1    a machine that cannot run the test (not root, chromium not
@@ -12,7 +12,8 @@
 #
 # Every browser runs inside a network namespace that this script creates and
 # that has no route off the machine; ternd runs in the same namespace
-# (loopback, rest) or in a second one joined by a veth pair (netns).
+# (loopback, rest) or in a second one joined by a veth pair (netns, tcp).
+# Chromium reaches ternd over UDP (loopback, netns, rest) or TCP (tcp).
 # Prints one ok/not ok line per check, then "N passed, M failed"; exit 0 when
 # all passed, 1 on any failure, 77 when the test cannot run here (skipped).
 set -uo pipefail
@@ -26,7 +27,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 RUN_TIMEOUT=${E2E_RUN_TIMEOUT:-180}
 STRICT=${E2E_STRICT:-0}
 RUNS=("$@")
-[ ${#RUNS[@]} -eq 0 ] && RUNS=(loopback netns rest)
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(loopback netns tcp rest)
 
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 TERND=$(abspath "$TERND")
@@ -289,19 +290,21 @@ EOF
 	check "loopback: ternd exited 0 on SIGTERM" stop_ternd
 }
 
-# ------------------------------------------------------ run: netns
+# ------------------------------------------------------ runs: netns, tcp
 # ternd in one namespace, Chromium in another, joined by a veth pair with
-# addresses from a private test range used only inside these namespaces.
-run_netns() {
-	local nss="$TAG-srv" nsb="$TAG-brw" dir="$WORK/netns" port
-	local sip=10.250.0.1 bip=10.250.0.2 range=10.250.0.0/30
-	say "run netns: ternd in $nss ($sip), chromium in $nsb ($bip), veth pair, no default route"
-	new_ns "$nss" && new_ns "$nsb" || { not_ok "netns: namespaces created"; return; }
+# addresses from the benchmarking range (198.18.0.0/15, RFC 2544), assigned
+# only inside these namespaces. TRANSPORT is the one Chromium is given in its
+# TURN URL (udp or tcp); ternd listens on both, as it does by default.
+run_veth() { # run_veth LABEL TRANSPORT
+	local label=$1 transport=$2 dir="$WORK/$1" port
+	local nss="$TAG-$1-srv" nsb="$TAG-$1-brw" sip=198.18.0.1 bip=198.18.0.2 range=198.18.0.0/30
+	say "run $label: ternd in $nss ($sip), chromium in $nsb ($bip), veth pair, no default route, TURN over ${transport^^}"
+	new_ns "$nss" && new_ns "$nsb" || { not_ok "$label: namespaces created"; return; }
 	# Both ends are created inside the namespaces: nothing touches the host's.
 	if ! ip -n "$nss" link add e2e-srv type veth peer name e2e-brw netns "$nsb" ||
 		! ip -n "$nss" addr add "$sip/30" dev e2e-srv || ! ip -n "$nsb" addr add "$bip/30" dev e2e-brw ||
 		! ip -n "$nss" link set e2e-srv up || ! ip -n "$nsb" link set e2e-brw up; then
-		not_ok "netns: veth pair $sip <-> $bip"
+		not_ok "$label: veth pair $sip <-> $bip"
 		return
 	fi
 	for _ in $(seq 1 50); do # until both ends have carrier
@@ -309,27 +312,27 @@ run_netns() {
 			ip -n "$nsb" -o link show e2e-brw | grep -q 'state UP' && break
 		sleep 0.1
 	done
-	check "netns: server namespace $nss has no route off the machine (lo + veth, no default route)" isolated "$nss" e2e-srv
-	check "netns: browser namespace $nsb has no route off the machine (lo + veth, no default route)" isolated "$nsb" e2e-brw
-	port=$(free_port "$nss") || { not_ok "netns: free port"; return; }
-	# The peers are the two relay addresses on $sip: a private range, denied
-	# by default, opened for the test range only.
+	check "$label: server namespace $nss has no route off the machine (lo + veth, no default route)" isolated "$nss" e2e-srv
+	check "$label: browser namespace $nsb has no route off the machine (lo + veth, no default route)" isolated "$nsb" e2e-brw
+	port=$(free_port "$nss") || { not_ok "$label: free port"; return; }
+	# The peers are the two relay addresses on $sip: a special-purpose range,
+	# denied by default, opened for the test range only.
 	if ! start_ternd "$nss" "$dir" --listening-ip "$sip" --relay-ip "$sip" --listening-port "$port" \
 		--min-port $((port + 2)) --max-port $((port + 201)) --realm e2e.tern --user "e2e:$PASSWORD" \
 		--allowed-peer-ip "$range"; then
-		not_ok "netns: ternd started on $sip:$port"
+		not_ok "$label: ternd started on $sip:$port"
 		return
 	fi
-	ok "netns: ternd started on $sip:$port in $nss (--allowed-peer-ip $range)"
+	ok "$label: ternd started on $sip:$port in $nss (--allowed-peer-ip $range)"
 	drive "$nsb" "$(
 		cat <<EOF
-{"label":"netns","chromium":$(json_str "$CHROMIUM"),"tmpDir":$(json_str "$dir"),
- "turnUrl":"turn:$sip:$port?transport=udp","username":"e2e","credential":$(json_str "$PASSWORD"),
+{"label":"$label","chromium":$(json_str "$CHROMIUM"),"tmpDir":$(json_str "$dir"),
+ "turnUrl":"turn:$sip:$port?transport=$transport","username":"e2e","credential":$(json_str "$PASSWORD"),
  "badCredentials":[{"what":"wrong password","username":"e2e","credential":"not-the-password"}],
  "relayIp":"$sip","statsSocket":$(json_str "$dir/stats.sock"),"loopbackOnly":false}
 EOF
 	)" "$dir/driver.out"
-	check "netns: ternd exited 0 on SIGTERM" stop_ternd
+	check "$label: ternd exited 0 on SIGTERM" stop_ternd
 }
 
 # ------------------------------------------------------ run: rest
@@ -385,10 +388,11 @@ for r in "${RUNS[@]}"; do
 	t0=$(date +%s)
 	case "$r" in
 	loopback) run_loopback ;;
-	netns) run_netns ;;
+	netns) run_veth netns udp ;;
+	tcp) run_veth tcp tcp ;;
 	rest) run_rest ;;
 	*)
-		echo "usage: $0 [loopback|netns|rest]..." >&2
+		echo "usage: $0 [loopback|netns|tcp|rest]..." >&2
 		exit 2
 		;;
 	esac

@@ -18,6 +18,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 const cfg = JSON.parse(process.argv[2]);
 if (!cfg.tmpDir || !cfg.tmpDir.startsWith('/')) throw new Error('tmpDir must be an absolute path');
 const label = cfg.label;
+// The transport Chromium uses to reach ternd comes from the TURN URL
+// (RFC 7065): turn:...?transport=udp|tcp, turns: is TLS over TCP. getStats()
+// names it in the local relay candidate's relayProtocol (udp, tcp, tls).
+const turnUrl = new URL(cfg.turnUrl.replace(/^turns?:/, 'turn://'));
+const turnAddr = `${turnUrl.hostname}:${turnUrl.port || (cfg.turnUrl.startsWith('turns:') ? 5349 : 3478)}`;
+const transport = cfg.turnUrl.startsWith('turns:') ? 'tcp' : (turnUrl.searchParams.get('transport') || 'udp');
+const relayProtocol = cfg.turnUrl.startsWith('turns:') ? 'tls' : transport;
 const pageCfg = {
   turnUrl: cfg.turnUrl, username: cfg.username, credential: cfg.credential,
   messages: cfg.messages ?? 300, sampleMs: cfg.sampleMs ?? 4000,
@@ -66,26 +73,56 @@ function checkPair(pair, side, what) {
     pair.bytesSent > 0 && pair.bytesReceived > 0 &&
     pair.local.candidateType === 'relay' && pair.remote.candidateType === 'relay' &&
     pair.local.address === cfg.relayIp && pair.remote.address === cfg.relayIp &&
-    pair.local.relayProtocol === 'udp';
+    pair.local.relayProtocol === relayProtocol;
   if (pair && pair.state !== 'succeeded') info(`${what}: selected pair on ${side} still ${pair.state} after 2 s of samples`);
-  return check(ok, `${what}: selected pair on ${side} is relay/relay via ${cfg.relayIp}, nominated`, fmt(pair));
+  return check(ok, `${what}: selected pair on ${side} is relay/relay via ${cfg.relayIp}, nominated, ` +
+    `local relayProtocol ${relayProtocol}`, fmt(pair));
 }
 
+// Every candidate from onicecandidate is a relay candidate on ternd. Their
+// relayProtocol is not checked here: Chromium 156 gives null on a UDP relay
+// candidate (and 'tcp' on a TCP one); getStats() is checked instead.
 function onlyRelay(gathered) {
   const all = [...gathered.a, ...gathered.b];
   const bad = all.filter(c => c.type !== 'relay' || c.address !== cfg.relayIp);
   return { ok: all.length > 0 && bad.length === 0, detail: `${all.length} candidates, ${bad.length} not relay via ${cfg.relayIp}` };
 }
 
+// Every local candidate in getStats() is a relay candidate on ternd with the
+// transport of the TURN URL.
+function checkLocals(pair, side, what) {
+  const locals = pair ? pair.locals : [];
+  const bad = locals.filter(l => l.candidateType !== 'relay' || l.address !== cfg.relayIp || l.relayProtocol !== relayProtocol);
+  return check(locals.length > 0 && bad.length === 0,
+    `${what}: every local candidate in getStats() on ${side} is relay via ${cfg.relayIp}, relayProtocol ${relayProtocol}`,
+    `${locals.length} local candidates: ${locals.map(l => `${l.candidateType} ${l.address}:${l.port}/${l.relayProtocol}`).join(', ')}`);
+}
+
 async function waitAllocationsGone() {
-  // Chromium deletes its allocations (Refresh lifetime 0) on close().
+  // Chromium deletes its allocations (Refresh lifetime 0) on close(), and
+  // over TCP then closes its connections.
   let s = null;
   for (let i = 0; i < 30; i++) {
     s = await ternStats();
-    if ((s.allocations || 0) === 0) break;
+    if ((s.allocations || 0) === 0 && (s.tcp_connections || 0) === 0) break;
     await new Promise(r => setTimeout(r, 200));
   }
   return s;
+}
+
+// ternd's side of the transport: over UDP no TCP connection at all; over TCP
+// one accepted connection per peer at least, every frame parsed, and every
+// connection closed after close().
+function checkTernTransport(before, after, gone, what) {
+  const accepted = delta(before, after, 'tcp_accepted');
+  if (transport === 'udp')
+    return check(accepted === 0, `${what}: ternd accepted no TCP connection (the peers used UDP)`, `tcp_accepted +${accepted}`);
+  const badFrames = delta(before, after, 'tcp_bad_frames');
+  check(accepted >= 2 && badFrames === 0,
+    `${what}: ternd accepted the peers' TCP connections and parsed every frame`,
+    `tcp_accepted +${accepted} >= 2, tcp_bad_frames +${badFrames}, tcp_output_dropped +${delta(before, after, 'tcp_output_dropped')}`);
+  return check((gone.tcp_connections || 0) === 0, `${what}: Chromium closed its TCP connections to ternd on close()`,
+    `live ${gone.tcp_connections}, tcp_closed +${delta(before, gone, 'tcp_closed')}`);
 }
 
 const ROUTE_PROBES = new Set(['[2001:4860:4860::8888]:443', '8.8.8.8:443', '[2001:4860:4860::8888]:53', '8.8.8.8:53']);
@@ -95,11 +132,13 @@ function auditNetLog(file) {
   let log;
   try { log = JSON.parse(text); } catch { log = JSON.parse(text.replace(/,?\s*$/, '') + ']}'); } // unfinished log
   const names = Object.fromEntries(Object.entries(log.constants.logEventTypes).map(([k, v]) => [v, k]));
-  const turn = new URL(cfg.turnUrl.replace(/^turns?:/, 'turn://')); // turn://host:port?transport=udp
-  const turnAddr = `${turn.hostname}:${turn.port || 3478}`;
-  const allowed = new Set([`127.0.0.1:${pagePort}`, turnAddr]);
-  const origin = `http://127.0.0.1:${pagePort}/`;
-  const bad = new Map(), notes = [], sent = new Map(), probes = new Map(), requests = new Map();
+  // TCP to the page, and to ternd when the TURN URL says tcp; UDP only to
+  // ternd when it says udp. Over TCP Chromium must send no datagram at all.
+  const page = `127.0.0.1:${pagePort}`;
+  const allowedTcp = new Set(transport === 'tcp' ? [page, turnAddr] : [page]);
+  const allowedUdp = new Set(transport === 'udp' ? [turnAddr] : []);
+  const origin = `http://${page}/`;
+  const bad = new Map(), notes = [], sent = new Map(), probes = new Map(), requests = new Map(), tcp = new Map();
   const flag = what => bad.set(what, (bad.get(what) || 0) + 1);
   for (const e of log.events) {
     const t = names[e.type], p = e.params || {};
@@ -112,24 +151,26 @@ function auditNetLog(file) {
     }
     if ((t === 'TCP_CONNECT_ATTEMPT' || t === 'TCP_CONNECT') && (p.address || p.remote_address)) {
       const a = p.address || p.remote_address;
-      if (!allowed.has(a)) flag(`tcp connect ${a}`);
+      if (t === 'TCP_CONNECT_ATTEMPT') tcp.set(a, (tcp.get(a) || 0) + 1);
+      if (!allowedTcp.has(a)) flag(`tcp connect ${a}`);
     }
     if (t === 'UDP_BYTES_SENT' && p.address) {
       sent.set(p.address, (sent.get(p.address) || 0) + 1);
-      if (!allowed.has(p.address)) flag(`udp datagram to ${p.address}`);
+      if (!allowedUdp.has(p.address)) flag(`udp datagram to ${p.address}`);
     }
-    // Name lookups: only the rules' ~NOTFOUND and the page's IP literal, and
-    // never a real resolution (system resolver or Chromium's DNS client).
+    // Name lookups: only the rules' ~NOTFOUND and the IP literals of the page
+    // and ternd (WebRTC's TCP sockets look up even a literal), and never a
+    // real resolution (system resolver or Chromium's DNS client).
     if (t === 'HOST_RESOLVER_MANAGER_REQUEST' && p.host) {
       const h = p.host.replace(/^[a-z]+:\/\//, '');
-      if (!/^~notfound(:\d+)?$/.test(h) && !allowed.has(h)) flag(`name lookup ${p.host}`);
+      if (!/^~notfound(:\d+)?$/.test(h) && h !== page && h !== turnAddr) flag(`name lookup ${p.host}`);
     }
     if (t === 'HOST_RESOLVER_SYSTEM_TASK' || t === 'HOST_RESOLVER_DNS_TASK' || t === 'DNS_TRANSACTION')
       flag(`real name resolution (${t})`);
     // connect() on a UDP socket sends nothing; Chromium does it to Google's
     // public DNS addresses to learn its default route (IPv6 reachability).
     // Those probes are tolerated when no datagram follows; any other is not.
-    if (t === 'UDP_CONNECT' && p.address && !allowed.has(p.address)) {
+    if (t === 'UDP_CONNECT' && p.address && !allowedUdp.has(p.address)) {
       if (ROUTE_PROBES.has(p.address)) probes.set(p.address, (probes.get(p.address) || 0) + 1);
       else flag(`udp connect ${p.address}`);
     }
@@ -147,12 +188,16 @@ function auditNetLog(file) {
   for (const [u, k] of stopped) notes.push(`${k}x ${u}: stopped by --host-resolver-rules (~NOTFOUND), no DNS query, no socket`);
   for (const [a, k] of probes)
     notes.push(`${k}x UDP connect() to ${a}, no datagram: Chromium's default-route probe (no route here)`);
+  notes.push(`TCP connects: ${[...tcp].map(([a, k]) => `${k} to ${a}`).join(', ') || 'none'}`);
   notes.push(`datagrams sent: ${[...sent].map(([a, k]) => `${k} to ${a}`).join(', ') || 'none'}`);
-  const ok = bad.size === 0 && (sent.get(turnAddr) || 0) > 0;
+  const used = transport === 'udp' ? (sent.get(turnAddr) || 0) : (tcp.get(turnAddr) || 0);
+  const ok = bad.size === 0 && used > 0;
   return {
     ok, notes,
     detail: bad.size ? [...bad].map(([w, k]) => `${k}x ${w}`).join('; ')
-      : `${log.events.length} events: TCP only to the page, UDP datagrams only to ${turnAddr}`,
+      : !used ? `no ${transport === 'udp' ? 'datagram' : 'TCP connect'} to ${turnAddr}`
+      : transport === 'udp' ? `${log.events.length} events: TCP only to the page, UDP datagrams only to ${turnAddr}`
+      : `${log.events.length} events: TCP only to the page and ${turnAddr}, no UDP datagram`,
   };
 }
 
@@ -184,7 +229,10 @@ const args = [
   // Every name resolves to NOTFOUND without a DNS query. The test itself uses
   // IP literals only (the page on 127.0.0.1, the TURN server by address);
   // what Chromium asks for on its own dies here (see the net log audit).
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1',
+  // The rules map IP literals too, and WebRTC's TCP sockets to a TURN server
+  // are resolved through them (its UDP sockets are not): so ternd's address
+  // is excluded as well, or TURN over TCP fails with ERR_NAME_NOT_RESOLVED.
+  `--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1${turnUrl.hostname === '127.0.0.1' ? '' : ` , EXCLUDE ${turnUrl.hostname}`}`,
   // No mDNS host names for candidates (which would multicast on the LAN), and
   // nothing from the feature lists Playwright would disable for quiet.
   '--disable-features=WebRtcHideLocalIpsWithMdns,OptimizationHints,NetworkTimeServiceQuerying,' +
@@ -258,6 +306,8 @@ try {
       (r.mismatches.length ? `; ${r.mismatches.join('; ')}` : ''));
     checkPair(r.pairA, 'a', 'data');
     checkPair(r.pairB, 'b', 'data');
+    checkLocals(r.pairA, 'a', 'data');
+    checkLocals(r.pairB, 'b', 'data');
     const toPeer = delta(before, after, 'relayed_to_peer'), toClient = delta(before, after, 'relayed_to_client');
     // Each way the payload went through the relay twice (message and echo),
     // at most ~1200 bytes of SCTP per datagram.
@@ -267,6 +317,7 @@ try {
       `allocations_created +${delta(before, after, 'allocations_created')})`);
     const gone = await waitAllocationsGone();
     check((gone.allocations || 0) === 0, 'data: Chromium released its allocations on close()', `live ${gone.allocations}`);
+    checkTernTransport(before, after, gone, 'data');
   }
 
   // (b) fake media
@@ -284,12 +335,15 @@ try {
       fmt('video') + (r.in1 && r.in1.video ? `, framesDecoded ${r.in1.video.framesDecoded}` : ''));
     checkPair(r.pairA, 'a', 'media');
     checkPair(r.pairB, 'b', 'media');
+    checkLocals(r.pairA, 'a', 'media');
+    checkLocals(r.pairB, 'b', 'media');
     const rtp = r.in1 ? Object.values(r.in1).reduce((s, x) => s + (x.packets || 0), 0) : 0;
     const toPeer = delta(before, after, 'relayed_to_peer'), toClient = delta(before, after, 'relayed_to_client');
     check(rtp > 0 && toPeer >= rtp && toClient >= rtp,
       `media: ternd relayed at least every RTP packet b received (${rtp}): relayed_to_peer +${toPeer}, relayed_to_client +${toClient}`);
     const gone = await waitAllocationsGone();
     check((gone.allocations || 0) === 0, 'media: Chromium released its allocations on close()', `live ${gone.allocations}`);
+    checkTernTransport(before, after, gone, 'media');
   }
   await context.close();
 } catch (e) {
