@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "net/proxy.h"
 #include "net/tcp.h"
 #include "net/tls.h"
 #include "server/worker.h"
@@ -50,7 +51,8 @@ struct conn {
 	uint32_t out_len, out_cap;
 	bool closing;
 	uint64_t alloc_seen_ms; /* last sweep that found an allocation on it (accept time at first) */
-	uint32_t src_slot;      /* its per-source counter */
+	uint32_t src_slot;      /* its per-source counter, or NO_SLOT (not counted yet) */
+	bool want_proxy;        /* a PROXY header must come first (tcp-proxy-port) */
 	uint64_t accepted_ms;   /* worker clock at accept */
 	uint64_t read_turn;     /* the loop turn of its last read (one read per turn) */
 	bool on_out_list;       /* in w->out_pending */
@@ -65,6 +67,14 @@ struct conn {
 	struct conn *out_next;    /* w->out_pending, or w->dead once closed */
 	struct conn *rd_next;     /* w->rd_again */
 };
+
+#define NO_SLOT UINT32_MAX
+
+/* The counter of a source: its IPv4 address or IPv6 /64. */
+static uint32_t src_slot(const struct server_shared *sh, const union tern_addr *a)
+{
+	return (uint32_t)(addr_source_hash(a, &sh->conn_key) % CONN_SRC_SLOTS);
+}
 
 /* Room for n more bytes of output (grown by doubling up to the bound). */
 static int out_reserve(struct conn *c, size_t n)
@@ -256,6 +266,70 @@ static SSL_CTX *worker_tls_ctx(struct worker *w)
 	return w->tls_ctx;
 }
 
+/* One more slot of the per-source counter of a: 0, or -EUSERS when the
+ * source is at max-connections-per-ip. */
+static int src_take(struct worker *w, const union tern_addr *a, uint32_t *slot)
+{
+	*slot = src_slot(w->sh, a);
+	_Atomic uint32_t *n = &w->sh->conn_per_src[*slot];
+	if (atomic_fetch_add_explicit(n, 1, memory_order_relaxed) >= w->sh->conn_cap_per_src) {
+		atomic_fetch_sub_explicit(n, 1, memory_order_relaxed);
+		*slot = NO_SLOT;
+		return -EUSERS;
+	}
+	return 0;
+}
+
+/* The PROXY header (tcp-proxy-port): its bytes are taken from the socket
+ * and nothing after them, so the transport's first byte (TLS or STUN) is
+ * still there to read. Bytes of an unfinished header wait in c->in (every
+ * byte before the header's end is the header's): peeking alone would leave
+ * them in the socket and wake the loop forever. 0 once the header is taken,
+ * -EAGAIN for more, -errno to close. */
+static int conn_proxy(struct conn *c)
+{
+	struct worker *w = c->w;
+	ssize_t r = recv(c->h.fd, c->in + c->in_len, PROXY_MAX_LEN - c->in_len, MSG_PEEK | MSG_DONTWAIT);
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
+	if (r == 0)
+		return -ECONNRESET;
+	struct proxy_hdr ph;
+	size_t have = c->in_len + (size_t)r;
+	int n = proxy_parse(c->in, have, &ph);
+	if (n < 0 || (n == 0 && have >= PROXY_MAX_LEN)) {
+		w->proxy_bad++;
+		LOG_RL(LOG_INFO, "worker %u: tcp-proxy-port: no valid PROXY header (%s): connection closed",
+		       w->id, n == -EPROTO ? "another protocol" : "malformed");
+		return -EPROTO;
+	}
+	/* take the header's bytes only (or all of an unfinished one) */
+	size_t take = n > 0 ? (size_t)n - c->in_len : (size_t)r;
+	if (recv(c->h.fd, c->in + c->in_len, take, MSG_DONTWAIT) != (ssize_t)take)
+		return -EIO;
+	if (n == 0) {
+		c->in_len += (uint32_t)take;
+		return -EAGAIN;
+	}
+	c->in_len = 0;
+	c->want_proxy = false;
+	w->proxy_headers++;
+	if (ph.local) {
+		/* the balancer's own check, or a client it cannot name: the
+		 * connection's addresses stand */
+		w->proxy_local++;
+	} else {
+		c->ep.remote = ph.src;
+	}
+	/* max-connections-per-ip counts the client, not the balancer */
+	if (src_take(w, &c->ep.remote, &c->src_slot) < 0) {
+		w->tcp_refused++;
+		LOG_RL(LOG_INFO, "worker %u: tcp connection refused: over max-connections-per-ip", w->id);
+		return -EUSERS;
+	}
+	return 0;
+}
+
 /* The first byte decides: a TLS handshake record, or STUN/ChannelData. 0,
  * -EAGAIN (nothing yet), or -errno (close). */
 static int conn_choose(struct conn *c)
@@ -344,13 +418,8 @@ static void conn_close(struct conn *c)
 	/* else conn_flush moves it to w->dead when it walks the list */
 	w->tcp_closed++;
 	w->tcp_live--;
-	atomic_fetch_sub_explicit(&w->sh->conn_per_src[c->src_slot], 1, memory_order_relaxed);
-}
-
-/* The counter of a source: its IPv4 address or IPv6 /64. */
-static uint32_t src_slot(const struct server_shared *sh, const union tern_addr *a)
-{
-	return (uint32_t)(addr_source_hash(a, &sh->conn_key) % CONN_SRC_SLOTS);
+	if (c->src_slot != NO_SLOT)
+		atomic_fetch_sub_explicit(&w->sh->conn_per_src[c->src_slot], 1, memory_order_relaxed);
 }
 
 void conn_sweep(struct worker *w, uint64_t now_ms)
@@ -365,6 +434,11 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 			free(c->out);
 			c->out = NULL;
 			c->out_cap = 0;
+		}
+		if (c->want_proxy && now_ms - c->accepted_ms >= w->sh->handshake_timeout_ms) {
+			w->proxy_bad++; /* no complete header in time */
+			conn_close(c);
+			continue;
 		}
 		if (c->ssl && !c->hs_done && now_ms - c->accepted_ms >= w->sh->handshake_timeout_ms) {
 			w->tls_hs_timeouts++;
@@ -463,6 +537,15 @@ static void conn_read(struct conn *c)
 		return;
 	}
 	c->read_turn = w->turn_seq;
+	if (c->want_proxy) {
+		int rc = conn_proxy(c);
+		if (rc == -EAGAIN)
+			return;
+		if (rc < 0) {
+			conn_close(c);
+			return;
+		}
+	}
 	if (!c->ops) {
 		int rc = conn_choose(c);
 		if (rc == -EAGAIN)
@@ -522,7 +605,7 @@ void conn_read_again(struct worker *w)
 	}
 }
 
-void conn_accept(struct worker *w, int lfd)
+void conn_accept(struct worker *w, int lfd, bool proxy)
 {
 	for (unsigned k = 0; k < CONN_ACCEPT_BUDGET; k++) {
 		union tern_addr peer, local;
@@ -548,15 +631,10 @@ void conn_accept(struct worker *w, int lfd)
 			w->tcp_accept_fail++;
 			return;
 		}
-		/* limits: per worker, and per source over the whole server */
-		uint32_t slot_i = src_slot(w->sh, &peer);
-		_Atomic uint32_t *per_src = &w->sh->conn_per_src[slot_i];
-		bool over = w->tcp_live >= w->sh->conn_cap;
-		if (!over &&
-		    atomic_fetch_add_explicit(per_src, 1, memory_order_relaxed) >= w->sh->conn_cap_per_src) {
-			atomic_fetch_sub_explicit(per_src, 1, memory_order_relaxed);
-			over = true;
-		}
+		/* limits: per worker, and per source over the whole server (behind
+		 * a PROXY header, the source is known only once it is read) */
+		uint32_t slot_i = NO_SLOT;
+		bool over = w->tcp_live >= w->sh->conn_cap || (!proxy && src_take(w, &peer, &slot_i) < 0);
 		if (over) {
 			w->tcp_refused++;
 			LOG_RL(LOG_INFO, "worker %u: tcp connection refused: over max-connections(-per-ip)",
@@ -579,8 +657,12 @@ void conn_accept(struct worker *w, int lfd)
 			c->ep.local = local;
 			c->ep.remote = peer;
 		}
+		if (c)
+			c->want_proxy = proxy;
 		if (!c || !c->in || loop_add(w->loop, &c->h, EPOLLIN | EPOLLRDHUP) < 0) {
-			atomic_fetch_sub_explicit(per_src, 1, memory_order_relaxed);
+			if (slot_i != NO_SLOT)
+				atomic_fetch_sub_explicit(&w->sh->conn_per_src[slot_i], 1,
+				                          memory_order_relaxed);
 			w->tcp_accept_fail++;
 			if (c)
 				free(c->in);

@@ -24,6 +24,7 @@
 #ifndef TERN_SERVER_CONN_H
 #define TERN_SERVER_CONN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "turn/turn.h"
@@ -42,8 +43,9 @@ struct worker;
 /* Connections accepted per listening socket per loop turn. */
 #define CONN_ACCEPT_BUDGET 64
 
-/* The listening socket lfd is readable: accept up to the budget. */
-void conn_accept(struct worker *w, int lfd);
+/* The listening socket lfd is readable: accept up to the budget. proxy:
+ * its connections start with a PROXY protocol header (tcp-proxy-port). */
+void conn_accept(struct worker *w, int lfd, bool proxy);
 /* io->send_client for TCP endpoints. */
 enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
                        const uint8_t *payload, size_t paylen, size_t pad);

@@ -278,17 +278,17 @@ static int check_listen_free(const struct tern_config *cfg)
 		}
 		/* anything else is reported by the worker's own bind */
 	}
-	bool tls_port = config_tls_on(cfg) && cfg->tls_listening_port != cfg->listening_port;
-	for (unsigned k = 0; k < cfg->nlisten * 2; k++) {
-		/* TCP likewise (and the TLS port); SO_REUSEADDR so that
+	static const char *const kind_name[] = {"tcp", "tls", "tcp-proxy"};
+	for (unsigned k = 0; k < cfg->nlisten * TCP_KINDS; k++) {
+		/* TCP likewise (every stream port); SO_REUSEADDR so that
 		 * connections of an earlier run in TIME_WAIT do not count, while a
 		 * listening socket does */
-		bool second = k >= cfg->nlisten;
-		if (second ? !tls_port : cfg->no_tcp)
+		enum tcp_kind kind = (enum tcp_kind)(k / cfg->nlisten);
+		uint16_t port = worker_stream_port(cfg, kind);
+		if (!port)
 			continue;
 		union tern_addr port_a = cfg->listen[k % cfg->nlisten];
-		if (second)
-			addr_set_port(&port_a, cfg->tls_listening_port);
+		addr_set_port(&port_a, port);
 		const union tern_addr *a = &port_a;
 		int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 		if (fd < 0)
@@ -302,8 +302,8 @@ static int check_listen_free(const struct tern_config *cfg)
 			char str[TERN_ADDRSTRLEN];
 			log_err("cannot listen on %s %s: already in use by another socket (another ternd or "
 			        "TURN server? %s)",
-			        second ? "tls" : "tcp", addr_format(a, str, sizeof(str), true),
-			        second ? "no-tls opens no TLS listener" : "no-tcp opens no TCP listener");
+			        kind_name[kind], addr_format(a, str, sizeof(str), true),
+			        kind == TCP_KIND_PLAIN ? "no-tcp opens no TCP listener" : "another port?");
 			return rc;
 		}
 	}
@@ -437,6 +437,7 @@ struct wstats {
 	uint64_t tcp_accepted, tcp_closed, tcp_live, tcp_accept_fail, tcp_bad_frame, tcp_out_dropped,
 	    tx_refused, tcp_refused, tcp_timeouts;
 	uint64_t tls_handshakes, tls_resumed, tls_hs_fail, tls_hs_timeouts, tls_live, tls_refused;
+	uint64_t proxy_headers, proxy_local, proxy_bad;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -465,6 +466,9 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->tls_hs_timeouts = w->tls_hs_timeouts;
 	o->tls_live = w->tls_live;
 	o->tls_refused = w->tls_refused;
+	o->proxy_headers = w->proxy_headers;
+	o->proxy_local = w->proxy_local;
+	o->proxy_bad = w->proxy_bad;
 	o->drop_malformed = st->drop_malformed + w->rx_trunc;
 	o->drop_policy = st->drop_policy;
 	o->drop_ratelimit = st->drop_ratelimit;
@@ -543,10 +547,13 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.tcp_timeouts);
 		fprintf(out,
 		        ",\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"tls_handshake_failures\":%llu,"
-		        "\"tls_handshake_timeouts\":%llu,\"tls_connections\":%llu,\"tls_refused\":%llu}",
+		        "\"tls_handshake_timeouts\":%llu,\"tls_connections\":%llu,\"tls_refused\":%llu,"
+		        "\"proxy_headers\":%llu,\"proxy_local\":%llu,\"proxy_bad\":%llu}",
 		        (unsigned long long)o.tls_handshakes, (unsigned long long)o.tls_resumed,
 		        (unsigned long long)o.tls_hs_fail, (unsigned long long)o.tls_hs_timeouts,
-		        (unsigned long long)o.tls_live, (unsigned long long)o.tls_refused);
+		        (unsigned long long)o.tls_live, (unsigned long long)o.tls_refused,
+		        (unsigned long long)o.proxy_headers, (unsigned long long)o.proxy_local,
+		        (unsigned long long)o.proxy_bad);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 	        s->steer ? "ebpf" : "hash");

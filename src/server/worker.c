@@ -394,7 +394,7 @@ static void on_tcp_listener(struct net_handler *h, uint32_t events)
 {
 	struct tcp_listener *l = (struct tcp_listener *)h;
 	refresh_time(l->w);
-	conn_accept(l->w, h->fd);
+	conn_accept(l->w, h->fd, l->kind == TCP_KIND_PROXY);
 }
 
 static void on_relay(struct net_handler *h, uint32_t events)
@@ -580,19 +580,19 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		w->nlisteners++;
 	}
 	/* TCP on listening-port (TLS too, for a client that starts with a
-	 * ClientHello), and TLS on tls-listening-port (plain TCP too: the
-	 * first byte decides on both) */
-	bool tls_port = config_tls_on(cfg) && cfg->tls_listening_port != cfg->listening_port;
-	for (unsigned k = 0; k < cfg->nlisten * 2; k++) {
+	 * ClientHello), TLS on tls-listening-port (plain TCP too: the first
+	 * byte decides on both), PROXY-protocol connections on tcp-proxy-port */
+	for (unsigned k = 0; k < cfg->nlisten * TCP_KINDS; k++) {
 		unsigned i = k % cfg->nlisten;
-		bool second = k >= cfg->nlisten;
-		if (second ? !tls_port : cfg->no_tcp)
+		enum tcp_kind kind = (enum tcp_kind)(k / cfg->nlisten);
+		uint16_t port = worker_stream_port(cfg, kind);
+		if (!port)
 			continue;
 		struct tcp_listener *l = &w->tlisteners[w->ntlisteners];
 		union tern_addr port_a = cfg->listen[i];
-		if (second)
-			addr_set_port(&port_a, cfg->tls_listening_port);
+		addr_set_port(&port_a, port);
 		const union tern_addr *a = &port_a;
+		static const char *const kind_name[] = {"tcp", "tls", "tcp-proxy"};
 		/* the client speaks first: TCP_DEFER_ACCEPT wakes the worker only
 		 * for connections that sent something (a flood of bare handshakes
 		 * costs the kernel, not the loop) */
@@ -601,11 +601,12 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		                    &l->addr);
 		if (fd < 0) {
 			char str[TERN_ADDRSTRLEN];
-			log_err("cannot listen on %s %s: %s", second ? "tls" : "tcp",
+			log_err("cannot listen on %s %s: %s", kind_name[kind],
 			        addr_format(a, str, sizeof(str), true), strerror(-fd));
 			return fd;
 		}
 		l->w = w;
+		l->kind = (uint8_t)kind;
 		l->h.fn = on_tcp_listener;
 		l->h.fd = fd;
 		rc = loop_add(w->loop, &l->h, EPOLLIN);
@@ -616,6 +617,23 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		w->ntlisteners++;
 	}
 	return 0;
+}
+
+uint16_t worker_stream_port(const struct tern_config *cfg, enum tcp_kind kind)
+{
+	switch (kind) {
+	case TCP_KIND_PLAIN:
+		return cfg->no_tcp ? 0 : cfg->listening_port;
+	case TCP_KIND_TLS:
+		/* equal to listening-port: that listener serves TLS already */
+		return config_tls_on(cfg) && cfg->tls_listening_port != cfg->listening_port
+		           ? cfg->tls_listening_port
+		           : 0;
+	case TCP_KIND_PROXY:
+		return cfg->tcp_proxy_port;
+	default:
+		return 0;
+	}
 }
 
 int worker_start(struct worker *w)

@@ -48,11 +48,21 @@ struct relay_sock {
 
 /* A TCP listening socket of this worker (SO_REUSEPORT: the kernel spreads
  * connections over the workers' accept loops). */
+/* What a stream listener's connections start with: STUN or a ClientHello
+ * (listening-port and tls-listening-port: the first byte decides), or a
+ * PROXY protocol header first (tcp-proxy-port). */
+enum tcp_kind { TCP_KIND_PLAIN, TCP_KIND_TLS, TCP_KIND_PROXY, TCP_KINDS };
+
 struct tcp_listener {
 	struct net_handler h;
 	struct worker *w;
 	union tern_addr addr;
+	uint8_t kind; /* enum tcp_kind */
 };
+
+/* The port of a kind of stream listener on every listening address, or 0
+ * when the configuration opens none. */
+uint16_t worker_stream_port(const struct tern_config *cfg, enum tcp_kind kind);
 
 /* Relay sockets closed during a loop turn: closed for real after the
  * turn's flush (or an early flush when this many pile up), so that no
@@ -91,7 +101,7 @@ struct worker {
 	struct net_loop *loop;
 	struct listener listeners[CFG_MAX_ADDRS * 2];
 	unsigned nlisteners;
-	struct tcp_listener tlisteners[CFG_MAX_ADDRS * 2];
+	struct tcp_listener tlisteners[CFG_MAX_ADDRS * TCP_KINDS];
 	unsigned ntlisteners;
 	/* client connections (server/conn.c): all of them, those with output
 	 * queued this turn, those closed this turn (freed after the flush) */
@@ -132,6 +142,9 @@ struct worker {
 	/* TLS: handshakes done (of which resumed), failed, timed out; TLS
 	 * connections live; ClientHellos refused because TLS is off */
 	uint64_t tls_handshakes, tls_resumed, tls_hs_fail, tls_hs_timeouts, tls_live, tls_refused;
+	/* PROXY protocol: headers taken (of which LOCAL or without a usable
+	 * address), connections closed for a bad or missing header */
+	uint64_t proxy_headers, proxy_local, proxy_bad;
 	uint64_t kernel_drops;    /* receive-queue overflows (SK_MEMINFO_DROPS) */
 	uint64_t drops_polled_us; /* listeners' drop counters last read */
 	/* eBPF steering: client flows pinned to this worker (live), pin failures */

@@ -80,6 +80,7 @@ struct tern_config {
 	bool no_software_attribute;
 	bool fingerprint;
 	bool no_udp, no_tcp, no_tls, no_dtls;
+	uint16_t tcp_proxy_port; /* PROXY protocol listener, 0 = none */
 
 	/* TLS (coturn's names): listeners open when cert and pkey are set */
 	uint16_t tls_listening_port; /* default 5349 */

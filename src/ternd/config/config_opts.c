@@ -147,6 +147,12 @@ const struct cfg_opt tern__cfg_opts[] = {
 		 "refused."},
 	{.name = "no-dtls", .type = T_BOOL, .off = OFF(no_dtls), .def = "off", .help = "Open no DTLS listener."},
 
+	{.name = "tcp-proxy-port", .type = T_U16, .off = OFF(tcp_proxy_port), .min = 0, .max = 65535, .arg = "PORT",
+	 .def = "0",
+	 .help = "TCP (and TLS) port for clients behind a load balancer: every connection must start with a "
+		 "PROXY protocol v1 or v2 header, whose client address counts (auth, limits, logs). 0 = off. "
+		 "Let only the load balancer reach it."},
+
 	SECTION("TLS"),
 	{.name = "tls-listening-port", .type = T_U16, .off = OFF(tls_listening_port), .min = 1, .max = 65535,
 	 .arg = "PORT", .def = "5349",
@@ -204,7 +210,6 @@ const struct cfg_opt tern__cfg_opts[] = {
 	WARN_F("no-sslv2", 0, WHY_SSL),
 	WARN_F("no-sslv3", 0, WHY_SSL),
 	X("alt-listening-port", "alt-listener-port", 0, T_XVALUE, ST_WARN, WHY_LISTENER),
-	WARN_V("tcp-proxy-port", 0, WHY_LISTENER),
 	WARN_V("aux-server", 0, WHY_LISTENER),
 	WARN_F("udp-self-balance", 0, "tern spreads load over its workers with SO_REUSEPORT"),
 	WARN_V("alternate-server", 0, "tern serves every allocation itself (no 300 redirect yet)"),

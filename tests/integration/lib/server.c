@@ -235,10 +235,18 @@ static const struct {
 };
 
 /* Copy the test's options, translated for coturn where names differ. */
+/* The port block of the server being started (for "@BASE+N" words). */
+static uint16_t g_base;
+
 static void add_test_args(struct argv_buf *a, const char *const *args)
 {
 	for (unsigned i = 0; args && args[i]; i++) {
 		const char *w = args[i];
+		char port[8];
+		if (strncmp(w, "@BASE+", 6) == 0) {
+			snprintf(port, sizeof(port), "%u", g_base + (unsigned)atoi(w + 6));
+			w = port;
+		}
 		if (g_kind == SRV_COTURN) {
 			bool dropped = false;
 			for (unsigned k = 0; k < sizeof(tern_only) / sizeof(tern_only[0]); k++) {
@@ -424,6 +432,7 @@ int srv_start(struct srv *s, unsigned relay_ports, const char *const *args)
 	char pidfile[192];
 	snprintf(pidfile, sizeof(pidfile), "%s/server.pid", s->dir);
 	arg2(&a, "--pidfile", pidfile);
+	g_base = base;
 	add_test_args(&a, args);
 
 	/* Addresses the tests talk to: the listening ips given (or defaulted). */

@@ -172,6 +172,12 @@ void turnc_close(struct turnc *c)
 
 int turnc_open_tcp(struct turnc *c, const union tern_addr *server, int timeout_ms)
 {
+	return turnc_open_tcp_from(c, server, NULL, timeout_ms);
+}
+
+int turnc_open_tcp_from(struct turnc *c, const union tern_addr *server, const union tern_addr *local,
+                        int timeout_ms)
+{
 	memset(c, 0, sizeof(*c));
 	c->rto_ms = 2000;
 	c->tries = 1;
@@ -180,6 +186,8 @@ int turnc_open_tcp(struct turnc *c, const union tern_addr *server, int timeout_m
 	c->sbuf = malloc(TURNC_STREAM_BUF);
 	c->fd = socket(server->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (!c->sbuf || c->fd < 0)
+		goto fail;
+	if (local && bind(c->fd, &local->sa, addr_len(local)) < 0)
 		goto fail;
 	if (connect(c->fd, &server->sa, addr_len(server)) < 0 && errno != EINPROGRESS)
 		goto fail;
@@ -204,7 +212,7 @@ fail:;
 
 int turnc_open_tls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t, int timeout_ms)
 {
-	int rc = turnc_open_tcp(c, server, timeout_ms);
+	int rc = turnc_open_tcp_from(c, server, t->local, timeout_ms);
 	if (rc < 0)
 		return rc;
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};

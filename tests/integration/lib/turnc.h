@@ -95,6 +95,8 @@ bool srv_is_coturn(void);
  * `args` is a NULL-terminated list of long options with their values as
  * separate words ("--realm", "x"), or "--opt=value". Tern-only options are
  * dropped for coturn (see server.c) and reported with tap_diag().
+ * A word "@BASE+N" becomes the port block's base + N (ports of the block a
+ * test may use for listeners of its own: base+40..base+63 are free).
  * relay_ports: how many relay ports to give (0 = default 48).
  * Waits (at most 10 s) until the server answers a Binding request.
  * Returns 0, or -errno (the log tail is printed as diagnostics). */
@@ -240,6 +242,7 @@ struct turnc_tls {
 	SSL_SESSION *resume; /* from turnc_tls_session of an earlier connection, or NULL */
 	int min_version;     /* TLS1_2_VERSION...; 0: OpenSSL's default */
 	int max_version;
+	const union tern_addr *local; /* bind the connection here first, or NULL */
 };
 
 /* Open a UDP socket bound to the loopback address of the server's family
@@ -251,6 +254,9 @@ int turnc_open_from(struct turnc *c, const union tern_addr *server, const union 
  * timeout_ms. Everything else works as over UDP, one frame per "datagram";
  * send ChannelData with pad=true (RFC 8656 §12.5). Returns 0 or -errno. */
 int turnc_open_tcp(struct turnc *c, const union tern_addr *server, int timeout_ms);
+/* The same from a local address (port 0: any). */
+int turnc_open_tcp_from(struct turnc *c, const union tern_addr *server, const union tern_addr *local,
+                        int timeout_ms);
 /* turnc_open_tcp, then a TLS handshake (certificate chain and name
  * verified), bounded by timeout_ms. Returns 0 or -errno (-EPROTO: the
  * handshake failed). */
