@@ -63,6 +63,7 @@ struct conn {
 	BIO *wbio;
 	bool hs_done;             /* handshake finished */
 	bool tls_dead;            /* a fatal TLS error: no close_notify */
+	bool notified;            /* close_notify queued (shutdown) */
 	struct conn *prev, *next; /* w->conns */
 	struct conn *out_next;    /* w->out_pending, or w->dead once closed */
 	struct conn *rd_next;     /* w->rd_again */
@@ -230,7 +231,8 @@ static int tls_put(struct conn *c, const uint8_t *hdr, size_t hdrlen, const uint
 /* close_notify, once, sent at once without waiting for the client's */
 static void tls_close(struct conn *c)
 {
-	if (c->hs_done && !c->tls_dead && SSL_shutdown(c->ssl) >= 0 && tls_drain(c) == 0 && c->out_len)
+	if (c->hs_done && !c->tls_dead && !c->notified && SSL_shutdown(c->ssl) >= 0 && tls_drain(c) == 0 &&
+	    c->out_len)
 		(void)send(c->h.fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	ERR_clear_error();
 	c->w->tls_live--;
@@ -588,6 +590,13 @@ static void on_conn(struct net_handler *h, uint32_t events)
 		return;
 	if (events & EPOLLOUT)
 		conn_write(c);
+	if (c->w->draining) {
+		/* shutdown: input is no longer read; done once written, or the
+		 * client is gone */
+		if (c->out_len == 0 || (events & (EPOLLERR | EPOLLHUP)))
+			conn_close(c);
+		return;
+	}
 	if (!c->closing && (events & (EPOLLIN | EPOLLERR | EPOLLHUP)))
 		conn_read(c);
 }
@@ -765,6 +774,35 @@ void conn_reap(struct worker *w)
 		free(c->out);
 		free(c);
 	}
+}
+
+unsigned conn_drain_begin(struct worker *w)
+{
+	w->draining = true;
+	struct conn *next;
+	for (struct conn *c = w->conns; c; c = next) {
+		next = c->next;
+		if (c->ssl && c->hs_done && !c->tls_dead && SSL_shutdown(c->ssl) >= 0 && tls_drain(c) == 0)
+			c->notified = true;
+		ERR_clear_error();
+		if (c->out_len == 0) {
+			conn_close(c);
+			continue;
+		}
+		/* written by the loop from now on: EPOLLOUT only */
+		c->want_out = true;
+		loop_mod(w->loop, &c->h, EPOLLOUT);
+	}
+	conn_flush(w);
+	return conn_draining(w);
+}
+
+unsigned conn_draining(const struct worker *w)
+{
+	unsigned n = 0;
+	for (const struct conn *c = w->conns; c; c = c->next)
+		n += c->out_len != 0;
+	return n;
 }
 
 void conn_close_all(struct worker *w)

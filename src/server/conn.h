@@ -62,7 +62,14 @@ void conn_reap(struct worker *w);
 void conn_sweep(struct worker *w, uint64_t now_ms);
 /* Slots of the per-source connection counters (server_shared). */
 #define CONN_SRC_SLOTS 8192
-/* Shutdown: write what is queued (best effort), close every connection. */
+/* Shutdown, first step: no more input is read; TLS connections queue
+ * close_notify; connections with nothing queued close now. Returns how many
+ * still have output to write (the worker runs its loop for them until
+ * conn_draining says none is left, or the deadline). */
+unsigned conn_drain_begin(struct worker *w);
+unsigned conn_draining(const struct worker *w);
+/* Shutdown, last step: write what is queued (best effort), close every
+ * connection. */
 void conn_close_all(struct worker *w);
 
 #endif

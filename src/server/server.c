@@ -388,6 +388,7 @@ int server_new(const struct tern_config *cfg, struct server **out)
 		goto fail;
 	s->sh.tls = s->tls;
 	s->sh.handshake_timeout_ms = cfg->handshake_timeout * 1000;
+	s->sh.shutdown_timeout_ms = cfg->shutdown_timeout * 1000;
 	if (s->tls)
 		log_info("TLS on tcp port %u%s (cert %s)", cfg->tls_listening_port,
 		         cfg->no_tcp ? "" : " and on listening-port after a ClientHello", cfg->cert);

@@ -460,6 +460,32 @@ static unsigned batch_pause_us(struct worker *w, uint64_t now_us, uint64_t turn_
 	return us > max ? max : (unsigned)us;
 }
 
+/* Graceful stop: accept nothing more, read nothing more, and give stream
+ * clients shutdown-timeout to take what is queued for them (TLS:
+ * close_notify last); worker_free closes whatever is left. */
+static void worker_drain(struct worker *w)
+{
+	for (unsigned i = 0; i < w->ntlisteners; i++)
+		loop_del(w->loop, &w->tlisteners[i].h);
+	for (unsigned i = 0; i < w->nlisteners; i++)
+		loop_del(w->loop, &w->listeners[i].h);
+	refresh_time(w);
+	udp_tx_flush(w->tx);
+	uint64_t deadline = w->now_us + (uint64_t)w->sh->shutdown_timeout_ms * 1000;
+	unsigned left = conn_drain_begin(w);
+	worker_end_turn(w);
+	while (left && net_now_us() < deadline) {
+		int ms = (int)((deadline - net_now_us()) / 1000) + 1;
+		if (loop_run_once(w->loop, ms > 100 ? 100 : ms) < 0)
+			break;
+		worker_end_turn(w);
+		left = conn_draining(w);
+	}
+	if (left)
+		LOG_RL(LOG_INFO, "worker %u: shutdown: %u connection(s) still had output after %u ms", w->id,
+		       left, w->sh->shutdown_timeout_ms);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -507,6 +533,7 @@ static void *worker_main(void *arg)
 			for (unsigned i = 0; i < w->nlisteners; i++)
 				count_kernel_drops(w, w->listeners[i].h.fd, &w->listeners[i].kdrops_seen);
 	}
+	worker_drain(w);
 	return NULL;
 }
 

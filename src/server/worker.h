@@ -85,7 +85,7 @@ struct server_shared {
 	 * per source (IPv4 address or IPv6 /64) over the whole server, counted
 	 * in CONN_SRC_SLOTS shared counters keyed by SipHash (sources that
 	 * collide share a counter: the bound per source always holds) */
-	unsigned conn_cap, conn_cap_per_src, allocate_timeout_ms, handshake_timeout_ms;
+	unsigned conn_cap, conn_cap_per_src, allocate_timeout_ms, handshake_timeout_ms, shutdown_timeout_ms;
 	struct tls_server *tls; /* NULL: TLS off */
 	_Atomic uint32_t *conn_per_src;
 	struct sip_key conn_key;
@@ -108,6 +108,7 @@ struct worker {
 	struct conn *conns, *out_pending, *dead;
 	struct conn *rd_again; /* to read again next turn (conn_read_again) */
 	uint64_t turn_seq;     /* loop turns: one read per connection per turn */
+	bool draining;         /* shutting down: connections only write what is queued */
 	SSL_CTX *tls_ctx;      /* reference to the TLS context of generation tls_gen */
 	uint8_t *frame;        /* one frame made contiguous for a TLS record (CONN_IN_MAX) */
 	uint32_t tls_gen;

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -283,6 +284,53 @@ static void reload(struct srv *s)
 	turnc_close(&old);
 }
 
+/* SIGTERM while a TLS client has relayed data queued that it has not read
+ * yet (its receive buffer is tiny): ternd stops taking input, the client
+ * then reads every queued frame and a close_notify (a clean end, not a
+ * reset), and ternd exits 0 by itself. */
+static void shutdown_drains(struct srv *s)
+{
+	struct turnc c;
+	struct turnc_tls t = tls_opts();
+	union tern_addr tp = at_port(&s->addr, s->tls_port);
+	t.rcvbuf = 2048; /* the server's socket buffer stays small too */
+	if (!tap_check(turnc_open_tls(&c, &tp, &t, WAIT_MS) == 0, "shutdown: a TLS client"))
+		return;
+	turnc_set_creds(&c, IT_USER, IT_PASS);
+	int rc = turnc_allocate(&c, &TURNC_ALLOC_DEFAULT, &r);
+	union tern_addr relayed = r.relayed[0];
+	struct peer p;
+	peer_open(&p, "127.0.0.1", 0);
+	rc = rc == 0 ? turnc_permission(&c, &p.addr, 1, &r) : rc;
+	tap_check(rc == 0, "shutdown: allocation and permission (%s)", it_outcome(rc));
+	static uint8_t blob[1000];
+	for (unsigned i = 0; i < 120; i++)
+		peer_send(&p, &relayed, blob, sizeof(blob));
+	it_sleep_ms(300); /* relayed and queued: more than the socket buffers take */
+	kill(s->pid, SIGTERM);
+	it_sleep_ms(200);
+	/* read everything: frames, then close_notify */
+	size_t bytes = 0;
+	int n, err = 0;
+	struct timeval tv = {.tv_sec = 5};
+	setsockopt(c.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	while ((n = SSL_read(c.ssl, buf, sizeof(buf))) > 0)
+		bytes += (size_t)n;
+	err = SSL_get_error(c.ssl, n);
+	ERR_clear_error();
+	unsigned frames = (unsigned)(bytes / (1000 + 36)); /* Data indications of 1000 bytes */
+	tap_check(err == SSL_ERROR_ZERO_RETURN,
+	          "shutdown: the client gets close_notify after its data (SSL error %d)", err);
+	tap_check(frames >= 100,
+	          "shutdown: the data queued in ternd was delivered first (%u of 120 frames, %zu bytes)",
+	          frames, bytes);
+	peer_close(&p);
+	turnc_close(&c);
+	int st = srv_stop(s);
+	tap_check(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+	          "shutdown: ternd exited 0 by itself (status %d)", st);
+}
+
 static int run_ternd(const char *extra)
 {
 	char cmd[1024];
@@ -347,7 +395,7 @@ int main(int argc, char **argv)
 	ports_and_resumption(&s);
 	reload(&s);
 	tap_check(srv_alive(&s), "ternd is still running");
-	srv_stop_check(&s);
+	shutdown_drains(&s);
 
 	/* no-tlsv1_2: TLS 1.3 only */
 	const char *args13[] = {IT_AUTH_ARGS, "--cert",       certs.cert, "--pkey",

@@ -104,6 +104,7 @@ struct tern_config {
 	char log_file[CFG_STR]; /* "" = no file ("stdout", "-" give "") */
 	int verbose;            /* 0 normal, 1 verbose (-v), 2 very (-V) */
 	bool no_stdout_log;
+	unsigned shutdown_timeout; /* s: output drained on stop before connections close */
 	char pidfile[CFG_STR];
 	char stats_socket[CFG_STR]; /* unix socket for `tern stats`, "" = none */
 	char config_file[CFG_STR];  /* the -c file actually read, "" if none */

@@ -180,6 +180,10 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .arg = "SECONDS", .def = "10", .help = "A TLS handshake not finished this long after accept is closed."},
 
 	SECTION("Process"),
+	{.name = "shutdown-timeout", .type = T_UINT, .off = OFF(shutdown_timeout), .min = 0, .max = 60,
+	 .arg = "SECONDS", .def = "2",
+	 .help = "On SIGTERM/SIGINT: stop accepting, then give TCP/TLS clients this long to take what is "
+		 "queued for them (TLS: and close_notify) before every connection is closed."},
 	{.name = "log-file", .sh = 'l', .type = T_LOGFILE, .arg = "FILE",
 	 .help = "Also log to FILE (\"stdout\" or \"-\": no file)."},
 	{.name = "no-stdout-log", .type = T_BOOL, .off = OFF(no_stdout_log), .def = "off",

@@ -175,8 +175,17 @@ int turnc_open_tcp(struct turnc *c, const union tern_addr *server, int timeout_m
 	return turnc_open_tcp_from(c, server, NULL, timeout_ms);
 }
 
+static int tcp_connect(struct turnc *c, const union tern_addr *server, const union tern_addr *local,
+                       int rcvbuf, int timeout_ms);
+
 int turnc_open_tcp_from(struct turnc *c, const union tern_addr *server, const union tern_addr *local,
                         int timeout_ms)
+{
+	return tcp_connect(c, server, local, 0, timeout_ms);
+}
+
+static int tcp_connect(struct turnc *c, const union tern_addr *server, const union tern_addr *local,
+                       int rcvbuf, int timeout_ms)
 {
 	memset(c, 0, sizeof(*c));
 	c->rto_ms = 2000;
@@ -189,6 +198,9 @@ int turnc_open_tcp_from(struct turnc *c, const union tern_addr *server, const un
 		goto fail;
 	if (local && bind(c->fd, &local->sa, addr_len(local)) < 0)
 		goto fail;
+	/* before connect: the window it advertises stays that small */
+	if (rcvbuf > 0)
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (connect(c->fd, &server->sa, addr_len(server)) < 0 && errno != EINPROGRESS)
 		goto fail;
 	struct pollfd pfd = {.fd = c->fd, .events = POLLOUT};
@@ -212,7 +224,7 @@ fail:;
 
 int turnc_open_tls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t, int timeout_ms)
 {
-	int rc = turnc_open_tcp_from(c, server, t->local, timeout_ms);
+	int rc = tcp_connect(c, server, t->local, t->rcvbuf, timeout_ms);
 	if (rc < 0)
 		return rc;
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};

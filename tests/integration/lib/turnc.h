@@ -243,6 +243,7 @@ struct turnc_tls {
 	int min_version;     /* TLS1_2_VERSION...; 0: OpenSSL's default */
 	int max_version;
 	const union tern_addr *local; /* bind the connection here first, or NULL */
+	int rcvbuf;                   /* SO_RCVBUF before connect (a small window), 0: default */
 };
 
 /* Open a UDP socket bound to the loopback address of the server's family
