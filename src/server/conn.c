@@ -64,9 +64,11 @@ struct conn {
 	bool hs_done;             /* handshake finished */
 	bool tls_dead;            /* a fatal TLS error: no close_notify */
 	bool notified;            /* close_notify queued (shutdown) */
+	bool failed;              /* a write failed: closed at the end of the turn (w->failed) */
 	struct conn *prev, *next; /* w->conns */
 	struct conn *out_next;    /* w->out_pending, or w->dead once closed */
 	struct conn *rd_next;     /* w->rd_again */
+	struct conn *fail_next;   /* w->failed */
 };
 
 #define NO_SLOT UINT32_MAX
@@ -465,7 +467,7 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 static void conn_frames(struct conn *c)
 {
 	struct worker *w = c->w;
-	while (!c->closing && c->in_off < c->in_len) {
+	while (!c->closing && !c->failed && c->in_off < c->in_len) {
 		int n = stun_frame_len(c->in + c->in_off, c->in_len - c->in_off);
 		if (n == 0)
 			return;
@@ -538,6 +540,8 @@ static void conn_read(struct conn *c)
 		}
 		return;
 	}
+	if (c->failed)
+		return;
 	c->read_turn = w->turn_seq;
 	if (c->want_proxy) {
 		int rc = conn_proxy(c);
@@ -586,7 +590,7 @@ static void conn_read(struct conn *c)
 static void on_conn(struct net_handler *h, uint32_t events)
 {
 	struct conn *c = (struct conn *)h;
-	if (c->closing)
+	if (c->closing || c->failed)
 		return;
 	if (events & EPOLLOUT)
 		conn_write(c);
@@ -690,13 +694,38 @@ void conn_accept(struct worker *w, int lfd, bool proxy)
 	}
 }
 
+/* A write to c failed (or its answer cannot be queued). It is closed at
+ * the end of the turn, not now: this runs inside the TURN core (conn_send)
+ * or inside a flush the core may have started (an early flush), and
+ * closing calls back into the core (turn_on_client_closed deletes the
+ * allocation the core may be working on: it was deleted twice). Until then
+ * it takes no input and no output. */
+static void conn_fail(struct conn *c)
+{
+	struct worker *w = c->w;
+	if (c->failed || c->closing)
+		return;
+	c->failed = true;
+	c->fail_next = w->failed;
+	w->failed = c;
+}
+
+void conn_close_failed(struct worker *w)
+{
+	while (w->failed) {
+		struct conn *c = w->failed;
+		w->failed = c->fail_next;
+		conn_close(c);
+	}
+}
+
 enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
                        const uint8_t *payload, size_t paylen, size_t pad)
 {
 	if (ep->id >= w->nrelays)
 		return TURN_TX_GONE;
 	struct conn *c = w->relays[ep->id].conn;
-	if (!c || c->closing || c->ep.gen != ep->gen || !c->ops)
+	if (!c || c->closing || c->failed || c->ep.gen != ep->gen || !c->ops)
 		return TURN_TX_GONE;
 	size_t need = hdrlen + paylen + pad;
 	int rc =
@@ -706,14 +735,14 @@ enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t
 		 * client waits for cannot be, and a client that does not read
 		 * its answers is gone (it would hold memory forever). */
 		if (paylen == 0) {
-			conn_close(c);
+			conn_fail(c);
 			return TURN_TX_GONE;
 		}
 		w->tcp_out_dropped++;
 		return TURN_TX_DROPPED;
 	}
 	if (rc < 0) {
-		conn_close(c);
+		conn_fail(c);
 		return TURN_TX_GONE;
 	}
 	out_pending(c);
@@ -732,7 +761,7 @@ static void conn_write(struct conn *c)
 		if (r < 0 && errno == EAGAIN)
 			break;
 		if (r <= 0) {
-			conn_close(c);
+			conn_fail(c); /* the flush may run inside the core (an early flush) */
 			return;
 		}
 		done += (uint32_t)r;
@@ -752,7 +781,7 @@ void conn_flush(struct worker *w)
 		/* still on the list while it writes: a write that fails closes
 		 * it, and conn_close leaves the move to w->dead to this loop
 		 * (pushing it there too would free it twice) */
-		if (!c->closing && !c->want_out)
+		if (!c->closing && !c->failed && !c->want_out)
 			conn_write(c);
 		c->on_out_list = false;
 		if (c->closing) {
@@ -807,6 +836,7 @@ unsigned conn_draining(const struct worker *w)
 
 void conn_close_all(struct worker *w)
 {
+	conn_close_failed(w);
 	conn_flush(w);
 	while (w->conns)
 		conn_close(w->conns);

@@ -52,6 +52,9 @@ enum turn_tx conn_send(struct worker *w, const struct turn_ep *ep, const uint8_t
 /* Start of a turn: read the connections whose transport held more input
  * than their buffer took last turn (TLS records read ahead). */
 void conn_read_again(struct worker *w);
+/* End of turn, before the flush (outside the TURN core): close the
+ * connections a write failed on during the turn. */
+void conn_close_failed(struct worker *w);
 /* End of turn, after the UDP flush: write every connection's queued output. */
 void conn_flush(struct worker *w);
 /* At the end of the turn, after the flush and the fd closes: free the

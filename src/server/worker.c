@@ -71,6 +71,12 @@ static void worker_flush(struct worker *w)
 static void worker_end_turn(struct worker *w)
 {
 	worker_flush(w);
+	/* closing calls into the core (the allocation goes): only here,
+	 * never from a write inside it; their fds close at the next flush */
+	if (w->failed) {
+		conn_close_failed(w);
+		worker_flush(w);
+	}
 	conn_reap(w);
 }
 

@@ -107,6 +107,7 @@ struct worker {
 	 * queued this turn, those closed this turn (freed after the flush) */
 	struct conn *conns, *out_pending, *dead;
 	struct conn *rd_again; /* to read again next turn (conn_read_again) */
+	struct conn *failed;   /* a write failed this turn: closed at its end */
 	uint64_t turn_seq;     /* loop turns: one read per connection per turn */
 	bool draining;         /* shutting down: connections only write what is queued */
 	SSL_CTX *tls_ctx;      /* reference to the TLS context of generation tls_gen */

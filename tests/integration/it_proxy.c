@@ -89,31 +89,6 @@ static bool start_haproxy(const char *dir, uint16_t f2, uint16_t f1, uint16_t ba
 	return false;
 }
 
-/* The sum over workers of one counter of the stats socket's JSON. */
-static long stat_sum(const char *name)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", stats_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, "json", 4) != 4) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	size_t n = 0;
-	ssize_t k;
-	while (n < sizeof(buf) - 1 && (k = read(fd, buf + n, sizeof(buf) - 1 - n)) > 0)
-		n += (size_t)k;
-	close(fd);
-	buf[n] = 0;
-	char key[64];
-	snprintf(key, sizeof(key), "\"%s\":", name);
-	long sum = 0;
-	for (const char *p = strstr((char *)buf, key); p; p = strstr(p + 1, key))
-		sum += strtol(p + strlen(key), NULL, 10);
-	return sum;
-}
-
 static bool closed_within(int fd, int ms)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -231,13 +206,14 @@ int main(int argc, char **argv)
 
 	/* HAProxy's health checks: LOCAL headers, taken */
 	int64_t end = it_now_ms() + WAIT_MS;
-	while (stat_sum("proxy_local") < 1 && it_now_ms() < end)
+	while (it_stats_sum(stats_path, "proxy_local") < 1 && it_now_ms() < end)
 		it_sleep_ms(100);
-	tap_check(stat_sum("proxy_local") >= 1, "HAProxy's health checks (LOCAL) are taken and counted (%ld)",
-	          stat_sum("proxy_local"));
+	tap_check(it_stats_sum(stats_path, "proxy_local") >= 1,
+	          "HAProxy's health checks (LOCAL) are taken and counted (%ld)",
+	          it_stats_sum(stats_path, "proxy_local"));
 
 	/* straight to the port, no header: closed and counted */
-	long bad = stat_sum("proxy_bad");
+	long bad = it_stats_sum(stats_path, "proxy_bad");
 	union tern_addr pp = it_addr("127.0.0.1", pport);
 	rc = turnc_open_tcp(&c, &pp, WAIT_MS);
 	tap_check(rc == 0 && turnc_binding(&c, &r) != 0,
@@ -251,7 +227,8 @@ int main(int argc, char **argv)
 	tap_check(closed, "a malformed header closes the connection");
 	if (fd >= 0)
 		close(fd);
-	tap_check(stat_sum("proxy_bad") >= bad + 2, "bad headers are counted (%ld)", stat_sum("proxy_bad"));
+	tap_check(it_stats_sum(stats_path, "proxy_bad") >= bad + 2, "bad headers are counted (%ld)",
+	          it_stats_sum(stats_path, "proxy_bad"));
 	/* on listening-port a header is not taken: its bytes are client data
 	 * (here the start of a ChannelData frame that never completes), and
 	 * the Binding after it is never answered as from 10.9.8.7 */

@@ -34,6 +34,7 @@ static uint8_t buf[65536];
 static struct it_certs certs;
 static const char *ternd_path;
 static char cert_dir[64] = "/tmp/tern-tls-XXXXXX";
+static char stats_path[100];
 
 static struct turnc_tls tls_opts(void)
 {
@@ -284,6 +285,54 @@ static void reload(struct srv *s)
 	turnc_close(&old);
 }
 
+/* Clients that send Refresh(0) and close without close_notify: the
+ * Refresh and the end of the stream arrive in one read, the answer's write
+ * fails on the broken session, and the close that failure caused used to
+ * run inside the core, which then deleted the allocation a second time
+ * (counters wrapped, heap corrupted: found by Chromium's turns: run). */
+static void refresh_then_close(const struct srv *s)
+{
+	union tern_addr tp = at_port(&s->addr, s->tls_port);
+	unsigned done = 0;
+	for (unsigned i = 0; i < 100; i++) {
+		struct turnc c;
+		struct turnc_tls t = tls_opts();
+		if (turnc_open_tls(&c, &tp, &t, WAIT_MS) < 0)
+			break;
+		turnc_set_creds(&c, IT_USER2, IT_PASS2);
+		if (turnc_allocate(&c, &TURNC_ALLOC_DEFAULT, &r) != 0) {
+			turnc_close(&c);
+			break;
+		}
+		struct turnc_req q;
+		uint8_t txid[STUN_TXID_LEN], msg[512];
+		turnc_req_init(&q, TURN_REFRESH);
+		turnc_req_add_u32(&q, STUN_A_LIFETIME, 0);
+		turnc_random_txid(txid);
+		int n = turnc_build(&c, &q, txid, true, msg, sizeof(msg));
+		if (n > 0)
+			turnc_send_raw(&c, msg, (size_t)n);
+		SSL_set_quiet_shutdown(c.ssl, 1); /* no close_notify: a FIN right behind the Refresh */
+		turnc_close(&c);
+		done++;
+	}
+	tap_check(done == 100, "refresh+close: 100 TLS clients allocated, sent Refresh 0 and closed (%u)",
+	          done);
+	int64_t end = it_now_ms() + WAIT_MS;
+	long created = 0, deleted = 0;
+	while (it_now_ms() < end) {
+		created = it_stats_sum(stats_path, "allocations_created");
+		deleted = it_stats_sum(stats_path, "allocations_deleted") +
+		          it_stats_sum(stats_path, "allocations_expired");
+		if (it_stats_sum(stats_path, "allocations") == 0 && deleted >= created)
+			break;
+		it_sleep_ms(50);
+	}
+	tap_check(it_stats_sum(stats_path, "allocations") == 0 && deleted == created,
+	          "refresh+close: every allocation deleted exactly once (created %ld, deleted %ld, live %ld)",
+	          created, deleted, it_stats_sum(stats_path, "allocations"));
+}
+
 /* SIGTERM while a TLS client has relayed data queued that it has not read
  * yet (its receive buffer is tiny): ternd stops taking input, the client
  * then reads every queued frame and a close_notify (a clean end, not a
@@ -374,6 +423,7 @@ int main(int argc, char **argv)
 	ternd_path = argc > 1 ? argv[1] : getenv("TERND");
 	if (!tap_check(mkdtemp(dir) != NULL && it_make_certs(dir, &certs) == 0, "test CA and certificates"))
 		return tap_done();
+	snprintf(stats_path, sizeof(stats_path), "%s/stats.sock", dir);
 	const char *args[] = {IT_AUTH_ARGS,
 	                      "--allow-loopback-peers",
 	                      "--relay-ip",
@@ -388,12 +438,15 @@ int main(int argc, char **argv)
 	                      certs.key,
 	                      "--handshake-timeout",
 	                      "1",
+	                      "--stats-socket",
+	                      stats_path,
 	                      NULL};
 	if (!tap_check(srv_start(&s, 16, args) == 0, "server starts with cert and pkey"))
 		return tap_done();
 	transports(&s);
 	ports_and_resumption(&s);
 	reload(&s);
+	refresh_then_close(&s);
 	tap_check(srv_alive(&s), "ternd is still running");
 	shutdown_drains(&s);
 

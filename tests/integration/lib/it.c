@@ -1,5 +1,13 @@
 #include "it.h"
 
+#include <stdlib.h>
+
+#include <unistd.h>
+
+#include <sys/un.h>
+
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -63,4 +71,29 @@ int it_client_alloc(struct turnc *c, const struct srv *s, int family, struct tur
 	if (!tap_check(rc == 0, "Allocate from %s: %s", it_fmt(&c->local), it_outcome(rc)))
 		return rc < 0 ? rc : -EPROTO;
 	return 0;
+}
+
+long it_stats_sum(const char *sock, const char *name)
+{
+	static char json[1 << 16];
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, "json", 4) != 4) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	size_t n = 0;
+	ssize_t k;
+	while (n < sizeof(json) - 1 && (k = read(fd, json + n, sizeof(json) - 1 - n)) > 0)
+		n += (size_t)k;
+	close(fd);
+	json[n] = 0;
+	char key[64];
+	snprintf(key, sizeof(key), "\"%s\":", name);
+	long sum = 0;
+	for (const char *p = strstr(json, key); p; p = strstr(p + 1, key))
+		sum += strtol(p + strlen(key), NULL, 10);
+	return sum;
 }

@@ -25,6 +25,10 @@ bool it_check_tern(bool cond, const char *fmt, ...) __attribute__((format(printf
 int it_client(struct turnc *c, const struct srv *s, int family);
 /* it_client() + an Allocate with default options; checks success. */
 int it_client_alloc(struct turnc *c, const struct srv *s, int family, struct turnc_resp *r);
+/* The sum over workers of one counter in ternd's stats socket JSON (a
+ * negative gauge reads as a huge number), or -1 when the socket does not
+ * answer. */
+long it_stats_sum(const char *sock, const char *name);
 /* Name of a STUN/TURN outcome for messages: "success", "error 437", "timeout". */
 const char *it_outcome(int rc);
 
