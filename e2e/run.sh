@@ -2,7 +2,7 @@
 # Real-browser end-to-end test: two WebRTC peers in headless Debian Chromium
 # that can reach each other only through ternd. See docs/E2E.md.
 #
-# usage: e2e/run.sh [RUN...]        RUN: loopback netns tcp rest (default: all four)
+# usage: e2e/run.sh [RUN...]        RUN: loopback netns tcp turns rest (default: all five)
 # env:   BUILD_DIR (default <repo>/build), TERND, TERN   the binaries under test
 #        CHROMIUM (default /usr/bin/chromium)            Debian's chromium, never a download
 #        E2E_STRICT=1    a machine that cannot run the test (not root, chromium not
@@ -12,8 +12,10 @@
 #
 # Every browser runs inside a network namespace that this script creates and
 # that has no route off the machine; ternd runs in the same namespace
-# (loopback, rest) or in a second one joined by a veth pair (netns, tcp).
-# Chromium reaches ternd over UDP (loopback, netns, rest) or TCP (tcp).
+# (loopback, rest) or in a second one joined by a veth pair (netns, tcp,
+# turns). Chromium reaches ternd over UDP (loopback, netns, rest), TCP (tcp)
+# or TLS (turns: a test CA and certificate made here with openssl, trusted
+# through an NSS database in a HOME made here, never the user's).
 # Prints one ok/not ok line per check, then "N passed, M failed"; exit 0 when
 # all passed, 1 on any failure, 77 when the test cannot run here (skipped).
 set -uo pipefail
@@ -27,7 +29,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 RUN_TIMEOUT=${E2E_RUN_TIMEOUT:-180}
 STRICT=${E2E_STRICT:-0}
 RUNS=("$@")
-[ ${#RUNS[@]} -eq 0 ] && RUNS=(loopback netns tcp rest)
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(loopback netns tcp turns rest)
 
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 TERND=$(abspath "$TERND")
@@ -137,6 +139,13 @@ fi
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
 	apt_install nodejs npm || skip "node and npm are not installable here"
 fi
+# turns: openssl makes the test PKI, certutil (NSS) the browser's trust store
+if [[ " ${RUNS[*]} " == *" turns "* ]]; then
+	command -v openssl >/dev/null || { apt_install openssl && command -v openssl >/dev/null; } ||
+		skip "openssl is not installable here"
+	command -v certutil >/dev/null || { apt_install libnss3-tools && command -v certutil >/dev/null; } ||
+		skip "certutil (Debian's libnss3-tools) is not installable here"
+fi
 node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' ||
 	skip "node $(node --version) is too old for playwright-core (20 or later)"
 if [ ! -f "$E2E_DIR/node_modules/playwright-core/package.json" ]; then
@@ -220,6 +229,19 @@ stop_ternd() {
 	return $rc
 }
 
+# ternd_alive LABEL DIR: ternd still runs (a crash shows in its log)
+ternd_alive() {
+	if kill -0 "$TERND_PID" 2>/dev/null; then
+		ok "$1: ternd still running"
+		return 0
+	fi
+	wait "$TERND_PID"
+	not_ok "$1: ternd still running (it exited with status $?)"
+	forget_pid "$TERND_PID"
+	grep -v DEBUG "$2/ternd.log" | tail -5 | sed 's/^/#   ternd: /'
+	return 1
+}
+
 # drive NS JSON: the browser driver inside NS, bounded; its ok/not ok lines
 # are renumbered into this script's count.
 drive() {
@@ -290,48 +312,168 @@ EOF
 	check "loopback: ternd exited 0 on SIGTERM" stop_ternd
 }
 
-# ------------------------------------------------------ runs: netns, tcp
+# ------------------------------------------------------ runs: netns, tcp, turns
 # ternd in one namespace, Chromium in another, joined by a veth pair with
 # addresses from the benchmarking range (198.18.0.0/15, RFC 2544), assigned
-# only inside these namespaces. TRANSPORT is the one Chromium is given in its
-# TURN URL (udp or tcp); ternd listens on both, as it does by default.
-run_veth() { # run_veth LABEL TRANSPORT
-	local label=$1 transport=$2 dir="$WORK/$1" port
-	local nss="$TAG-$1-srv" nsb="$TAG-$1-brw" sip=198.18.0.1 bip=198.18.0.2 range=198.18.0.0/30
-	say "run $label: ternd in $nss ($sip), chromium in $nsb ($bip), veth pair, no default route, TURN over ${transport^^}"
-	new_ns "$nss" && new_ns "$nsb" || { not_ok "$label: namespaces created"; return; }
+# only inside these namespaces.
+SIP=198.18.0.1 BIP=198.18.0.2 VETH_RANGE=198.18.0.0/30
+veth_namespaces() { # veth_namespaces LABEL: sets NS_SRV (ternd's) and NS_BRW (the browser's)
+	local label=$1
+	NS_SRV="$TAG-$label-srv" NS_BRW="$TAG-$label-brw"
+	new_ns "$NS_SRV" && new_ns "$NS_BRW" || { not_ok "$label: namespaces created"; return 1; }
 	# Both ends are created inside the namespaces: nothing touches the host's.
-	if ! ip -n "$nss" link add e2e-srv type veth peer name e2e-brw netns "$nsb" ||
-		! ip -n "$nss" addr add "$sip/30" dev e2e-srv || ! ip -n "$nsb" addr add "$bip/30" dev e2e-brw ||
-		! ip -n "$nss" link set e2e-srv up || ! ip -n "$nsb" link set e2e-brw up; then
-		not_ok "$label: veth pair $sip <-> $bip"
-		return
+	if ! ip -n "$NS_SRV" link add e2e-srv type veth peer name e2e-brw netns "$NS_BRW" ||
+		! ip -n "$NS_SRV" addr add "$SIP/30" dev e2e-srv || ! ip -n "$NS_BRW" addr add "$BIP/30" dev e2e-brw ||
+		! ip -n "$NS_SRV" link set e2e-srv up || ! ip -n "$NS_BRW" link set e2e-brw up; then
+		not_ok "$label: veth pair $SIP <-> $BIP"
+		return 1
 	fi
 	for _ in $(seq 1 50); do # until both ends have carrier
-		ip -n "$nss" -o link show e2e-srv | grep -q 'state UP' &&
-			ip -n "$nsb" -o link show e2e-brw | grep -q 'state UP' && break
+		ip -n "$NS_SRV" -o link show e2e-srv | grep -q 'state UP' &&
+			ip -n "$NS_BRW" -o link show e2e-brw | grep -q 'state UP' && break
 		sleep 0.1
 	done
-	check "$label: server namespace $nss has no route off the machine (lo + veth, no default route)" isolated "$nss" e2e-srv
-	check "$label: browser namespace $nsb has no route off the machine (lo + veth, no default route)" isolated "$nsb" e2e-brw
-	port=$(free_port "$nss") || { not_ok "$label: free port"; return; }
-	# The peers are the two relay addresses on $sip: a special-purpose range,
+	check "$label: server namespace $NS_SRV has no route off the machine (lo + veth, no default route)" isolated "$NS_SRV" e2e-srv
+	check "$label: browser namespace $NS_BRW has no route off the machine (lo + veth, no default route)" isolated "$NS_BRW" e2e-brw
+}
+
+# TRANSPORT is the one Chromium is given in its TURN URL (udp or tcp); ternd
+# listens on both, as it does by default.
+run_veth() { # run_veth LABEL TRANSPORT
+	local label=$1 transport=$2 dir="$WORK/$1" port
+	say "run $label: ternd in $TAG-$label-srv ($SIP), chromium in $TAG-$label-brw ($BIP), veth pair, no default route, TURN over ${transport^^}"
+	veth_namespaces "$label" || return
+	port=$(free_port "$NS_SRV") || { not_ok "$label: free port"; return; }
+	# The peers are the two relay addresses on $SIP: a special-purpose range,
 	# denied by default, opened for the test range only.
-	if ! start_ternd "$nss" "$dir" --listening-ip "$sip" --relay-ip "$sip" --listening-port "$port" \
+	if ! start_ternd "$NS_SRV" "$dir" --listening-ip "$SIP" --relay-ip "$SIP" --listening-port "$port" \
 		--min-port $((port + 2)) --max-port $((port + 201)) --realm e2e.tern --user "e2e:$PASSWORD" \
-		--allowed-peer-ip "$range"; then
-		not_ok "$label: ternd started on $sip:$port"
+		--allowed-peer-ip "$VETH_RANGE"; then
+		not_ok "$label: ternd started on $SIP:$port"
 		return
 	fi
-	ok "$label: ternd started on $sip:$port in $nss (--allowed-peer-ip $range)"
-	drive "$nsb" "$(
+	ok "$label: ternd started on $SIP:$port in $NS_SRV (--allowed-peer-ip $VETH_RANGE)"
+	drive "$NS_BRW" "$(
 		cat <<EOF
 {"label":"$label","chromium":$(json_str "$CHROMIUM"),"tmpDir":$(json_str "$dir"),
- "turnUrl":"turn:$sip:$port?transport=$transport","username":"e2e","credential":$(json_str "$PASSWORD"),
+ "turnUrl":"turn:$SIP:$port?transport=$transport","username":"e2e","credential":$(json_str "$PASSWORD"),
  "badCredentials":[{"what":"wrong password","username":"e2e","credential":"not-the-password"}],
- "relayIp":"$sip","statsSocket":$(json_str "$dir/stats.sock"),"loopbackOnly":false}
+ "relayIp":"$SIP","statsSocket":$(json_str "$dir/stats.sock"),"loopbackOnly":false}
 EOF
 	)" "$dir/driver.out"
+	check "$label: ternd exited 0 on SIGTERM" stop_ternd
+}
+
+# A test PKI in DIR, made here with openssl: a CA (CA:TRUE, keyCertSign,
+# name-constrained to .test) and, signed by it, a certificate for NAME
+# (serverAuth, SAN DNS:NAME), ECDSA P-256, valid for a day or two. Nothing
+# outside the test trusts the CA; its key goes with the work directory.
+make_pki() { # make_pki DIR NAME
+	local d=$1 name=$2
+	mkdir -p "$d" && chmod 700 "$d" || return 1
+	cat >"$d/openssl.cnf" <<EOF
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = unused
+[ca]
+basicConstraints = critical, CA:TRUE, pathlen:0
+keyUsage = critical, keyCertSign, cRLSign
+nameConstraints = critical, permitted;DNS:.test
+subjectKeyIdentifier = hash
+[server]
+basicConstraints = critical, CA:FALSE
+keyUsage = critical, digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:$name
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+EOF
+	(
+		umask 077
+		cd "$d" &&
+			openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key &&
+			openssl req -config openssl.cnf -new -x509 -key ca.key -subj "/CN=tern e2e test CA $TAG" \
+				-days 2 -extensions ca -out ca.pem &&
+			openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.key &&
+			openssl req -config openssl.cnf -new -key server.key -subj "/CN=$name" -out server.csr &&
+			openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -days 1 \
+				-set_serial "0x$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')" \
+				-extfile openssl.cnf -extensions server -out server.pem &&
+			chmod 644 ca.pem server.pem
+	) >"$d/openssl.log" 2>&1 || { sed 's/^/#   openssl: /' "$d/openssl.log" | tail -5; return 1; }
+}
+
+# A HOME for Chromium whose NSS database (HOME/.pki/nssdb, where Chromium on
+# Linux reads the user's trust anchors) is new and empty, and trusts CA
+# (when given) to identify TLS servers: trust flags "C,,".
+make_nss_home() { # make_nss_home HOME [CA]
+	local home=$1 ca=${2:-} db="sql:$1/.pki/nssdb"
+	mkdir -p "$home/.pki/nssdb" && chmod -R 700 "$home" || return 1
+	certutil -N -d "$db" --empty-password >/dev/null 2>&1 || return 1
+	[ -z "$ca" ] || certutil -A -d "$db" -n "tern e2e test CA" -t "C,," -a -i "$ca" >/dev/null 2>&1
+}
+# The certificates of HOME's NSS database, "nickname flags" one a line.
+nss_anchors() { certutil -L -d "sql:$1/.pki/nssdb" 2>/dev/null | sed -n '5,$p' | sed 's/  */ /g; s/ $//'; }
+
+# turns: Chromium relay-only over turns:NAME:PORT?transport=tcp, ternd's TLS
+# on tls-listening-port; NAME (under .test, RFC 6761) is the certificate's,
+# mapped to ternd's address by the browser's resolver rules, never looked
+# up. Then (in the same browser) a second name the certificate does not
+# carry, and the right name from a second browser whose NSS database lacks
+# the CA: both must fail.
+TLS_NAME=turn.tern.test WRONG_NAME=other.tern.test
+run_turns() {
+	local label=turns dir="$WORK/turns" noca="$WORK/turns-noca" port tport anchors
+	say "run $label: ternd in $TAG-$label-srv ($SIP), chromium in $TAG-$label-brw ($BIP), veth pair, no default route, TURN over TLS to $TLS_NAME"
+	veth_namespaces "$label" || return
+	if make_pki "$dir/tls" "$TLS_NAME" &&
+		openssl verify -CAfile "$dir/tls/ca.pem" -purpose sslserver -verify_hostname "$TLS_NAME" \
+			"$dir/tls/server.pem" >/dev/null 2>&1 &&
+		! openssl verify -CAfile "$dir/tls/ca.pem" -purpose sslserver -verify_hostname "$WRONG_NAME" \
+			"$dir/tls/server.pem" >/dev/null 2>&1; then
+		ok "$label: test CA and certificate for $TLS_NAME made with openssl (openssl verify: good for $TLS_NAME, not for $WRONG_NAME)"
+	else
+		not_ok "$label: test CA and certificate made with openssl"
+		return
+	fi
+	if make_nss_home "$dir/home" "$dir/tls/ca.pem" && make_nss_home "$noca/home" &&
+		anchors=$(nss_anchors "$dir/home") && [ "$anchors" = "tern e2e test CA C,," ] &&
+		[ -z "$(nss_anchors "$noca/home")" ]; then
+		ok "$label: NSS databases made with certutil: one trusts the test CA (C,,), one is empty"
+	else
+		not_ok "$label: NSS databases made with certutil (anchors: ${anchors:-none})"
+		return
+	fi
+	port=$(free_port "$NS_SRV") || { not_ok "$label: free port"; return; }
+	tport=$((port + 1))
+	if ! start_ternd "$NS_SRV" "$dir" --listening-ip "$SIP" --relay-ip "$SIP" --listening-port "$port" \
+		--tls-listening-port "$tport" --cert "$dir/tls/server.pem" --pkey "$dir/tls/server.key" \
+		--min-port $((port + 2)) --max-port $((port + 201)) --realm e2e.tern --user "e2e:$PASSWORD" \
+		--allowed-peer-ip "$VETH_RANGE"; then
+		not_ok "$label: ternd started with TLS on $SIP:$tport"
+		return
+	fi
+	ok "$label: ternd started on $SIP:$port, TLS on $SIP:$tport, in $NS_SRV (--allowed-peer-ip $VETH_RANGE)"
+	local url="turns:$TLS_NAME:$tport?transport=tcp" common
+	common="\"chromium\":$(json_str "$CHROMIUM"),\"username\":\"e2e\",\"credential\":$(json_str "$PASSWORD"),
+ \"hostMap\":{\"$TLS_NAME\":\"$SIP\",\"$WRONG_NAME\":\"$SIP\"},\"relayIp\":\"$SIP\",
+ \"statsSocket\":$(json_str "$dir/stats.sock"),\"loopbackOnly\":false"
+	drive "$NS_BRW" "$(
+		cat <<EOF
+{"label":"$label","tmpDir":$(json_str "$dir"),"home":$(json_str "$dir/home"),"turnUrl":"$url",$common,
+ "badCredentials":[{"what":"wrong password","username":"e2e","credential":"not-the-password"}],
+ "badTls":[{"what":"wrong name","turnUrl":"turns:$WRONG_NAME:$tport?transport=tcp","netError":-200}]}
+EOF
+	)" "$dir/driver.out"
+	ternd_alive "$label" "$dir" || return
+	drive "$NS_BRW" "$(
+		cat <<EOF
+{"label":"turns-noca","tmpDir":$(json_str "$noca"),"home":$(json_str "$noca/home"),"turnUrl":"$url",$common,
+ "refusalsOnly":true,"badTls":[{"what":"test CA not in the NSS database","turnUrl":"$url","netError":-202}]}
+EOF
+	)" "$noca/driver.out"
 	check "$label: ternd exited 0 on SIGTERM" stop_ternd
 }
 
@@ -390,9 +532,10 @@ for r in "${RUNS[@]}"; do
 	loopback) run_loopback ;;
 	netns) run_veth netns udp ;;
 	tcp) run_veth tcp tcp ;;
+	turns) run_turns ;;
 	rest) run_rest ;;
 	*)
-		echo "usage: $0 [loopback|netns|tcp|rest]..." >&2
+		echo "usage: $0 [loopback|netns|tcp|turns|rest]..." >&2
 		exit 2
 		;;
 	esac

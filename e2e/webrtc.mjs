@@ -4,7 +4,15 @@
 //   node webrtc.mjs '<json config>'
 // Config: label, chromium, tmpDir, turnUrl, username, credential, relayIp,
 // statsSocket, loopbackOnly, badCredentials ([{what, username, credential}]),
-// messages, sampleMs.
+// messages, sampleMs; for turns (TLS):
+//   hostMap   {name: ip}: the names Chromium may resolve, each to this address
+//             (--host-resolver-rules MAP; every other name still fails)
+//   home      HOME for Chromium: its NSS database (.pki/nssdb) holds the
+//             trust anchors of the test (default: a fresh, empty tmpDir/home)
+//   badTls    [{what, turnUrl, netError}]: a TURN URL whose TLS handshake
+//             Chromium must refuse, with the net error it must log
+//   refusalsOnly  run only the refusals (badCredentials, badTls), no
+//             data or media test
 // Prints one "ok N - ..." / "not ok N - ..." line per check and a final
 // "RESULT passed=N failed=M" line; exits 1 if any check failed.
 import { createServer } from 'node:http';
@@ -22,7 +30,11 @@ const label = cfg.label;
 // (RFC 7065): turn:...?transport=udp|tcp, turns: is TLS over TCP. getStats()
 // names it in the local relay candidate's relayProtocol (udp, tcp, tls).
 const turnUrl = new URL(cfg.turnUrl.replace(/^turns?:/, 'turn://'));
-const turnAddr = `${turnUrl.hostname}:${turnUrl.port || (cfg.turnUrl.startsWith('turns:') ? 5349 : 3478)}`;
+const hostMap = cfg.hostMap || {};
+// ternd's address as the sockets see it: a name in the URL is mapped by the
+// resolver rules to an address, never looked up (the certificate carries the name)
+const turnIp = hostMap[turnUrl.hostname] || turnUrl.hostname;
+const turnAddr = `${turnIp}:${turnUrl.port || (cfg.turnUrl.startsWith('turns:') ? 5349 : 3478)}`;
 const transport = cfg.turnUrl.startsWith('turns:') ? 'tcp' : (turnUrl.searchParams.get('transport') || 'udp');
 const relayProtocol = cfg.turnUrl.startsWith('turns:') ? 'tls' : transport;
 const pageCfg = {
@@ -98,6 +110,15 @@ function checkLocals(pair, side, what) {
     `${locals.length} local candidates: ${locals.map(l => `${l.candidateType} ${l.address}:${l.port}/${l.relayProtocol}`).join(', ')}`);
 }
 
+// Every allocation of the test was deleted, each once: a gauge that went
+// below zero (an allocation deleted twice) reads as a huge number.
+function checkReleased(before, gone, what) {
+  const created = delta(before, gone, 'allocations_created'), deleted = delta(before, gone, 'allocations_deleted');
+  return check((gone.allocations || 0) === 0 && deleted === created,
+    `${what}: Chromium released its allocations on close(), ternd deleted each once`,
+    `live ${gone.allocations}, allocations_created +${created}, allocations_deleted +${deleted}`);
+}
+
 async function waitAllocationsGone() {
   // Chromium deletes its allocations (Refresh lifetime 0) on close(), and
   // over TCP then closes its connections.
@@ -112,11 +133,25 @@ async function waitAllocationsGone() {
 
 // ternd's side of the transport: over UDP no TCP connection at all; over TCP
 // one accepted connection per peer at least, every frame parsed, and every
-// connection closed after close().
+// connection closed after close(); over TLS (turns:) one finished handshake
+// per connection and none failed, over plain TCP no TLS at all.
 function checkTernTransport(before, after, gone, what) {
   const accepted = delta(before, after, 'tcp_accepted');
   if (transport === 'udp')
     return check(accepted === 0, `${what}: ternd accepted no TCP connection (the peers used UDP)`, `tcp_accepted +${accepted}`);
+  const hs = delta(before, after, 'tls_handshakes'), hsFail = delta(before, after, 'tls_handshake_failures');
+  const tlsDetail = `tls_handshakes +${hs}, tls_handshake_failures +${hsFail}, ` +
+    `tls_handshake_timeouts +${delta(before, after, 'tls_handshake_timeouts')}, tls_resumed +${delta(before, after, 'tls_resumed')}`;
+  if (relayProtocol === 'tls') {
+    check(hs >= 2 && hs === accepted && hsFail === 0 && delta(before, after, 'tls_handshake_timeouts') === 0,
+      `${what}: ternd finished a TLS handshake on every connection the peers opened, none failed`,
+      `tcp_accepted +${accepted}, ${tlsDetail}`);
+    check((gone.tls_connections || 0) === 0, `${what}: no TLS connection left in ternd after close()`,
+      `tls_connections ${gone.tls_connections}`);
+  } else {
+    check(hs === 0 && hsFail === 0 && (after.tls_connections || 0) === 0,
+      `${what}: ternd saw no TLS (the peers used plain TCP)`, tlsDetail);
+  }
   const badFrames = delta(before, after, 'tcp_bad_frames');
   check(accepted >= 2 && badFrames === 0,
     `${what}: ternd accepted the peers' TCP connections and parsed every frame`,
@@ -138,10 +173,19 @@ function auditNetLog(file) {
   const allowedTcp = new Set(transport === 'tcp' ? [page, turnAddr] : [page]);
   const allowedUdp = new Set(transport === 'udp' ? [turnAddr] : []);
   const origin = `http://${page}/`;
+  // The names of hostMap (turns:) are looked up, and answered by the rules.
+  const lookups = new Set([page, turnAddr]);
+  for (const name of Object.keys(hostMap)) lookups.add(name).add(`${name}:${turnAddr.split(':').pop()}`);
   const bad = new Map(), notes = [], sent = new Map(), probes = new Map(), requests = new Map(), tcp = new Map();
   const flag = what => bad.set(what, (bad.get(what) || 0) + 1);
+  // TLS to ternd (turns:): each socket's peer, and how its handshake ended
+  const sockPeer = new Map(), tlsEnds = [];
+  const END = log.constants.logEventPhase.PHASE_END;
   for (const e of log.events) {
     const t = names[e.type], p = e.params || {};
+    if (t === 'TCP_CONNECT_ATTEMPT' && p.address) sockPeer.set(e.source.id, p.address);
+    if (t === 'SSL_CONNECT' && e.phase === END)
+      tlsEnds.push({ peer: sockPeer.get(e.source.id), error: p.net_error || 0 });
     if (t === 'REQUEST_ALIVE') { // begin has the url, end the result
       const r = requests.get(e.source.id) || {};
       if (p.url) r.url = p.url;
@@ -163,7 +207,7 @@ function auditNetLog(file) {
     // real resolution (system resolver or Chromium's DNS client).
     if (t === 'HOST_RESOLVER_MANAGER_REQUEST' && p.host) {
       const h = p.host.replace(/^[a-z]+:\/\//, '');
-      if (!/^~notfound(:\d+)?$/.test(h) && h !== page && h !== turnAddr) flag(`name lookup ${p.host}`);
+      if (!/^~notfound(:\d+)?$/.test(h) && !lookups.has(h)) flag(`name lookup ${p.host}`);
     }
     if (t === 'HOST_RESOLVER_SYSTEM_TASK' || t === 'HOST_RESOLVER_DNS_TASK' || t === 'DNS_TRANSACTION')
       flag(`real name resolution (${t})`);
@@ -189,11 +233,16 @@ function auditNetLog(file) {
   for (const [a, k] of probes)
     notes.push(`${k}x UDP connect() to ${a}, no datagram: Chromium's default-route probe (no route here)`);
   notes.push(`TCP connects: ${[...tcp].map(([a, k]) => `${k} to ${a}`).join(', ') || 'none'}`);
+  // TLS anywhere but to ternd is a connection the test did not ask for.
+  for (const h of tlsEnds) if (h.peer !== turnAddr) flag(`TLS handshake with ${h.peer}`);
+  const tls = tlsEnds.filter(h => h.peer === turnAddr);
+  if (relayProtocol !== 'tls' && tls.length) flag(`TLS to ${turnAddr} for a turn: URL`);
   notes.push(`datagrams sent: ${[...sent].map(([a, k]) => `${k} to ${a}`).join(', ') || 'none'}`);
   const used = transport === 'udp' ? (sent.get(turnAddr) || 0) : (tcp.get(turnAddr) || 0);
   const ok = bad.size === 0 && used > 0;
+  const errorNames = new Map(Object.entries(log.constants.netError || {}).map(([k, v]) => [v, k]));
   return {
-    ok, notes,
+    ok, notes, tls, errorNames,
     detail: bad.size ? [...bad].map(([w, k]) => `${k}x ${w}`).join('; ')
       : !used ? `no ${transport === 'udp' ? 'datagram' : 'TCP connect'} to ${turnAddr}`
       : transport === 'udp' ? `${log.events.length} events: TCP only to the page, UDP datagrams only to ${turnAddr}`
@@ -227,12 +276,17 @@ const args = [
   '--disable-background-networking', '--disable-component-update', '--disable-sync',
   `--user-data-dir=${userDataDir}`,
   // Every name resolves to NOTFOUND without a DNS query. The test itself uses
-  // IP literals only (the page on 127.0.0.1, the TURN server by address);
-  // what Chromium asks for on its own dies here (see the net log audit).
+  // IP literals (the page on 127.0.0.1, the TURN server by address), or, for
+  // turns:, names under .test that the rules map to ternd's address (hostMap:
+  // the first matching rule wins); what Chromium asks for on its own dies
+  // here (see the net log audit).
   // The rules map IP literals too, and WebRTC's TCP sockets to a TURN server
   // are resolved through them (its UDP sockets are not): so ternd's address
   // is excluded as well, or TURN over TCP fails with ERR_NAME_NOT_RESOLVED.
-  `--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1${turnUrl.hostname === '127.0.0.1' ? '' : ` , EXCLUDE ${turnUrl.hostname}`}`,
+  `--host-resolver-rules=${[
+    ...Object.entries(hostMap).map(([name, ip]) => `MAP ${name} ${ip}`),
+    'MAP * ~NOTFOUND', 'EXCLUDE 127.0.0.1', ...(turnIp === '127.0.0.1' ? [] : [`EXCLUDE ${turnIp}`]),
+  ].join(' , ')}`,
   // No mDNS host names for candidates (which would multicast on the LAN), and
   // nothing from the feature lists Playwright would disable for quiet.
   '--disable-features=WebRtcHideLocalIpsWithMdns,OptimizationHints,NetworkTimeServiceQuerying,' +
@@ -251,11 +305,19 @@ const args = [
   '--remote-debugging-pipe', '--no-startup-window',
 ];
 
+// HOME decides the NSS database Chromium trusts (HOME/.pki/nssdb, created
+// on start when missing): the test's own, never the user's. XDG_* would move
+// its other files out of HOME.
+const home = cfg.home || join(cfg.tmpDir, 'home');
+mkdirSync(home, { recursive: true, mode: 0o700 });
+const env = { ...process.env, HOME: home };
+for (const k of Object.keys(env)) if (k.startsWith('XDG_')) delete env[k];
+
 const launchTimeout = 30000;
 let browser;
 try {
   browser = await chromium.launch({
-    executablePath: cfg.chromium, headless: true, ignoreDefaultArgs: true, args,
+    executablePath: cfg.chromium, headless: true, ignoreDefaultArgs: true, args, env,
     timeout: launchTimeout, handleSIGINT: false, handleSIGTERM: false, handleSIGHUP: false,
   });
 } catch (e) {
@@ -284,7 +346,7 @@ try {
   // Credentials the server must refuse: each gets no relay candidate.
   for (const bc of cfg.badCredentials || []) {
     const before = await ternStats();
-    const bad = await page.evaluate(c => runBadCredentials(c), { ...pageCfg, username: bc.username, credential: bc.credential });
+    const bad = await page.evaluate(c => runRefused(c), { ...pageCfg, username: bc.username, credential: bc.credential });
     const after = await ternStats();
     check(bad.complete && bad.candidates.length === 0 && bad.errors.some(e => e.code === 401) &&
       delta(before, after, 'allocations_created') === 0,
@@ -293,8 +355,32 @@ try {
       `; ternd auth_failures +${delta(before, after, 'auth_failures')}, allocations_created +${delta(before, after, 'allocations_created')}`);
   }
 
+  // turns: URLs whose certificate Chromium must refuse (a name the
+  // certificate does not carry, a CA it does not trust): ICE gets no relay
+  // candidate and reports 701 (TURN server unreachable); ternd sees the
+  // connection and a handshake that never finishes, and allocates nothing.
+  for (const bt of cfg.badTls || []) {
+    const before = await ternStats();
+    const bad = await page.evaluate(c => runRefused(c), { ...pageCfg, turnUrl: bt.turnUrl });
+    let after = await ternStats();
+    for (let i = 0; i < 15 && (delta(before, after, 'tls_handshake_failures') < 1 ||
+      (after.tls_connections || 0) > (before.tls_connections || 0)); i++) { // ternd reads the close
+      await new Promise(r => setTimeout(r, 200));
+      after = await ternStats();
+    }
+    check(bad.complete && bad.candidates.length === 0 && bad.errors.some(e => e.code === 701) &&
+      delta(before, after, 'tcp_accepted') >= 1 && delta(before, after, 'tls_handshakes') === 0 &&
+      delta(before, after, 'tls_handshake_failures') >= 1 && delta(before, after, 'allocations_created') === 0,
+      `${bt.what}: ${bt.turnUrl} refused by Chromium: no relay candidate, ICE error 701, ` +
+      'ternd saw the handshake fail and allocated nothing',
+      `candidates: ${bad.candidates.join(',') || 'none'}; candidate errors: ` +
+      `${bad.errors.map(e => `${e.code} ${e.text}`).join(', ') || 'none'}; ternd tcp_accepted +${delta(before, after, 'tcp_accepted')}, ` +
+      `tls_handshakes +${delta(before, after, 'tls_handshakes')}, tls_handshake_failures +${delta(before, after, 'tls_handshake_failures')}, ` +
+      `allocations_created +${delta(before, after, 'allocations_created')}`);
+  }
+
   // (a) data channel
-  {
+  if (!cfg.refusalsOnly) {
     const before = await ternStats();
     const r = await page.evaluate(c => runData(c), pageCfg);
     const after = await ternStats();
@@ -316,12 +402,12 @@ try {
       `data: ternd relayed it (relayed_to_peer +${toPeer}, relayed_to_client +${toClient}, >= ${floor} each; ` +
       `allocations_created +${delta(before, after, 'allocations_created')})`);
     const gone = await waitAllocationsGone();
-    check((gone.allocations || 0) === 0, 'data: Chromium released its allocations on close()', `live ${gone.allocations}`);
+    checkReleased(before, gone, 'data');
     checkTernTransport(before, after, gone, 'data');
   }
 
   // (b) fake media
-  {
+  if (!cfg.refusalsOnly) {
     const before = await ternStats();
     const r = await page.evaluate(c => runMedia(c), pageCfg);
     const after = await ternStats();
@@ -342,7 +428,7 @@ try {
     check(rtp > 0 && toPeer >= rtp && toClient >= rtp,
       `media: ternd relayed at least every RTP packet b received (${rtp}): relayed_to_peer +${toPeer}, relayed_to_client +${toClient}`);
     const gone = await waitAllocationsGone();
-    check((gone.allocations || 0) === 0, 'media: Chromium released its allocations on close()', `live ${gone.allocations}`);
+    checkReleased(before, gone, 'media');
     checkTernTransport(before, after, gone, 'media');
   }
   await context.close();
@@ -360,6 +446,23 @@ try {
   const audit = auditNetLog(netLog);
   check(audit.ok, 'net log: Chromium connected to no one but the page server and ternd', audit.detail);
   for (const line of audit.notes) info(`net log: ${line}`);
+  // turns: Chromium's own account of its TLS handshakes with ternd: every
+  // failure is one a badTls case expects (by its net error), each of those
+  // happened, and the relay runs verified ternd's certificate.
+  if (relayProtocol === 'tls') {
+    const errName = audit.errorNames;
+    const okN = audit.tls.filter(h => h.error === 0).length;
+    const failed = new Map();
+    for (const h of audit.tls) if (h.error) failed.set(h.error, (failed.get(h.error) || 0) + 1);
+    const want = new Set((cfg.badTls || []).map(b => errName.get(b.netError) ?? b.netError));
+    const got = new Set([...failed.keys()].map(e => errName.get(e) ?? e));
+    check((cfg.refusalsOnly ? okN === 0 : okN >= 2) && got.size === want.size && [...want].every(w => got.has(w)),
+      cfg.refusalsOnly ? `net log: every TLS handshake with ternd failed, each with ${[...want].join(' or ')}`
+        : `net log: Chromium's TLS handshakes with ternd as ${turnUrl.hostname} succeeded` +
+          (want.size ? `, it failed only the expected ones (${[...want].join(', ')})` : ''),
+      `${okN} TLS handshakes with ${turnAddr} succeeded` +
+      (failed.size ? `, failed: ${[...failed].map(([e, k]) => `${k}x ${errName.get(e) ?? e}`).join(', ')}` : ''));
+  }
 } catch (e) {
   check(false, `net log: cannot read ${netLog}: ${e.message}`);
 }
