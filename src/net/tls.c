@@ -12,6 +12,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -26,9 +27,11 @@ struct ticket_key {
 struct tls_server {
 	/* options, copied: a reload reads the same paths again */
 	char *cert, *pkey, *pkey_pwd, *cipher_list, *ec_curve, *dh_file, *ca_file;
-	bool tls13_only;
-	pthread_mutex_t lock; /* ctx, and the ticket keys */
+	bool tls13_only, dtls;
+	pthread_mutex_t lock; /* ctx, dctx, and the ticket keys */
 	SSL_CTX *ctx;
+	SSL_CTX *dctx; /* DTLS, or NULL */
+	uint8_t cookie_key[32];
 	_Atomic uint32_t gen;
 	struct ticket_key keys[2]; /* [0] current, [1] previous */
 };
@@ -109,6 +112,61 @@ static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv, EVP_CI
 	return rc;
 }
 
+/* ---- DTLS cookies ---- */
+
+static int peer_index = -1;
+static pthread_once_t peer_once = PTHREAD_ONCE_INIT;
+
+static void peer_index_new(void)
+{
+	peer_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+void tls_dtls_set_peer(SSL *ssl, const union tern_addr *peer)
+{
+	pthread_once(&peer_once, peer_index_new);
+	SSL_set_ex_data(ssl, peer_index, (void *)peer);
+}
+
+#define COOKIE_EPOCH_S 64
+#define COOKIE_LEN     17 /* epoch byte + 16 bytes of HMAC-SHA256 */
+
+static bool cookie_make(const struct tls_server *s, const union tern_addr *peer, uint8_t epoch,
+                        uint8_t out[COOKIE_LEN])
+{
+	uint8_t msg[1 + sizeof(struct sockaddr_in6)], mac[EVP_MAX_MD_SIZE];
+	unsigned maclen = 0;
+	size_t n = addr_len(peer);
+	msg[0] = epoch;
+	memcpy(msg + 1, &peer->sa, n);
+	if (!HMAC(EVP_sha256(), s->cookie_key, sizeof(s->cookie_key), msg, 1 + n, mac, &maclen) ||
+	    maclen < 16)
+		return false;
+	out[0] = epoch;
+	memcpy(out + 1, mac, 16);
+	return true;
+}
+
+static int cookie_gen_cb(SSL *ssl, unsigned char *cookie, unsigned int *len)
+{
+	struct tls_server *s = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const union tern_addr *peer = SSL_get_ex_data(ssl, peer_index);
+	if (!peer || !cookie_make(s, peer, (uint8_t)(time(NULL) / COOKIE_EPOCH_S), cookie))
+		return 0;
+	*len = COOKIE_LEN;
+	return 1;
+}
+
+static int cookie_verify_cb(SSL *ssl, const unsigned char *cookie, unsigned int len)
+{
+	struct tls_server *s = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	const union tern_addr *peer = SSL_get_ex_data(ssl, peer_index);
+	uint8_t want[COOKIE_LEN], now = (uint8_t)(time(NULL) / COOKIE_EPOCH_S);
+	if (!peer || len != COOKIE_LEN || (cookie[0] != now && cookie[0] != (uint8_t)(now - 1)))
+		return 0;
+	return cookie_make(s, peer, cookie[0], want) && CRYPTO_memcmp(want, cookie, COOKIE_LEN) == 0;
+}
+
 /* ---- the context ---- */
 
 /* RFC 7443: a client that offers ALPN offers "stun.turn" (also
@@ -141,14 +199,22 @@ static int pwd_cb(char *buf, int size, int rwflag, void *u)
 		goto fail;                                                                                   \
 	} while (0)
 
-static SSL_CTX *ctx_build(struct tls_server *s, char *err, size_t errlen)
+static SSL_CTX *ctx_build(struct tls_server *s, bool dtls, char *err, size_t errlen)
 {
 	char why[160];
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = SSL_CTX_new(dtls ? DTLS_server_method() : TLS_server_method());
 	if (!ctx)
 		FAIL("TLS: cannot create a context: %s", tls_last_error(why, sizeof(why)));
-	/* TLS 1.2 at least (RFC 8996 retires 1.0 and 1.1); no-tlsv1_2: 1.3 only */
-	SSL_CTX_set_min_proto_version(ctx, s->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+	/* TLS 1.2 at least (RFC 8996 retires 1.0 and 1.1); no-tlsv1_2: 1.3
+	 * only. DTLS: 1.2 (OpenSSL 3.0 has no DTLS 1.3). */
+	if (dtls) {
+		SSL_CTX_set_min_proto_version(ctx, DTLS1_2_VERSION);
+		SSL_CTX_set_cookie_generate_cb(ctx, cookie_gen_cb);
+		SSL_CTX_set_cookie_verify_cb(ctx, cookie_verify_cb);
+		SSL_CTX_set_options(ctx, SSL_OP_COOKIE_EXCHANGE | SSL_OP_NO_QUERY_MTU);
+	} else {
+		SSL_CTX_set_min_proto_version(ctx, s->tls13_only ? TLS1_3_VERSION : TLS1_2_VERSION);
+	}
 	/* renegotiation off (a client-driven CPU sink); the server's cipher
 	 * order; compression off (CRIME) */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
@@ -239,8 +305,16 @@ int tls_server_new(const struct tls_opts *o, struct tls_server **out, char *err,
 		rc = -EIO;
 		goto fail;
 	}
-	s->ctx = ctx_build(s, err, errlen);
-	if (!s->ctx) {
+	s->dtls = o->dtls;
+	if (RAND_bytes(s->cookie_key, sizeof(s->cookie_key)) != 1) {
+		snprintf(err, errlen, "TLS: no random bytes for DTLS cookies");
+		rc = -EIO;
+		goto fail;
+	}
+	s->ctx = ctx_build(s, false, err, errlen);
+	if (s->ctx && s->dtls)
+		s->dctx = ctx_build(s, true, err, errlen);
+	if (!s->ctx || (s->dtls && !s->dctx)) {
 		rc = -EINVAL;
 		goto fail;
 	}
@@ -253,15 +327,21 @@ fail:
 
 int tls_server_reload(struct tls_server *s, char *err, size_t errlen)
 {
-	SSL_CTX *ctx = ctx_build(s, err, errlen);
-	if (!ctx)
+	SSL_CTX *ctx = ctx_build(s, false, err, errlen);
+	SSL_CTX *dctx = ctx && s->dtls ? ctx_build(s, true, err, errlen) : NULL;
+	if (!ctx || (s->dtls && !dctx)) {
+		SSL_CTX_free(ctx);
 		return -EINVAL;
+	}
 	pthread_mutex_lock(&s->lock);
-	SSL_CTX *old = s->ctx;
+	SSL_CTX *old = s->ctx, *dold = s->dctx;
 	s->ctx = ctx;
+	s->dctx = dctx;
 	atomic_fetch_add_explicit(&s->gen, 1, memory_order_release);
 	pthread_mutex_unlock(&s->lock);
-	SSL_CTX_free(old); /* connections and workers still holding it keep their reference */
+	/* connections and workers still holding them keep their reference */
+	SSL_CTX_free(old);
+	SSL_CTX_free(dold);
 	return 0;
 }
 
@@ -270,11 +350,12 @@ uint32_t tls_server_gen(const struct tls_server *s)
 	return atomic_load_explicit(&s->gen, memory_order_acquire);
 }
 
-SSL_CTX *tls_server_ctx(struct tls_server *s, uint32_t *gen)
+SSL_CTX *tls_server_ctx(struct tls_server *s, uint32_t *gen, bool dtls)
 {
 	pthread_mutex_lock(&s->lock);
-	SSL_CTX *ctx = s->ctx;
-	SSL_CTX_up_ref(ctx);
+	SSL_CTX *ctx = dtls ? s->dctx : s->ctx;
+	if (ctx)
+		SSL_CTX_up_ref(ctx);
 	*gen = atomic_load_explicit(&s->gen, memory_order_relaxed);
 	pthread_mutex_unlock(&s->lock);
 	return ctx;
@@ -285,7 +366,9 @@ void tls_server_free(struct tls_server *s)
 	if (!s)
 		return;
 	SSL_CTX_free(s->ctx);
+	SSL_CTX_free(s->dctx);
 	OPENSSL_cleanse(s->keys, sizeof(s->keys));
+	OPENSSL_cleanse(s->cookie_key, sizeof(s->cookie_key));
 	if (s->pkey_pwd)
 		OPENSSL_cleanse(s->pkey_pwd, strlen(s->pkey_pwd));
 	free(s->cert);

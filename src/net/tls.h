@@ -25,6 +25,8 @@
 
 #include <openssl/ssl.h>
 
+#include "util/addr.h"
+
 /* What the configuration says (coturn's option names). Strings may be
  * empty (""), never NULL, except cert and pkey, which are required. */
 struct tls_opts {
@@ -36,6 +38,7 @@ struct tls_opts {
 	const char *dh_file;     /* PEM DH parameters for DHE suites, "" = OpenSSL's automatic ones */
 	const char *ca_file;     /* client certificates are required and checked against it, "" = none */
 	bool tls13_only;         /* no-tlsv1_2: TLS 1.3 only */
+	bool dtls;               /* also a DTLS 1.2 context (tls_server_ctx(..., true)) */
 };
 
 /* Session tickets: the current key encrypts, the previous one still decrypts. */
@@ -55,8 +58,15 @@ void tls_server_free(struct tls_server *s);
 /* The reload generation: changes when tls_server_reload succeeds. */
 uint32_t tls_server_gen(const struct tls_server *s);
 /* A reference to the current context (SSL_CTX_free it when done), and its
- * generation in *gen. */
-SSL_CTX *tls_server_ctx(struct tls_server *s, uint32_t *gen);
+ * generation in *gen. dtls: the DTLS 1.2 one (NULL when not built). */
+SSL_CTX *tls_server_ctx(struct tls_server *s, uint32_t *gen, bool dtls);
+
+/* DTLS cookies (RFC 6347 §4.2.1, HelloVerifyRequest): an HMAC of the
+ * client's address and port and a 64-second epoch under a key of this
+ * module, checked for the current and the previous epoch; nothing is kept
+ * per client. The DTLS context's cookie callbacks read the client address
+ * set here on the SSL object (a pointer the caller keeps valid). */
+void tls_dtls_set_peer(SSL *ssl, const union tern_addr *peer);
 
 /* Classify the first bytes a client sent (the first one decides). */
 enum tls_sniff {

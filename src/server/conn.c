@@ -265,7 +265,7 @@ static SSL_CTX *worker_tls_ctx(struct worker *w)
 	struct tls_server *ts = w->sh->tls;
 	if (!w->tls_ctx || tls_server_gen(ts) != w->tls_gen) {
 		SSL_CTX_free(w->tls_ctx);
-		w->tls_ctx = tls_server_ctx(ts, &w->tls_gen);
+		w->tls_ctx = tls_server_ctx(ts, &w->tls_gen, false);
 	}
 	return w->tls_ctx;
 }

@@ -55,6 +55,7 @@ static int build_tls(const struct tern_config *c, struct tls_server **out)
 	    .dh_file = c->dh_file,
 	    .ca_file = c->ca_file,
 	    .tls13_only = c->no_tlsv1_2,
+	    .dtls = config_dtls_on(c),
 	};
 	char err[512];
 	int rc = tls_server_new(&o, out, err, sizeof(err));
@@ -262,8 +263,14 @@ static int build_policy(struct server *s)
  * address, so ternd refuses to start instead. */
 static int check_listen_free(const struct tern_config *cfg)
 {
-	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		const union tern_addr *a = &cfg->listen[i];
+	for (unsigned k = 0; k < cfg->nlisten * 2; k++) {
+		/* the listening port, and DTLS's (tls-listening-port) */
+		if (k >= cfg->nlisten && !config_dtls_on(cfg))
+			break;
+		union tern_addr port_a = cfg->listen[k % cfg->nlisten];
+		if (k >= cfg->nlisten)
+			addr_set_port(&port_a, cfg->tls_listening_port);
+		const union tern_addr *a = &port_a;
 		int fd = udp_open(a, a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0, 0, 0, NULL);
 		if (fd >= 0) {
 			close(fd);
@@ -390,8 +397,9 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	s->sh.handshake_timeout_ms = cfg->handshake_timeout * 1000;
 	s->sh.shutdown_timeout_ms = cfg->shutdown_timeout * 1000;
 	if (s->tls)
-		log_info("TLS on tcp port %u%s (cert %s)", cfg->tls_listening_port,
-		         cfg->no_tcp ? "" : " and on listening-port after a ClientHello", cfg->cert);
+		log_info("TLS on tcp port %u%s%s (cert %s)", cfg->tls_listening_port,
+		         cfg->no_tcp ? "" : " and on listening-port after a ClientHello",
+		         config_dtls_on(cfg) ? ", DTLS on its udp port" : "", cfg->cert);
 	s->sh.conn_cap = (cfg->max_connections + s->nworkers - 1) / s->nworkers;
 	s->sh.conn_cap_per_src = cfg->max_connections_per_ip;
 	s->sh.allocate_timeout_ms = cfg->max_allocate_timeout * 1000;
@@ -439,6 +447,8 @@ struct wstats {
 	    tx_refused, tcp_refused, tcp_timeouts;
 	uint64_t tls_handshakes, tls_resumed, tls_hs_fail, tls_hs_timeouts, tls_live, tls_refused;
 	uint64_t proxy_headers, proxy_local, proxy_bad;
+	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
+	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -470,6 +480,15 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->proxy_headers = w->proxy_headers;
 	o->proxy_local = w->proxy_local;
 	o->proxy_bad = w->proxy_bad;
+	o->dtls_live = w->dtls_live;
+	o->dtls_half_open = w->dtls_half_open;
+	o->dtls_handshakes = w->dtls_handshakes;
+	o->dtls_hs_fail = w->dtls_hs_fail;
+	o->dtls_hs_timeouts = w->dtls_hs_timeouts;
+	o->dtls_hello_verify = w->dtls_hello_verify;
+	o->dtls_refused = w->dtls_refused;
+	o->dtls_dropped = w->dtls_dropped;
+	o->dtls_too_big = w->dtls_too_big;
 	o->drop_malformed = st->drop_malformed + w->rx_trunc;
 	o->drop_policy = st->drop_policy;
 	o->drop_ratelimit = st->drop_ratelimit;
@@ -549,12 +568,22 @@ void server_dump_json(struct server *s, FILE *out)
 		fprintf(out,
 		        ",\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"tls_handshake_failures\":%llu,"
 		        "\"tls_handshake_timeouts\":%llu,\"tls_connections\":%llu,\"tls_refused\":%llu,"
-		        "\"proxy_headers\":%llu,\"proxy_local\":%llu,\"proxy_bad\":%llu}",
+		        "\"proxy_headers\":%llu,\"proxy_local\":%llu,\"proxy_bad\":%llu,",
 		        (unsigned long long)o.tls_handshakes, (unsigned long long)o.tls_resumed,
 		        (unsigned long long)o.tls_hs_fail, (unsigned long long)o.tls_hs_timeouts,
 		        (unsigned long long)o.tls_live, (unsigned long long)o.tls_refused,
 		        (unsigned long long)o.proxy_headers, (unsigned long long)o.proxy_local,
 		        (unsigned long long)o.proxy_bad);
+		fprintf(out,
+		        "\"dtls_sessions\":%llu,\"dtls_half_open\":%llu,\"dtls_handshakes\":%llu,"
+		        "\"dtls_handshake_failures\":%llu,\"dtls_handshake_timeouts\":%llu,"
+		        "\"dtls_hello_verify\":%llu,\"dtls_refused\":%llu,\"dtls_dropped\":%llu,"
+		        "\"dtls_too_big\":%llu}",
+		        (unsigned long long)o.dtls_live, (unsigned long long)o.dtls_half_open,
+		        (unsigned long long)o.dtls_handshakes, (unsigned long long)o.dtls_hs_fail,
+		        (unsigned long long)o.dtls_hs_timeouts, (unsigned long long)o.dtls_hello_verify,
+		        (unsigned long long)o.dtls_refused, (unsigned long long)o.dtls_dropped,
+		        (unsigned long long)o.dtls_too_big);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 	        s->steer ? "ebpf" : "hash");

@@ -16,6 +16,7 @@
 #include "net/steer.h"
 #include "net/tcp.h"
 #include "server/conn.h"
+#include "server/dtls.h"
 #include "util/log.h"
 
 /* Receive batches per socket per wakeup: bounds how long one busy socket can
@@ -57,7 +58,8 @@ static void refresh_time(struct worker *w)
 static void worker_flush(struct worker *w)
 {
 	udp_tx_flush(w->tx);
-	conn_flush(w); /* may close connections: their fds join the list */
+	w->arena_len = 0; /* every copy in it has left */
+	conn_flush(w);    /* may close connections: their fds join the list */
 	for (unsigned i = 0; i < w->nclosing; i++)
 		close(w->closing[i]);
 	w->nclosing = 0;
@@ -73,8 +75,9 @@ static void worker_end_turn(struct worker *w)
 	worker_flush(w);
 	/* closing calls into the core (the allocation goes): only here,
 	 * never from a write inside it; their fds close at the next flush */
-	if (w->failed) {
+	if (w->failed || w->dfailed) {
 		conn_close_failed(w);
+		dtls_close_failed(w);
 		worker_flush(w);
 	}
 	conn_reap(w);
@@ -118,6 +121,19 @@ static void queue_datagram(struct worker *w, int fd, const union tern_addr *src,
 	e->iovcnt = n;
 }
 
+void worker_queue_copy(struct worker *w, int fd, const union tern_addr *src, const union tern_addr *dst,
+                       const uint8_t *data, size_t len)
+{
+	if (len > WORKER_ARENA)
+		return;
+	if (w->arena_len + len > WORKER_ARENA)
+		worker_flush(w); /* sends what points into the arena, then empties it */
+	uint8_t *p = w->arena + w->arena_len;
+	memcpy(p, data, len);
+	w->arena_len += len;
+	queue_datagram(w, fd, src, dst, NULL, 0, p, len, 0);
+}
+
 /* A UDP client endpoint's id is the index of the listener it came in on. */
 static enum turn_tx io_send_client(void *ctx, const struct turn_ep *ep, const uint8_t *hdr, size_t hdrlen,
                                    const uint8_t *payload, size_t paylen, size_t pad)
@@ -125,6 +141,8 @@ static enum turn_tx io_send_client(void *ctx, const struct turn_ep *ep, const ui
 	struct worker *w = ctx;
 	if (turn_transport_is_stream(ep->transport))
 		return conn_send(w, ep, hdr, hdrlen, payload, paylen, pad);
+	if (ep->transport == TURN_T_DTLS)
+		return dtls_send(w, ep, hdr, hdrlen, payload, paylen, pad);
 	if (ep->transport != TURN_T_UDP || ep->id >= w->nlisteners)
 		return TURN_TX_GONE;
 	const struct listener *l = &w->listeners[ep->id];
@@ -396,6 +414,40 @@ static void on_listener(struct net_handler *h, uint32_t events)
 	}
 }
 
+static void on_dtls_listener(struct net_handler *h, uint32_t events)
+{
+	struct listener *l = (struct listener *)h;
+	struct worker *w = l->w;
+	refresh_time(w);
+	for (unsigned round = 0; round < RX_BUDGET; round++) {
+		struct udp_rx *rx = rx_take(w);
+		int n = udp_recv_batch(h->fd, rx, NET_BATCH);
+		if (n <= 0) {
+			w->rxused--;
+			break;
+		}
+		w->rx_batches++;
+		w->rx_datagrams += (unsigned)n;
+		if (n == NET_BATCH)
+			count_kernel_drops(w, h->fd, &l->kdrops_seen);
+		for (int i = 0; i < n; i++) {
+			union tern_addr local = l->addr;
+			if (udp_rx_trunc(rx, (unsigned)i)) {
+				w->rx_trunc++;
+				continue;
+			}
+			if (l->wild && udp_rx_local(rx, (unsigned)i, addr_port(&l->addr), &local) < 0) {
+				w->rx_no_local++;
+				continue;
+			}
+			dtls_input(w, h->fd, l->wild, &local, &rx->src[i],
+			           (uint8_t *)udp_rx_data(rx, (unsigned)i), udp_rx_len(rx, (unsigned)i));
+		}
+		if (n < NET_BATCH)
+			break;
+	}
+}
+
 static void on_tcp_listener(struct net_handler *h, uint32_t events)
 {
 	struct tcp_listener *l = (struct tcp_listener *)h;
@@ -478,6 +530,9 @@ static void worker_drain(struct worker *w)
 	refresh_time(w);
 	udp_tx_flush(w->tx);
 	uint64_t deadline = w->now_us + (uint64_t)w->sh->shutdown_timeout_ms * 1000;
+	for (unsigned i = 0; i < w->ndlisteners; i++)
+		loop_del(w->loop, &w->dlisteners[i].h);
+	dtls_close_all(w); /* close_notify to each, queued for the flush below */
 	unsigned left = conn_drain_begin(w);
 	worker_end_turn(w);
 	while (left && net_now_us() < deadline) {
@@ -528,6 +583,7 @@ static void *worker_main(void *arg)
 		if (second) {
 			w->drops_polled_us = w->now_us;
 			conn_sweep(w, w->now_us / 1000);
+			dtls_sweep(w, w->now_us / 1000);
 		}
 		/* One flush per loop turn: sends from every socket served in this
 		 * turn leave in one sendmmsg per socket (GSO where runs allow);
@@ -565,12 +621,13 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	w->tx = calloc(1, sizeof(*w->tx));
 	w->hdr = calloc(NET_TX_BATCH, sizeof(*w->hdr));
 	w->frame = malloc(CONN_IN_MAX);
+	w->arena = malloc(WORKER_ARENA);
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
 		rl.rlim_cur = 1 << 20;
 	w->nrelays = (unsigned)rl.rlim_cur;
 	/* calloc: untouched pages of this fd-indexed table cost no memory. */
 	w->relays = calloc(w->nrelays, sizeof(*w->relays));
-	if (!w->loop || !w->tx || !w->hdr || !w->relays || !w->frame)
+	if (!w->loop || !w->tx || !w->hdr || !w->relays || !w->frame || !w->arena)
 		return -ENOMEM;
 	udp_tx_init(w->tx, sh->gso);
 
@@ -649,7 +706,33 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		}
 		w->ntlisteners++;
 	}
-	return 0;
+	/* DTLS on tls-listening-port (UDP) */
+	for (unsigned i = 0; config_dtls_on(cfg) && i < cfg->nlisten; i++) {
+		struct listener *l = &w->dlisteners[w->ndlisteners];
+		union tern_addr a = cfg->listen[i];
+		addr_set_port(&a, cfg->tls_listening_port);
+		bool wild = addr_is_any(&a);
+		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK |
+		                 (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0) | (wild ? UDP_F_PKTINFO : 0);
+		int fd = udp_open(&a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
+		if (fd < 0) {
+			char str[TERN_ADDRSTRLEN];
+			log_err("cannot listen on dtls %s: %s", addr_format(&a, str, sizeof(str), true),
+			        strerror(-fd));
+			return fd;
+		}
+		l->w = w;
+		l->wild = wild;
+		l->h.fn = on_dtls_listener;
+		l->h.fd = fd;
+		rc = loop_add(w->loop, &l->h, EPOLLIN);
+		if (rc < 0) {
+			close(fd);
+			return rc;
+		}
+		w->ndlisteners++;
+	}
+	return dtls_worker_init(w);
 }
 
 uint16_t worker_stream_port(const struct tern_config *cfg, enum tcp_kind kind)
@@ -690,8 +773,11 @@ void worker_stop(struct worker *w)
 
 void worker_free(struct worker *w)
 {
-	if (w->loop)
+	if (w->loop) {
 		conn_close_all(w); /* deletes their allocations */
+		if (w->dslots)
+			dtls_close_all(w);
+	}
 	if (w->turn)
 		turn_free(w->turn); /* closes relay sockets through io */
 	for (unsigned i = 0; i < w->nclosing; i++)
@@ -704,6 +790,9 @@ void worker_free(struct worker *w)
 		close(w->reserve_fd);
 	for (unsigned i = 0; i < w->nlisteners; i++)
 		close(w->listeners[i].h.fd);
+	for (unsigned i = 0; i < w->ndlisteners; i++)
+		close(w->dlisteners[i].h.fd);
+	dtls_worker_free(w);
 	if (w->loop)
 		loop_free(w->loop);
 	SSL_CTX_free(w->tls_ctx);
@@ -712,6 +801,7 @@ void worker_free(struct worker *w)
 	free(w->tx);
 	free(w->hdr);
 	free(w->frame);
+	free(w->arena);
 	free(w->relays);
 	memset(w, 0, sizeof(*w));
 }

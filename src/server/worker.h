@@ -72,6 +72,7 @@ uint16_t worker_stream_port(const struct tern_config *cfg, enum tcp_kind kind);
 
 struct steer;
 struct tls_server;
+struct dtls_sess;
 
 struct server_shared {
 	const struct tern_config *cfg;
@@ -114,6 +115,20 @@ struct worker {
 	uint8_t *frame;        /* one frame made contiguous for a TLS record (CONN_IN_MAX) */
 	uint32_t tls_gen;
 	int reserve_fd; /* given up to accept and drop a connection when out of fds */
+	/* DTLS (server/dtls.c): sockets on tls-listening-port, sessions by
+	 * 5-tuple (buckets) and by endpoint id (slots, with generations) */
+	struct listener dlisteners[CFG_MAX_ADDRS * 2];
+	unsigned ndlisteners;
+	struct dtls_sess **dslots, **dbuckets, *dsess, *dfailed;
+	uint32_t *dgens, *dfree;
+	unsigned dslot_cap, nfree;
+	struct sip_key dkey;
+	SSL_CTX *dtls_ctx;
+	uint32_t dtls_gen;
+	/* copies of datagrams queued on the UDP batch (DTLS records): reset
+	 * at each flush */
+	uint8_t *arena;
+	size_t arena_len;
 	struct turn *turn;
 	/* Receive batches of this loop turn: queued sends borrow their payloads,
 	 * so a batch is reused only after the flush at the end of the turn (or
@@ -144,6 +159,12 @@ struct worker {
 	/* TLS: handshakes done (of which resumed), failed, timed out; TLS
 	 * connections live; ClientHellos refused because TLS is off */
 	uint64_t tls_handshakes, tls_resumed, tls_hs_fail, tls_hs_timeouts, tls_live, tls_refused;
+	/* DTLS: sessions live, of which in their handshake; handshakes done,
+	 * failed, timed out; HelloVerifyRequests sent; ClientHellos refused
+	 * at the limits; datagrams dropped (not DTLS, no session, bad);
+	 * messages too long for one record */
+	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
+	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big;
 	/* PROXY protocol: headers taken (of which LOCAL or without a usable
 	 * address), connections closed for a bad or missing header */
 	uint64_t proxy_headers, proxy_local, proxy_bad;
@@ -156,6 +177,12 @@ struct worker {
 /* Queue fd to be closed after this turn's flush (docs/ARCHITECTURE.md:
  * close after the flush). */
 void worker_close_later(struct worker *w, int fd);
+/* Queue a copy of one datagram (kept until the flush) on fd to dst, from
+ * src when not NULL (a wildcard socket's local address). */
+void worker_queue_copy(struct worker *w, int fd, const union tern_addr *src, const union tern_addr *dst,
+                       const uint8_t *data, size_t len);
+#define WORKER_ARENA (256 << 10)
+#define DTLS_BUCKETS 4096
 
 /* Create the worker and bind its listening sockets. 0 or -errno. */
 int worker_init(struct worker *w, unsigned id, struct server_shared *sh);

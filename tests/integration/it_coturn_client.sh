@@ -2,8 +2,8 @@
 # Interoperability: drive the server with coturn's own test client
 # (turnutils_uclient) through coturn's echo peer (turnutils_peer), once with
 # ChannelData and once with Send/Data indications, over UDP, over TCP
-# (uclient -t) and over TLS (uclient -t -S, with a certificate this test
-# makes), and require zero loss.
+# (uclient -t), over TLS (uclient -t -S, with a certificate this test
+# makes) and over DTLS (uclient -S), and require zero loss.
 #
 # Env: TERND (server binary; set by CTest), TERN_IT_SERVER=coturn to run the
 # same against coturn's turnserver. Loopback (127.0.0.1) only; every step is
@@ -71,9 +71,10 @@ args=(--listening-port "$port" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1
 	--min-port "$min_port" --max-port "$max_port" --realm bench.test --lt-cred-mech
 	--user bench:bench --allow-loopback-peers --pidfile "$tmp/server.pid")
 if [ "$server" = /usr/bin/turnserver ]; then
-	args=(-n --no-cli --no-dtls --no-rfc5780 --simple-log --log-file stdout
+	args=(-n --no-cli --no-rfc5780 --simple-log --log-file stdout
 		--db "$tmp/turndb" "${args[@]}")
 fi
+[ "$server" = /usr/bin/turnserver ] || args+=(--dtls)
 diag "starting: $server ${args[*]}"
 "$server" "${args[@]}" >"$tmp/server.log" 2>&1 </dev/null &
 server_pid=$!
@@ -136,6 +137,9 @@ run_uclient tcp-indications -t -s
 # TURN over TLS on tls-listening-port
 run_uclient tls-channeldata -t -S
 run_uclient tls-indications -t -S -s
+# TURN over DTLS on the same port's UDP side
+run_uclient dtls-channeldata -S
+run_uclient dtls-indications -S -s
 
 check "server still running after every run" kill -0 "$server_pid"
 

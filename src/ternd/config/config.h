@@ -89,6 +89,7 @@ struct tern_config {
 	char ca_file[CFG_STR], ec_curve_name[64], dh_file[CFG_STR];
 	bool no_tlsv1, no_tlsv1_1, no_tlsv1_2; /* the first two: accepted, always true */
 	unsigned handshake_timeout;            /* s: a TLS handshake not done by then is closed */
+	bool dtls;                             /* DTLS on tls-listening-port (UDP) */
 	bool no_stun;                          /* no-stun: refuse plain Binding */
 	bool strict_channel_numbers;           /* only RFC 8656 channels 0x4000..0x4FFF */
 
@@ -118,6 +119,12 @@ struct tern_config {
 static inline bool config_tls_on(const struct tern_config *c)
 {
 	return c->cert[0] && !c->no_tls;
+}
+
+/* DTLS is served when asked for (coturn 4.17: off by default) and TLS is on. */
+static inline bool config_dtls_on(const struct tern_config *c)
+{
+	return config_tls_on(c) && c->dtls && !c->no_dtls;
 }
 
 /* Set every field to its default. */

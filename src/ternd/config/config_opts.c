@@ -145,7 +145,8 @@ const struct cfg_opt tern__cfg_opts[] = {
 	{.name = "no-tls", .type = T_BOOL, .off = OFF(no_tls), .def = "off",
 	 .help = "Serve no TLS: no listener on tls-listening-port, and a TLS ClientHello on listening-port is "
 		 "refused."},
-	{.name = "no-dtls", .type = T_BOOL, .off = OFF(no_dtls), .def = "off", .help = "Open no DTLS listener."},
+	{.name = "no-dtls", .type = T_BOOL, .off = OFF(no_dtls), .def = "off",
+	 .help = "Accepted for older configurations: DTLS is off unless dtls is set."},
 
 	{.name = "tcp-proxy-port", .type = T_U16, .off = OFF(tcp_proxy_port), .min = 0, .max = 65535, .arg = "PORT",
 	 .def = "0",
@@ -176,8 +177,10 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "Accepted for coturn configurations: tern never offers TLS 1.0."},
 	{.name = "no-tlsv1_1", .type = T_BOOL, .off = OFF(no_tlsv1_1), .def = "off",
 	 .help = "Accepted for coturn configurations: tern never offers TLS 1.1."},
+	{.name = "dtls", .type = T_BOOL, .off = OFF(dtls), .def = "off",
+	 .help = "Also serve DTLS 1.2 on tls-listening-port (UDP), as coturn 4.17 does when asked; needs cert."},
 	{.name = "handshake-timeout", .type = T_UINT, .off = OFF(handshake_timeout), .min = 1, .max = 300,
-	 .arg = "SECONDS", .def = "10", .help = "A TLS handshake not finished this long after accept is closed."},
+	 .arg = "SECONDS", .def = "10", .help = "A TLS or DTLS handshake (or a PROXY header) not finished this long after it began is closed."},
 
 	SECTION("Process"),
 	{.name = "shutdown-timeout", .type = T_UINT, .off = OFF(shutdown_timeout), .min = 0, .max = 60,

@@ -272,6 +272,44 @@ fail:
 	return rc;
 }
 
+int turnc_open_dtls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t, int timeout_ms)
+{
+	int rc = turnc_open(c, server);
+	if (rc < 0)
+		return rc;
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	rc = -EPROTO;
+	c->ssl_ctx = SSL_CTX_new(DTLS_client_method());
+	BIO *bio = BIO_new_dgram(c->fd, BIO_NOCLOSE);
+	if (!c->ssl_ctx || !bio)
+		goto fail;
+	BIO_ctrl(bio, BIO_CTRL_DGRAM_SET_CONNECTED, 0, (void *)&server->sa);
+	SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	if (t->ca_file && SSL_CTX_load_verify_locations(c->ssl_ctx, t->ca_file, NULL) != 1)
+		goto fail;
+	c->ssl = SSL_new(c->ssl_ctx);
+	if (!c->ssl)
+		goto fail;
+	SSL_set_bio(c->ssl, bio, bio);
+	bio = NULL;
+	if (t->host && SSL_set1_host(c->ssl, t->host) != 1)
+		goto fail;
+	if (SSL_connect(c->ssl) != 1)
+		goto fail;
+	/* the handshake is done: reads poll first (sock_recv) */
+	struct timeval none = {0};
+	setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	int fl = fcntl(c->fd, F_GETFL);
+	fcntl(c->fd, F_SETFL, fl | O_NONBLOCK);
+	return 0;
+fail:
+	BIO_free(bio);
+	ERR_clear_error();
+	turnc_close(c);
+	return rc;
+}
+
 SSL_SESSION *turnc_tls_session(struct turnc *c)
 {
 	/* TLS 1.3 sends its ticket after the handshake: read what is there */
@@ -412,6 +450,17 @@ static int sock_recv(struct turnc *c, uint8_t *buf, size_t cap, int64_t deadline
 				return -errno;
 			c->slen += (size_t)n;
 			continue;
+		}
+		if (c->ssl) {
+			/* DTLS: one record, one message */
+			int n = SSL_read(c->ssl, buf, (int)cap);
+			int e = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
+			ERR_clear_error();
+			if (e == SSL_ERROR_NONE)
+				return n;
+			if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+				continue;
+			return e == SSL_ERROR_ZERO_RETURN ? -ECONNRESET : -EPROTO;
 		}
 		ssize_t n = recv(c->fd, buf, cap, MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR || errno == ECONNREFUSED))

@@ -262,6 +262,11 @@ int turnc_open_tcp_from(struct turnc *c, const union tern_addr *server, const un
  * verified), bounded by timeout_ms. Returns 0 or -errno (-EPROTO: the
  * handshake failed). */
 int turnc_open_tls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t, int timeout_ms);
+/* A DTLS 1.2 session over a connected UDP socket (turnc_open, then the
+ * handshake: cookie exchange, certificate chain and name verified). Each
+ * request and answer is one record. 0 or -errno (-EPROTO: the handshake
+ * failed). */
+int turnc_open_dtls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t, int timeout_ms);
 /* The session to resume later (the caller frees it), or NULL. */
 SSL_SESSION *turnc_tls_session(struct turnc *c);
 void turnc_close(struct turnc *c);

@@ -1,0 +1,229 @@
+/* TURN over DTLS 1.2 (RFC 8656 §3.1; `dtls`), with our client on OpenSSL:
+ * certificates made by the test, verified by the client. On IPv4 and IPv6:
+ * the cookie exchange and handshake, Binding, Allocate, permissions,
+ * Send/Data and ChannelData (unpadded: a datagram transport) both ways,
+ * bursts of large datagrams, and the allocation ending with the client's
+ * close_notify. Then: ClientHellos without a cookie get a HelloVerifyRequest
+ * and leave no session behind (stateless); without `dtls` nothing answers
+ * on the port. Loopback only. */
+#include "it.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+
+#define WAIT_MS 3000
+
+static struct turnc_resp r;
+static struct turnc_data d;
+static uint8_t buf[65536];
+static struct it_certs certs;
+static char cert_dir[64] = "/tmp/tern-dtls-XXXXXX";
+static char stats_path[100];
+
+static struct turnc_tls tls_opts(void)
+{
+	return (struct turnc_tls){.ca_file = certs.ca, .host = "localhost"};
+}
+
+static union tern_addr at_port(const union tern_addr *a, uint16_t port)
+{
+	union tern_addr b = *a;
+	addr_set_port(&b, port);
+	return b;
+}
+
+static void relay_both_ways(struct turnc *c, const union tern_addr *relayed, const char *fam)
+{
+	struct peer p;
+	union tern_addr from;
+	if (peer_open(&p, relayed->sa.sa_family == AF_INET6 ? "::1" : "127.0.0.1", 0) < 0) {
+		tap_check(false, "%s: peer socket", fam);
+		return;
+	}
+	int rc = turnc_permission(c, &p.addr, 1, &r);
+	tap_check(rc == 0, "%s: CreatePermission over DTLS (%s)", fam, it_outcome(rc));
+	turnc_send(c, &p.addr, "hello-peer", 10);
+	int n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
+	tap_check(n == 10 && addr_equal(&from, relayed), "%s: Send indication reaches the peer", fam);
+	peer_send(&p, relayed, "hello-client", 12);
+	rc = turnc_recv(c, &d, WAIT_MS);
+	tap_check(rc == 1 && !d.is_channel && d.len == 12 && memcmp(d.data, "hello-client", 12) == 0,
+	          "%s: the peer's answer arrives as a Data indication over DTLS", fam);
+	rc = turnc_channel_bind(c, 0x4001, &p.addr, &r);
+	tap_check(rc == 0, "%s: ChannelBind over DTLS (%s)", fam, it_outcome(rc));
+	turnc_send_channel(c, 0x4001, "12345", 5, false);
+	n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
+	tap_check(n == 5 && memcmp(buf, "12345", 5) == 0, "%s: ChannelData reaches the peer", fam);
+	peer_send(&p, relayed, "abcde", 5);
+	rc = turnc_recv(c, &d, WAIT_MS);
+	tap_check(rc == 1 && d.is_channel && d.len == 5 && d.wire_len == 9,
+	          "%s: the peer's 5 bytes arrive as ChannelData, not padded (wire %zu)", fam, d.wire_len);
+
+	static uint8_t big[1200];
+	unsigned got = 0, in_order = 1;
+	for (unsigned b = 0; b < 200; b += 50) {
+		for (unsigned i = b; i < b + 50; i++) {
+			memset(big, (int)(i & 0xff), sizeof(big));
+			peer_send(&p, relayed, big, sizeof(big));
+		}
+		for (unsigned i = b; i < b + 50; i++) {
+			if (turnc_recv(c, &d, WAIT_MS) != 1)
+				break;
+			got++;
+			in_order &= d.is_channel && d.len == sizeof(big) && d.data[0] == (uint8_t)i;
+		}
+	}
+	tap_check(got == 200 && in_order, "%s: 200 x 1200-byte datagrams from the peer arrive in order (%u)",
+	          fam, got);
+	got = 0;
+	for (unsigned b = 0; b < 200; b += 50) {
+		for (unsigned i = b; i < b + 50; i++)
+			turnc_send_channel(c, 0x4001, big, sizeof(big), false);
+		for (unsigned i = b; i < b + 50; i++)
+			got += peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS) == (int)sizeof(big);
+	}
+	tap_check(got == 200, "%s: 200 x 1200-byte ChannelData to the peer (%u)", fam, got);
+	peer_close(&p);
+}
+
+static void transports(const struct srv *s)
+{
+	for (int k = 0; k < 2; k++) {
+		const union tern_addr a = at_port(k ? &s->addr6 : &s->addr, s->tls_port);
+		const char *fam = k ? "IPv6" : "IPv4";
+		struct turnc c, u;
+		struct turnc_tls t = tls_opts();
+		int rc = turnc_open_dtls(&c, &a, &t, WAIT_MS);
+		if (!tap_check(rc == 0, "%s: DTLS handshake with %s, certificate verified (%d)", fam,
+		               it_fmt(&a), rc))
+			continue;
+		tap_check(SSL_version(c.ssl) == DTLS1_2_VERSION, "%s: DTLS 1.2", fam);
+		turnc_set_creds(&c, IT_USER, IT_PASS);
+		rc = turnc_binding(&c, &r);
+		tap_check(rc == 0, "%s: Binding over DTLS (%s)", fam, it_outcome(rc));
+		tap_addr(&r.mapped, &c.local, "%s: XOR-MAPPED-ADDRESS is the DTLS client's address", fam);
+		struct turnc_alloc_opts o = TURNC_ALLOC_DEFAULT;
+		if (k)
+			o.family = STUN_FAMILY_IPV6;
+		rc = turnc_allocate(&c, &o, &r);
+		if (!tap_check(rc == 0 && r.nrelayed == 1, "%s: Allocate over DTLS: a UDP relay (%s)", fam,
+		               it_outcome(rc))) {
+			turnc_close(&c);
+			continue;
+		}
+		union tern_addr relayed = r.relayed[0];
+		relay_both_ways(&c, &relayed, fam);
+		it_client(&u, s, AF_INET);
+		rc = turnc_allocate(&u, &TURNC_ALLOC_DEFAULT, &r);
+		tap_check(rc == 486, "%s: while the DTLS allocation lives, a second one is over quota (%s)",
+		          fam, it_outcome(rc));
+		turnc_close(&c); /* close_notify */
+		int64_t deadline = it_now_ms() + WAIT_MS;
+		do {
+			rc = turnc_allocate(&u, &TURNC_ALLOC_DEFAULT, &r);
+		} while (rc == 486 && it_now_ms() < deadline);
+		tap_check(rc == 0,
+		          "%s: after close_notify the DTLS allocation is gone, its quota unit free (%s)", fam,
+		          it_outcome(rc));
+		turnc_refresh(&u, 0, &r);
+		turnc_close(&u);
+	}
+}
+
+/* A ClientHello made by OpenSSL into memory, sent from plain UDP sockets:
+ * each gets a HelloVerifyRequest, and no session is made. */
+static void cookies(const struct srv *s)
+{
+	SSL_CTX *ctx = SSL_CTX_new(DTLS_client_method());
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+	BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+	if (!tap_check(ssl && rb && wb, "cookies: an OpenSSL client in memory")) {
+		SSL_CTX_free(ctx);
+		return;
+	}
+	SSL_set_bio(ssl, rb, wb);
+	(void)SSL_connect(ssl);
+	ERR_clear_error();
+	uint8_t hello[2048];
+	int n = BIO_read(wb, hello, sizeof(hello));
+	tap_check(n > 13 && hello[0] == 22, "cookies: a ClientHello (%d bytes)", n);
+	union tern_addr to = at_port(&s->addr, s->tls_port);
+	unsigned hvr = 0;
+	for (unsigned i = 0; i < 50 && n > 13; i++) {
+		struct peer p;
+		if (peer_open(&p, "127.0.0.1", 0) < 0)
+			break;
+		peer_send(&p, &to, hello, (size_t)n);
+		union tern_addr from;
+		int got = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
+		/* record type 22, handshake type 3 (HelloVerifyRequest) */
+		hvr += got > 25 && buf[0] == 22 && buf[13] == 3;
+		peer_close(&p);
+	}
+	tap_int(hvr, 50, "cookies: 50 ClientHellos without a cookie, 50 HelloVerifyRequests");
+	tap_check(it_stats_sum(stats_path, "dtls_sessions") == 0 &&
+	              it_stats_sum(stats_path, "dtls_half_open") == 0,
+	          "cookies: and no session kept for any of them (stateless)");
+	tap_check(it_stats_sum(stats_path, "dtls_hello_verify") >= 50, "cookies: counted (%ld)",
+	          it_stats_sum(stats_path, "dtls_hello_verify"));
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+}
+
+int main(int argc, char **argv)
+{
+	struct srv s;
+
+	srv_setup(argc, argv);
+	tap_watchdog(120);
+	if (srv_is_coturn()) {
+		tap_skip("the coturn run covers DTLS in it_coturn_client", "DTLS");
+		return tap_done();
+	}
+	if (!tap_check(mkdtemp(cert_dir) != NULL && it_make_certs(cert_dir, &certs) == 0,
+	               "test CA and certificates"))
+		return tap_done();
+	snprintf(stats_path, sizeof(stats_path), "%s/stats.sock", cert_dir);
+	const char *args[] = {IT_AUTH_ARGS,   "--allow-loopback-peers",
+	                      "--relay-ip",   "127.0.0.1",
+	                      "--relay-ip",   "::1",
+	                      "--user-quota", "1",
+	                      "--cert",       certs.cert,
+	                      "--pkey",       certs.key,
+	                      "--dtls",       "--stats-socket",
+	                      stats_path,     NULL};
+	if (!tap_check(srv_start(&s, 16, args) == 0, "server starts with dtls"))
+		return tap_done();
+	transports(&s);
+	cookies(&s);
+	int64_t end = it_now_ms() + WAIT_MS;
+	while (it_stats_sum(stats_path, "dtls_sessions") != 0 && it_now_ms() < end)
+		it_sleep_ms(50);
+	tap_check(it_stats_sum(stats_path, "dtls_sessions") == 0, "every DTLS session ended (%ld left)",
+	          it_stats_sum(stats_path, "dtls_sessions"));
+	tap_check(srv_alive(&s), "ternd is still running");
+	srv_stop_check(&s);
+
+	/* without dtls: TLS on TCP, nothing on the UDP port */
+	const char *no[] = {IT_AUTH_ARGS, "--cert", certs.cert, "--pkey", certs.key, NULL};
+	if (tap_check(srv_start(&s, 8, no) == 0, "server starts with TLS, without dtls")) {
+		struct turnc c;
+		struct turnc_tls t = tls_opts();
+		union tern_addr a = at_port(&s.addr, s.tls_port);
+		tap_check(turnc_open_dtls(&c, &a, &t, 1000) < 0,
+		          "without dtls: no DTLS handshake on the TLS port");
+		srv_stop_check(&s);
+	}
+	char rm[128];
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", cert_dir);
+	if (system(rm) != 0)
+		tap_diag("cannot remove %s", cert_dir);
+	return tap_done();
+}
