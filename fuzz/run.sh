@@ -3,7 +3,7 @@
 # time. Used by `make fuzz` (FUZZ_SECONDS, default 300) and `make fuzz-ci`
 # (60 s each, targets in parallel on every core).
 #
-#   fuzz/run.sh [-j JOBS] SECONDS [TARGET...]     TARGET: stun channeldata turn config proxy
+#   fuzz/run.sh [-j JOBS] SECONDS [TARGET...]     TARGET: stun channeldata turn config proxy sniff
 #
 # Each target fuzzes its own working corpus build-fuzz/corpus/<t>/ (kept
 # between runs, so it keeps growing locally), seeded from the committed
@@ -24,7 +24,7 @@ fi
 seconds=${1:?usage: fuzz/run.sh [-j JOBS] SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(stun channeldata turn config proxy)
+[ ${#targets[@]} -eq 0 ] && targets=(stun channeldata turn config proxy sniff)
 build=${BUILD_FUZZ:-build-fuzz}
 
 if ! command -v clang >/dev/null; then
@@ -52,9 +52,18 @@ cmake --build "$build" -j "$(nproc)" --target fuzz_all >"$build/fuzz-build.log" 
 
 dict_for() {
 	case $1 in
-	stun | turn | channeldata) echo "-dict=fuzz/dict/stun.dict" ;;
+	stun | turn | channeldata | sniff) echo "-dict=fuzz/dict/stun.dict" ;;
 	config) echo "-dict=fuzz/dict/config.dict" ;;
 	proxy) echo "-dict=fuzz/dict/proxy.dict" ;;
+	esac
+}
+
+# sniff: streams longer than the connection's first buffer (4 KiB), so that
+# its growth to the frame being received is fuzzed too
+max_len_for() {
+	case $1 in
+	sniff) echo 16384 ;;
+	*) echo 2048 ;;
 	esac
 }
 
@@ -66,7 +75,7 @@ run_one() { # run_one <target>: fuzz it, write $build/logs/<t>.summary
 	before=$(find "$art" -type f | wc -l)
 	# -timeout: one input over 10 s is a hang; -rss_limit_mb: a runaway
 	# allocation is an OOM report. The outer timeout bounds the whole run.
-	timeout -k 10 $((seconds + 120)) "$bin" -max_len=2048 -max_total_time="$seconds" -timeout=10 \
+	timeout -k 10 $((seconds + 120)) "$bin" -max_len="$(max_len_for "$t")" -max_total_time="$seconds" -timeout=10 \
 		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$art/" $(dict_for "$t") \
 		"$corpus" "fuzz/corpus/$t" "fuzz/regressions/$t" >"$log" 2>&1
 	local rc=$?

@@ -1,5 +1,6 @@
 /* Seed corpus generator: `fuzz_seeds DIR` writes DIR/{stun,channeldata,
- * turn,config,proxy}/<name> (the committed fuzz/corpus/ was made with it).
+ * turn,config,proxy,sniff}/<name> (the committed fuzz/corpus/ was made
+ * with it).
  *
  *  stun:        the RFC 5769 / RFC 8489 vectors of the unit tests, and the
  *               requests, responses and indications tern sends and receives,
@@ -14,7 +15,12 @@
  *  proxy:       PROXY protocol headers as HAProxy sends them
  *               (tests/vectors/proxy_haproxy.h), the longest v1 lines, v2
  *               with TLVs and with every family, each followed by bytes of
- *               the client's. */
+ *               the client's;
+ *  sniff:       client streams (fuzz_sniff: piece sizes, then the bytes):
+ *               STUN and ChannelData back to back, whole, byte by byte and
+ *               in odd pieces, a frame longer than the first buffer, a
+ *               partial frame at the close, garbage after frames, a bad
+ *               STUN length, a TLS ClientHello. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -550,10 +556,83 @@ static void proxy_seeds(void)
 	put("proxy", "v2-local-addresses", b, proxy_v2(b, 0x20, 0x11, body, 12));
 }
 
+/* ---- sniff ---- */
+
+/* One fuzz_sniff input: the piece sizes, then the stream. */
+static void sniff_put(const char *name, const uint16_t *sizes, unsigned n, const uint8_t *s, size_t len)
+{
+	static uint8_t b[20000];
+	size_t k = 0;
+	b[k++] = (uint8_t)n;
+	for (unsigned i = 0; i < n; i++) {
+		wr16(b + k, sizes[i]);
+		k += 2;
+	}
+	if (k + len > sizeof(b))
+		abort();
+	memcpy(b + k, s, len);
+	put("sniff", name, b, k + len);
+}
+
+static void sniff_seeds(void)
+{
+	static uint8_t s[16384];
+	size_t n = 0;
+	struct stun_builder b;
+	static const uint8_t cd[] = {0x40, 0x01, 0x00, 0x05, 'h', 'e', 'l', 'l', 'o', 0, 0, 0};
+	static const uint16_t bytewise[] = {1}, odd[] = {3, 7, 1, 0, 29}, big[] = {1000, 4096};
+
+	/* Binding (fingerprinted), ChannelData, a signed Allocate, empty ChannelData */
+	stun_build_init(&b, s + n, sizeof(s) - n, stun_type(STUN_BINDING, STUN_REQUEST), txid);
+	stun_add_fingerprint(&b);
+	n += (size_t)stun_build_finish(&b);
+	memcpy(s + n, cd, sizeof(cd));
+	n += sizeof(cd);
+	stun_build_init(&b, s + n, sizeof(s) - n, stun_type(TURN_ALLOCATE, STUN_REQUEST), txid);
+	stun_add_transport(&b, STUN_TRANSPORT_UDP);
+	stun_add_attr(&b, STUN_A_USERNAME, "alice", 5);
+	stun_add_attr(&b, STUN_A_REALM, "example.org", 11);
+	stun_add_attr(&b, STUN_A_NONCE, "AAAAAAAAAAAAAAAA", 16);
+	stun_add_integrity(&b, key16, sizeof(key16));
+	n += (size_t)stun_build_finish(&b);
+	memcpy(s + n, "\x40\x02\x00\x00", 4);
+	n += 4;
+	sniff_put("stream-whole", NULL, 0, s, n);
+	sniff_put("stream-bytewise", bytewise, 1, s, n);
+	sniff_put("stream-odd-pieces", odd, 5, s, n);
+	/* ... then half a frame when the client closes */
+	sniff_put("partial-at-close", odd, 5, s, n + 7);
+	/* ... then bytes that are neither */
+	memset(s + n, 0xc5, 8);
+	sniff_put("garbage-after-frames", odd, 5, s, n + 8);
+
+	/* ChannelData longer than the first buffer (4 KiB), then a Binding */
+	n = 0;
+	wr16(s, 0x4ffe);
+	wr16(s + 2, 5001);
+	memset(s + 4, 0xab, 5001);
+	n = 4 + 5004;
+	stun_build_init(&b, s + n, sizeof(s) - n, stun_type(STUN_BINDING, STUN_REQUEST), txid);
+	n += (size_t)stun_build_finish(&b);
+	sniff_put("channeldata-over-4k", big, 2, s, n);
+
+	/* a STUN length that is no multiple of 4; the longest length announced */
+	stun_build_init(&b, s, sizeof(s), stun_type(STUN_BINDING, STUN_REQUEST), txid);
+	n = (size_t)stun_build_finish(&b);
+	wr16(s + 2, 6);
+	sniff_put("stun-bad-length", bytewise, 1, s, n);
+	wr16(s + 2, 0xfffc);
+	sniff_put("stun-longest-header", bytewise, 1, s, n);
+
+	/* a TLS record header and the start of a ClientHello */
+	static const uint8_t hello[] = {0x16, 0x03, 0x01, 0x00, 0xf4, 0x01, 0x00, 0x00, 0xf0, 0x03, 0x03};
+	sniff_put("tls-clienthello", odd, 5, hello, sizeof(hello));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s DIR   (writes DIR/{stun,channeldata,turn,config,proxy}/)\n",
+		fprintf(stderr, "usage: %s DIR   (writes DIR/{stun,channeldata,turn,config,proxy,sniff}/)\n",
 		        argv[0]);
 		return 2;
 	}
@@ -564,5 +643,6 @@ int main(int argc, char **argv)
 	turn_seeds();
 	config_seeds();
 	proxy_seeds();
+	sniff_seeds();
 	return 0;
 }

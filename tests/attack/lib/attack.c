@@ -112,6 +112,12 @@ int at_stats_read(const char *path, struct at_stats *st)
 	    F(tcp_refused),
 	    F(tcp_timeouts),
 	    F(tcp_bad_frames),
+	    F(tls_handshakes),
+	    F(tls_resumed),
+	    F(tls_handshake_failures),
+	    F(tls_handshake_timeouts),
+	    F(tls_connections),
+	    F(tls_refused),
 #undef F
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
@@ -167,19 +173,44 @@ void at_srv_stop(struct at_srv *a)
 
 /* ---- /proc ---- */
 
-long at_rss_kb(pid_t pid)
+/* A "Name:   N kB" line of /proc/pid/status, in KiB. */
+static long status_kb(pid_t pid, const char *name)
 {
 	char path[64], line[256];
+	size_t n = strlen(name);
 	long kb = -ENOENT;
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return -errno;
 	while (fgets(line, sizeof(line), f))
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			kb = strtol(line + 6, NULL, 10);
+		if (strncmp(line, name, n) == 0 && line[n] == ':')
+			kb = strtol(line + n + 1, NULL, 10);
 	fclose(f);
 	return kb;
+}
+
+long at_rss_kb(pid_t pid)
+{
+	return status_kb(pid, "VmRSS");
+}
+
+long at_hwm_kb(pid_t pid)
+{
+	return status_kb(pid, "VmHWM");
+}
+
+int at_hwm_reset(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/clear_refs", (int)pid);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -errno;
+	int rc = fputs("5", f) < 0 ? -EIO : 0;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	return rc;
 }
 
 void at_settle(struct turnc *c)

@@ -29,6 +29,8 @@ struct at_stats {
 	uint64_t auth_failures;
 	uint64_t allocations_total; /* server-wide (not per worker) */
 	uint64_t tcp_accepted, tcp_closed, tcp_connections, tcp_refused, tcp_timeouts, tcp_bad_frames;
+	uint64_t tls_handshakes, tls_resumed, tls_handshake_failures, tls_handshake_timeouts, tls_connections,
+	    tls_refused;
 	unsigned workers;
 };
 
@@ -55,6 +57,10 @@ void at_srv_stop(struct at_srv *a);
 
 /* VmRSS of pid in KiB, or -errno. */
 long at_rss_kb(pid_t pid);
+/* VmHWM (peak VmRSS) of pid in KiB, or -errno; reset it to VmRSS (Linux
+ * 4.0: clear_refs 5). 0 or -errno. */
+long at_hwm_kb(pid_t pid);
+int at_hwm_reset(pid_t pid);
 /* Number of open descriptors of pid (entries of /proc/pid/fd), or -errno. */
 long at_fd_count(pid_t pid);
 /* One Binding round trip on c's socket. ternd closes a deleted allocation's

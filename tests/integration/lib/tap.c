@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static unsigned n_checks, n_passed, n_failed, n_skipped;
+static unsigned n_checks, n_passed, n_failed, n_skipped, n_todo, n_todo_passed;
 
 static void vline(const char *prefix, const char *suffix, const char *fmt, va_list ap)
 {
@@ -45,6 +45,22 @@ void tap_skip(const char *why, const char *fmt, ...)
 	va_start(ap, fmt);
 	vline(prefix, suffix, fmt, ap);
 	va_end(ap);
+}
+
+bool tap_todo(bool cond, const char *why, const char *fmt, ...)
+{
+	char prefix[64], suffix[256];
+	va_list ap;
+
+	n_checks++;
+	n_todo++;
+	n_todo_passed += cond;
+	snprintf(prefix, sizeof(prefix), "%sok %u - ", cond ? "" : "not ", n_checks);
+	snprintf(suffix, sizeof(suffix), " # TODO %s", why);
+	va_start(ap, fmt);
+	vline(prefix, suffix, fmt, ap);
+	va_end(ap);
+	return cond;
 }
 
 void tap_diag(const char *fmt, ...)
@@ -89,10 +105,13 @@ unsigned tap_failed(void)
 
 int tap_done(void)
 {
-	if (n_checks == n_skipped)
+	if (n_checks == n_skipped + n_todo)
 		tap_check(false, "at least one check ran");
 	if (n_skipped)
 		printf("# %u checks skipped\n", n_skipped);
+	if (n_todo)
+		printf("# known bugs (TODO): %u checks, %u of them pass now%s\n", n_todo, n_todo_passed,
+		       n_todo_passed ? ": the bug is fixed, make them checks" : "");
 	printf("%u passed, %u failed\n", n_passed, n_failed);
 	fflush(stdout);
 	return n_failed ? 1 : 0;

@@ -31,6 +31,11 @@
 bool tap_check(bool cond, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A skipped check: "ok N - what # SKIP why" (counted as neither passed nor failed). */
 void tap_skip(const char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A check of a known bug: "ok N - what # TODO why" or "not ok N - ...
+ * # TODO why" (TAP's TODO), counted as neither passed nor failed, so the
+ * bug is shown in every run without failing it; tap_done() says when one
+ * passes (the bug is fixed: make it a tap_check). Returns cond. */
+bool tap_todo(bool cond, const char *why, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A diagnostic line "# ...". */
 void tap_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Equality helpers printing got/expected on failure. */
