@@ -169,9 +169,16 @@ static int tls_drain(struct conn *c)
 /* After each OpenSSL call: a handshake that just finished is counted. */
 static void tls_progress(struct conn *c)
 {
-	if (c->hs_done || !SSL_is_init_finished(c->ssl))
+	/* The client's Finished is the last handshake message the server
+	 * reads (full TLS 1.3 and 1.2 handshakes, 1.2 resumption alike): once
+	 * it is in, the handshake is done, even when garbage right behind it
+	 * in the same read has already broken the connection (OpenSSL's
+	 * fatal-error path puts it back "in init", so SSL_is_init_finished
+	 * would say no and a finished handshake would count as failed). */
+	if (c->hs_done || (!SSL_is_init_finished(c->ssl) && SSL_get_peer_finished(c->ssl, NULL, 0) == 0))
 		return;
 	c->hs_done = true;
+	c->w->tls_half_open--;
 	c->w->tls_handshakes++;
 	if (SSL_session_reused(c->ssl))
 		c->w->tls_resumed++;
@@ -238,6 +245,8 @@ static void tls_close(struct conn *c)
 		(void)send(c->h.fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	ERR_clear_error();
 	c->w->tls_live--;
+	if (!c->hs_done)
+		c->w->tls_half_open--;
 }
 
 static void tls_release(struct conn *c)
@@ -355,6 +364,14 @@ static int conn_choose(struct conn *c)
 		       w->id);
 		return -EPROTONOSUPPORT;
 	}
+	/* a handshake in progress holds about 50 KiB (OpenSSL's buffers and
+	 * state): at most TLS_HALF_OPEN_MAX of them per worker */
+	if (w->tls_half_open >= TLS_HALF_OPEN_MAX) {
+		w->tls_hs_busy++;
+		LOG_RL(LOG_INFO, "worker %u: TLS handshake refused: %u in progress", w->id,
+		       TLS_HALF_OPEN_MAX);
+		return -EBUSY;
+	}
 	c->ssl = SSL_new(worker_tls_ctx(w));
 	BIO *rbio = BIO_new_socket(c->h.fd, BIO_NOCLOSE);
 	c->wbio = BIO_new(BIO_s_mem());
@@ -375,6 +392,7 @@ static int conn_choose(struct conn *c)
 	c->ops = &tls_ops;
 	c->ep.transport = TURN_T_TLS;
 	w->tls_live++;
+	w->tls_half_open++;
 	return 0;
 }
 

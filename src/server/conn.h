@@ -40,6 +40,8 @@ struct worker;
  * TLS_OUT_SLACK more). */
 #define CONN_OUT_MAX  (160 << 10)
 #define TLS_OUT_SLACK (32 << 10)
+/* TLS handshakes in progress per worker (each holds about 50 KiB). */
+#define TLS_HALF_OPEN_MAX 1024
 /* Connections accepted per listening socket per loop turn. */
 #define CONN_ACCEPT_BUDGET 64
 

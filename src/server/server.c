@@ -446,6 +446,7 @@ struct wstats {
 	uint64_t tcp_accepted, tcp_closed, tcp_live, tcp_accept_fail, tcp_bad_frame, tcp_out_dropped,
 	    tx_refused, tcp_refused, tcp_timeouts;
 	uint64_t tls_handshakes, tls_resumed, tls_hs_fail, tls_hs_timeouts, tls_live, tls_refused;
+	uint64_t tls_half_open, tls_hs_busy;
 	uint64_t proxy_headers, proxy_local, proxy_bad;
 	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
 	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big;
@@ -477,6 +478,8 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->tls_hs_timeouts = w->tls_hs_timeouts;
 	o->tls_live = w->tls_live;
 	o->tls_refused = w->tls_refused;
+	o->tls_half_open = w->tls_half_open;
+	o->tls_hs_busy = w->tls_hs_busy;
 	o->proxy_headers = w->proxy_headers;
 	o->proxy_local = w->proxy_local;
 	o->proxy_bad = w->proxy_bad;
@@ -575,10 +578,12 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.proxy_headers, (unsigned long long)o.proxy_local,
 		        (unsigned long long)o.proxy_bad);
 		fprintf(out,
-		        "\"dtls_sessions\":%llu,\"dtls_half_open\":%llu,\"dtls_handshakes\":%llu,"
+		        "\"tls_half_open\":%llu,\"tls_handshakes_refused\":%llu,\"dtls_sessions\":%llu,"
+		        "\"dtls_half_open\":%llu,\"dtls_handshakes\":%llu,"
 		        "\"dtls_handshake_failures\":%llu,\"dtls_handshake_timeouts\":%llu,"
 		        "\"dtls_hello_verify\":%llu,\"dtls_refused\":%llu,\"dtls_dropped\":%llu,"
 		        "\"dtls_too_big\":%llu}",
+		        (unsigned long long)o.tls_half_open, (unsigned long long)o.tls_hs_busy,
 		        (unsigned long long)o.dtls_live, (unsigned long long)o.dtls_half_open,
 		        (unsigned long long)o.dtls_handshakes, (unsigned long long)o.dtls_hs_fail,
 		        (unsigned long long)o.dtls_hs_timeouts, (unsigned long long)o.dtls_hello_verify,

@@ -159,6 +159,7 @@ struct worker {
 	/* TLS: handshakes done (of which resumed), failed, timed out; TLS
 	 * connections live; ClientHellos refused because TLS is off */
 	uint64_t tls_handshakes, tls_resumed, tls_hs_fail, tls_hs_timeouts, tls_live, tls_refused;
+	uint64_t tls_half_open, tls_hs_busy; /* handshakes in progress; refused at TLS_HALF_OPEN_MAX */
 	/* DTLS: sessions live, of which in their handshake; handshakes done,
 	 * failed, timed out; HelloVerifyRequests sent; ClientHellos refused
 	 * at the limits; datagrams dropped (not DTLS, no session, bad);
