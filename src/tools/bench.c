@@ -40,6 +40,7 @@ static void bench_usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: tern bench [options] SERVER       (SERVER = ip or ip:port, default port 3478)\n"
+	    "       tern bench (--churn | --idle) [--connections C] [options] SERVER   (TCP connections)\n"
 	    "       tern bench peer --listen ADDR:PORT (--echo | --sink) [--count N] [--seconds S]\n"
 	    "\n"
 	    "Allocations and credentials:\n"
@@ -588,7 +589,8 @@ int cmd_bench(int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	int li = -1;
+	while ((c = getopt_long(argc, argv, ":h", opts, &li)) != -1) {
 		int bad = 0;
 		switch (c) {
 		case O_ALLOC:
@@ -721,8 +723,9 @@ int cmd_bench(int argc, char **argv)
 			return 2;
 		}
 		if (bad) {
-			fprintf(stderr, "tern bench: %s: invalid value '%s' (see tern bench --help)\n",
-			        argv[optind - 1], optarg);
+			/* the option's name, whether its value came as "--x=v" or "--x v" */
+			fprintf(stderr, "tern bench: --%s: invalid value '%s' (see tern bench --help)\n",
+			        li >= 0 ? opts[li].name : "?", optarg);
 			return 2;
 		}
 	}

@@ -45,6 +45,7 @@
 /* A slot whose socket could not even be opened (no local port, out of
  * descriptors) waits this long before its next try, instead of spinning. */
 #define BACKOFF_NS (50ull * 1000000ull)
+
 struct churn_run {
 	const struct bench_cfg *cfg;
 	struct cthread *th;
