@@ -707,13 +707,15 @@ static void *churn_thread(void *arg)
 static void limits_hint(const struct bench_cfg *cfg)
 {
 	unsigned per_src = (cfg->connections + cfg->nsources - 1) / cfg->nsources;
-	if (per_src > 64)
+	bool v6 = cfg->server.sa.sa_family == AF_INET6;
+	if (per_src > 64 || (v6 && cfg->connections > 64))
 		fprintf(stderr,
-		        "tern bench: %u connections from %u source address%s: up to %u per address; ternd "
-		        "allows 64 (max-connections-per-ip) and 16384 in all (max-connections): start it "
-		        "with --max-connections-per-ip %u, or spread the clients with --sources "
-		        "127.0.0.2+N\n",
-		        cfg->connections, cfg->nsources, cfg->nsources == 1 ? "" : "es", per_src, per_src);
+		        "tern bench: %u connections from %u source address%s; ternd allows 64 per %s "
+		        "(max-connections-per-ip) and 16384 in all (max-connections): start it with "
+		        "--max-connections-per-ip %u%s\n",
+		        cfg->connections, cfg->nsources, cfg->nsources == 1 ? "" : "es",
+		        v6 ? "IPv6 /64" : "IPv4 address", v6 ? cfg->connections : per_src,
+		        v6 ? "" : ", or spread the clients with --sources 127.0.0.2+N");
 }
 
 int bench_churn_run(const struct bench_cfg *cfg)
