@@ -5,6 +5,7 @@
 #   bench/compare.sh                      # full run: 5 rounds, scenarios a,b,c, loopback
 #   bench/compare.sh --topology veth      # client, relay and peer in 3 namespaces joined by veth
 #   bench/compare.sh --smoke              # CI: a few seconds per server, fails on any loss
+#   bench/compare.sh --scenarios churn,idle --servers ternd,coturn   # TCP connections
 #   bench/compare.sh --help
 #
 # Method (docs/PERFORMANCE.md says more): each server runs alone, pinned to
@@ -36,6 +37,11 @@ BURST_US=1000 # (b) pacing: bursts of 1 ms worth of datagrams
 SIZE=100
 ALLOCS=4
 SCENARIOS=a,b,c
+CHURN_CONNS=1000 # churn: concurrent TCP clients, each connect/Allocate/Refresh 0/close in a loop
+CHURN_RATE=0     # churn: cycles/s started at most (0: closed loop, as fast as the clients complete)
+CHURN_CLOSE=fin  # churn: how a client ends its connection (fin or rst)
+IDLE_CONNS=1000  # idle: TCP connections each holding an allocation, for the server's RSS
+SOURCES=16       # churn/idle: client source addresses (ephemeral ports, per-address limits)
 SERVERS_FILTER=""
 TOPOLOGY=lo
 TRANSPORT=udp
@@ -81,7 +87,16 @@ usage: bench/compare.sh [options]
   --allocations K       (default $ALLOCS)
   --scenarios LIST      a = rtt at --pps, b = one-way at --oneway-pps in bursts,
                         c = one-way at max with a GSO generator, rtt@N, ow@N (bursts),
-                        owgso@N; comma-separated (default $SCENARIOS)
+                        owgso@N; churn = churn@--churn-connections: TCP clients that
+                        connect, Allocate, Refresh 0 and close in a loop (server CPU per
+                        connection); idle = idle@--idle-connections: TCP connections that
+                        hold an allocation (server RSS per connection); comma-separated
+                        (default $SCENARIOS). churn and idle run the servers that serve TCP
+  --churn-connections C (churn) concurrent clients (default $CHURN_CONNS)
+  --churn-rate R        (churn) cycles/s started at most; 0 = closed loop (default $CHURN_RATE)
+  --churn-close fin|rst (churn) orderly close or reset by the client (default $CHURN_CLOSE)
+  --idle-connections N  (idle) connections held (default $IDLE_CONNS)
+  --sources K           (churn, idle) client source addresses (default $SOURCES)
   --servers LIST        only these (names as in --list), comma-separated
   --list                print the servers that would run, and exit
   --transport udp|tcp   how clients reach the relay (default udp); tcp runs ternd and coturn
@@ -123,6 +138,11 @@ while [ $# -gt 0 ]; do
 	--size) SIZE=$2; shift ;;
 	--allocations) ALLOCS=$2; shift ;;
 	--scenarios) SCENARIOS=$2; shift ;;
+	--churn-connections) CHURN_CONNS=$2; shift ;;
+	--churn-rate) CHURN_RATE=$2; shift ;;
+	--churn-close) CHURN_CLOSE=$2; shift ;;
+	--idle-connections) IDLE_CONNS=$2; shift ;;
+	--sources) SOURCES=$2; shift ;;
 	--servers) SERVERS_FILTER=$2; shift ;;
 	--list) list_only=1 ;;
 	--topology) TOPOLOGY=$2; shift ;;
@@ -150,10 +170,13 @@ if [ "$SMOKE" = 1 ]; then
 	ROUNDS=1 SECONDS_RUN=3 WARMUP=1 MARGIN_MS=300
 	SCENARIOS="rtt@$SMOKE_PPS,ow@$SMOKE_PPS"
 fi
-for v in RETRIES ROUNDS SECONDS_RUN WARMUP PPS_RT PPS_OW BURST_US SIZE ALLOCS SERVER_CPU LOAD_CPU; do
+for v in RETRIES ROUNDS SECONDS_RUN WARMUP PPS_RT PPS_OW BURST_US SIZE ALLOCS SERVER_CPU LOAD_CPU \
+	CHURN_CONNS CHURN_RATE IDLE_CONNS SOURCES; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a number, got '${!v}'"
 done
 [ "$SECONDS_RUN" -ge 2 ] || die "--seconds must be at least 2"
+case $CHURN_CLOSE in fin | rst) ;; *) die "--churn-close is fin or rst" ;; esac
+[ "$SOURCES" -ge 1 ] && [ "$SOURCES" -le 200 ] || die "--sources is 1..200"
 [ "$ROUNDS" -ge 1 ] || die "--rounds must be at least 1"
 case $TOPOLOGY in lo | veth) ;; *) die "--topology is lo or veth" ;; esac
 ncpu=$(nproc --all)
@@ -338,8 +361,10 @@ for s in "${_sc[@]}"; do
 	a) scen+=("rtt@$PPS_RT") ;;
 	b) scen+=("ow@$PPS_OW") ;;
 	c) scen+=("owgso@0") ;;
-	rtt@* | ow@* | owgso@*) [[ ${s#*@} =~ ^[0-9]+$ ]] || die "bad scenario '$s'"; scen+=("$s") ;;
-	*) die "unknown scenario '$s' (a, b, c, rtt@N, ow@N, owgso@N)" ;;
+	churn) scen+=("churn@$CHURN_CONNS") ;;
+	idle) scen+=("idle@$IDLE_CONNS") ;;
+	rtt@* | ow@* | owgso@* | churn@* | idle@*) [[ ${s#*@} =~ ^[0-9]+$ ]] || die "bad scenario '$s'"; scen+=("$s") ;;
+	*) die "unknown scenario '$s' (a, b, c, churn, idle, rtt@N, ow@N, owgso@N, churn@C, idle@N)" ;;
 	esac
 done
 
@@ -432,9 +457,23 @@ else
 		ip -n "$1" link set "$2" up
 	done
 	ip -n "$NS_C" route add "$PEER_IP/32" via "$NET_Q.1" dev tbq
+	# churn and idle: more client addresses, and TIME_WAIT ports reused
+	# (Linux reuses them only for loopback traffic unless told)
+	for i in $(seq 0 $((SOURCES - 1))); do
+		ip -n "$NS_C" addr add "$NET_C.$((10 + i))/24" dev tbc
+	done
+	ip netns exec "$NS_C" sysctl -qw net.ipv4.tcp_tw_reuse=1
 	# no default route anywhere: each namespace reaches its own links only
 	ip -n "$NS_C" route get "$LISTEN_IP" >/dev/null 2>&1 || die "veth: no route to $LISTEN_IP in the client namespace"
 	ip -n "$NS_P" route get "$RELAY_IP" >/dev/null 2>&1 || die "veth: no route to $RELAY_IP in the peer namespace"
+fi
+
+# churn and idle clients spread over these source addresses (the bench's
+# --sources): ~28k ephemeral ports each, and per-address server limits
+if [ "$TOPOLOGY" = lo ]; then
+	CLIENT_SOURCES=127.0.0.2+$SOURCES
+else
+	CLIENT_SOURCES=$NET_C.10+$SOURCES
 fi
 
 # Keep this script and its short-lived helpers off the server's CPU.
@@ -466,7 +505,8 @@ versions() {
 	M_PION="$(dpkg-query -W -f='${Version}' golang-github-pion-turn.v2-dev 2>/dev/null || echo none)" \
 	M_TOPOLOGY=$TOPOLOGY M_ROUNDS=$ROUNDS M_SECONDS=$SECONDS_RUN M_WARMUP=$WARMUP M_MARGIN=$MARGIN_MS \
 	M_ALLOCS=$ALLOCS M_SIZE=$SIZE M_BURST=$BURST_US M_SCPU=$SERVER_CPU M_LCPU=$LOAD_CPU M_SMOKE=$SMOKE M_RT=$RT \
-	M_SCEN="${scen[*]}" M_SERVERS="${servers[*]}" M_SKIPPED="$(printf '%s\n' "${skipped[@]}")" \
+	M_CHURN_CONNS=$CHURN_CONNS M_CHURN_RATE=$CHURN_RATE M_CHURN_CLOSE=$CHURN_CLOSE M_IDLE_CONNS=$IDLE_CONNS \
+	M_SOURCES=$SOURCES M_SCEN="${scen[*]}" M_SERVERS="${servers[*]}" M_SKIPPED="$(printf '%s\n' "${skipped[@]}")" \
 	M_VARIANTS="$vf" M_COTURN_MMSG="${COTURN_MMSG_FLAGS# }" M_TERN="$TERN" \
 		python3 "$root/bench/report.py" --meta "$OUT/meta.json"
 }
@@ -557,6 +597,11 @@ wait_port() { # NS PORT PID
 }
 
 server_kind() { case $1 in fwd | fwd-*) echo raw ;; *) echo turn ;; esac; }
+# churn and idle: TCP clients that relay nothing
+is_conn_scenario() { case $1 in churn@* | idle@*) return 0 ;; esac; return 1; }
+# the servers that take TURN clients over TCP (the floors and pion's example are UDP only)
+serves_tcp() { case $1 in ternd | ternd-* | coturn | coturn-*) return 0 ;; esac; return 1; }
+SRV_CONNS=0
 
 # start_server NAME LOG -> SRV_PID (the server process itself: ip netns exec
 # and taskset exec into it, so /proc/SRV_PID/stat is the server's)
@@ -567,6 +612,9 @@ start_server() {
 	ternd | ternd-*)
 		# shellcheck disable=SC2206,SC2207 # flag lists are split on spaces
 		cmd=("${VARIANT_BIN[$name]}" $(ternd_base_flags) ${VARIANT_FLAGS[$name]})
+		# churn/idle: the clients come from $SOURCES addresses; ternd's
+		# default of 64 connections per address is for the Internet
+		[ "$SRV_CONNS" = 1 ] && cmd+=(--max-connections-per-ip 100000)
 		;;
 	coturn | coturn-mmsg)
 		cmd=(turnserver -n --no-cli --no-tls --no-dtls --no-tcp-relay --relay-threads=1
@@ -574,7 +622,7 @@ start_server() {
 			--lt-cred-mech --user bench:bench --realm bench.test
 			--pidfile "$OUT/logs/turnserver.pid" --userdb "$OUT/logs/turndb" --log-file "$log.turnserver" --simple-log)
 		[ "$TOPOLOGY" = lo ] && cmd+=(--allow-loopback-peers)
-		[ "$TRANSPORT" = udp ] && cmd+=(--no-tcp)
+		[ "$TRANSPORT" = udp ] && [ "$SRV_CONNS" = 0 ] && cmd+=(--no-tcp)
 		# shellcheck disable=SC2206
 		[ "$name" = coturn-mmsg ] && cmd+=($COTURN_MMSG_FLAGS)
 		;;
@@ -622,9 +670,12 @@ run_one() {
 	rtt) ;;
 	ow) mode=oneway peer_mode=--sink extra=(--burst-us "$BURST_US") ;;
 	owgso) mode=oneway peer_mode=--sink extra=(--gso) ;;
+	churn | idle) mode=$kind ;;
 	esac
 	local ok=true why=""
 	{ [ "$SMOKE" = 1 ] || [ "$RT" = 1 ]; } && QUIET_BUSY=-1 || quiet_gate
+	SRV_CONNS=0
+	is_conn_scenario "$sc" && SRV_CONNS=1
 	if ! start_server "$name" "$log.server"; then
 		printf '{"round":%d,"attempt":%d,"scenario":"%s","server":"%s","topology":"%s","ok":false,"why":"server did not start"}\n' \
 			"$round" "${ATTEMPT:-1}" "$sc" "$name" "$TOPOLOGY" >>"$RUNS"
@@ -632,20 +683,29 @@ run_one() {
 	fi
 	local srv_pid=$SRV_PID srv_wrap=$SRV_WRAP
 
-	local total=$((WARMUP + SECONDS_RUN))
-	# shellcheck disable=SC2046
-	start_bg "$log.peer.json" "$log.peer" ip netns exec "$NS_P" taskset -c "$LOAD_CPU" $(rt_prefix 50) \
-		timeout -k 2 $((total + 30)) "$TERN" bench peer --listen "$PEER_IP:$PEER_PORT" --count "$ALLOCS" \
-		"$peer_mode" --seconds $((total + 20))
-	local peer_pid=$BG_PID
-	wait_port "$NS_P" "$PEER_PORT" "$peer_pid" || { ok=false why="peer did not start"; }
+	local total=$((WARMUP + SECONDS_RUN)) peer_pid="" bcmd=()
+	if [ "$SRV_CONNS" = 1 ]; then
+		# TCP clients and no peer: nothing is relayed. --server-pid makes the
+		# bench report the server's CPU per cycle (churn) or RSS (idle) itself
+		bcmd=("$TERN" bench "--$kind" --connections "$rate" --sources "$CLIENT_SOURCES"
+			--user bench --password bench --seconds "$SECONDS_RUN" --server-pid "$srv_pid")
+		[ "$kind" = churn ] && bcmd+=(--warmup "$WARMUP" --rate "$CHURN_RATE" --close "$CHURN_CLOSE")
+		bcmd+=("$LISTEN_IP:$PORT")
+	else
+		# shellcheck disable=SC2046
+		start_bg "$log.peer.json" "$log.peer" ip netns exec "$NS_P" taskset -c "$LOAD_CPU" $(rt_prefix 50) \
+			timeout -k 2 $((total + 30)) "$TERN" bench peer --listen "$PEER_IP:$PEER_PORT" --count "$ALLOCS" \
+			"$peer_mode" --seconds $((total + 20))
+		peer_pid=$BG_PID
+		wait_port "$NS_P" "$PEER_PORT" "$peer_pid" || { ok=false why="peer did not start"; }
 
-	local auth=(--user bench --password bench)
-	[ "$(server_kind "$name")" = raw ] && auth=(--raw)
-	local bcmd=("$TERN" bench --mode "$mode" --allocations "$ALLOCS" "${auth[@]}"
-		--peer "$PEER_IP:$PEER_PORT" --peers per-allocation --pps "$rate" --size "$SIZE"
-		--seconds "$SECONDS_RUN" --warmup "$WARMUP" "${extra[@]}" "$LISTEN_IP:$PORT")
-	[ "$TRANSPORT" = tcp ] && bcmd=("${bcmd[@]:0:${#bcmd[@]}-1}" --transport tcp "$LISTEN_IP:$PORT")
+		local auth=(--user bench --password bench)
+		[ "$(server_kind "$name")" = raw ] && auth=(--raw)
+		bcmd=("$TERN" bench --mode "$mode" --allocations "$ALLOCS" "${auth[@]}"
+			--peer "$PEER_IP:$PEER_PORT" --peers per-allocation --pps "$rate" --size "$SIZE"
+			--seconds "$SECONDS_RUN" --warmup "$WARMUP" "${extra[@]}" "$LISTEN_IP:$PORT")
+		[ "$TRANSPORT" = tcp ] && bcmd=("${bcmd[@]:0:${#bcmd[@]}-1}" --transport tcp "$LISTEN_IP:$PORT")
+	fi
 	echo "${bcmd[*]}" >"$log.bench.cmd"
 
 	local e0 e1 er0="" er1=""
@@ -658,25 +718,31 @@ run_one() {
 		timeout -k 2 $((total + 30)) "${bcmd[@]}"
 	local bench_pid=$BG_PID
 
+	# idle: the bench reads the server's RSS itself (--server-pid); no CPU window
+	[ "$kind" = idle ] && s0=0 s1=0 ta=0 tb=0
 	# measured window: [W + margin, W + S - margin] after the bench started
-	sleep_until $((t0 + WARMUP * 1000000000 + MARGIN_MS * 1000000))
-	ta=$(now_ns)
-	proc_cpu "$srv_pid"; s0=$S_TICKS
-	proc_sched "$srv_pid"; n0=$S_NS w0=$S_WAIT
-	core_cpu "$SERVER_CPU"; b0=$C_BUSY c0=$C_TOTAL q0=$C_SOFTIRQ
+	[ "$kind" = idle ] || sleep_until $((t0 + WARMUP * 1000000000 + MARGIN_MS * 1000000))
+	[ "$kind" = idle ] || ta=$(now_ns)
+	[ "$kind" = idle ] || {
+		proc_cpu "$srv_pid"; s0=$S_TICKS
+		proc_sched "$srv_pid"; n0=$S_NS w0=$S_WAIT
+		core_cpu "$SERVER_CPU"; b0=$C_BUSY c0=$C_TOTAL q0=$C_SOFTIRQ
+	}
 	local perf_pid=""
-	if [ "$PERF" = 1 ]; then
+	if [ "$PERF" = 1 ] && [ "$kind" != idle ]; then
 		# the whole server CPU (softirq work included), for the window only
 		start_bg "$log.perf.out" "$log.perf" timeout -k 2 $((SECONDS_RUN + 5)) \
 			perf record -q -C "$SERVER_CPU" -e cpu-clock -F 2999 -g -o "$log.perf.data" \
 			-- sleep $(((SECONDS_RUN * 1000 - 2 * MARGIN_MS) / 1000))
 		perf_pid=$BG_PID
 	fi
-	sleep_until $((t0 + total * 1000000000 - MARGIN_MS * 1000000))
-	tb=$(now_ns)
-	proc_cpu "$srv_pid"; s1=$S_TICKS
-	proc_sched "$srv_pid"; n1=$S_NS w1=$S_WAIT
-	core_cpu "$SERVER_CPU"; b1=$C_BUSY c1=$C_TOTAL q1=$C_SOFTIRQ
+	[ "$kind" = idle ] || {
+		sleep_until $((t0 + total * 1000000000 - MARGIN_MS * 1000000))
+		tb=$(now_ns)
+		proc_cpu "$srv_pid"; s1=$S_TICKS
+		proc_sched "$srv_pid"; n1=$S_NS w1=$S_WAIT
+		core_cpu "$SERVER_CPU"; b1=$C_BUSY c1=$C_TOTAL q1=$C_SOFTIRQ
+	}
 
 	if [ -n "$perf_pid" ]; then
 		wait "$perf_pid" 2>/dev/null || true
@@ -691,7 +757,7 @@ run_one() {
 	[ "$TOPOLOGY" = veth ] && er1="$(udp_errs "$NS_C") $(udp_errs "$NS_P")"
 
 	# the peer prints its own summary (if any) when interrupted
-	stop_pid "$peer_pid" INT 20
+	[ -z "$peer_pid" ] || stop_pid "$peer_pid" INT 20
 	# ternd dumps its per-worker counters on SIGUSR1 into its log
 	[[ $name == ternd* ]] && kill -USR1 "$srv_pid" 2>/dev/null && sleep 0.2
 	local alive=true
@@ -738,6 +804,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	for sc in "${scen[@]}"; do
 		for i in $(seq 0 $((nsrv - 1))); do
 			name=${servers[$(((i + round - 1) % nsrv))]}
+			if is_conn_scenario "$sc" && ! serves_tcp "$name"; then continue; fi
 			ATTEMPT=1
 			run_one "$round" "$sc" "$name"
 			if [ "$SMOKE" = 1 ]; then

@@ -7,6 +7,7 @@
   report.py --line RUNS.jsonl       one-line summary of the last run (stderr)
   report.py --clean RUNS.jsonl      exit 0 if the last run relayed everything
   report.py --disturbed RUNS.jsonl  exit 0 if the last run's server waited on its run queue > 5%
+                                    of the window and left that much of its CPU to others
   report.py --last-json FILE        the last line of FILE that is a JSON object, or null
   report.py --meta OUT.json         write meta.json from compare.sh's M_* variables
 
@@ -19,6 +20,11 @@ inside the measured window:
   busy %        the server core's non-idle share (/proc/stat), softirq included
   core µs/dgram busy fraction / relayed datagrams per second (counts softirq work
                 that the kernel charged to no process)
+churn runs (TCP clients: connect, Allocate, Refresh 0, close):
+  cycles/s      the bench's cycle_rate: connections completed per second
+  µs/conn       CPU / cycles per second; conn/s per core = 1e6 / µs/conn
+idle runs (TCP connections each holding an allocation):
+  B/conn        (server VmRSS at the end of the hold - before) / connections held
 """
 import json
 import os
@@ -52,6 +58,8 @@ def metrics(r):
     """Derived numbers of one run, or None where they cannot be had."""
     b = r.get("bench") or {}
     m = {"ok": bool(r.get("ok")), "why": r.get("why", "")}
+    if r.get("mode") in ("churn", "idle"):
+        return conn_metrics(r, b, m)
     secs = num(b.get("seconds")) or 0
     delivered = num(b.get("delivered_rate"))
     if delivered is None and num(b.get("received")) is not None and secs:
@@ -88,14 +96,73 @@ def metrics(r):
     return m
 
 
+def window_cpu(r, m):
+    win = (r.get("window_ns") or 0) / 1e9
+    tck = r.get("clk_tck") or 100
+    m["cpu"] = (r.get("proc_ticks", 0) / tck) / win if win > 0 and r.get("proc_ticks", -1) >= 0 else None
+    wns = r.get("wait_ns")
+    m["wait"] = wns / 1e9 / win if win > 0 and isinstance(wns, int) and wns >= 0 else None
+    sns = r.get("sched_ns")
+    m["cpu_sched"] = sns / 1e9 / win if win > 0 and isinstance(sns, int) and sns > 0 else None
+    total = r.get("core_total") or 0
+    m["busy"] = r.get("core_busy", 0) / total if total > 0 else None
+
+
+def conn_metrics(r, b, m):
+    """churn: cycles/s and CPU per cycle; idle: RSS per connection held."""
+    m.update({k: None for k in ("delivered", "sent", "received", "loss", "rtt_p50_us", "rtt_p99_us",
+                                "rtt_p999_us", "relayed", "sent_rate", "us_dgram", "us_rt", "core_us_dgram",
+                                "softirq", "us_conn", "cycle_p50_us", "cycle_p99_us", "failures",
+                                "held", "rss_before", "rss_after", "rss_b_conn", "setup_rate", "client_us")})
+    m["conn"] = True
+    m["errors"] = num(b.get("errors"))
+    m["failures"] = num(b.get("failures"))
+    m["cpu"] = m["wait"] = m["cpu_sched"] = m["busy"] = None
+    if r.get("mode") == "churn":
+        window_cpu(r, m)
+        rate = num(b.get("cycle_rate"))
+        m["delivered"] = rate
+        m["cycle_p50_us"] = num(b.get("cycle_p50_us"))
+        m["cycle_p99_us"] = num(b.get("cycle_p99_us"))
+        m["loss"] = num(b.get("failure_ratio"))
+        m["us_conn"] = m["cpu"] * 1e6 / rate if m["cpu"] is not None and rate else None
+        m["client_us"] = num(b.get("client_cpu_us_per_cycle"))
+    else:
+        m["held"] = num(b.get("held_at_end"))
+        m["rss_before"] = num(b.get("server_rss_kb_before"))
+        m["rss_after"] = num(b.get("server_rss_kb_after"))
+        m["rss_b_conn"] = num(b.get("rss_bytes_per_connection"))
+        m["setup_rate"] = num(b.get("allocates_per_s"))
+        m["wait"] = 0.0
+    return m
+
+
 # a run whose server waited on the run queue for more than this share of the
 # window shared its CPU with something else
 DISTURBED = 0.05
 
 
+def disturb(m):
+    """The share of the window other tasks can have taken from the server's
+    CPU: its run-queue wait, but never more than what the server left of the
+    CPU (a multi-threaded server, coturn over TCP say, also waits on its own
+    threads, which takes nothing from it)."""
+    w = m.get("wait")
+    if w is None:
+        return None
+    own = m.get("cpu_sched") or m.get("cpu")
+    return min(w, max(0.0, 1 - own)) if own is not None else w
+
+
 def problems(m):
     """Why a run does not count as relaying everything (smoke)."""
     bad = []
+    if m.get("conn"):
+        if not m["ok"]:
+            bad.append(m["why"] or "run failed")
+        if m["failures"]:
+            bad.append(f"{m['failures']} failures")
+        return bad
     if not m["ok"]:
         bad.append(m["why"] or "run failed")
     if not m["sent"]:
@@ -135,6 +202,13 @@ def scen_title(s, meta):
     if kind == "owgso":
         r = "max rate" if rate == 0 else f"{rate:,} datagrams/s"
         return f"one-way at {r}, generator sending with GSO (see the caution), sink peer"
+    if kind == "churn":
+        cr = meta.get("churn_rate") or 0
+        load = f"at most {cr:,} cycles/s" if cr else "closed loop"
+        return (f"connection churn: {rate:,} TCP clients from {meta.get('sources')} addresses, each "
+                f"connect, Allocate (401 + credentials), Refresh 0, close ({meta.get('churn_close')}); {load}")
+    if kind == "idle":
+        return f"idle connections: {rate:,} TCP connections each holding an allocation (server VmRSS)"
     return s
 
 
@@ -185,7 +259,7 @@ def report(d, smoke):
         p(f"- skipped: {s}")
     p("")
     p("Columns: runs = completed/attempted (n! = n runs disturbed: the server waited on its CPU's run "
-      f"queue > {DISTURBED * 100:.0f}% of the window); CPU = server utime+stime per relayed datagram "
+      f"queue > {DISTURBED * 100:.0f}% of the window while leaving more than that of its CPU idle); CPU = server utime+stime per relayed datagram "
       "(per round trip in rtt tables); core = busy time of the server's CPU per relayed datagram "
       "(includes softirq work charged to no process); wait = server's run-queue wait; "
       "ratios = this server's CPU (or delivered rate) / coturn's and / fwd-gso's. Medians over rounds.")
@@ -203,8 +277,8 @@ def report(d, smoke):
                 last[k] = r
         else:
             a, b = metrics(r), metrics(last[k])
-            if (a["ok"], -(a["wait"] if a["wait"] is not None else 1)) > \
-               (b["ok"], -(b["wait"] if b["wait"] is not None else 1)):
+            da, db = disturb(a), disturb(b)
+            if (a["ok"], -(da if da is not None else 1)) > (b["ok"], -(db if db is not None else 1)):
                 last[k] = r
     by = {}
     for r in runs:
@@ -215,6 +289,9 @@ def report(d, smoke):
     passed = 0
     for sc in scens:
         kind = sc.partition("@")[0]
+        if kind in ("churn", "idle"):
+            conn_table(p, sc, kind, meta, servers, by, smoke, failures)
+            continue
         rtt = kind == "rtt"
         maxrate = kind == "owgso"
         p(f"## {scen_title(sc, meta)}")
@@ -236,7 +313,7 @@ def report(d, smoke):
                 "cpu": med(m["cpu"] for m in good),
                 "wait": med(m["wait"] for m in good),
                 "sent": med(m["sent_rate"] for m in good),
-                "disturbed": sum(1 for m in good if (m["wait"] or 0) > DISTURBED),
+                "disturbed": sum(1 for m in good if (disturb(m) or 0) > DISTURBED),
             }
             if smoke:
                 for m, r in zip(ms, rs):
@@ -287,6 +364,60 @@ def report(d, smoke):
     return 1 if smoke and failures else 0
 
 
+def conn_table(p, sc, kind, meta, servers, by, smoke, failures):
+    p(f"## {scen_title(sc, meta)}")
+    p("")
+    rows = {}
+    for s in servers:
+        rs = by.get((sc, s), [])
+        if not rs:
+            continue  # a server that does not serve TCP
+        ms = [metrics(r) for r in rs]
+        good = [m for m in ms if m["ok"]]
+        rows[s] = {"n": len(good), "of": len(ms),
+                   "disturbed": sum(1 for m in good if (disturb(m) or 0) > DISTURBED)}
+        for k in ("delivered", "loss", "cycle_p50_us", "cycle_p99_us", "us_conn", "busy", "cpu", "wait",
+                  "held", "rss_before", "rss_after", "rss_b_conn", "setup_rate", "client_us"):
+            rows[s][k] = med(m[k] for m in good)
+        if smoke:
+            for m, r in zip(ms, rs):
+                if not m["ok"] or m["failures"]:
+                    failures.append(f"{s} {sc} round {r.get('round')}: {m['why'] or ''} "
+                                    f"{m['failures']} failures")
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    base = rows.get("coturn", {})
+    if kind == "churn":
+        hdr = ["server", "runs", "cycles/s", "failed %", "cycle p50 ms", "cycle p99 ms", "CPU µs/conn",
+               "conn/s per core", "server CPU %", "wait %", "bench µs/conn", "CPU x coturn",
+               "conn/s per core x coturn"]
+    else:
+        hdr = ["server", "runs", "held", "RSS before MB", "RSS after MB", "RSS B/conn", "x coturn",
+               "setup Allocates/s"]
+    p("| " + " | ".join(hdr) + " |")
+    p("|" + "---|" * len(hdr))
+    for s, x in rows.items():
+        runs_cell = f"{x['n']}/{x['of']}" + (f" ({x['disturbed']}!)" if x["disturbed"] else "")
+        if kind == "churn":
+            per_core = 1e6 / x["us_conn"] if x["us_conn"] else None
+            base_core = 1e6 / base["us_conn"] if base.get("us_conn") else None
+            ms = (lambda v: v / 1e3 if v is not None else None)
+            cells = [s, runs_cell, fmt(x["delivered"], 0), fmt(x["loss"], 3, pct=True),
+                     fmt(ms(x["cycle_p50_us"])), fmt(ms(x["cycle_p99_us"])), fmt(x["us_conn"], 1),
+                     fmt(per_core, 0), fmt(x["cpu"], 1, pct=True), fmt(x["wait"], 1, pct=True),
+                     fmt(x["client_us"], 1), fmt(ratio(x["us_conn"], base.get("us_conn"))),
+                     fmt(ratio(per_core, base_core))]
+        else:
+            mb = (lambda v: v / 1024 if v is not None else None)
+            cells = [s, runs_cell, fmt(x["held"], 0), fmt(mb(x["rss_before"]), 1), fmt(mb(x["rss_after"]), 1),
+                     fmt(x["rss_b_conn"], 0), fmt(ratio(x["rss_b_conn"], base.get("rss_b_conn"))),
+                     fmt(x["setup_rate"], 0)]
+        p("| " + " | ".join(cells) + " |")
+    p("")
+
+
 def line_summary(path):
     runs = load_runs(path)
     if not runs:
@@ -297,6 +428,18 @@ def line_summary(path):
     parts = [f"r{r.get('round')} {r.get('scenario')} {r.get('server')}:"]
     if not m["ok"]:
         parts.append(f"FAILED ({m['why']})")
+    if r.get("mode") == "churn":
+        parts.append(f"{fmt(m['delivered'], 0)} cycles/s, {fmt(m['failures'], 0)} failed, "
+                     f"p50 {fmt((m['cycle_p50_us'] or 0) / 1e3)} ms, cpu {fmt(m['us_conn'], 1)} µs/conn "
+                     f"(server {fmt(m['cpu'], 1, pct=True)}% of a core; wait {fmt(m['wait'], 1, pct=True)}%; "
+                     f"bench {fmt(m['client_us'], 1)} µs/conn)")
+        print("compare: " + " ".join(parts), file=sys.stderr)
+        return
+    if r.get("mode") == "idle":
+        parts.append(f"{fmt(m['held'], 0)} held, RSS {fmt(m['rss_before'], 0)} -> {fmt(m['rss_after'], 0)} kB, "
+                     f"{fmt(m['rss_b_conn'], 0)} B/conn, setup {fmt(m['setup_rate'], 0)} Allocates/s")
+        print("compare: " + " ".join(parts), file=sys.stderr)
+        return
     parts.append(f"{fmt(m['delivered'], 0)}{' rt' if rtt else ''}/s")
     parts.append(f"loss {fmt(m['loss'], 3, pct=True)}%")
     if rtt:
@@ -336,6 +479,9 @@ def write_meta(path):
         "scenarios": e.get("M_SCEN", "").split(), "servers": e.get("M_SERVERS", "").split(),
         "skipped": [s for s in e.get("M_SKIPPED", "").splitlines() if s.strip()],
         "ternd_variants": variants, "coturn_mmsg_flags": e.get("M_COTURN_MMSG", ""),
+        "churn_connections": int(e.get("M_CHURN_CONNS", 0)), "churn_rate": int(e.get("M_CHURN_RATE", 0)),
+        "churn_close": e.get("M_CHURN_CLOSE"), "idle_connections": int(e.get("M_IDLE_CONNS", 0)),
+        "sources": int(e.get("M_SOURCES", 0)),
         "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
     }
     with open(path, "w") as f:
@@ -358,7 +504,7 @@ def main(argv):
         if not runs:
             return 1
         m = metrics(runs[-1])
-        return 0 if m["ok"] and (m["wait"] or 0) > DISTURBED else 1
+        return 0 if m["ok"] and (disturb(m) or 0) > DISTURBED else 1
     if len(argv) == 3 and argv[1] == "--meta":
         write_meta(argv[2])
         return 0

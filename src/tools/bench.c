@@ -2,6 +2,7 @@
  * plain UDP forwarder). This file: options, setup of the allocations,
  * threads, and the final JSON report. The flood is bench_flood.c, the TURN
  * client bench_turn.c, the peer bench_peer.c; docs/BENCH.md is the manual. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -24,10 +25,13 @@
 #include "tools/tools.h"
 
 #define MAX_ALLOCATIONS 50000
-#define MAX_THREADS     64
-#define MAX_PPS         100e6
-#define MAX_SECONDS     (7 * 86400.0)
-#define T0_DELAY_NS     20000000ull /* threads start together, 20 ms after setup */
+/* --churn/--idle: one descriptor per connection (RLIMIT_NOFILE is raised
+ * as far as the hard limit allows) */
+#define BENCH_MAX_CONNECTIONS 1000000
+#define MAX_THREADS           64
+#define MAX_PPS               100e6
+#define MAX_SECONDS           (7 * 86400.0)
+#define T0_DELAY_NS           20000000ull /* threads start together, 20 ms after setup */
 
 _Atomic int bench_stop;
 
@@ -36,6 +40,7 @@ static void bench_usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: tern bench [options] SERVER       (SERVER = ip or ip:port, default port 3478)\n"
+	    "       tern bench (--churn | --idle) [--connections C] [options] SERVER   (TCP connections)\n"
 	    "       tern bench peer --listen ADDR:PORT (--echo | --sink) [--count N] [--seconds S]\n"
 	    "\n"
 	    "Allocations and credentials:\n"
@@ -65,6 +70,26 @@ static void bench_usage(FILE *f)
 	    "                      allocation, padded ChannelData (peers stay UDP)\n"
 	    "  --threads T         generator threads; allocations are split over them (default 1)\n"
 	    "  --live / --quiet    force / suppress the once-a-second line (default: on a terminal)\n"
+	    "\n"
+	    "Connections (TCP; no --peer needed):\n"
+	    "  --churn             C clients each repeat: connect, Allocate (401, then with credentials),\n"
+	    "                      Refresh LIFETIME 0, close; cycles/s, failures, cycle latency over\n"
+	    "                      --seconds after --warmup\n"
+	    "  --idle              open C connections that each hold an allocation, hold them for\n"
+	    "                      --seconds (refreshed at half their lifetime), then close them\n"
+	    "  --connections C     concurrent clients (--churn) or connections held (--idle), default 1000\n"
+	    "  --sources LIST      local addresses, used in turn: IP,IP,... or IP+N (N consecutive ones,\n"
+	    "                      e.g. 127.0.0.2+16); spreads ephemeral ports and per-address limits\n"
+	    "  --close fin|rst     end a churn cycle with an orderly close (default fin: TIME_WAIT stays\n"
+	    "                      on the client) or a reset (SO_LINGER 0)\n"
+	    "  --rate N            churn: cycles started per second at most (default 0: each client\n"
+	    "                      starts again as soon as its cycle ends)\n"
+	    "  --timeout S         limit of one cycle or setup (default 5)\n"
+	    "  --window W          idle: setups in flight at most (default 256)\n"
+	    "  --server-pid PID    report this process's CPU time per cycle (churn) or VmRSS per\n"
+	    "                      connection (idle)\n"
+	    "  ternd allows 64 connections per source address by default: start it with\n"
+	    "  --max-connections-per-ip >= C / (number of --sources).\n"
 	    "\n"
 	    "Prints one JSON line on stdout at the end; see docs/BENCH.md.\n",
 	    BENCH_MIN_SIZE, BENCH_MAX_SIZE, BENCH_MAX_SIZES);
@@ -108,6 +133,47 @@ static int parse_sizes(const char *s, struct bench_cfg *cfg)
 		cfg->nsizes++;
 	}
 	return cfg->nsizes ? 0 : -EINVAL;
+}
+
+/* "IP,IP,..." or "IP+N": N consecutive addresses from IP (IPv4: the last
+ * octets count up; IPv6: the last 16 bits). */
+static int parse_sources(const char *s, struct bench_cfg *cfg)
+{
+	char buf[1024];
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	cfg->nsources = 0;
+	char *plus = strchr(buf, '+');
+	if (plus) {
+		unsigned n;
+		*plus = 0;
+		union tern_addr a;
+		if (parse_uint(plus + 1, 1, BENCH_MAX_SOURCES, &n) < 0 || addr_parse(&a, buf, 0) < 0)
+			return -EINVAL;
+		for (unsigned i = 0; i < n; i++) {
+			union tern_addr x = a;
+			if (x.sa.sa_family == AF_INET) {
+				uint32_t v = ntohl(a.v4.sin_addr.s_addr) + i;
+				x.v4.sin_addr.s_addr = htonl(v);
+			} else {
+				uint16_t v = (uint16_t)((a.v6.sin6_addr.s6_addr[14] << 8 |
+				                         a.v6.sin6_addr.s6_addr[15]) +
+				                        i);
+				x.v6.sin6_addr.s6_addr[14] = (uint8_t)(v >> 8);
+				x.v6.sin6_addr.s6_addr[15] = (uint8_t)v;
+			}
+			cfg->sources[cfg->nsources++] = x;
+		}
+		return 0;
+	}
+	for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (cfg->nsources == BENCH_MAX_SOURCES ||
+		    addr_parse(&cfg->sources[cfg->nsources], tok, 0) < 0)
+			return -EINVAL;
+		cfg->nsources++;
+	}
+	return cfg->nsources ? 0 : -EINVAL;
 }
 
 static void on_signal(int sig)
@@ -326,6 +392,107 @@ out:
 	return ret;
 }
 
+/* --churn / --idle: what they need and what they refuse. 0, or the exit
+ * status of a usage error (the line is printed). */
+static int conn_mode_check(struct bench_cfg *cfg, bool transport_given, bool datagram_opts, const char *user,
+                           const char *password, const char *secret)
+{
+	const char *mode = cfg->kind == BENCH_CHURN ? "--churn" : "--idle";
+	if (datagram_opts) {
+		fprintf(stderr,
+		        "tern bench: %s opens connections and relays nothing: no --peer, --raw, "
+		        "--indications or --gso\n",
+		        mode);
+		return 2;
+	}
+	if (transport_given && !cfg->tcp) {
+		fprintf(stderr, "tern bench: %s runs over TCP (--transport tcp)\n", mode);
+		return 2;
+	}
+	if (!secret && (!user || !password)) {
+		fprintf(stderr,
+		        "tern bench: credentials needed: --user U --password P, or --secret S [--user U]\n");
+		return 2;
+	}
+	if (secret && password) {
+		fprintf(stderr, "tern bench: give --password or --secret, not both\n");
+		return 2;
+	}
+	if (cfg->kind == BENCH_IDLE && cfg->threads > 1) {
+		fprintf(stderr, "tern bench: --idle runs on one thread (no --threads)\n");
+		return 2;
+	}
+	if (cfg->threads > cfg->connections) {
+		fprintf(stderr, "tern bench: --threads %u is more than --connections %u\n", cfg->threads,
+		        cfg->connections);
+		return 2;
+	}
+	if (cfg->nsources == 0) {
+		/* --bind, or no bind() at all: the kernel picks the address */
+		cfg->nsources = 1;
+		if (!addr_is_any(&cfg->bind))
+			cfg->sources[0] = cfg->bind;
+		else
+			memset(&cfg->sources[0], 0, sizeof(cfg->sources[0]));
+	}
+	for (unsigned i = 0; i < cfg->nsources; i++) {
+		if (cfg->sources[i].sa.sa_family &&
+		    cfg->sources[i].sa.sa_family != cfg->server.sa.sa_family) {
+			fprintf(stderr, "tern bench: --sources: every address must be of SERVER's family\n");
+			return 2;
+		}
+	}
+	cfg->tcp = true;
+	cfg->xprt = &bench_xprt_tcp;
+	return 0;
+}
+
+/* The datagram modes: what they need. 0, or the exit status (the line is
+ * printed). */
+static int flood_check(struct bench_cfg *cfg, const char *user, const char *password, const char *secret)
+{
+	if (cfg->threads > cfg->allocations) {
+		fprintf(stderr, "tern bench: --threads %u is more than --allocations %u\n", cfg->threads,
+		        cfg->allocations);
+		return 2;
+	}
+	bool need_peer = !cfg->raw || cfg->mode == BENCH_ONEWAY;
+	if (need_peer && !cfg->peer.sa.sa_family) {
+		fprintf(stderr, "tern bench: --peer ADDR:PORT is required%s\n",
+		        cfg->raw ? " in oneway mode (the sink to ask for its count)"
+		                 : " (where the relay sends)");
+		return 2;
+	}
+	if (!cfg->raw && !cfg->peers_shared &&
+	    (unsigned)addr_port(&cfg->peer) + cfg->allocations - 1 > 65535) {
+		fprintf(stderr,
+		        "tern bench: --peer port + --allocations goes past 65535 (or use --peers shared)\n");
+		return 2;
+	}
+	if (cfg->raw && (cfg->indications || user || password || secret)) {
+		fprintf(stderr, "tern bench: --raw sends plain UDP: no --indications or credentials\n");
+		return 2;
+	}
+	if (!cfg->raw && !secret && (!user || !password)) {
+		fprintf(stderr,
+		        "tern bench: credentials needed: --user U --password P, or --secret S [--user U]\n");
+		return 2;
+	}
+	if (secret && password) {
+		fprintf(stderr, "tern bench: give --password or --secret, not both\n");
+		return 2;
+	}
+	if (cfg->tcp && (cfg->gso || cfg->raw)) {
+		fprintf(stderr, "tern bench: --transport tcp: no --gso or --raw (those are UDP)\n");
+		return 2;
+	}
+	if (cfg->gso && !udp_probe_gso()) {
+		fprintf(stderr, "tern bench: --gso: this kernel refuses UDP_SEGMENT\n");
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_bench(int argc, char **argv)
 {
 	enum {
@@ -350,7 +517,16 @@ int cmd_bench(int argc, char **argv)
 		O_TRANSPORT,
 		O_THREADS,
 		O_LIVE,
-		O_QUIET
+		O_QUIET,
+		O_CHURN,
+		O_IDLE,
+		O_CONNS,
+		O_SOURCES,
+		O_CLOSE,
+		O_RATE,
+		O_TIMEOUT,
+		O_WINDOW,
+		O_SPID
 	};
 	static const struct option opts[] = {
 	    {"allocations", required_argument, NULL, O_ALLOC},
@@ -375,6 +551,15 @@ int cmd_bench(int argc, char **argv)
 	    {"threads", required_argument, NULL, O_THREADS},
 	    {"live", no_argument, NULL, O_LIVE},
 	    {"quiet", no_argument, NULL, O_QUIET},
+	    {"churn", no_argument, NULL, O_CHURN},
+	    {"idle", no_argument, NULL, O_IDLE},
+	    {"connections", required_argument, NULL, O_CONNS},
+	    {"sources", required_argument, NULL, O_SOURCES},
+	    {"close", required_argument, NULL, O_CLOSE},
+	    {"rate", required_argument, NULL, O_RATE},
+	    {"timeout", required_argument, NULL, O_TIMEOUT},
+	    {"window", required_argument, NULL, O_WINDOW},
+	    {"server-pid", required_argument, NULL, O_SPID},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -388,7 +573,13 @@ int cmd_bench(int argc, char **argv)
 	    .drain = 0.5,
 	    .sizes = {100},
 	    .nsizes = 1,
+	    .connections = 1000,
+	    .timeout = 5,
+	    .window = 256,
 	};
+	/* a *_given flag per option the connection modes refuse or change */
+	bool transport_given = false, peer_given = false, flood_only = false;
+	unsigned pid_arg = 0;
 	const char *user = NULL, *password = NULL, *secret = NULL, *bind_s = NULL;
 	int live = -1, c, ret;
 	char rest_user[320], rest_pass[64];
@@ -398,7 +589,8 @@ int cmd_bench(int argc, char **argv)
 
 	optind = 0;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+	int li = -1;
+	while ((c = getopt_long(argc, argv, ":h", opts, &li)) != -1) {
 		int bad = 0;
 		switch (c) {
 		case O_ALLOC:
@@ -414,6 +606,7 @@ int cmd_bench(int argc, char **argv)
 			secret = optarg;
 			break;
 		case O_PEER:
+			peer_given = true;
 			bad = addr_parse(&cfg.peer, optarg, 0) < 0 || addr_port(&cfg.peer) == 0 ? -EINVAL : 0;
 			break;
 		case O_PEERS:
@@ -425,9 +618,11 @@ int cmd_bench(int argc, char **argv)
 				bad = -EINVAL;
 			break;
 		case O_IND:
+			flood_only = true;
 			cfg.indications = true;
 			break;
 		case O_RAW:
+			flood_only = true;
 			cfg.raw = true;
 			break;
 		case O_BIND:
@@ -464,9 +659,11 @@ int cmd_bench(int argc, char **argv)
 			bad = parse_uint(optarg, 0, 10000000, &cfg.burst_us);
 			break;
 		case O_GSO:
+			flood_only = true;
 			cfg.gso = true;
 			break;
 		case O_TRANSPORT:
+			transport_given = true;
 			if (strcmp(optarg, "tcp") == 0)
 				cfg.tcp = true;
 			else if (strcmp(optarg, "udp") != 0)
@@ -481,6 +678,39 @@ int cmd_bench(int argc, char **argv)
 		case O_QUIET:
 			live = 0;
 			break;
+		case O_CHURN:
+		case O_IDLE:
+			if (cfg.kind != BENCH_FLOOD) {
+				fprintf(stderr, "tern bench: --churn and --idle are two modes: give one\n");
+				return 2;
+			}
+			cfg.kind = c == O_CHURN ? BENCH_CHURN : BENCH_IDLE;
+			break;
+		case O_CONNS:
+			bad = parse_uint(optarg, 1, BENCH_MAX_CONNECTIONS, &cfg.connections);
+			break;
+		case O_SOURCES:
+			bad = parse_sources(optarg, &cfg);
+			break;
+		case O_CLOSE:
+			if (strcmp(optarg, "rst") == 0)
+				cfg.close_rst = true;
+			else if (strcmp(optarg, "fin") != 0)
+				bad = -EINVAL;
+			break;
+		case O_RATE:
+			bad = parse_double(optarg, 0, MAX_PPS, &cfg.rate);
+			break;
+		case O_TIMEOUT:
+			bad = parse_double(optarg, 0.01, 3600, &cfg.timeout);
+			break;
+		case O_WINDOW:
+			bad = parse_uint(optarg, 1, BENCH_MAX_CONNECTIONS, &cfg.window);
+			break;
+		case O_SPID:
+			bad = parse_uint(optarg, 1, 0x7fffffff, &pid_arg);
+			cfg.server_pid = pid_arg;
+			break;
 		case 'h':
 			bench_usage(stdout);
 			return 0;
@@ -493,8 +723,9 @@ int cmd_bench(int argc, char **argv)
 			return 2;
 		}
 		if (bad) {
-			fprintf(stderr, "tern bench: %s: invalid value '%s' (see tern bench --help)\n",
-			        argv[optind - 1], optarg);
+			/* the option's name, whether its value came as "--x=v" or "--x v" */
+			fprintf(stderr, "tern bench: --%s: invalid value '%s' (see tern bench --help)\n",
+			        li >= 0 ? opts[li].name : "?", optarg);
 			return 2;
 		}
 	}
@@ -520,43 +751,14 @@ int cmd_bench(int argc, char **argv)
 		memset(&cfg.bind, 0, sizeof(cfg.bind));
 		cfg.bind.sa.sa_family = cfg.server.sa.sa_family;
 	}
-	if (cfg.threads > cfg.allocations) {
-		fprintf(stderr, "tern bench: --threads %u is more than --allocations %u\n", cfg.threads,
-		        cfg.allocations);
+	int chk = cfg.kind == BENCH_FLOOD ? flood_check(&cfg, user, password, secret)
+	                                  : conn_mode_check(&cfg, transport_given, peer_given || flood_only,
+	                                                    user, password, secret);
+	if (chk)
+		return chk;
+	if (cfg.kind == BENCH_FLOOD && (cfg.nsources || cfg.server_pid || cfg.rate > 0)) {
+		fprintf(stderr, "tern bench: --sources, --rate and --server-pid go with --churn or --idle\n");
 		return 2;
-	}
-	bool need_peer = !cfg.raw || cfg.mode == BENCH_ONEWAY;
-	if (need_peer && !cfg.peer.sa.sa_family) {
-		fprintf(stderr, "tern bench: --peer ADDR:PORT is required%s\n",
-		        cfg.raw ? " in oneway mode (the sink to ask for its count)"
-		                : " (where the relay sends)");
-		return 2;
-	}
-	if (!cfg.raw && !cfg.peers_shared && (unsigned)addr_port(&cfg.peer) + cfg.allocations - 1 > 65535) {
-		fprintf(stderr,
-		        "tern bench: --peer port + --allocations goes past 65535 (or use --peers shared)\n");
-		return 2;
-	}
-	if (cfg.raw && (cfg.indications || user || password || secret)) {
-		fprintf(stderr, "tern bench: --raw sends plain UDP: no --indications or credentials\n");
-		return 2;
-	}
-	if (!cfg.raw && !secret && (!user || !password)) {
-		fprintf(stderr,
-		        "tern bench: credentials needed: --user U --password P, or --secret S [--user U]\n");
-		return 2;
-	}
-	if (secret && password) {
-		fprintf(stderr, "tern bench: give --password or --secret, not both\n");
-		return 2;
-	}
-	if (cfg.tcp && (cfg.gso || cfg.raw)) {
-		fprintf(stderr, "tern bench: --transport tcp: no --gso or --raw (those are UDP)\n");
-		return 2;
-	}
-	if (cfg.gso && !udp_probe_gso()) {
-		fprintf(stderr, "tern bench: --gso: this kernel refuses UDP_SEGMENT\n");
-		return 1;
 	}
 
 	if (getrandom(&cfg.run, sizeof(cfg.run), 0) != sizeof(cfg.run))
@@ -588,7 +790,12 @@ int cmd_bench(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	ret = run(&cfg);
+	if (cfg.kind == BENCH_FLOOD) {
+		ret = run(&cfg);
+	} else {
+		raise_nofile(cfg.connections + 64);
+		ret = bench_churn_run(&cfg);
+	}
 	OPENSSL_cleanse(rest_pass, sizeof(rest_pass));
 	return ret;
 }

@@ -58,8 +58,8 @@ static const char *method_name(uint16_t m)
 	}
 }
 
-static int build_req(const struct bench_cfg *cfg, const struct bench_alloc *a, uint16_t method,
-                     uint32_t lifetime, const uint8_t txid[STUN_TXID_LEN], uint8_t *buf, size_t cap)
+int bench_build_req(const struct bench_cfg *cfg, const struct bench_alloc *a, uint16_t method,
+                    uint32_t lifetime, const uint8_t txid[STUN_TXID_LEN], uint8_t *buf, size_t cap)
 {
 	struct stun_builder b;
 	stun_build_init(&b, buf, cap, stun_type(method, STUN_REQUEST), txid);
@@ -107,16 +107,43 @@ static int learn_nonce(const struct bench_cfg *cfg, struct bench_alloc *a, const
 	if (realm) {
 		if (realm->len >= sizeof(a->realm))
 			return -EINVAL;
-		memcpy(a->realm, realm->val, realm->len);
-		a->realm[realm->len] = 0;
+		/* the churn modes learn the same realm on every connection: the
+		 * key is derived again only when it changes */
+		if (!a->have_key || strlen(a->realm) != realm->len ||
+		    memcmp(a->realm, realm->val, realm->len) != 0) {
+			memcpy(a->realm, realm->val, realm->len);
+			a->realm[realm->len] = 0;
+			a->have_key = false;
+		}
 	} else if (!a->realm[0]) {
 		return -EINVAL;
 	}
 	memcpy(a->nonce, nonce->val, nonce->len);
 	a->nonce_len = nonce->len;
-	stun_key_md5(cfg->username, strlen(cfg->username), a->realm, strlen(a->realm), cfg->password,
-	             strlen(cfg->password), a->key);
+	if (!a->have_key) {
+		stun_key_md5(cfg->username, strlen(cfg->username), a->realm, strlen(a->realm), cfg->password,
+		             strlen(cfg->password), a->key);
+		a->have_key = true;
+	}
 	return 0;
+}
+
+int bench_auth_answer(const struct bench_cfg *cfg, struct bench_alloc *a, const struct stun_msg *m,
+                      bool had_auth, unsigned *auth_retries, unsigned *stale_retries)
+{
+	if (m->cls == STUN_SUCCESS)
+		return 0;
+	int code = 0;
+	const uint8_t *reason;
+	size_t rlen;
+	const struct stun_attr *ec = stun_find(m, STUN_A_ERROR_CODE);
+	if (m->cls != STUN_ERROR || !ec || stun_attr_error(ec, &code, &reason, &rlen) < 0)
+		return 400; /* an error answer without a readable code */
+	if (code == 401 && !had_auth && (*auth_retries)++ == 0 && learn_nonce(cfg, a, m) == 0)
+		return BENCH_AUTH_RETRY;
+	if (code == 438 && (*stale_retries)++ < 3 && learn_nonce(cfg, a, m) == 0)
+		return BENCH_AUTH_RETRY;
+	return code;
 }
 
 static int64_t now_ms(void)
@@ -217,26 +244,16 @@ static int transact(const struct bench_cfg *cfg, struct bench_alloc *a, uint16_t
 	unsigned auth_retries = 0, stale_retries = 0;
 	for (;;) {
 		random_txid(txid);
-		int len = build_req(cfg, a, method, lifetime, txid, req, sizeof(req));
+		int len = bench_build_req(cfg, a, method, lifetime, txid, req, sizeof(req));
 		if (len < 0)
 			return len;
 		bool had_auth = a->nonce_len > 0;
 		int r = exchange(a, cfg->tcp, req, (size_t)len, txid, rto, tries, resp, m);
 		if (r < 0)
 			return r;
-		if (m->cls == STUN_SUCCESS)
-			return 0;
-		int code = 0;
-		const uint8_t *reason;
-		size_t rlen;
-		const struct stun_attr *ec = stun_find(m, STUN_A_ERROR_CODE);
-		if (!ec || stun_attr_error(ec, &code, &reason, &rlen) < 0)
-			return 400; /* an error answer without a readable code */
-		if (code == 401 && !had_auth && auth_retries++ == 0 && learn_nonce(cfg, a, m) == 0)
-			continue;
-		if (code == 438 && stale_retries++ < 3 && learn_nonce(cfg, a, m) == 0)
-			continue;
-		return code;
+		r = bench_auth_answer(cfg, a, m, had_auth, &auth_retries, &stale_retries);
+		if (r != BENCH_AUTH_RETRY)
+			return r;
 	}
 }
 
@@ -362,8 +379,8 @@ static void maint_send(const struct bench_cfg *cfg, struct bench_alloc *a, unsig
 		uint16_t method =
 		    k == 0 ? TURN_REFRESH : (cfg->indications ? TURN_CREATE_PERMISSION : TURN_CHANNEL_BIND);
 		random_txid(a->maint_txid[k]);
-		int len = build_req(cfg, a, method, cfg->lifetime ? cfg->lifetime : 600, a->maint_txid[k],
-		                    req, sizeof(req));
+		int len = bench_build_req(cfg, a, method, cfg->lifetime ? cfg->lifetime : 600,
+		                          a->maint_txid[k], req, sizeof(req));
 		if (len < 0 || send(a->fd, req, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			st->maint_errors++;
 	}

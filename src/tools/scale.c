@@ -52,7 +52,7 @@ struct scale {
 	int err_code;
 };
 
-static uint64_t proc_cpu_ticks(long pid)
+uint64_t proc_cpu_ticks(long pid)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
@@ -70,7 +70,7 @@ static uint64_t proc_cpu_ticks(long pid)
 	return 0;
 }
 
-static long proc_rss_kb(long pid)
+long proc_rss_kb(long pid)
 {
 	char path[64], line[256];
 	long kb = -1;

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+
 #include "util/addr.h"
 #include "util/hist.h"
 
@@ -20,6 +22,11 @@ int cmd_creds(int argc, char **argv); /* creds.c */
 int cmd_bench(int argc, char **argv); /* bench.c; `tern bench peer` goes to cmd_bench_peer */
 int cmd_scale(int argc, char **argv); /* scale.c */
 int cmd_stats(int argc, char **argv); /* stats.c */
+
+/* scale.c, shared with `tern bench --server-pid`: a process's utime+stime
+ * in clock ticks (0 when unreadable) and its VmRSS in kB (-1). */
+uint64_t proc_cpu_ticks(long pid);
+long proc_rss_kb(long pid);
 
 /* ======================================================================
  * tern bench internals (bench.c options and report, bench_turn.c TURN
@@ -66,6 +73,14 @@ struct bench_sink_count {
 };
 
 enum bench_mode { BENCH_RTT, BENCH_ONEWAY };
+/* What a run does: relay datagrams (bench_flood.c), or, over TCP,
+ * open and close connections (--churn) or hold them (--idle; both
+ * bench_churn.c). */
+enum bench_kind { BENCH_FLOOD, BENCH_CHURN, BENCH_IDLE };
+#define BENCH_MAX_SOURCES 256
+
+struct bench_xprt;
+struct stun_msg;
 
 /* --transport tcp: receive buffer per allocation (frames are cut from it)
  * and the most a short write can leave pending (a burst's frames). */
@@ -91,6 +106,19 @@ struct bench_cfg {
 	unsigned burst_us; /* 0 = even pacing */
 	uint32_t run;
 	unsigned lifetime; /* requested allocation lifetime, s */
+	/* --churn / --idle */
+	enum bench_kind kind;
+	unsigned connections; /* churn: concurrent clients; idle: connections held */
+	/* local addresses: connection i uses sources[i % nsources] (one entry,
+	 * `bind`, unless --sources is given) */
+	union tern_addr sources[BENCH_MAX_SOURCES];
+	unsigned nsources;
+	bool close_rst;  /* churn: end each cycle with a reset (SO_LINGER 0), not a FIN */
+	double rate;     /* churn: cycles/s started over all clients; 0 = as fast as they complete */
+	double timeout;  /* churn/idle: limit of one cycle or setup, s */
+	unsigned window; /* idle: setups in flight at most */
+	long server_pid; /* > 0: sample this process's CPU time and VmRSS */
+	const struct bench_xprt *xprt; /* churn/idle: the clients' transport */
 };
 
 /* One allocation (or, with --raw, one plain socket) of the generator. */
@@ -104,6 +132,7 @@ struct bench_alloc {
 	uint8_t nonce[128];
 	size_t nonce_len;
 	uint8_t key[16];
+	bool have_key; /* key is MD5(username:realm:password) for this realm */
 	/* Send-indication framing prebuilt by bench_frame_init: STUN header +
 	 * XOR-PEER-ADDRESS + DATA attribute header; lengths and transaction id
 	 * patched per datagram. */
@@ -166,6 +195,20 @@ uint64_t bench_now_ns(void);
  * failure prints one line "tern bench: allocation N: ..." and returns
  * -errno or the STUN error code (> 0); 0 on success. */
 int bench_setup(const struct bench_cfg *cfg, struct bench_alloc *a);
+/* The request `method` of allocation a (LIFETIME when non-zero, and the
+ * long-term credentials once a nonce is known) into buf. Its length, or
+ * -ENOSPC. */
+int bench_build_req(const struct bench_cfg *cfg, const struct bench_alloc *a, uint16_t method,
+                    uint32_t lifetime, const uint8_t txid[12], uint8_t *buf, size_t cap);
+/* The long-term credential flow (RFC 8489 §9.2), written once for the
+ * blocking setup and the non-blocking modes: given the answer m to a
+ * request sent with (had_auth) or without credentials, 0 for a success,
+ * BENCH_AUTH_RETRY when a first 401 or a 438 (at most 3) taught a nonce (a
+ * has it; send the request again), else the error code (> 0; 400 when
+ * unreadable). The counters start at 0 for each request. */
+#define BENCH_AUTH_RETRY (-1)
+int bench_auth_answer(const struct bench_cfg *cfg, struct bench_alloc *a, const struct stun_msg *m,
+                      bool had_auth, unsigned *auth_retries, unsigned *stale_retries);
 /* Prebuild the Send-indication framing (after bench_setup). */
 void bench_frame_init(const struct bench_cfg *cfg, struct bench_alloc *a);
 /* Long runs: re-send Refresh and ChannelBind/CreatePermission every 120 s
@@ -178,6 +221,43 @@ int bench_turn_answer(const struct bench_cfg *cfg, struct bench_alloc *a, const 
                       uint64_t now_ns, struct bench_stats *st);
 /* Best effort: delete the allocation (Refresh, LIFETIME 0), close the socket. */
 void bench_teardown(const struct bench_cfg *cfg, struct bench_alloc *a);
+
+/* ---- --churn and --idle (bench_churn.c, bench_xprt.c) ---- */
+
+/* A client connection as the churn and idle modes see it, through a table
+ * of transport operations (HAProxy's xprt_ops, nginx's ngx_connection_t
+ * send/recv): plain TCP now; TLS plugs in as another table, its state in
+ * `tls` and its handshake in ready(). Every operation is non-blocking. */
+struct bench_xconn {
+	int fd;
+	void *tls; /* the transport's own state (NULL for TCP) */
+};
+
+struct bench_xprt {
+	const char *name; /* "tcp": the JSON's client_transport */
+	/* Start connecting from src (port 0; family 0 = any local address) to
+	 * dst; x->fd is then the socket to watch. 0 (connection under way or
+	 * made) or -errno (-EADDRNOTAVAIL: no local port left). */
+	int (*open)(struct bench_xconn *x, const union tern_addr *src, const union tern_addr *dst);
+	/* Drive the connection up until data can flow (TLS: the handshake):
+	 * 1 ready, 0 not yet (wait for *events, EPOLLIN/EPOLLOUT, and call
+	 * again), -errno failed. TCP answers 1 at once: an early send sees
+	 * -EAGAIN while the handshake is under way, and its error if it failed. */
+	int (*ready)(struct bench_xconn *x, uint32_t *events);
+	/* Bytes received (> 0), 0 at the peer's orderly close, -EAGAIN, -errno. */
+	ssize_t (*recv)(struct bench_xconn *x, void *buf, size_t cap);
+	/* Bytes taken (> 0, maybe fewer than len), -EAGAIN, -errno. */
+	ssize_t (*send)(struct bench_xconn *x, const void *buf, size_t len);
+	/* Close and free; abort: a reset (TCP: SO_LINGER 0, no TIME_WAIT
+	 * left behind) instead of an orderly close. x->fd is -1 after. */
+	void (*close)(struct bench_xconn *x, bool abort);
+};
+
+extern const struct bench_xprt bench_xprt_tcp;
+
+/* The whole --churn or --idle run (cfg->kind): connections, the report
+ * (one JSON line on stdout). Returns the exit status. */
+int bench_churn_run(const struct bench_cfg *cfg);
 
 /* bench_flood.c: the generator loop of one thread; returns NULL. */
 void *bench_thread_run(void *arg);

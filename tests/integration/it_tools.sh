@@ -53,6 +53,34 @@ total=$((sent + warm))
 check "stats: every datagram relayed to the peer is counted ($to_peer of $total)" test "$to_peer" -eq "$total"
 check "stats: every echo relayed back is counted ($to_client of $total)" test "$to_client" -eq "$total"
 check "stats: bench deleted its allocations ($live live)" test "$live" -eq 0
+# Connections that come and go (bench --churn: connect, Allocate, Refresh
+# 0, close) and connections that stay (--idle), on a ternd of their own (the
+# rest of the port block): every cycle completes, and once the clients are
+# gone that server holds no connection and no allocation.
+sock2=$tmp/stats2.sock
+"$ternd" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port $((base + 44)) \
+	--min-port $((base + 46)) --max-port $((base + 63)) --realm it.test --user it:it-pass --workers 1 \
+	--stats-socket "$sock2" >"$tmp/ternd2.log" 2>&1 &
+pids+=($!)
+wait_line "$tmp/ternd2.log" "ternd ready" 10
+churn=$(timeout 20 "$tern" bench --churn --connections 8 --seconds 1 --warmup 0.2 --user it \
+	--password it-pass --quiet 127.0.0.1:$((base + 44)))
+check "bench --churn: cycles complete ($(jget "$churn" cycles) cycles, $(jget "$churn" failures) failures)" \
+	test "$(jget "$churn" cycles)" -gt 0 -a "$(jget "$churn" failures)" = 0
+idle=$(timeout 20 "$tern" bench --idle --connections 8 --seconds 0.3 --user it --password it-pass \
+	--quiet 127.0.0.1:$((base + 44)) 2>/dev/null)
+check "bench --idle: 8 connections hold an allocation ($(jget "$idle" held_at_end) held)" \
+	test "$(jget "$idle" held_at_end)" = 8 -a "$(jget "$idle" failures)" = 0
+left=unknown
+for _ in $(seq 1 50); do # the server reads the last closes in its next turns
+	left=$(timeout 5 "$tern" stats --socket "$sock2" --json | python3 -c '
+import json,sys
+d=json.load(sys.stdin); print(d["allocations_total"] + sum(x["tcp_connections"] for x in d["workers"]))') &&
+		[ "$left" = 0 ] && break
+	sleep 0.1
+done
+check "stats: no connection or allocation left after churn and idle ($left)" test "$left" = 0
+kill -TERM "${pids[-1]}"
 # eBPF steering (root, 2 workers): every live allocation's client flow is
 # pinned to its worker, and unpinned when the allocation ends.
 pins() {
