@@ -145,16 +145,21 @@ void dtls_close_failed(struct worker *w)
 }
 
 /* A ClientHello from a 5-tuple with no session: a cookie exchange on a
- * throwaway SSL object, or (the cookie is good) a new session. */
+ * throwaway SSL object, or (the cookie is good) a new session. old: the
+ * session this 5-tuple has, replaced only once the new ClientHello's
+ * cookie is good (RFC 6347 §4.2.8: a client that restarted on the same
+ * port; a forged ClientHello cannot end a session without the cookie,
+ * which only the address's owner receives). */
 static void sess_new(struct worker *w, int fd, bool wild, const union tern_addr *local,
-                     const union tern_addr *remote, const uint8_t *data, size_t len)
+                     const union tern_addr *remote, const uint8_t *data, size_t len, struct dtls_sess *old)
 {
 	/* a handshake record, and room for one more handshake */
 	if (len < 13 || data[0] != 22) {
 		w->dtls_dropped++;
 		return;
 	}
-	if (w->dtls_half_open >= DTLS_HALF_OPEN_MAX || w->dtls_live >= w->sh->conn_cap || w->nfree == 0) {
+	if (w->dtls_half_open >= DTLS_HALF_OPEN_MAX ||
+	    (!old && (w->dtls_live >= w->sh->conn_cap || w->nfree == 0))) {
 		w->dtls_refused++;
 		LOG_RL(LOG_INFO,
 		       "worker %u: dtls: ClientHello refused (handshakes or sessions at their limit)", w->id);
@@ -197,6 +202,10 @@ static void sess_new(struct worker *w, int fd, bool wild, const union tern_addr 
 		ERR_clear_error();
 		return;
 	}
+	if (old) {
+		w->dtls_restarts++;
+		sess_close(w, old, false); /* its allocation goes: the client started over */
+	}
 	struct dtls_sess *s = calloc(1, sizeof(*s));
 	if (!s) {
 		SSL_free(ssl);
@@ -238,11 +247,18 @@ void dtls_input(struct worker *w, int fd, bool wild, const union tern_addr *loca
 {
 	struct dtls_sess *s = sess_find(w, local, remote);
 	if (!s) {
-		sess_new(w, fd, wild, local, remote, data, len);
+		sess_new(w, fd, wild, local, remote, data, len, NULL);
 		return;
 	}
 	if (s->failed)
 		return;
+	/* an established session gets a ClientHello of epoch 0 (record type
+	 * 22, epoch bytes 3-4 zero, handshake type 1 at byte 13): the client
+	 * restarted on the same address and port */
+	if (s->hs_done && len > 25 && data[0] == 22 && data[3] == 0 && data[4] == 0 && data[13] == 1) {
+		sess_new(w, fd, wild, local, remote, data, len, s);
+		return;
+	}
 	BIO_write(s->rbio, data, (int)len);
 	if (!s->hs_done) {
 		int rc = SSL_do_handshake(s->ssl);

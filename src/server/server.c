@@ -449,7 +449,7 @@ struct wstats {
 	uint64_t tls_half_open, tls_hs_busy;
 	uint64_t proxy_headers, proxy_local, proxy_bad;
 	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
-	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big;
+	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big, dtls_restarts;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -492,6 +492,7 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->dtls_refused = w->dtls_refused;
 	o->dtls_dropped = w->dtls_dropped;
 	o->dtls_too_big = w->dtls_too_big;
+	o->dtls_restarts = w->dtls_restarts;
 	o->drop_malformed = st->drop_malformed + w->rx_trunc;
 	o->drop_policy = st->drop_policy;
 	o->drop_ratelimit = st->drop_ratelimit;
@@ -582,13 +583,13 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"dtls_half_open\":%llu,\"dtls_handshakes\":%llu,"
 		        "\"dtls_handshake_failures\":%llu,\"dtls_handshake_timeouts\":%llu,"
 		        "\"dtls_hello_verify\":%llu,\"dtls_refused\":%llu,\"dtls_dropped\":%llu,"
-		        "\"dtls_too_big\":%llu}",
+		        "\"dtls_too_big\":%llu,\"dtls_restarts\":%llu}",
 		        (unsigned long long)o.tls_half_open, (unsigned long long)o.tls_hs_busy,
 		        (unsigned long long)o.dtls_live, (unsigned long long)o.dtls_half_open,
 		        (unsigned long long)o.dtls_handshakes, (unsigned long long)o.dtls_hs_fail,
 		        (unsigned long long)o.dtls_hs_timeouts, (unsigned long long)o.dtls_hello_verify,
 		        (unsigned long long)o.dtls_refused, (unsigned long long)o.dtls_dropped,
-		        (unsigned long long)o.dtls_too_big);
+		        (unsigned long long)o.dtls_too_big, (unsigned long long)o.dtls_restarts);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 	        s->steer ? "ebpf" : "hash");

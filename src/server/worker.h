@@ -166,6 +166,7 @@ struct worker {
 	 * messages too long for one record */
 	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
 	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big;
+	uint64_t dtls_restarts; /* sessions replaced by a new handshake from the same 5-tuple */
 	/* PROXY protocol: headers taken (of which LOCAL or without a usable
 	 * address), connections closed for a bad or missing header */
 	uint64_t proxy_headers, proxy_local, proxy_bad;

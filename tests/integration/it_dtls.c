@@ -177,6 +177,45 @@ static void cookies(const struct srv *s)
 	SSL_CTX_free(ctx);
 }
 
+/* A client that loses its session (no close_notify: it crashed or
+ * restarted) and handshakes again from the same address and port: the new
+ * handshake replaces the old session, whose allocation goes (RFC 6347
+ * §4.2.8). A second handshake from another port does not touch it. */
+static void restart(const struct srv *s)
+{
+	union tern_addr port = at_port(&s->addr, s->tls_port);
+	struct turnc a, b, other;
+	struct turnc_tls t = tls_opts();
+	int rc = turnc_open_dtls(&a, &port, &t, WAIT_MS);
+	turnc_set_creds(&a, IT_USER, IT_PASS);
+	rc = rc == 0 ? turnc_allocate(&a, &TURNC_ALLOC_DEFAULT, &r) : rc;
+	if (!tap_check(rc == 0, "restart: a DTLS client allocates (%s)", it_outcome(rc)))
+		return;
+	union tern_addr from = a.local;
+	/* another client, another port: its handshake leaves a's session alone */
+	rc = turnc_open_dtls(&other, &port, &t, WAIT_MS);
+	turnc_set_creds(&other, IT_USER, IT_PASS);
+	rc = rc == 0 ? turnc_allocate(&other, &TURNC_ALLOC_DEFAULT, &r) : rc;
+	tap_check(rc == 486, "restart: a second client of the same user is over quota (%s)", it_outcome(rc));
+	turnc_close(&other);
+	/* a goes away without close_notify; a new session on its port */
+	SSL_set_quiet_shutdown(a.ssl, 1);
+	turnc_close(&a);
+	t.local = &from;
+	rc = turnc_open_dtls(&b, &port, &t, WAIT_MS);
+	tap_check(rc == 0, "restart: a new handshake from the same address and port succeeds (%d)", rc);
+	if (rc != 0)
+		return;
+	turnc_set_creds(&b, IT_USER, IT_PASS);
+	rc = turnc_allocate(&b, &TURNC_ALLOC_DEFAULT, &r);
+	tap_check(rc == 0, "restart: and its Allocate succeeds: the old session and allocation are gone (%s)",
+	          it_outcome(rc));
+	tap_check(it_stats_sum(stats_path, "dtls_restarts") >= 1, "restart: counted (%ld)",
+	          it_stats_sum(stats_path, "dtls_restarts"));
+	turnc_refresh(&b, 0, &r);
+	turnc_close(&b);
+}
+
 int main(int argc, char **argv)
 {
 	struct srv s;
@@ -203,6 +242,7 @@ int main(int argc, char **argv)
 		return tap_done();
 	transports(&s);
 	cookies(&s);
+	restart(&s);
 	int64_t end = it_now_ms() + WAIT_MS;
 	while (it_stats_sum(stats_path, "dtls_sessions") != 0 && it_now_ms() < end)
 		it_sleep_ms(50);

@@ -274,7 +274,7 @@ fail:
 
 int turnc_open_dtls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t, int timeout_ms)
 {
-	int rc = turnc_open(c, server);
+	int rc = t->local ? turnc_open_from(c, server, t->local) : turnc_open(c, server);
 	if (rc < 0)
 		return rc;
 	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
