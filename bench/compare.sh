@@ -6,6 +6,7 @@
 #   bench/compare.sh --topology veth      # client, relay and peer in 3 namespaces joined by veth
 #   bench/compare.sh --smoke              # CI: a few seconds per server, fails on any loss
 #   bench/compare.sh --scenarios churn,idle --servers ternd,coturn   # TCP connections
+#   bench/compare.sh --transport tls --scenarios a,b,churn,churn-resume,idle --servers ternd,coturn
 #   bench/compare.sh --help
 #
 # Method (docs/PERFORMANCE.md says more): each server runs alone, pinned to
@@ -45,6 +46,9 @@ SOURCES=16       # churn/idle: client source addresses (ephemeral ports, per-add
 SERVERS_FILTER=""
 TOPOLOGY=lo
 TRANSPORT=udp
+TLS_PORT=5349 # --transport tls: both servers serve TLS here (tls-listening-port)
+TLS_KEY=ec    # --transport tls: the test certificate's key: ec (P-256) or rsa (2048)
+TLS_MAX=""    # --transport tls: the highest version the clients offer (1.2 or 1.3; default 1.3)
 SERVER_CPU=1
 LOAD_CPU=0
 SMOKE=0
@@ -99,8 +103,17 @@ usage: bench/compare.sh [options]
   --sources K           (churn, idle) client source addresses (default $SOURCES)
   --servers LIST        only these (names as in --list), comma-separated
   --list                print the servers that would run, and exit
-  --transport udp|tcp   how clients reach the relay (default udp); tcp runs ternd and coturn
-                        (peers stay UDP; the floors and pion are UDP only)
+  --transport udp|tcp|tls   how clients reach the relay (default udp); tcp and tls run ternd
+                        and coturn (peers stay UDP; the floors and pion are UDP only). tls:
+                        a test certificate is made (openssl req, in a temporary directory)
+                        and given to both servers; clients use tls-listening-port $TLS_PORT and
+                        every scenario, churn and idle too, runs over TLS. churn-resume =
+                        churnr@--churn-connections: churn whose clients resume their previous
+                        session (tern bench --tls-resume: abbreviated handshakes)
+  --tls-key ec|rsa      --transport tls: key of the test certificate (default $TLS_KEY)
+  --tls-max 1.2|1.3     --transport tls: the highest version the clients offer (default 1.3;
+                        coturn 4.6.1 from Debian 12 serves 1.2 only, ternd 1.3: 1.2 compares
+                        like with like)
   --topology lo|veth    lo: one namespace, loopback; veth: client, relay and peer
                         namespaces joined by veth pairs (default lo)
   --server-cpu N / --load-cpu N   (default $SERVER_CPU / $LOAD_CPU)
@@ -147,6 +160,8 @@ while [ $# -gt 0 ]; do
 	--list) list_only=1 ;;
 	--topology) TOPOLOGY=$2; shift ;;
 	--transport) TRANSPORT=$2; shift ;;
+	--tls-key) TLS_KEY=$2; shift ;;
+	--tls-max) TLS_MAX=$2; shift ;;
 	--server-cpu) SERVER_CPU=$2; shift ;;
 	--load-cpu) LOAD_CPU=$2; shift ;;
 	--smoke) SMOKE=1 ;;
@@ -315,11 +330,11 @@ fi
 servers+=(fwd fwd-gso)
 # --transport tcp: clients reach the relay over TCP; the floors (plain UDP
 # forwarders) and pion's server (UDP listener only here) have no such path
-if [ "$TRANSPORT" = tcp ]; then
+if [ "$TRANSPORT" = tcp ] || [ "$TRANSPORT" = tls ]; then
 	tcp_servers=()
 	for s in "${servers[@]}"; do
 		case "$s" in
-		pion | fwd*) skipped+=("$s (UDP only: --transport tcp)") ;;
+		pion | fwd*) skipped+=("$s (UDP only: --transport $TRANSPORT)") ;;
 		*) tcp_servers+=("$s") ;;
 		esac
 	done
@@ -342,7 +357,9 @@ if [ -n "$SERVERS_FILTER" ]; then
 	servers=("${sel[@]}")
 fi
 [ ${#servers[@]} -gt 0 ] || die "no server to run"
-[ "$TRANSPORT" = udp ] || [ "$TRANSPORT" = tcp ] || die "--transport is udp or tcp, not '$TRANSPORT'"
+case $TRANSPORT in udp | tcp | tls) ;; *) die "--transport is udp, tcp or tls, not '$TRANSPORT'" ;; esac
+case $TLS_KEY in ec | rsa) ;; *) die "--tls-key is ec or rsa" ;; esac
+case $TLS_MAX in "" | 1.2 | 1.3) ;; *) die "--tls-max is 1.2 or 1.3" ;; esac
 
 if [ "$list_only" = 1 ]; then
 	for s in "${servers[@]}"; do echo "$s"; done
@@ -362,15 +379,21 @@ for s in "${_sc[@]}"; do
 	b) scen+=("ow@$PPS_OW") ;;
 	c) scen+=("owgso@0") ;;
 	churn) scen+=("churn@$CHURN_CONNS") ;;
+	churn-resume) scen+=("churnr@$CHURN_CONNS") ;;
 	idle) scen+=("idle@$IDLE_CONNS") ;;
-	rtt@* | ow@* | owgso@* | churn@* | idle@*) [[ ${s#*@} =~ ^[0-9]+$ ]] || die "bad scenario '$s'"; scen+=("$s") ;;
-	*) die "unknown scenario '$s' (a, b, c, churn, idle, rtt@N, ow@N, owgso@N, churn@C, idle@N)" ;;
+	rtt@* | ow@* | owgso@* | churn@* | churnr@* | idle@*) [[ ${s#*@} =~ ^[0-9]+$ ]] || die "bad scenario '$s'"; scen+=("$s") ;;
+	*) die "unknown scenario '$s' (a, b, c, churn, churn-resume, idle, rtt@N, ow@N, owgso@N, churn@C, churnr@C, idle@N)" ;;
 	esac
+done
+for s in "${scen[@]}"; do
+	[[ $s != churnr@* ]] || [ "$TRANSPORT" = tls ] || die "churn-resume resumes TLS sessions: --transport tls"
+	[[ $s != owgso@* ]] || [ "$TRANSPORT" = udp ] || die "scenario c (GSO generator) is UDP only"
 done
 
 # ---- bookkeeping: processes, namespaces, exit trap ---------------------------
 declare -A PIDS=()
 NETNS=()
+TLS_DIR=""
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
@@ -386,6 +409,7 @@ cleanup() {
 	for p in "${!PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	local ns
 	for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+	[ -z "$TLS_DIR" ] || rm -rf "$TLS_DIR"
 	exit $rc
 }
 trap cleanup EXIT
@@ -476,6 +500,23 @@ else
 	CLIENT_SOURCES=$NET_C.10+$SOURCES
 fi
 
+# --transport tls: one self-signed test certificate for every server and run,
+# made here (never a real key), removed on exit
+if [ "$TRANSPORT" = tls ]; then
+	command -v openssl >/dev/null || die "--transport tls needs the openssl command (Debian: openssl)"
+	TLS_DIR=$(mktemp -d /tmp/tern-compare-tls-XXXXXX)
+	if [ "$TLS_KEY" = ec ]; then
+		kopt=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1)
+	else
+		kopt=(-newkey rsa:2048)
+	fi
+	timeout 60 openssl req -x509 "${kopt[@]}" -nodes -days 2 -subj /CN=turn.bench.test \
+		-addext subjectAltName=DNS:turn.bench.test -keyout "$TLS_DIR/key.pem" -out "$TLS_DIR/cert.pem" \
+		>"$TLS_DIR/openssl.log" 2>&1 || die "openssl req failed: $(tail -1 "$TLS_DIR/openssl.log")"
+	# coturn drops privileges only when asked; the files just have to be readable
+	chmod 644 "$TLS_DIR/cert.pem" "$TLS_DIR/key.pem"
+fi
+
 # Keep this script and its short-lived helpers off the server's CPU.
 taskset -pc "$LOAD_CPU" $$ >/dev/null
 
@@ -506,7 +547,7 @@ versions() {
 	M_TOPOLOGY=$TOPOLOGY M_ROUNDS=$ROUNDS M_SECONDS=$SECONDS_RUN M_WARMUP=$WARMUP M_MARGIN=$MARGIN_MS \
 	M_ALLOCS=$ALLOCS M_SIZE=$SIZE M_BURST=$BURST_US M_SCPU=$SERVER_CPU M_LCPU=$LOAD_CPU M_SMOKE=$SMOKE M_RT=$RT \
 	M_CHURN_CONNS=$CHURN_CONNS M_CHURN_RATE=$CHURN_RATE M_CHURN_CLOSE=$CHURN_CLOSE M_IDLE_CONNS=$IDLE_CONNS \
-	M_SOURCES=$SOURCES M_SCEN="${scen[*]}" M_SERVERS="${servers[*]}" M_SKIPPED="$(printf '%s\n' "${skipped[@]}")" \
+	M_SOURCES=$SOURCES M_TRANSPORT=$TRANSPORT M_TLS_KEY=$([ "$TRANSPORT" = tls ] && echo "$TLS_KEY") M_TLS_MAX=$TLS_MAX M_SCEN="${scen[*]}" M_SERVERS="${servers[*]}" M_SKIPPED="$(printf '%s\n' "${skipped[@]}")" \
 	M_VARIANTS="$vf" M_COTURN_MMSG="${COTURN_MMSG_FLAGS# }" M_TERN="$TERN" \
 		python3 "$root/bench/report.py" --meta "$OUT/meta.json"
 }
@@ -586,11 +627,11 @@ udp_errs() {
 }
 
 # ---- one server ---------------------------------------------------------------------
-wait_port() { # NS PORT PID
-	local i
+wait_port() { # NS PORT PID [t: a TCP listener; default UDP]
+	local i proto=${4:-u}
 	for i in $(seq 1 100); do
 		kill -0 "$3" 2>/dev/null || return 1
-		[ -n "$(ip netns exec "$1" ss -Hnlu "sport = :$2" 2>/dev/null)" ] && return 0
+		[ -n "$(ip netns exec "$1" ss -Hnl"$proto" "sport = :$2" 2>/dev/null)" ] && return 0
 		sleep 0.05
 	done
 	return 1
@@ -598,7 +639,7 @@ wait_port() { # NS PORT PID
 
 server_kind() { case $1 in fwd | fwd-*) echo raw ;; *) echo turn ;; esac; }
 # churn and idle: TCP clients that relay nothing
-is_conn_scenario() { case $1 in churn@* | idle@*) return 0 ;; esac; return 1; }
+is_conn_scenario() { case $1 in churn@* | churnr@* | idle@*) return 0 ;; esac; return 1; }
 # the servers that take TURN clients over TCP (the floors and pion's example are UDP only)
 serves_tcp() { case $1 in ternd | ternd-* | coturn | coturn-*) return 0 ;; esac; return 1; }
 SRV_CONNS=0
@@ -615,14 +656,21 @@ start_server() {
 		# churn/idle: the clients come from $SOURCES addresses; ternd's
 		# default of 64 connections per address is for the Internet
 		[ "$SRV_CONNS" = 1 ] && cmd+=(--max-connections-per-ip 100000)
+		[ "$TRANSPORT" = tls ] && cmd+=(--cert "$TLS_DIR/cert.pem" --pkey "$TLS_DIR/key.pem" --tls-listening-port "$TLS_PORT")
 		;;
 	coturn | coturn-mmsg)
-		cmd=(turnserver -n --no-cli --no-tls --no-dtls --no-tcp-relay --relay-threads=1
+		cmd=(turnserver -n --no-cli --no-dtls --no-tcp-relay --relay-threads=1
 			--listening-ip "$LISTEN_IP" --relay-ip "$RELAY_IP" --listening-port "$PORT"
 			--lt-cred-mech --user bench:bench --realm bench.test
 			--pidfile "$OUT/logs/turnserver.pid" --userdb "$OUT/logs/turndb" --log-file "$log.turnserver" --simple-log)
 		[ "$TOPOLOGY" = lo ] && cmd+=(--allow-loopback-peers)
 		[ "$TRANSPORT" = udp ] && [ "$SRV_CONNS" = 0 ] && cmd+=(--no-tcp)
+		# TLS on its tls-listening-port, as ternd; otherwise none
+		if [ "$TRANSPORT" = tls ]; then
+			cmd+=(--cert "$TLS_DIR/cert.pem" --pkey "$TLS_DIR/key.pem" --tls-listening-port "$TLS_PORT")
+		else
+			cmd+=(--no-tls)
+		fi
 		# shellcheck disable=SC2206
 		[ "$name" = coturn-mmsg ] && cmd+=($COTURN_MMSG_FLAGS)
 		;;
@@ -657,6 +705,11 @@ start_server() {
 		stop_pid "$SRV_WRAP" KILL 1
 		return 1
 	fi
+	if [ "$TRANSPORT" = tls ] && ! wait_port "$NS_R" "$TLS_PORT" "$SRV_PID" t; then
+		note "$name did not open its TLS port $TLS_PORT (log: $log)"
+		stop_pid "$SRV_WRAP" KILL 1
+		return 1
+	fi
 }
 
 # run_one ROUND SCENARIO SERVER: appends one JSON line to runs.jsonl
@@ -671,6 +724,7 @@ run_one() {
 	ow) mode=oneway peer_mode=--sink extra=(--burst-us "$BURST_US") ;;
 	owgso) mode=oneway peer_mode=--sink extra=(--gso) ;;
 	churn | idle) mode=$kind ;;
+	churnr) mode=churn ;;
 	esac
 	local ok=true why=""
 	{ [ "$SMOKE" = 1 ] || [ "$RT" = 1 ]; } && QUIET_BUSY=-1 || quiet_gate
@@ -687,10 +741,16 @@ run_one() {
 	if [ "$SRV_CONNS" = 1 ]; then
 		# TCP clients and no peer: nothing is relayed. --server-pid makes the
 		# bench report the server's CPU per cycle (churn) or RSS (idle) itself
-		bcmd=("$TERN" bench "--$kind" --connections "$rate" --sources "$CLIENT_SOURCES"
+		bcmd=("$TERN" bench "--$mode" --connections "$rate" --sources "$CLIENT_SOURCES"
 			--user bench --password bench --seconds "$SECONDS_RUN" --server-pid "$srv_pid")
-		[ "$kind" = churn ] && bcmd+=(--warmup "$WARMUP" --rate "$CHURN_RATE" --close "$CHURN_CLOSE")
-		bcmd+=("$LISTEN_IP:$PORT")
+		[ "$mode" = churn ] && bcmd+=(--warmup "$WARMUP" --rate "$CHURN_RATE" --close "$CHURN_CLOSE")
+		[ "$kind" = churnr ] && bcmd+=(--tls-resume)
+		if [ "$TRANSPORT" = tls ]; then
+			[ -z "$TLS_MAX" ] || bcmd+=(--tls-max "$TLS_MAX")
+			bcmd+=(--transport tls "$LISTEN_IP:$TLS_PORT")
+		else
+			bcmd+=("$LISTEN_IP:$PORT")
+		fi
 	else
 		# shellcheck disable=SC2046
 		start_bg "$log.peer.json" "$log.peer" ip netns exec "$NS_P" taskset -c "$LOAD_CPU" $(rt_prefix 50) \
@@ -705,6 +765,10 @@ run_one() {
 			--peer "$PEER_IP:$PEER_PORT" --peers per-allocation --pps "$rate" --size "$SIZE"
 			--seconds "$SECONDS_RUN" --warmup "$WARMUP" "${extra[@]}" "$LISTEN_IP:$PORT")
 		[ "$TRANSPORT" = tcp ] && bcmd=("${bcmd[@]:0:${#bcmd[@]}-1}" --transport tcp "$LISTEN_IP:$PORT")
+		if [ "$TRANSPORT" = tls ]; then
+			bcmd=("${bcmd[@]:0:${#bcmd[@]}-1}" --transport tls "$LISTEN_IP:$TLS_PORT")
+			[ -z "$TLS_MAX" ] || bcmd=("${bcmd[@]:0:${#bcmd[@]}-1}" --tls-max "$TLS_MAX" "$LISTEN_IP:$TLS_PORT")
+		fi
 	fi
 	echo "${bcmd[*]}" >"$log.bench.cmd"
 

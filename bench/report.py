@@ -20,7 +20,8 @@ inside the measured window:
   busy %        the server core's non-idle share (/proc/stat), softirq included
   core µs/dgram busy fraction / relayed datagrams per second (counts softirq work
                 that the kernel charged to no process)
-churn runs (TCP clients: connect, Allocate, Refresh 0, close):
+churn runs (TCP or TLS clients: connect, Allocate, Refresh 0, close; churnr: TLS
+sessions resumed):
   cycles/s      the bench's cycle_rate: connections completed per second
   µs/conn       CPU / cycles per second; conn/s per core = 1e6 / µs/conn
 idle runs (TCP connections each holding an allocation):
@@ -113,7 +114,8 @@ def conn_metrics(r, b, m):
     m.update({k: None for k in ("delivered", "sent", "received", "loss", "rtt_p50_us", "rtt_p99_us",
                                 "rtt_p999_us", "relayed", "sent_rate", "us_dgram", "us_rt", "core_us_dgram",
                                 "softirq", "us_conn", "cycle_p50_us", "cycle_p99_us", "failures",
-                                "held", "rss_before", "rss_after", "rss_b_conn", "setup_rate", "client_us")})
+                                "held", "rss_before", "rss_after", "rss_b_conn", "setup_rate", "client_us",
+                                "resumed")})
     m["conn"] = True
     m["errors"] = num(b.get("errors"))
     m["failures"] = num(b.get("failures"))
@@ -127,6 +129,8 @@ def conn_metrics(r, b, m):
         m["loss"] = num(b.get("failure_ratio"))
         m["us_conn"] = m["cpu"] * 1e6 / rate if m["cpu"] is not None and rate else None
         m["client_us"] = num(b.get("client_cpu_us_per_cycle"))
+        full, res = num(b.get("tls_full_handshakes")), num(b.get("tls_resumed_handshakes"))
+        m["resumed"] = res / (full + res) if full is not None and res is not None and full + res else None
     else:
         m["held"] = num(b.get("held_at_end"))
         m["rss_before"] = num(b.get("server_rss_kb_before"))
@@ -194,6 +198,27 @@ def fmt(v, nd=2, pct=False):
 def scen_title(s, meta):
     kind, _, rate = s.partition("@")
     rate = int(rate or 0)
+    tr = (meta.get("transport") or "udp").upper()
+    if tr == "TLS":
+        key = {"ec": "ECDSA P-256", "rsa": "RSA 2048"}.get(meta.get("tls_key"), "?")
+        tr = f"TLS ({key} test certificate{', clients offer TLS ' + meta['tls_max'] + ' at most' if meta.get('tls_max') else ''})"
+    conn_tr = tr if tr.startswith("TLS") else "TCP"
+    if kind in ("rtt", "ow") and tr != "UDP":
+        return scen_title_dgram(kind, rate, meta) + f"; clients over {tr}"
+    if kind == "churnr":
+        cr = meta.get("churn_rate") or 0
+        load = f"at most {cr:,} cycles/s" if cr else "closed loop"
+        return (f"connection churn with TLS session resumption: {rate:,} {conn_tr} clients from "
+                f"{meta.get('sources')} addresses, each connect (resuming its previous session's ticket), "
+                f"Allocate (401 + credentials), Refresh 0, close ({meta.get('churn_close')}); {load}")
+    if kind == "churn" and conn_tr != "TCP":
+        return scen_title_dgram(kind, rate, meta).replace("TCP clients", f"{conn_tr} clients (full handshakes)")
+    if kind == "idle" and conn_tr != "TCP":
+        return scen_title_dgram(kind, rate, meta).replace("TCP connections", f"{conn_tr} connections")
+    return scen_title_dgram(kind, rate, meta)
+
+
+def scen_title_dgram(kind, rate, meta):
     if kind == "rtt":
         return f"round trips at {rate:,} rt/s offered, {meta.get('allocations')} allocations, {meta.get('size')} B"
     if kind == "ow":
@@ -289,8 +314,8 @@ def report(d, smoke):
     passed = 0
     for sc in scens:
         kind = sc.partition("@")[0]
-        if kind in ("churn", "idle"):
-            conn_table(p, sc, kind, meta, servers, by, smoke, failures)
+        if kind in ("churn", "churnr", "idle"):
+            conn_table(p, sc, "churn" if kind == "churnr" else kind, meta, servers, by, smoke, failures)
             continue
         rtt = kind == "rtt"
         maxrate = kind == "owgso"
@@ -377,7 +402,7 @@ def conn_table(p, sc, kind, meta, servers, by, smoke, failures):
         rows[s] = {"n": len(good), "of": len(ms),
                    "disturbed": sum(1 for m in good if (disturb(m) or 0) > DISTURBED)}
         for k in ("delivered", "loss", "cycle_p50_us", "cycle_p99_us", "us_conn", "busy", "cpu", "wait",
-                  "held", "rss_before", "rss_after", "rss_b_conn", "setup_rate", "client_us"):
+                  "held", "rss_before", "rss_after", "rss_b_conn", "setup_rate", "client_us", "resumed"):
             rows[s][k] = med(m[k] for m in good)
         if smoke:
             for m, r in zip(ms, rs):
@@ -393,6 +418,8 @@ def conn_table(p, sc, kind, meta, servers, by, smoke, failures):
         hdr = ["server", "runs", "cycles/s", "failed %", "cycle p50 ms", "cycle p99 ms", "CPU µs/conn",
                "conn/s per core", "server CPU %", "wait %", "bench µs/conn", "CPU x coturn",
                "conn/s per core x coturn"]
+        if meta.get("transport") == "tls":
+            hdr += ["TLS resumed %"]
     else:
         hdr = ["server", "runs", "held", "RSS before MB", "RSS after MB", "RSS B/conn", "x coturn",
                "setup Allocates/s"]
@@ -409,6 +436,8 @@ def conn_table(p, sc, kind, meta, servers, by, smoke, failures):
                      fmt(per_core, 0), fmt(x["cpu"], 1, pct=True), fmt(x["wait"], 1, pct=True),
                      fmt(x["client_us"], 1), fmt(ratio(x["us_conn"], base.get("us_conn"))),
                      fmt(ratio(per_core, base_core))]
+            if meta.get("transport") == "tls":
+                cells += [fmt(x["resumed"], 1, pct=True)]
         else:
             mb = (lambda v: v / 1024 if v is not None else None)
             cells = [s, runs_cell, fmt(x["held"], 0), fmt(mb(x["rss_before"]), 1), fmt(mb(x["rss_after"]), 1),
@@ -432,7 +461,8 @@ def line_summary(path):
         parts.append(f"{fmt(m['delivered'], 0)} cycles/s, {fmt(m['failures'], 0)} failed, "
                      f"p50 {fmt((m['cycle_p50_us'] or 0) / 1e3)} ms, cpu {fmt(m['us_conn'], 1)} µs/conn "
                      f"(server {fmt(m['cpu'], 1, pct=True)}% of a core; wait {fmt(m['wait'], 1, pct=True)}%; "
-                     f"bench {fmt(m['client_us'], 1)} µs/conn)")
+                     f"bench {fmt(m['client_us'], 1)} µs/conn)"
+                     + (f" TLS resumed {fmt(m['resumed'], 1, pct=True)}%" if m.get("resumed") is not None else ""))
         print("compare: " + " ".join(parts), file=sys.stderr)
         return
     if r.get("mode") == "idle":
@@ -482,6 +512,7 @@ def write_meta(path):
         "churn_connections": int(e.get("M_CHURN_CONNS", 0)), "churn_rate": int(e.get("M_CHURN_RATE", 0)),
         "churn_close": e.get("M_CHURN_CLOSE"), "idle_connections": int(e.get("M_IDLE_CONNS", 0)),
         "sources": int(e.get("M_SOURCES", 0)),
+        "transport": e.get("M_TRANSPORT") or "udp", "tls_key": e.get("M_TLS_KEY") or None, "tls_max": e.get("M_TLS_MAX") or None,
         "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
     }
     with open(path, "w") as f:

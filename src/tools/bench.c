@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/ssl.h>
 
 #include "auth/auth.h"
 #include "net/udp.h"
@@ -40,7 +41,7 @@ static void bench_usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: tern bench [options] SERVER       (SERVER = ip or ip:port, default port 3478)\n"
-	    "       tern bench (--churn | --idle) [--connections C] [options] SERVER   (TCP connections)\n"
+	    "       tern bench (--churn | --idle) [--connections C] [options] SERVER   (TCP or TLS)\n"
 	    "       tern bench peer --listen ADDR:PORT (--echo | --sink) [--count N] [--seconds S]\n"
 	    "\n"
 	    "Allocations and credentials:\n"
@@ -66,8 +67,13 @@ static void bench_usage(FILE *f)
 	    "  --sizes B1,B2,...   payload sizes used round-robin (at most %d)\n"
 	    "  --burst-us U        send what is due every U microseconds as one burst (default: even)\n"
 	    "  --gso               send runs of same-size datagrams as UDP_SEGMENT messages\n"
-	    "  --transport udp|tcp how clients reach the server (default udp); tcp: one connection per\n"
-	    "                      allocation, padded ChannelData (peers stay UDP)\n"
+	    "  --transport udp|tcp|tls  how clients reach the server (default udp); tcp: one connection\n"
+	    "                      per allocation, padded ChannelData (peers stay UDP); tls: the same\n"
+	    "                      over TLS, one record per frame\n"
+	    "  --tls-ca FILE       tls: verify the server's certificate against these CAs (default: no\n"
+	    "                      verification)\n"
+	    "  --tls-sni NAME      tls: send this server name (and verify it with --tls-ca)\n"
+	    "  --tls-max 1.2|1.3   tls: the highest version offered (default 1.3)\n"
 	    "  --threads T         generator threads; allocations are split over them (default 1)\n"
 	    "  --live / --quiet    force / suppress the once-a-second line (default: on a terminal)\n"
 	    "\n"
@@ -86,6 +92,8 @@ static void bench_usage(FILE *f)
 	    "                      starts again as soon as its cycle ends)\n"
 	    "  --timeout S         limit of one cycle or setup (default 5)\n"
 	    "  --window W          idle: setups in flight at most (default 256)\n"
+	    "  --tls-resume        churn over TLS: each client resumes the session (ticket) of its\n"
+	    "                      previous connection: abbreviated handshakes\n"
 	    "  --server-pid PID    report this process's CPU time per cycle (churn) or VmRSS per\n"
 	    "                      connection (idle)\n"
 	    "  ternd allows 64 connections per source address by default: start it with\n"
@@ -242,7 +250,7 @@ static void print_report(const struct bench_cfg *cfg, const struct report *r)
 	                          : "channel");
 	for (unsigned i = 0; i < cfg->nsizes; i++)
 		printf("%s%u", i ? "," : "", cfg->sizes[i]);
-	printf("],\"client_transport\":\"%s\"", cfg->tcp ? "tcp" : "udp");
+	printf("],\"client_transport\":\"%s\"", cfg->tls ? "tls" : cfg->tcp ? "tcp" : "udp");
 	printf(",\"threads\":%u,\"warmup\":%.3f,\"burst_us\":%u,\"gso\":%s,\"sent_rate\":%.1f", cfg->threads,
 	       cfg->warmup, cfg->burst_us, cfg->gso ? "true" : "false",
 	       r->seconds > 0 ? (double)r->sent / r->seconds : 0.0);
@@ -406,7 +414,11 @@ static int conn_mode_check(struct bench_cfg *cfg, bool transport_given, bool dat
 		return 2;
 	}
 	if (transport_given && !cfg->tcp) {
-		fprintf(stderr, "tern bench: %s runs over TCP (--transport tcp)\n", mode);
+		fprintf(stderr, "tern bench: %s runs over TCP or TLS (--transport tcp|tls)\n", mode);
+		return 2;
+	}
+	if (cfg->tls_resume && (!cfg->tls || cfg->kind != BENCH_CHURN)) {
+		fprintf(stderr, "tern bench: --tls-resume goes with --churn --transport tls\n");
 		return 2;
 	}
 	if (!secret && (!user || !password)) {
@@ -443,7 +455,7 @@ static int conn_mode_check(struct bench_cfg *cfg, bool transport_given, bool dat
 		}
 	}
 	cfg->tcp = true;
-	cfg->xprt = &bench_xprt_tcp;
+	cfg->xprt = cfg->tls ? &bench_xprt_tls : &bench_xprt_tcp;
 	return 0;
 }
 
@@ -483,7 +495,12 @@ static int flood_check(struct bench_cfg *cfg, const char *user, const char *pass
 		return 2;
 	}
 	if (cfg->tcp && (cfg->gso || cfg->raw)) {
-		fprintf(stderr, "tern bench: --transport tcp: no --gso or --raw (those are UDP)\n");
+		fprintf(stderr, "tern bench: --transport %s: no --gso or --raw (those are UDP)\n",
+		        cfg->tls ? "tls" : "tcp");
+		return 2;
+	}
+	if (cfg->tls_resume) {
+		fprintf(stderr, "tern bench: --tls-resume goes with --churn --transport tls\n");
 		return 2;
 	}
 	if (cfg->gso && !udp_probe_gso()) {
@@ -526,7 +543,11 @@ int cmd_bench(int argc, char **argv)
 		O_RATE,
 		O_TIMEOUT,
 		O_WINDOW,
-		O_SPID
+		O_SPID,
+		O_TLS_CA,
+		O_TLS_SNI,
+		O_TLS_RESUME,
+		O_TLS_MAX
 	};
 	static const struct option opts[] = {
 	    {"allocations", required_argument, NULL, O_ALLOC},
@@ -560,6 +581,10 @@ int cmd_bench(int argc, char **argv)
 	    {"timeout", required_argument, NULL, O_TIMEOUT},
 	    {"window", required_argument, NULL, O_WINDOW},
 	    {"server-pid", required_argument, NULL, O_SPID},
+	    {"tls-ca", required_argument, NULL, O_TLS_CA},
+	    {"tls-sni", required_argument, NULL, O_TLS_SNI},
+	    {"tls-resume", no_argument, NULL, O_TLS_RESUME},
+	    {"tls-max", required_argument, NULL, O_TLS_MAX},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -664,8 +689,11 @@ int cmd_bench(int argc, char **argv)
 			break;
 		case O_TRANSPORT:
 			transport_given = true;
+			cfg.tcp = cfg.tls = false;
 			if (strcmp(optarg, "tcp") == 0)
 				cfg.tcp = true;
+			else if (strcmp(optarg, "tls") == 0)
+				cfg.tcp = cfg.tls = true;
 			else if (strcmp(optarg, "udp") != 0)
 				bad = -1;
 			break;
@@ -710,6 +738,23 @@ int cmd_bench(int argc, char **argv)
 		case O_SPID:
 			bad = parse_uint(optarg, 1, 0x7fffffff, &pid_arg);
 			cfg.server_pid = pid_arg;
+			break;
+		case O_TLS_CA:
+			cfg.tls_ca = optarg;
+			break;
+		case O_TLS_SNI:
+			cfg.tls_sni = optarg;
+			break;
+		case O_TLS_RESUME:
+			cfg.tls_resume = true;
+			break;
+		case O_TLS_MAX:
+			if (strcmp(optarg, "1.2") == 0)
+				cfg.tls_max = TLS1_2_VERSION;
+			else if (strcmp(optarg, "1.3") == 0)
+				cfg.tls_max = TLS1_3_VERSION;
+			else
+				bad = -EINVAL;
 			break;
 		case 'h':
 			bench_usage(stdout);
@@ -756,6 +801,12 @@ int cmd_bench(int argc, char **argv)
 	                                                    user, password, secret);
 	if (chk)
 		return chk;
+	if ((cfg.tls_ca || cfg.tls_sni || cfg.tls_max) && !cfg.tls) {
+		fprintf(stderr, "tern bench: --tls-ca, --tls-sni and --tls-max go with --transport tls\n");
+		return 2;
+	}
+	if (cfg.tls && bench_tls_init(&cfg) < 0)
+		return 1;
 	if (cfg.kind == BENCH_FLOOD && (cfg.nsources || cfg.server_pid || cfg.rate > 0)) {
 		fprintf(stderr, "tern bench: --sources, --rate and --server-pid go with --churn or --idle\n");
 		return 2;
@@ -797,5 +848,7 @@ int cmd_bench(int argc, char **argv)
 		ret = bench_churn_run(&cfg);
 	}
 	OPENSSL_cleanse(rest_pass, sizeof(rest_pass));
+	if (cfg.tls_ctx)
+		SSL_CTX_free(cfg.tls_ctx);
 	return ret;
 }

@@ -216,6 +216,18 @@ static int send_req(struct cthread *t, struct cconn *c, uint16_t method, uint32_
 	return flush_out(t, c);
 }
 
+/* A TLS handshake completed: full or abbreviated (a session resumed). */
+static void tls_count(struct cthread *t, struct cconn *c)
+{
+	if (!c->x.tls)
+		return;
+	t->st.tls_version = c->x.version;
+	if (c->x.resumed)
+		t->st.tls_resumed++;
+	else
+		t->st.tls_full++;
+}
+
 static void start(struct cthread *t, struct cconn *c, uint64_t now)
 {
 	const struct bench_cfg *cfg = t->cfg;
@@ -241,6 +253,8 @@ static void start(struct cthread *t, struct cconn *c, uint64_t now)
 	uint32_t want = 0;
 	r = cfg->xprt->ready(&c->x, &want);
 	c->up = r == 1;
+	if (c->up)
+		tls_count(t, c);
 	if (r == 0 && (want & EPOLLOUT)) {
 		c->want_out = true;
 		r = watch(t, c, EPOLL_CTL_MOD);
@@ -388,6 +402,7 @@ static void on_event(struct cthread *t, struct cconn *c, uint32_t events, uint64
 			return;
 		}
 		c->up = true;
+		tls_count(t, c);
 		events |= EPOLLOUT; /* write what waited for the transport */
 	}
 	if ((events & (EPOLLOUT | EPOLLERR)) && c->out_off < c->out_len) {
@@ -754,6 +769,9 @@ int bench_churn_run(const struct bench_cfg *cfg)
 			c->x.fd = -1;
 			c->a.index = i;
 			c->a.fd = -1;
+			c->x.ctx = cfg->tls_ctx;
+			c->x.sni = cfg->tls_sni;
+			c->x.resume = cfg->tls_resume;
 			/* the relayed address in the server's family (RFC 8656 §7.1:
 			 * REQUESTED-ADDRESS-FAMILY only for IPv6) */
 			c->a.peer.sa.sa_family = cfg->server.sa.sa_family;
@@ -823,6 +841,9 @@ int bench_churn_run(const struct bench_cfg *cfg)
 		ret = sum->established == cfg->connections && !sum->dropped ? 0 : 1;
 	}
 out:
+	if (conns)
+		for (unsigned i = 0; i < cfg->connections; i++)
+			bench_tls_forget(&conns[i].x);
 	free(th);
 	free(conns);
 	free(pend);

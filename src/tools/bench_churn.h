@@ -39,7 +39,9 @@ struct cstats {
 	uint64_t codes_other;
 	uint64_t connects, wakeups, starts_missed;
 	uint64_t established, refreshes, refresh_errors, dropped; /* idle */
-	struct hist lat; /* churn: measured cycles; idle: setups, ns */
+	uint64_t tls_full, tls_resumed; /* TLS handshakes completed, by kind (all phases) */
+	const char *tls_version;        /* of the last one ("TLSv1.3") */
+	struct hist lat;                /* churn: measured cycles; idle: setups, ns */
 };
 
 /* Samples of the measured window (thread 0 takes them). */

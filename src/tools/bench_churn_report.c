@@ -26,6 +26,17 @@ void churn_count_code(struct cstats *st, int code)
 	}
 }
 
+/* TLS: handshakes by kind, over the whole run (warm-up included) */
+static void json_tls(const struct bench_cfg *cfg, const struct cstats *st)
+{
+	if (cfg->tls)
+		printf(",\"tls_resume\":%s,\"tls_full_handshakes\":%" PRIu64
+		       ",\"tls_resumed_handshakes\":%" PRIu64,
+		       cfg->tls_resume ? "true" : "false", st->tls_full, st->tls_resumed);
+	if (cfg->tls && st->tls_version)
+		printf(",\"tls_version\":\"%s\"", st->tls_version);
+}
+
 static void json_lat(const char *name, const struct hist *h, double q)
 {
 	if (h->count)
@@ -92,6 +103,7 @@ void churn_print(const struct bench_cfg *cfg, const struct churn_samples *smp, c
 	       ",\"wakeups\":%" PRIu64,
 	       st->warm_cycles, st->warm_failures, st->late_cycles, st->late_failures, st->starts_missed,
 	       st->connects, st->wakeups);
+	json_tls(cfg, st);
 	printf(",\"client_cpu_s\":%.3f,\"client_cpu_us_per_cycle\":", cli_s);
 	if (st->cycles)
 		printf("%.2f", cli_s * 1e6 / (double)st->cycles);
@@ -133,6 +145,7 @@ void churn_print_idle(const struct bench_cfg *cfg, const struct churn_samples *s
 	       "\",\"sources\":%u,\"window\":%u,\"timeout\":%.3f,\"connects\":%" PRIu64,
 	       st->refreshes, st->refresh_errors, st->dropped, cfg->run, cfg->nsources, cfg->window,
 	       cfg->timeout, st->connects);
+	json_tls(cfg, st);
 	if (cfg->server_pid > 0) {
 		const long *k = smp->rss_kb;
 		uint64_t held = st->established - st->dropped;
@@ -170,5 +183,9 @@ void churn_stats_add(struct cstats *dst, const struct cstats *s)
 	dst->refreshes += s->refreshes;
 	dst->refresh_errors += s->refresh_errors;
 	dst->dropped += s->dropped;
+	dst->tls_full += s->tls_full;
+	dst->tls_resumed += s->tls_resumed;
+	if (s->tls_version)
+		dst->tls_version = s->tls_version;
 	hist_merge(&dst->lat, &s->lat);
 }

@@ -149,6 +149,9 @@ static void msg_set(struct flood *f, unsigned m, unsigned iov0, unsigned niov, u
 		udp_msg_gso(h, &f->ctl[m], (uint16_t)seg);
 }
 
+static void send_tls(struct bench_thread *th, struct flood *f, struct bench_alloc *a, unsigned n,
+                     uint8_t phase);
+
 /* TCP: the frames in iov[0..n) as one stream write. What the kernel does
  * not take is kept whole in a->pend (the stream must stay framed) and sent
  * first next time; while any is pending, new frames are not sent (counted
@@ -168,6 +171,10 @@ static void send_stream(struct bench_thread *th, struct flood *f, struct bench_a
 			st->send_blocked += n;
 			return;
 		}
+	}
+	if (a->ssl) {
+		send_tls(th, f, a, n, phase);
+		return;
 	}
 	struct msghdr mh = {.msg_iov = f->iov, .msg_iovlen = n};
 	size_t total = 0;
@@ -198,6 +205,38 @@ static void send_stream(struct bench_thread *th, struct flood *f, struct bench_a
 		a->plen += l - skip;
 		skip = 0;
 	}
+}
+
+/* TLS (nothing pending): each frame in iov[0..n) becomes one record, as
+ * a TURN client over TLS writes them (coturn's client reads one message
+ * per record); the burst's records leave in one send, and what the kernel
+ * does not take stays in a->pend, sent before anything new. */
+static void send_tls(struct bench_thread *th, struct flood *f, struct bench_alloc *a, unsigned n,
+                     uint8_t phase)
+{
+	struct bench_stats *st = &th->st;
+	unsigned sealed = 0;
+	for (unsigned k = 0; k < n; k++) {
+		if (bench_tls_seal(a->ssl, f->iov[k].iov_base, f->iov[k].iov_len, a->pend, &a->plen,
+		                   BENCH_PEND_BUF) < 0)
+			break;
+		sealed++;
+	}
+	if (sealed < n)
+		st->send_failed += n - sealed;
+	if (phase == BENCH_PHASE_MEAS)
+		st->sent += sealed;
+	else
+		st->sent_warm += sealed;
+	ssize_t r = send(a->fd, a->pend, a->plen, MSG_DONTWAIT | MSG_NOSIGNAL);
+	st->send_calls++;
+	if (r < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK)
+			st->send_failed++;
+		return;
+	}
+	memmove(a->pend, a->pend + r, a->plen - (size_t)r);
+	a->plen -= (size_t)r;
 }
 
 /* Send `count` datagrams on allocation a. */
@@ -333,11 +372,24 @@ static void on_datagram(struct bench_thread *th, struct flood *f, struct bench_a
 static void drain_stream(struct bench_thread *th, struct flood *f, struct bench_alloc *a)
 {
 	for (unsigned b = 0; b < RX_BUDGET; b++) {
-		ssize_t n = recv(a->fd, a->sbuf + a->slen, BENCH_STREAM_BUF - a->slen, MSG_DONTWAIT);
-		if (n <= 0) {
-			if (n == 0 || (errno != EAGAIN && errno != EINTR))
-				th->st.recv_errors++;
-			return;
+		ssize_t n;
+		if (a->ssl) {
+			/* read-ahead keeps what the kernel had: read until the SSL
+			 * has nothing left, or epoll would not report it again */
+			n = bench_tls_read(a->ssl, a->sbuf + a->slen, BENCH_STREAM_BUF - a->slen);
+			if (n <= 0) {
+				if (n != -EAGAIN)
+					th->st.recv_errors++;
+				return;
+			}
+			b = 0;
+		} else {
+			n = recv(a->fd, a->sbuf + a->slen, BENCH_STREAM_BUF - a->slen, MSG_DONTWAIT);
+			if (n <= 0) {
+				if (n == 0 || (errno != EAGAIN && errno != EINTR))
+					th->st.recv_errors++;
+				return;
+			}
 		}
 		a->slen += (size_t)n;
 		uint64_t now = bench_now_ns();

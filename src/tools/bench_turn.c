@@ -169,13 +169,57 @@ static ssize_t stream_frame(struct bench_alloc *a, uint8_t *resp)
 			a->slen -= (size_t)fl;
 			return (ssize_t)n;
 		}
-		ssize_t r = recv(a->fd, a->sbuf + a->slen, BENCH_STREAM_BUF - a->slen, MSG_DONTWAIT);
-		if (r == 0)
-			return -ECONNRESET;
-		if (r < 0)
-			return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		ssize_t r;
+		if (a->ssl) {
+			r = bench_tls_read(a->ssl, a->sbuf + a->slen, BENCH_STREAM_BUF - a->slen);
+			if (r == -EAGAIN)
+				return 0;
+			if (r <= 0)
+				return r ? r : -ECONNRESET;
+		} else {
+			r = recv(a->fd, a->sbuf + a->slen, BENCH_STREAM_BUF - a->slen, MSG_DONTWAIT);
+			if (r == 0)
+				return -ECONNRESET;
+			if (r < 0)
+				return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		}
 		a->slen += (size_t)r;
 	}
+}
+
+/* TLS: req as one record, behind what is already pending; as much as
+ * the socket takes now. 0, or -errno. */
+static int tls_queue(struct bench_alloc *a, const uint8_t *req, size_t len)
+{
+	int r = bench_tls_seal(a->ssl, req, len, a->pend, &a->plen, BENCH_PEND_BUF);
+	if (r < 0)
+		return r;
+	ssize_t n = send(a->fd, a->pend, a->plen, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	memmove(a->pend, a->pend + n, a->plen - (size_t)n);
+	a->plen -= (size_t)n;
+	return 0;
+}
+
+/* TLS, during setup: the request written whole (at most 1 s). */
+static int tls_send_req(struct bench_alloc *a, const uint8_t *req, size_t len)
+{
+	int r = tls_queue(a, req, len);
+	for (int64_t end = now_ms() + 1000; r == 0 && a->plen;) {
+		int64_t left = end - now_ms();
+		struct pollfd p = {.fd = a->fd, .events = POLLOUT};
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+			return -ETIMEDOUT;
+		ssize_t n = send(a->fd, a->pend, a->plen, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		if (n > 0) {
+			memmove(a->pend, a->pend + n, a->plen - (size_t)n);
+			a->plen -= (size_t)n;
+		}
+	}
+	return r;
 }
 
 static int exchange(struct bench_alloc *a, bool tcp, const uint8_t *req, size_t len, const uint8_t *txid,
@@ -189,7 +233,11 @@ static int exchange(struct bench_alloc *a, bool tcp, const uint8_t *req, size_t 
 		tries = 1;
 	}
 	for (int t = 0; t < tries; t++, rto *= 2) {
-		if (send(fd, req, len, MSG_NOSIGNAL) < 0) {
+		if (a->ssl) {
+			int r = tls_send_req(a, req, len);
+			if (r < 0)
+				return r;
+		} else if (send(fd, req, len, MSG_NOSIGNAL) < 0) {
 			if (errno == ECONNREFUSED)
 				refused = true;
 			else if (errno != EAGAIN && errno != EINTR)
@@ -316,6 +364,13 @@ int bench_setup(const struct bench_cfg *cfg, struct bench_alloc *a)
 		fprintf(stderr, "tern bench: allocation %u: connect: %s\n", a->index, strerror(-r));
 		return r;
 	}
+	/* RFC 8656 §3.1 (TURN over TLS): the handshake first, on the
+	 * still-blocking socket, bounded like a transaction */
+	if (cfg->tls) {
+		r = bench_tls_handshake(cfg, a->fd, a->index, RTO_MS * ((1 << TRIES) - 1), &a->ssl);
+		if (r < 0)
+			return r;
+	}
 	if (cfg->tcp)
 		fcntl(a->fd, F_SETFL, fcntl(a->fd, F_GETFL) | O_NONBLOCK);
 	if (cfg->raw)
@@ -381,7 +436,10 @@ static void maint_send(const struct bench_cfg *cfg, struct bench_alloc *a, unsig
 		random_txid(a->maint_txid[k]);
 		int len = bench_build_req(cfg, a, method, cfg->lifetime ? cfg->lifetime : 600,
 		                          a->maint_txid[k], req, sizeof(req));
-		if (len < 0 || send(a->fd, req, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		if (len < 0)
+			st->maint_errors++;
+		else if (a->ssl ? tls_queue(a, req, (size_t)len) < 0
+		                : send(a->fd, req, (size_t)len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
 			st->maint_errors++;
 	}
 }
@@ -452,6 +510,9 @@ void bench_teardown(const struct bench_cfg *cfg, struct bench_alloc *a)
 	 * can follow each other without exhausting a small port range. */
 	if (!cfg->raw && a->relayed.sa.sa_family)
 		(void)transact(cfg, a, TURN_REFRESH, 0, 50, 2, resp, &m);
+	if (a->ssl)
+		bench_tls_free(a->ssl);
+	a->ssl = NULL;
 	close(a->fd);
 	a->fd = -1;
 	free(a->sbuf);

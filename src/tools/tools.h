@@ -95,7 +95,15 @@ struct bench_cfg {
 	unsigned allocations;
 	bool peers_shared;
 	bool indications, raw, gso, live;
-	bool tcp; /* --transport tcp: each allocation over its own TCP connection */
+	bool tcp; /* --transport tcp or tls: each allocation over its own TCP connection */
+	bool tls; /* --transport tls: TLS over that connection (tcp is set too) */
+	/* --transport tls: the client SSL_CTX (bench_tls_init), the CA file to
+	 * verify the server against (NULL: no verification), the SNI name
+	 * (NULL: none), and --tls-resume (churn: resume an earlier session) */
+	void *tls_ctx;
+	const char *tls_ca, *tls_sni;
+	bool tls_resume;
+	int tls_max; /* --tls-max: highest version offered (TLS1_2_VERSION...; 0: 1.3) */
 	unsigned threads;
 	/* credentials as sent (REST ones already derived) */
 	const char *username, *password;
@@ -147,6 +155,10 @@ struct bench_alloc {
 	 * tail of a frame the kernel did not take (sent before anything new) */
 	uint8_t *sbuf, *pend;
 	size_t slen, plen;
+	/* --transport tls: the connection's SSL (its writes go to a memory BIO
+	 * and leave through pend, so a burst's records still leave in one
+	 * send) */
+	void *ssl;
 	uint8_t maint_txid[2][12];
 };
 
@@ -230,7 +242,14 @@ void bench_teardown(const struct bench_cfg *cfg, struct bench_alloc *a);
  * `tls` and its handshake in ready(). Every operation is non-blocking. */
 struct bench_xconn {
 	int fd;
-	void *tls; /* the transport's own state (NULL for TCP) */
+	void *tls; /* the transport's own state (NULL for TCP): an SSL */
+	/* TLS: the SSL_CTX; the session to resume (kept across close when
+	 * resume is set: the latest resumable one); whether the last
+	 * handshake resumed one */
+	void *ctx, *sess;
+	const char *sni;     /* NULL: no SNI */
+	const char *version; /* of the last handshake ("TLSv1.3"), NULL before */
+	bool resume, resumed;
 };
 
 struct bench_xprt {
@@ -254,6 +273,29 @@ struct bench_xprt {
 };
 
 extern const struct bench_xprt bench_xprt_tcp;
+/* TLS over the same socket: ready() runs the handshake (non-blocking);
+ * each send() is one SSL_write, so one TLS record per frame as coturn's
+ * clients expect; recv() returns decrypted bytes. */
+extern const struct bench_xprt bench_xprt_tls;
+
+/* --transport tls: make cfg->tls_ctx (TLS 1.2 and 1.3, verification
+ * against cfg->tls_ca or none). idle: buffers are released between
+ * reads (many connections held). 0 or -1 (one line printed). */
+int bench_tls_init(struct bench_cfg *cfg);
+/* Free the session a connection kept for resumption. */
+void bench_tls_forget(struct bench_xconn *x);
+
+/* The datagram modes over TLS (bench_turn.c, bench_flood.c): a blocking
+ * handshake on fd (connected, blocking; at most timeout_ms) whose SSL then
+ * writes into a memory BIO: *ssl, 0 or -errno / -EPROTO (a line printed
+ * with the reason). */
+int bench_tls_handshake(const struct bench_cfg *cfg, int fd, unsigned index, int timeout_ms, void **ssl);
+/* Encrypt buf as one TLS record and append the ciphertext to
+ * pend[*plen..cap): 0, -ENOSPC (nothing appended), -EPROTO. */
+int bench_tls_seal(void *ssl, const void *buf, size_t len, uint8_t *pend, size_t *plen, size_t cap);
+/* Decrypted bytes into buf: > 0, 0 at the server's close, -EAGAIN, -errno. */
+ssize_t bench_tls_read(void *ssl, void *buf, size_t cap);
+void bench_tls_free(void *ssl);
 
 /* The whole --churn or --idle run (cfg->kind): connections, the report
  * (one JSON line on stdout). Returns the exit status. */

@@ -81,6 +81,38 @@ d=json.load(sys.stdin); print(d["allocations_total"] + sum(x["tcp_connections"] 
 done
 check "stats: no connection or allocation left after churn and idle ($left)" test "$left" = 0
 kill -TERM "${pids[-1]}"
+# The same over TLS (bench --transport tls): a test certificate made here,
+# a ternd serving TLS on its tls-listening-port, relaying, churn with
+# resumed sessions, and idle connections.
+timeout 10 tail --pid="${pids[-1]}" -f /dev/null # its ports are used again below
+if command -v openssl >/dev/null; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=it.test \
+		-addext subjectAltName=DNS:it.test -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1
+	"$ternd" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 --listening-port $((base + 44)) \
+		--tls-listening-port $((base + 45)) --cert "$tmp/cert.pem" --pkey "$tmp/key.pem" \
+		--min-port $((base + 46)) --max-port $((base + 63)) --realm it.test --user it:it-pass --workers 1 \
+		--allow-loopback-peers >"$tmp/ternd3.log" 2>&1 &
+	pids+=($!)
+	wait_line "$tmp/ternd3.log" "ternd ready" 10
+	out=$(timeout 30 "$tern" bench --transport tls --tls-ca "$tmp/cert.pem" --tls-sni it.test --user it \
+		--password it-pass --allocations 2 --peer 127.0.0.1:$((base + 40)) --pps 500 --seconds 0.5 \
+		--warmup 0.1 --quiet 127.0.0.1:$((base + 45)) 2>/dev/null)
+	check "bench over TLS relays ($(jget "$out" received) of $(jget "$out" sent), $(jget "$out" client_transport))" \
+		test "$(jget "$out" sent)" -gt 0 -a "$(jget "$out" sent)" = "$(jget "$out" received)" \
+		-a "$(jget "$out" client_transport)" = tls
+	churn=$(timeout 20 "$tern" bench --churn --transport tls --tls-resume --connections 4 --seconds 1 \
+		--warmup 0.2 --user it --password it-pass --quiet 127.0.0.1:$((base + 45)))
+	check "bench --churn over TLS: cycles complete and resume ($(jget "$churn" cycles) cycles, $(jget "$churn" failures) failures, $(jget "$churn" tls_resumed_handshakes) resumed)" \
+		test "$(jget "$churn" cycles)" -gt 0 -a "$(jget "$churn" failures)" = 0 \
+		-a "$(jget "$churn" tls_resumed_handshakes)" -gt 0
+	idle=$(timeout 20 "$tern" bench --idle --transport tls --connections 8 --seconds 0.3 --user it \
+		--password it-pass --quiet 127.0.0.1:$((base + 45)) 2>/dev/null)
+	check "bench --idle over TLS: 8 connections hold an allocation ($(jget "$idle" held_at_end) held)" \
+		test "$(jget "$idle" held_at_end)" = 8 -a "$(jget "$idle" failures)" = 0
+	kill -TERM "${pids[-1]}"
+else
+	echo "# no openssl command: TLS bench checks skipped"
+fi
 # eBPF steering (root, 2 workers): every live allocation's client flow is
 # pinned to its worker, and unpinned when the allocation ends.
 pins() {
