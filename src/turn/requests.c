@@ -176,7 +176,9 @@ void req_allocate(struct req *r)
 		int h = t->io.relay_open(t->io.ctx, a, family, flags, &a->relay_addr[0], &reserved,
 		                         &reserved_addr);
 		if (h < 0) {
-			log_debug("alloc %llu: no relay socket: %s", (unsigned long long)a->id, strerror(-h));
+			/* out of ports or descriptors: the operator must hear of it */
+			LOG_RL(LOG_WARN, "alloc %llu: no relay socket (%s): answered 508", (unsigned long long)a->id,
+			       strerror(-h));
 			if (reserve)
 				shared_reserve_cancel(t->p.shared, q);
 			alloc_delete(t, a);
