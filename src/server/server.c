@@ -285,7 +285,6 @@ static int check_listen_free(const struct tern_config *cfg)
 		}
 		/* anything else is reported by the worker's own bind */
 	}
-	static const char *const kind_name[] = {"tcp", "tls", "tcp-proxy"};
 	for (unsigned k = 0; k < cfg->nlisten * TCP_KINDS; k++) {
 		/* TCP likewise (every stream port); SO_REUSEADDR so that
 		 * connections of an earlier run in TIME_WAIT do not count, while a
@@ -309,7 +308,7 @@ static int check_listen_free(const struct tern_config *cfg)
 			char str[TERN_ADDRSTRLEN];
 			log_err("cannot listen on %s %s: already in use by another socket (another ternd or "
 			        "TURN server? %s)",
-			        kind_name[kind], addr_format(a, str, sizeof(str), true),
+			        worker_stream_name[kind], addr_format(a, str, sizeof(str), true),
 			        kind == TCP_KIND_PLAIN ? "no-tcp opens no TCP listener" : "another port?");
 			return rc;
 		}

@@ -599,6 +599,31 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* One of this worker's SO_REUSEPORT UDP sockets on a (a wildcard one
+ * learns each datagram's local address), served by fn. 0 or -errno. */
+static int udp_listener_open(struct worker *w, struct listener *l, const union tern_addr *a,
+                             net_handler_fn fn, const char *what)
+{
+	bool wild = addr_is_any(a);
+	unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK | (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0) |
+	                 (wild ? UDP_F_PKTINFO : 0);
+	int fd = udp_open(a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
+	if (fd < 0) {
+		char s[TERN_ADDRSTRLEN];
+		log_err("cannot listen on %s %s: %s", what, addr_format(a, s, sizeof(s), true),
+		        strerror(-fd));
+		return fd;
+	}
+	l->w = w;
+	l->wild = wild;
+	l->h.fn = fn;
+	l->h.fd = fd;
+	int rc = loop_add(w->loop, &l->h, EPOLLIN);
+	if (rc < 0)
+		close(fd);
+	return rc;
+}
+
 int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 {
 	const struct tern_config *cfg = sh->cfg;
@@ -645,28 +670,9 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		return -ENOMEM;
 
 	for (unsigned i = 0; i < cfg->nlisten; i++) {
-		struct listener *l = &w->listeners[w->nlisteners];
-		const union tern_addr *a = &cfg->listen[i];
-		bool wild = addr_is_any(a);
-		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK |
-		                 (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0) |
-		                 (wild ? UDP_F_PKTINFO : 0);
-		int fd = udp_open(a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
-		if (fd < 0) {
-			char s[TERN_ADDRSTRLEN];
-			log_err("cannot listen on udp %s: %s", addr_format(a, s, sizeof(s), true),
-			        strerror(-fd));
-			return fd;
-		}
-		l->w = w;
-		l->wild = wild;
-		l->h.fn = on_listener;
-		l->h.fd = fd;
-		rc = loop_add(w->loop, &l->h, EPOLLIN);
-		if (rc < 0) {
-			close(fd);
+		if ((rc = udp_listener_open(w, &w->listeners[w->nlisteners], &cfg->listen[i], on_listener,
+		                            "udp")) < 0)
 			return rc;
-		}
 		w->nlisteners++;
 	}
 	/* TCP on listening-port (TLS too, for a client that starts with a
@@ -682,7 +688,6 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		union tern_addr port_a = cfg->listen[i];
 		addr_set_port(&port_a, port);
 		const union tern_addr *a = &port_a;
-		static const char *const kind_name[] = {"tcp", "tls", "tcp-proxy"};
 		/* the client speaks first: TCP_DEFER_ACCEPT wakes the worker only
 		 * for connections that sent something (a flood of bare handshakes
 		 * costs the kernel, not the loop) */
@@ -691,7 +696,7 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 		                    &l->addr);
 		if (fd < 0) {
 			char str[TERN_ADDRSTRLEN];
-			log_err("cannot listen on %s %s: %s", kind_name[kind],
+			log_err("cannot listen on %s %s: %s", worker_stream_name[kind],
 			        addr_format(a, str, sizeof(str), true), strerror(-fd));
 			return fd;
 		}
@@ -708,32 +713,17 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	}
 	/* DTLS on tls-listening-port (UDP) */
 	for (unsigned i = 0; config_dtls_on(cfg) && i < cfg->nlisten; i++) {
-		struct listener *l = &w->dlisteners[w->ndlisteners];
 		union tern_addr a = cfg->listen[i];
 		addr_set_port(&a, cfg->tls_listening_port);
-		bool wild = addr_is_any(&a);
-		unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK |
-		                 (a.sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0) | (wild ? UDP_F_PKTINFO : 0);
-		int fd = udp_open(&a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
-		if (fd < 0) {
-			char str[TERN_ADDRSTRLEN];
-			log_err("cannot listen on dtls %s: %s", addr_format(&a, str, sizeof(str), true),
-			        strerror(-fd));
-			return fd;
-		}
-		l->w = w;
-		l->wild = wild;
-		l->h.fn = on_dtls_listener;
-		l->h.fd = fd;
-		rc = loop_add(w->loop, &l->h, EPOLLIN);
-		if (rc < 0) {
-			close(fd);
+		if ((rc = udp_listener_open(w, &w->dlisteners[w->ndlisteners], &a, on_dtls_listener,
+		                            "dtls")) < 0)
 			return rc;
-		}
 		w->ndlisteners++;
 	}
 	return dtls_worker_init(w);
 }
+
+const char *const worker_stream_name[TCP_KINDS] = {"tcp", "tls", "tcp-proxy"};
 
 uint16_t worker_stream_port(const struct tern_config *cfg, enum tcp_kind kind)
 {

@@ -63,6 +63,8 @@ struct tcp_listener {
 /* The port of a kind of stream listener on every listening address, or 0
  * when the configuration opens none. */
 uint16_t worker_stream_port(const struct tern_config *cfg, enum tcp_kind kind);
+/* Its name in logs: "tcp", "tls", "tcp-proxy". */
+extern const char *const worker_stream_name[TCP_KINDS];
 
 /* Relay sockets closed during a loop turn: closed for real after the
  * turn's flush (or an early flush when this many pile up), so that no

@@ -32,13 +32,6 @@ static struct turnc_tls tls_opts(void)
 	return (struct turnc_tls){.ca_file = certs.ca, .host = "localhost"};
 }
 
-static union tern_addr at_port(const union tern_addr *a, uint16_t port)
-{
-	union tern_addr b = *a;
-	addr_set_port(&b, port);
-	return b;
-}
-
 static void relay_both_ways(struct turnc *c, const union tern_addr *relayed, const char *fam)
 {
 	struct peer p;
@@ -96,7 +89,7 @@ static void relay_both_ways(struct turnc *c, const union tern_addr *relayed, con
 static void transports(const struct srv *s)
 {
 	for (int k = 0; k < 2; k++) {
-		const union tern_addr a = at_port(k ? &s->addr6 : &s->addr, s->tls_port);
+		const union tern_addr a = it_with_port(k ? &s->addr6 : &s->addr, s->tls_port);
 		const char *fam = k ? "IPv6" : "IPv4";
 		struct turnc c, u;
 		struct turnc_tls t = tls_opts();
@@ -154,7 +147,7 @@ static void cookies(const struct srv *s)
 	uint8_t hello[2048];
 	int n = BIO_read(wb, hello, sizeof(hello));
 	tap_check(n > 13 && hello[0] == 22, "cookies: a ClientHello (%d bytes)", n);
-	union tern_addr to = at_port(&s->addr, s->tls_port);
+	union tern_addr to = it_with_port(&s->addr, s->tls_port);
 	unsigned hvr = 0;
 	for (unsigned i = 0; i < 50 && n > 13; i++) {
 		struct peer p;
@@ -183,7 +176,7 @@ static void cookies(const struct srv *s)
  * §4.2.8). A second handshake from another port does not touch it. */
 static void restart(const struct srv *s)
 {
-	union tern_addr port = at_port(&s->addr, s->tls_port);
+	union tern_addr port = it_with_port(&s->addr, s->tls_port);
 	struct turnc a, b, other;
 	struct turnc_tls t = tls_opts();
 	int rc = turnc_open_dtls(&a, &port, &t, WAIT_MS);
@@ -256,7 +249,7 @@ int main(int argc, char **argv)
 	if (tap_check(srv_start(&s, 8, no) == 0, "server starts with TLS, without dtls")) {
 		struct turnc c;
 		struct turnc_tls t = tls_opts();
-		union tern_addr a = at_port(&s.addr, s.tls_port);
+		union tern_addr a = it_with_port(&s.addr, s.tls_port);
 		tap_check(turnc_open_dtls(&c, &a, &t, 1000) < 0,
 		          "without dtls: no DTLS handshake on the TLS port");
 		srv_stop_check(&s);

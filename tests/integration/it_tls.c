@@ -41,13 +41,6 @@ static struct turnc_tls tls_opts(void)
 	return (struct turnc_tls){.ca_file = certs.ca, .host = "localhost", .alpn = "stun.turn"};
 }
 
-static union tern_addr at_port(const union tern_addr *a, uint16_t port)
-{
-	union tern_addr b = *a;
-	addr_set_port(&b, port);
-	return b;
-}
-
 static void relay_both_ways(struct turnc *c, const union tern_addr *relayed, const char *fam)
 {
 	struct peer p;
@@ -140,7 +133,7 @@ static bool closed_within(int fd, int ms)
 static void transports(const struct srv *s)
 {
 	for (int k = 0; k < 2; k++) {
-		const union tern_addr a = at_port(k ? &s->addr6 : &s->addr, s->tls_port);
+		const union tern_addr a = it_with_port(k ? &s->addr6 : &s->addr, s->tls_port);
 		const char *fam = k ? "IPv6" : "IPv4";
 		struct turnc c, u;
 		struct turnc_tls t = tls_opts();
@@ -197,7 +190,7 @@ static void ports_and_resumption(const struct srv *s)
 	SSL_SESSION *sess = rc == 0 ? turnc_tls_session(&c) : NULL;
 	turnc_close(&c);
 
-	union tern_addr tp = at_port(&s->addr, s->tls_port);
+	union tern_addr tp = it_with_port(&s->addr, s->tls_port);
 	rc = turnc_open_tcp(&c, &tp, WAIT_MS);
 	tap_check(rc == 0 && turnc_binding(&c, &r) == 0, "plain STUN on tls-listening-port is served as TCP");
 	turnc_close(&c);
@@ -247,7 +240,7 @@ static void reload(struct srv *s)
 {
 	struct turnc old, c;
 	struct turnc_tls t = tls_opts();
-	union tern_addr tp = at_port(&s->addr, s->tls_port);
+	union tern_addr tp = it_with_port(&s->addr, s->tls_port);
 	uint8_t h_old[32], h_new[32];
 	if (!tap_check(turnc_open_tls(&old, &tp, &t, WAIT_MS) == 0, "reload: a connection before"))
 		return;
@@ -292,7 +285,7 @@ static void reload(struct srv *s)
  * (counters wrapped, heap corrupted: found by Chromium's turns: run). */
 static void refresh_then_close(const struct srv *s)
 {
-	union tern_addr tp = at_port(&s->addr, s->tls_port);
+	union tern_addr tp = it_with_port(&s->addr, s->tls_port);
 	unsigned done = 0;
 	for (unsigned i = 0; i < 100; i++) {
 		struct turnc c;
@@ -341,7 +334,7 @@ static void shutdown_drains(struct srv *s)
 {
 	struct turnc c;
 	struct turnc_tls t = tls_opts();
-	union tern_addr tp = at_port(&s->addr, s->tls_port);
+	union tern_addr tp = it_with_port(&s->addr, s->tls_port);
 	t.rcvbuf = 2048; /* the server's socket buffer stays small too */
 	if (!tap_check(turnc_open_tls(&c, &tp, &t, WAIT_MS) == 0, "shutdown: a TLS client"))
 		return;
@@ -456,7 +449,7 @@ int main(int argc, char **argv)
 	if (tap_check(srv_start(&s, 8, args13) == 0, "server starts with no-tlsv1_2")) {
 		struct turnc c;
 		struct turnc_tls t = tls_opts();
-		union tern_addr tp = at_port(&s.addr, s.tls_port);
+		union tern_addr tp = it_with_port(&s.addr, s.tls_port);
 		t.max_version = TLS1_2_VERSION;
 		tap_check(turnc_open_tls(&c, &tp, &t, WAIT_MS) == -EPROTO,
 		          "no-tlsv1_2: a TLS 1.2 client is refused");

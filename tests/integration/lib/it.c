@@ -97,3 +97,10 @@ long it_stats_sum(const char *sock, const char *name)
 		sum += strtol(p + strlen(key), NULL, 10);
 	return sum;
 }
+
+union tern_addr it_with_port(const union tern_addr *a, uint16_t port)
+{
+	union tern_addr b = *a;
+	addr_set_port(&b, port);
+	return b;
+}

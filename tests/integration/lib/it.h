@@ -29,6 +29,8 @@ int it_client_alloc(struct turnc *c, const struct srv *s, int family, struct tur
  * negative gauge reads as a huge number), or -1 when the socket does not
  * answer. */
 long it_stats_sum(const char *sock, const char *name);
+/* a with its port set to port (another listener of the same server). */
+union tern_addr it_with_port(const union tern_addr *a, uint16_t port);
 /* Name of a STUN/TURN outcome for messages: "success", "error 437", "timeout". */
 const char *it_outcome(int rc);
 

@@ -271,7 +271,8 @@ int turnc_open_tls(struct turnc *c, const union tern_addr *server, const struct 
  * handshake: cookie exchange, certificate chain and name verified). Each
  * request and answer is one record. 0 or -errno (-EPROTO: the handshake
  * failed). */
-int turnc_open_dtls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t, int timeout_ms);
+int turnc_open_dtls(struct turnc *c, const union tern_addr *server, const struct turnc_tls *t,
+                    int timeout_ms);
 /* The session to resume later (the caller frees it), or NULL. */
 SSL_SESSION *turnc_tls_session(struct turnc *c);
 void turnc_close(struct turnc *c);
