@@ -1,6 +1,7 @@
 #include "net/udp.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -58,6 +59,16 @@ int udp_open(const union tern_addr *addr, unsigned flags, int rcvbuf, int sndbuf
 	int err = 0;
 	if ((flags & UDP_F_REUSEPORT) && (err = set_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) < 0)
 		goto fail;
+	if ((flags & UDP_F_REUSEADDR) && (err = set_int(fd, SOL_SOCKET, SO_REUSEADDR, 1)) < 0)
+		goto fail;
+	if (flags & UDP_F_QUIET) {
+		static struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+		struct sock_fprog prog = {.len = 1, .filter = drop_all};
+		if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
+			err = -errno;
+			goto fail;
+		}
+	}
 	if (family == AF_INET6 &&
 	    (err = set_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, (flags & UDP_F_V6ONLY) ? 1 : 0)) < 0)
 		goto fail;
@@ -95,6 +106,16 @@ int udp_open(const union tern_addr *addr, unsigned flags, int rcvbuf, int sndbuf
 fail:
 	close(fd);
 	return err;
+}
+
+int udp_connect(int fd, const union tern_addr *peer)
+{
+	if (connect(fd, &peer->sa, addr_len(peer)) < 0)
+		return -errno;
+	int unused = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_DETACH_FILTER, &unused, sizeof(unused)) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
 }
 
 void udp_rx_init(struct udp_rx *rx)

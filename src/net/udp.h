@@ -32,6 +32,13 @@ enum udp_flags {
 	 * it was sent to (udp_rx_local), for sockets bound to a wildcard
 	 * address, whose answers must leave from that address. */
 	UDP_F_PKTINFO = 1 << 4,
+	/* SO_REUSEADDR: another SO_REUSEADDR socket may bind the same address
+	 * and port (a connected client socket beside its listener). */
+	UDP_F_REUSEADDR = 1 << 5,
+	/* Take no datagram until udp_connect(): a socket filter drops them
+	 * all, so a socket bound beside a listener steals none of the
+	 * listener's datagrams between bind and connect. */
+	UDP_F_QUIET = 1 << 6,
 };
 
 /* socket + options + bind. Returns the fd (close-on-exec) or -errno. If
@@ -62,6 +69,10 @@ struct udp_rx {
 };
 
 /* Prepare the fixed iovec/msghdr wiring once. */
+/* Connect fd to peer, then lift UDP_F_QUIET's filter: from then on the
+ * socket receives exactly peer's datagrams to its address. 0 or -errno. */
+int udp_connect(int fd, const union tern_addr *peer);
+
 void udp_rx_init(struct udp_rx *rx);
 /* One recvmmsg (MSG_DONTWAIT) of at most max (<= NET_BATCH, larger is
  * clamped) datagrams. Returns the count (0 when nothing is waiting) or

@@ -387,6 +387,7 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
 	s->sh.gso = !cfg->no_gso && udp_probe_gso();
 	s->sh.batch_delay_us = cfg->batch_delay_us;
+	s->sh.client_sockets = strcmp(cfg->client_sockets, "connected") == 0;
 	log_info("engine: UDP GSO %s, adaptive batching %s", s->sh.gso ? "on" : "off",
 	         s->sh.batch_delay_us ? "on" : "off");
 
@@ -449,6 +450,7 @@ struct wstats {
 	uint64_t proxy_headers, proxy_local, proxy_bad;
 	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
 	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big, dtls_restarts;
+	uint64_t csock_live, csock_fail, csock_rx;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -479,6 +481,9 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->tls_refused = w->tls_refused;
 	o->tls_half_open = w->tls_half_open;
 	o->tls_hs_busy = w->tls_hs_busy;
+	o->csock_live = w->csock_live;
+	o->csock_fail = w->csock_fail;
+	o->csock_rx = w->csock_rx;
 	o->proxy_headers = w->proxy_headers;
 	o->proxy_local = w->proxy_local;
 	o->proxy_bad = w->proxy_bad;
@@ -582,13 +587,16 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"dtls_half_open\":%llu,\"dtls_handshakes\":%llu,"
 		        "\"dtls_handshake_failures\":%llu,\"dtls_handshake_timeouts\":%llu,"
 		        "\"dtls_hello_verify\":%llu,\"dtls_refused\":%llu,\"dtls_dropped\":%llu,"
-		        "\"dtls_too_big\":%llu,\"dtls_restarts\":%llu}",
+		        "\"dtls_too_big\":%llu,\"dtls_restarts\":%llu,\"client_sockets\":%llu,"
+		        "\"client_socket_failures\":%llu,\"client_socket_datagrams\":%llu}",
 		        (unsigned long long)o.tls_half_open, (unsigned long long)o.tls_hs_busy,
 		        (unsigned long long)o.dtls_live, (unsigned long long)o.dtls_half_open,
 		        (unsigned long long)o.dtls_handshakes, (unsigned long long)o.dtls_hs_fail,
 		        (unsigned long long)o.dtls_hs_timeouts, (unsigned long long)o.dtls_hello_verify,
 		        (unsigned long long)o.dtls_refused, (unsigned long long)o.dtls_dropped,
-		        (unsigned long long)o.dtls_too_big, (unsigned long long)o.dtls_restarts);
+		        (unsigned long long)o.dtls_too_big, (unsigned long long)o.dtls_restarts,
+		        (unsigned long long)o.csock_live, (unsigned long long)o.csock_fail,
+		        (unsigned long long)o.csock_rx);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 	        s->steer ? "ebpf" : "hash");

@@ -146,6 +146,11 @@ static enum turn_tx io_send_client(void *ctx, const struct turn_ep *ep, const ui
 	if (ep->transport != TURN_T_UDP || ep->id >= w->nlisteners)
 		return TURN_TX_GONE;
 	const struct listener *l = &w->listeners[ep->id];
+	/* client-sockets=connected: through the allocation's own socket */
+	if (w->tx_csock >= 0 && addr_equal(&ep->remote, w->tx_cremote)) {
+		queue_datagram(w, w->tx_csock, NULL, NULL, hdr, hdrlen, payload, paylen, pad);
+		return TURN_TX_QUEUED;
+	}
 	/* A wildcard listener's answer leaves from the address its client
 	 * wrote to (the kernel would pick the route's preferred one). */
 	queue_datagram(w, l->h.fd, l->wild ? &ep->local : NULL, &ep->remote, hdr, hdrlen, payload, paylen,
@@ -213,6 +218,73 @@ static void steer_unpin_alloc(struct worker *w, struct relay_sock *rs)
 		(void)steer_unpin(w->sh->steer, &ep->remote, addr_port(&ep->local));
 }
 
+static void on_client_sock(struct net_handler *h, uint32_t events);
+static void count_kernel_drops(struct worker *w, int fd, uint32_t *seen);
+
+/* client-sockets=connected: after the authenticated Allocate (its first
+ * relay socket), a UDP socket on the address and port the client wrote to,
+ * connected to the client. The kernel hands a connected socket the
+ * datagrams of its 4-tuple before any listener, so from then on the
+ * client's datagrams reach this worker on it, and the answers and peer
+ * data leave through it. It fails open: without it the listener serves the
+ * client as before. The socket is remembered in the allocation's io word
+ * (fd + 1) and closed with the allocation's relay sockets. */
+static void client_sock_open(struct worker *w, struct turn_alloc *a)
+{
+	const struct turn_ep *ep = turn_alloc_client(a);
+	intptr_t *slot = turn_alloc_io_data(a);
+	if (ep->transport != TURN_T_UDP || *slot)
+		return;
+	int fam = ep->local.sa.sa_family;
+	int fd = udp_open(
+	    &ep->local, UDP_F_REUSEADDR | UDP_F_QUIET | UDP_F_NONBLOCK | (fam == AF_INET6 ? UDP_F_V6ONLY : 0),
+	    RELAY_RCVBUF, 0, NULL);
+	if (fd >= 0 && (unsigned)fd >= w->nrelays) {
+		close(fd);
+		fd = -EMFILE;
+	}
+	if (fd >= 0) {
+		int rc = udp_connect(fd, &ep->remote);
+		struct relay_sock *rs = &w->relays[fd];
+		memset(rs, 0, sizeof(*rs));
+		rs->h.fn = on_client_sock;
+		rs->h.fd = fd;
+		rs->w = w;
+		rs->alloc = a;
+		if (rc == 0)
+			rc = loop_add(w->loop, &rs->h, EPOLLIN);
+		if (rc < 0) {
+			close(fd);
+			fd = rc;
+		}
+	}
+	if (fd < 0) {
+		w->csock_fail++;
+		LOG_RL(LOG_WARN, "worker %u: no connected client socket (%s): the listener serves the client",
+		       w->id, strerror(-fd));
+		return;
+	}
+	w->relays[fd].active = true;
+	*slot = fd + 1;
+	w->csock_live++;
+}
+
+static void client_sock_close(struct worker *w, struct turn_alloc *a)
+{
+	intptr_t *slot = turn_alloc_io_data(a);
+	if (!*slot)
+		return;
+	int fd = (int)*slot - 1;
+	*slot = 0;
+	struct relay_sock *rs = &w->relays[fd];
+	count_kernel_drops(w, fd, &rs->kdrops_seen);
+	loop_del(w->loop, &rs->h);
+	rs->active = false;
+	rs->alloc = NULL;
+	w->csock_live--;
+	worker_close_later(w, fd);
+}
+
 static int relay_register(struct worker *w, int fd, struct turn_alloc *a)
 {
 	if ((unsigned)fd >= w->nrelays)
@@ -228,6 +300,8 @@ static int relay_register(struct worker *w, int fd, struct turn_alloc *a)
 	if (rc == 0) {
 		rs->active = true;
 		steer_pin_alloc(w, rs);
+		if (w->sh->client_sockets)
+			client_sock_open(w, a);
 	}
 	return rc;
 }
@@ -355,6 +429,8 @@ static void io_relay_close(void *ctx, int handle)
 	if ((unsigned)handle < w->nrelays && w->relays[handle].active) {
 		count_kernel_drops(w, handle, &w->relays[handle].kdrops_seen);
 		steer_unpin_alloc(w, &w->relays[handle]);
+		if (w->relays[handle].alloc)
+			client_sock_close(w, w->relays[handle].alloc);
 		loop_del(w->loop, &w->relays[handle].h);
 		w->relays[handle].active = false;
 		w->relays[handle].alloc = NULL;
@@ -414,6 +490,46 @@ static void on_listener(struct net_handler *h, uint32_t events)
 	}
 }
 
+/* A connected client socket: its client's datagrams, handled as if they
+ * had come in on the listener (the same endpoint), answered through it. */
+static void on_client_sock(struct net_handler *h, uint32_t events)
+{
+	struct relay_sock *rs = (struct relay_sock *)h;
+	struct worker *w = rs->w;
+	if (!rs->active)
+		return;
+	struct turn_ep ep = *turn_alloc_client(rs->alloc);
+	union tern_addr client = ep.remote;
+	refresh_time(w);
+	w->tx_csock = h->fd;
+	w->tx_cremote = &client;
+	for (unsigned round = 0; round < RX_BUDGET && rs->active; round++) {
+		struct udp_rx *rx = rx_take(w);
+		int n = udp_recv_batch(h->fd, rx, NET_BATCH);
+		if (n <= 0) {
+			w->rxused--;
+			break;
+		}
+		w->rx_batches++;
+		w->rx_datagrams += (unsigned)n;
+		w->csock_rx += (unsigned)n;
+		if (n == NET_BATCH)
+			count_kernel_drops(w, h->fd, &rs->kdrops_seen);
+		for (int i = 0; i < n && rs->active; i++) {
+			if (udp_rx_trunc(rx, (unsigned)i)) {
+				w->rx_trunc++;
+				continue;
+			}
+			ep.remote = rx->src[i];
+			turn_on_client(w->turn, &ep, udp_rx_data(rx, (unsigned)i),
+			               udp_rx_len(rx, (unsigned)i));
+		}
+		if (n < NET_BATCH)
+			break;
+	}
+	w->tx_csock = -1;
+}
+
 static void on_dtls_listener(struct net_handler *h, uint32_t events)
 {
 	struct listener *l = (struct listener *)h;
@@ -460,6 +576,14 @@ static void on_relay(struct net_handler *h, uint32_t events)
 	struct relay_sock *rs = (struct relay_sock *)h;
 	struct worker *w = rs->w;
 	refresh_time(w);
+	/* client-sockets=connected: to the client through its own socket */
+	intptr_t cs = rs->alloc ? *turn_alloc_io_data(rs->alloc) : 0;
+	union tern_addr client;
+	if (cs) {
+		client = turn_alloc_client(rs->alloc)->remote;
+		w->tx_csock = (int)cs - 1;
+		w->tx_cremote = &client;
+	}
 	for (unsigned round = 0; round < RX_BUDGET && rs->active; round++) {
 		struct udp_rx *rx = rx_take(w);
 		int n = udp_recv_batch(h->fd, rx, NET_BATCH);
@@ -482,6 +606,7 @@ static void on_relay(struct net_handler *h, uint32_t events)
 		if (n < NET_BATCH)
 			break;
 	}
+	w->tx_csock = -1;
 }
 
 /* ---- lifecycle ---- */
@@ -607,6 +732,11 @@ static int udp_listener_open(struct worker *w, struct listener *l, const union t
 	bool wild = addr_is_any(a);
 	unsigned flags = UDP_F_REUSEPORT | UDP_F_NONBLOCK | (a->sa.sa_family == AF_INET6 ? UDP_F_V6ONLY : 0) |
 	                 (wild ? UDP_F_PKTINFO : 0);
+	/* connected client sockets bind beside the listener (SO_REUSEADDR on
+	 * both), outside its SO_REUSEPORT group: joining the group would
+	 * change which worker the kernel's hash picks for other flows */
+	if (w->sh->client_sockets && fn == on_listener)
+		flags |= UDP_F_REUSEADDR;
 	int fd = udp_open(a, flags, LISTEN_RCVBUF, LISTEN_SNDBUF, &l->addr);
 	if (fd < 0) {
 		char s[TERN_ADDRSTRLEN];
@@ -634,6 +764,7 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	w->id = id;
 	w->sh = sh;
 	w->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	w->tx_csock = -1;
 	if (getrandom(&w->rng, sizeof(w->rng), 0) != sizeof(w->rng) || w->rng == 0)
 		w->rng = 0x2545F4914F6CDD1DULL ^ id;
 	w->loop = loop_new();

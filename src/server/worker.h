@@ -26,7 +26,9 @@ struct listener {
 };
 
 /* The worker's fd table: one slot per fd number. A relay socket registered
- * on this worker's loop is an active slot. Slots are never freed while the
+ * on this worker's loop is an active slot, and so is a connected client
+ * socket (client-sockets=connected: alloc is its allocation, the handler
+ * serves the client side). Slots are never freed while the
  * worker runs, so a stale event for a closed socket can never touch freed
  * memory. */
 struct conn;
@@ -83,6 +85,7 @@ struct server_shared {
 	unsigned nrelay_v4, nrelay_v6;
 	bool gso;                /* UDP_SEGMENT sends (probed at start, gso option) */
 	unsigned batch_delay_us; /* adaptive batching: longest pause, 0 = off */
+	bool client_sockets;     /* client-sockets=connected: a connected UDP socket per allocation */
 	struct steer *steer;     /* eBPF steering, or NULL (kernel hash); set before workers start */
 	/* TCP connection limits: per worker (max-connections / workers), and
 	 * per source (IPv4 address or IPv6 /64) over the whole server, counted
@@ -143,6 +146,12 @@ struct worker {
 	unsigned nrelays;                /* size of relays[] */
 	int closing[WORKER_CLOSE_BATCH]; /* closed by the core this turn, not yet close(2)d */
 	unsigned nclosing;
+	/* client-sockets=connected: while a connected client socket's
+	 * datagrams or its allocation's peer datagrams are handled, answers to
+	 * that client leave through it (-1: none) */
+	int tx_csock;
+	const union tern_addr *tx_cremote;
+	uint64_t csock_live, csock_fail, csock_rx;
 	unsigned next_relay; /* round robin over relay addresses */
 	uint64_t rng;
 	bool time_stale;

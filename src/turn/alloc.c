@@ -406,3 +406,8 @@ const struct turn_ep *turn_alloc_client(const struct turn_alloc *a)
 {
 	return &a->ep;
 }
+
+intptr_t *turn_alloc_io_data(struct turn_alloc *a)
+{
+	return &a->io_data;
+}

@@ -73,6 +73,7 @@ struct turn_alloc {
 	struct turn_chan *chans;
 	unsigned nchans;
 	struct turn_bucket up, down;
+	intptr_t io_data; /* the io's own word (turn_alloc_io_data): 0 when created */
 	/* retransmission cache */
 	uint8_t last_txid[STUN_TXID_LEN];
 	uint16_t last_len;

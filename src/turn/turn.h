@@ -217,6 +217,11 @@ bool turn_ep_has_allocation(struct turn *t, const struct turn_ep *ep);
  * relay_adopt on. */
 const struct turn_ep *turn_alloc_client(const struct turn_alloc *a);
 
+/* One word of the io's own per allocation (the worker keeps the allocation's
+ * connected client socket there): 0 when the allocation is created, never
+ * read by the core. */
+intptr_t *turn_alloc_io_data(struct turn_alloc *a);
+
 /* Expire what is due. Cheap when nothing is: call once per loop turn. */
 void turn_on_tick(struct turn *t);
 /* Milliseconds until the next timer is due (for the loop's epoll timeout),

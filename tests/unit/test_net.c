@@ -636,6 +636,56 @@ static void test_tx_connected(void **state)
 }
 
 /* Adding to a full batch flushes it first instead of failing. */
+/* A connected client socket beside a listener (client-sockets=connected):
+ * quiet between bind and connect (it takes none of the listener's
+ * datagrams), then it gets exactly its client's, and the listener keeps
+ * everyone else's. */
+static void test_connected_beside_listener(void **state)
+{
+	(void)state;
+	static struct udp_rx rx;
+	udp_rx_init(&rx);
+	union tern_addr la, ca, oa;
+	int lst = open_or_skip("127.0.0.1", UDP_F_REUSEPORT | UDP_F_REUSEADDR, 0, &la);
+	int client = open_or_skip("127.0.0.1", 0, 0, &ca);
+	int other = open_or_skip("127.0.0.1", 0, 0, &oa);
+	int cs = udp_open(&la, UDP_F_REUSEADDR | UDP_F_QUIET | UDP_F_NONBLOCK, 0, 0, NULL);
+	assert_true(cs >= 0);
+
+	/* bound, not yet connected: what it would win is dropped, not taken */
+	send_to(other, &la, "early", 5);
+	assert_int_equal(udp_recv_batch(cs, &rx, NET_BATCH), 0);
+
+	assert_int_equal(udp_connect(cs, &ca), 0);
+	send_to(client, &la, "mine", 4);
+	send_to(other, &la, "theirs", 6);
+	assert_int_equal(recv_wait(cs, &rx, NET_BATCH), 1);
+	assert_int_equal(udp_rx_len(&rx, 0), 4);
+	assert_memory_equal(udp_rx_data(&rx, 0), "mine", 4);
+	assert_true(addr_equal(&rx.src[0], &ca));
+	/* the listener has the other client's, and nothing of the connected one's */
+	int n = recv_wait(lst, &rx, NET_BATCH);
+	assert_true(n >= 1);
+	assert_true(addr_equal(&rx.src[n - 1], &oa));
+	assert_int_equal(udp_rx_len(&rx, (unsigned)n - 1), 6);
+	for (int i = 0; i < n; i++)
+		assert_false(addr_equal(&rx.src[i], &ca));
+
+	/* and the answer through the connected socket comes from the listener's address */
+	assert_int_equal(send(cs, "back", 4, 0), 4);
+	union tern_addr from;
+	socklen_t fl = sizeof(from);
+	char b[16];
+	struct pollfd p = {.fd = client, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_int_equal(recvfrom(client, b, sizeof(b), 0, &from.sa, &fl), 4);
+	assert_true(addr_equal(&from, &la));
+	close(cs);
+	close(lst);
+	close(client);
+	close(other);
+}
+
 static void test_tx_full(void **state)
 {
 	union tern_addr raddr, saddr;
@@ -682,7 +732,7 @@ static void test_tx_gso(void **state)
 	assert_int_equal(tx->stats.sent, 14);
 	assert_int_equal(tx->stats.dropped, 0);
 	assert_int_equal(tx->stats.calls, 1);
-	assert_int_equal(tx->stats.gso_sends, 2);      /* r1 x10 and r2 x3 */
+	assert_int_equal(tx->stats.gso_sends, 2); /* r1 x10 and r2 x3 */
 	assert_int_equal(tx->stats.gso_segments, 13);
 	uint8_t want1[11];
 	union tern_addr src1[11], src2[3];
@@ -786,6 +836,7 @@ int main(void)
 	    cmocka_unit_test(test_recv_many),
 	    cmocka_unit_test(test_tx_runs),
 	    cmocka_unit_test(test_tx_drop_one),
+	    cmocka_unit_test(test_connected_beside_listener),
 	    cmocka_unit_test(test_tx_connected),
 	    cmocka_unit_test(test_tx_full),
 	    cmocka_unit_test(test_tx_gso),

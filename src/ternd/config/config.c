@@ -928,6 +928,12 @@ int config_finish(struct tern_config *c, FILE *err)
 			        c->steering);
 		return -EINVAL;
 	}
+	if (strcmp(c->client_sockets, "shared") != 0 && strcmp(c->client_sockets, "connected") != 0) {
+		if (err)
+			fprintf(err, "%s: option 'client-sockets' value '%s': must be shared or connected\n",
+			        where, c->client_sockets);
+		return -EINVAL;
+	}
 	/* coturn: lt-cred-mech and no-auth exclude each other. */
 	if (c->no_auth && (c->lt_cred_mech || c->nusers || c->use_auth_secret || c->nsecrets))
 		why = "no-auth cannot be combined with lt-cred-mech, user, use-auth-secret or "

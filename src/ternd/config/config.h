@@ -100,6 +100,7 @@ struct tern_config {
 	unsigned max_allocate_timeout;   /* s: a connection without an allocation by then is closed */
 	unsigned batch_delay_us;         /* adaptive batching: longest pause (us), 0 = off */
 	char steering[16];               /* auto | ebpf | hash */
+	char client_sockets[16];         /* shared | connected */
 
 	/* process */
 	char log_file[CFG_STR]; /* "" = no file ("stdout", "-" give "") */

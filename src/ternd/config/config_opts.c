@@ -134,6 +134,10 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "Adaptive batching: under load, pause up to this long between polls so each wakeup finds a batch (0 = off)."},
 	{.name = "steering", .type = T_STR, STRF(steering), .def = "auto", .arg = "MODE",
 	 .help = "Spread new flows over workers: ebpf (least-loaded, sticky), hash (kernel), auto (ebpf if it loads)."},
+	{.name = "client-sockets", .type = T_STR, STRF(client_sockets), .def = "shared", .arg = "MODE",
+	 .help = "UDP clients: shared (every client on the worker's listening socket) or connected (each "
+		 "allocation also gets a UDP socket connected to its client, opened after the authenticated "
+		 "Allocate). See docs/PERFORMANCE.md for why shared is the default."},
 	{.name = "strict-channel-numbers", .type = T_BOOL, .off = OFF(strict_channel_numbers), .flags = F_RELOAD,
 	 .def = "off", .help = "Accept only RFC 8656 channels 0x4000-0x4FFF (default also RFC 5766's up to 0x7FFF)."},
 	{.name = "no-software-attribute", .alias = "prod", .type = T_BOOL, .off = OFF(no_software_attribute),
