@@ -3,8 +3,8 @@
 # Usage: scripts/deps.sh build|test|bench
 set -euo pipefail
 
-build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev)
-test_pkgs=("${build_pkgs[@]}" libcmocka-dev coturn iproute2 python3 procps libclang-rt-14-dev valgrind openssl haproxy)
+build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev libmicrohttpd-dev)
+test_pkgs=("${build_pkgs[@]}" libcmocka-dev coturn iproute2 python3 procps libclang-rt-14-dev valgrind openssl haproxy prometheus curl)
 bench_pkgs=("${build_pkgs[@]}" coturn iproute2 python3 procps util-linux)
 
 case "${1:-build}" in

@@ -180,6 +180,8 @@ static void tls_progress(struct conn *c)
 	c->hs_done = true;
 	c->w->tls_half_open--;
 	c->w->tls_handshakes++;
+	metric_hist_add(c->w->tls_hs_hist, stats_tls_bounds, STATS_TLS_NB,
+	                c->w->now_us / 1000 - c->accepted_ms);
 	if (SSL_session_reused(c->ssl))
 		c->w->tls_resumed++;
 }

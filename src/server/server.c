@@ -4,6 +4,8 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
@@ -20,6 +22,7 @@
 #include "net/tls.h"
 #include "net/udp.h"
 #include "server/conn.h"
+#include "server/stats.h"
 #include "server/worker.h"
 #include "turn/policy.h"
 #include "util/log.h"
@@ -36,6 +39,7 @@ struct server {
 	unsigned nworkers;
 	struct steer *steer; /* NULL: kernel reuseport hash */
 	struct tls_server *tls;
+	_Atomic bool draining; /* server_set_draining: readiness answers 503 */
 };
 
 /* TLS from the configuration: loaded and checked (cert readable, key
@@ -385,6 +389,10 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	p->no_stun = cfg->no_stun;
 	p->unauth_bps = cfg->unauth_rate_limit;
 	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
+	if (cfg->prometheus && cfg->prometheus_username_labels) {
+		turn_shared_labels_on(s->shared, TERN_PROM_USER_LABELS);
+		p->user_labels = true;
+	}
 	s->sh.gso = !cfg->no_gso && udp_probe_gso();
 	s->sh.batch_delay_us = cfg->batch_delay_us;
 	s->sh.client_sockets = strcmp(cfg->client_sockets, "connected") == 0;
@@ -408,7 +416,10 @@ int server_new(const struct tern_config *cfg, struct server **out)
 		rc = rc < 0 ? rc : -ENOMEM;
 		goto fail;
 	}
-	s->workers = calloc(s->nworkers, sizeof(*s->workers));
+	/* aligned: each worker's counters on cache lines of their own */
+	s->workers = aligned_alloc(_Alignof(struct worker), s->nworkers * sizeof(*s->workers));
+	if (s->workers)
+		memset(s->workers, 0, s->nworkers * sizeof(*s->workers));
 	if (!s->workers) {
 		rc = -ENOMEM;
 		goto fail;
@@ -437,104 +448,24 @@ void server_block_signals(void)
 	signal(SIGPIPE, SIG_IGN);
 }
 
-struct wstats {
-	uint64_t rx_client, rx_peer, to_peer, to_client, drops, kernel_drops, tx_drops, allocs, batches,
-	    datagrams, gso_sends, gso_segments, pauses, allocs_created, auth_fail;
-	uint64_t allocs_deleted, allocs_expired, drop_malformed, drop_policy, drop_ratelimit;
-	uint64_t steer_pinned, steer_pin_fail;
-	uint64_t gso_fallback, drop_no_local;
-	uint64_t tcp_accepted, tcp_closed, tcp_live, tcp_accept_fail, tcp_bad_frame, tcp_out_dropped,
-	    tx_refused, tcp_refused, tcp_timeouts;
-	uint64_t tls_handshakes, tls_resumed, tls_hs_fail, tls_hs_timeouts, tls_live, tls_refused;
-	uint64_t tls_half_open, tls_hs_busy;
-	uint64_t proxy_headers, proxy_local, proxy_bad;
-	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
-	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big, dtls_restarts;
-	uint64_t csock_live, csock_fail, csock_rx;
-};
-
-static void collect(const struct worker *w, struct wstats *o)
+/* Worker i's base pointers, valid until this thread's next call (the
+ * stats socket and the Prometheus thread read at the same time). */
+static metric_bases worker_bases(void *ctx, unsigned i)
 {
-	const struct turn_stats *st = turn_stats(w->turn);
-	o->rx_client = st->rx_client;
-	o->rx_peer = st->rx_peer;
-	o->to_peer = st->relayed_to_peer;
-	o->to_client = st->relayed_to_client;
-	o->drops = st->drop_malformed + st->drop_no_alloc + st->drop_no_channel + st->drop_no_perm +
-	           st->drop_bps + st->drop_policy + st->drop_ratelimit + w->rx_trunc + w->rx_no_local;
-	o->drop_no_local = w->rx_no_local;
-	o->gso_fallback = w->tx->stats.gso_fallback;
-	o->tcp_accepted = w->tcp_accepted;
-	o->tcp_closed = w->tcp_closed;
-	o->tcp_live = w->tcp_live;
-	o->tcp_accept_fail = w->tcp_accept_fail;
-	o->tcp_bad_frame = w->tcp_bad_frame;
-	o->tcp_out_dropped = w->tcp_out_dropped;
-	o->tx_refused = st->tx_dropped;
-	o->tcp_refused = w->tcp_refused;
-	o->tcp_timeouts = w->tcp_timeouts;
-	o->tls_handshakes = w->tls_handshakes;
-	o->tls_resumed = w->tls_resumed;
-	o->tls_hs_fail = w->tls_hs_fail;
-	o->tls_hs_timeouts = w->tls_hs_timeouts;
-	o->tls_live = w->tls_live;
-	o->tls_refused = w->tls_refused;
-	o->tls_half_open = w->tls_half_open;
-	o->tls_hs_busy = w->tls_hs_busy;
-	o->csock_live = w->csock_live;
-	o->csock_fail = w->csock_fail;
-	o->csock_rx = w->csock_rx;
-	o->proxy_headers = w->proxy_headers;
-	o->proxy_local = w->proxy_local;
-	o->proxy_bad = w->proxy_bad;
-	o->dtls_live = w->dtls_live;
-	o->dtls_half_open = w->dtls_half_open;
-	o->dtls_handshakes = w->dtls_handshakes;
-	o->dtls_hs_fail = w->dtls_hs_fail;
-	o->dtls_hs_timeouts = w->dtls_hs_timeouts;
-	o->dtls_hello_verify = w->dtls_hello_verify;
-	o->dtls_refused = w->dtls_refused;
-	o->dtls_dropped = w->dtls_dropped;
-	o->dtls_too_big = w->dtls_too_big;
-	o->dtls_restarts = w->dtls_restarts;
-	o->drop_malformed = st->drop_malformed + w->rx_trunc;
-	o->drop_policy = st->drop_policy;
-	o->drop_ratelimit = st->drop_ratelimit;
-	o->allocs_deleted = st->allocs_deleted;
-	o->allocs_expired = st->allocs_expired;
-	o->kernel_drops = w->kernel_drops;
-	o->tx_drops = w->tx->stats.dropped;
-	o->allocs = st->allocs_live;
-	o->allocs_created = st->allocs_created;
-	o->auth_fail = st->auth_fail;
-	o->batches = w->rx_batches;
-	o->datagrams = w->rx_datagrams;
-	o->gso_sends = w->tx->stats.gso_sends;
-	o->gso_segments = w->tx->stats.gso_segments;
-	o->pauses = w->pauses;
-	o->steer_pinned = w->steer_pinned;
-	o->steer_pin_fail = w->steer_pin_fail;
+	static __thread const void *b[STATS_SRCS];
+	struct server *s = ctx;
+	stats_bases(&s->workers[i], b);
+	return b;
 }
 
-/* Counters are plain per-worker integers written by their worker only: a
- * reader from another thread gets a slightly stale but harmless snapshot. */
+/* Counters are plain per-worker integers written by their worker only,
+ * read here with relaxed atomic loads: a slightly stale but never torn
+ * snapshot. The columns come from the counter table (server/stats.c). */
 void server_dump_stats(struct server *s, FILE *out)
 {
-	fprintf(out, "%-6s %12s %12s %12s %12s %9s %9s %9s %8s %10s %6s %10s\n", "worker", "rx_client",
-	        "rx_peer", "to_peer", "to_client", "dropped", "kdrops", "txdrops", "allocs", "batches", "avg",
-	        "gso_segs");
-	for (unsigned i = 0; i < s->nworkers; i++) {
-		struct wstats o;
-		collect(&s->workers[i], &o);
-		fprintf(out, "%-6u %12llu %12llu %12llu %12llu %9llu %9llu %9llu %8llu %10llu %6.1f %10llu\n",
-		        i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
-		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
-		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
-		        (unsigned long long)o.tx_drops, (unsigned long long)o.allocs,
-		        (unsigned long long)o.batches,
-		        o.batches ? (double)o.datagrams / (double)o.batches : 0.0,
-		        (unsigned long long)o.gso_segments);
-	}
+	metrics_table_header(out, stats_table, stats_table_len);
+	for (unsigned i = 0; i < s->nworkers; i++)
+		metrics_table_row(out, stats_table, stats_table_len, i, worker_bases(s, i));
 	fflush(out);
 }
 
@@ -542,61 +473,9 @@ void server_dump_json(struct server *s, FILE *out)
 {
 	fprintf(out, "{\"workers\":[");
 	for (unsigned i = 0; i < s->nworkers; i++) {
-		struct wstats o;
-		collect(&s->workers[i], &o);
-		fprintf(out,
-		        "%s{\"worker\":%u,\"rx_client\":%llu,\"rx_peer\":%llu,\"relayed_to_peer\":%llu,"
-		        "\"relayed_to_client\":%llu,\"dropped\":%llu,\"kernel_drops\":%llu,\"tx_drops\":%llu,"
-		        "\"allocations\":%llu,\"allocations_created\":%llu,\"auth_failures\":%llu,"
-		        "\"rx_batches\":%llu,\"rx_datagrams\":%llu,\"gso_sends\":%llu,\"gso_segments\":%llu,"
-		        "\"batch_pauses\":%llu,\"allocations_deleted\":%llu,\"allocations_expired\":%llu,"
-		        "\"dropped_malformed\":%llu,\"dropped_policy\":%llu,\"dropped_ratelimit\":%llu,"
-		        "\"steering_pinned\":%llu,\"steering_pin_failures\":%llu,\"gso_fallback\":%llu,"
-		        "\"dropped_no_local_address\":%llu,\"tcp_accepted\":%llu,\"tcp_closed\":%llu,"
-		        "\"tcp_connections\":%llu,\"tcp_accept_failures\":%llu,\"tcp_bad_frames\":%llu,"
-		        "\"tcp_output_dropped\":%llu,\"tx_refused\":%llu,\"tcp_refused\":%llu,"
-		        "\"tcp_timeouts\":%llu",
-		        i ? "," : "", i, (unsigned long long)o.rx_client, (unsigned long long)o.rx_peer,
-		        (unsigned long long)o.to_peer, (unsigned long long)o.to_client,
-		        (unsigned long long)o.drops, (unsigned long long)o.kernel_drops,
-		        (unsigned long long)o.tx_drops, (unsigned long long)o.allocs,
-		        (unsigned long long)o.allocs_created, (unsigned long long)o.auth_fail,
-		        (unsigned long long)o.batches, (unsigned long long)o.datagrams,
-		        (unsigned long long)o.gso_sends, (unsigned long long)o.gso_segments,
-		        (unsigned long long)o.pauses, (unsigned long long)o.allocs_deleted,
-		        (unsigned long long)o.allocs_expired, (unsigned long long)o.drop_malformed,
-		        (unsigned long long)o.drop_policy, (unsigned long long)o.drop_ratelimit,
-		        (unsigned long long)o.steer_pinned, (unsigned long long)o.steer_pin_fail,
-		        (unsigned long long)o.gso_fallback, (unsigned long long)o.drop_no_local,
-		        (unsigned long long)o.tcp_accepted, (unsigned long long)o.tcp_closed,
-		        (unsigned long long)o.tcp_live, (unsigned long long)o.tcp_accept_fail,
-		        (unsigned long long)o.tcp_bad_frame, (unsigned long long)o.tcp_out_dropped,
-		        (unsigned long long)o.tx_refused, (unsigned long long)o.tcp_refused,
-		        (unsigned long long)o.tcp_timeouts);
-		fprintf(out,
-		        ",\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"tls_handshake_failures\":%llu,"
-		        "\"tls_handshake_timeouts\":%llu,\"tls_connections\":%llu,\"tls_refused\":%llu,"
-		        "\"proxy_headers\":%llu,\"proxy_local\":%llu,\"proxy_bad\":%llu,",
-		        (unsigned long long)o.tls_handshakes, (unsigned long long)o.tls_resumed,
-		        (unsigned long long)o.tls_hs_fail, (unsigned long long)o.tls_hs_timeouts,
-		        (unsigned long long)o.tls_live, (unsigned long long)o.tls_refused,
-		        (unsigned long long)o.proxy_headers, (unsigned long long)o.proxy_local,
-		        (unsigned long long)o.proxy_bad);
-		fprintf(out,
-		        "\"tls_half_open\":%llu,\"tls_handshakes_refused\":%llu,\"dtls_sessions\":%llu,"
-		        "\"dtls_half_open\":%llu,\"dtls_handshakes\":%llu,"
-		        "\"dtls_handshake_failures\":%llu,\"dtls_handshake_timeouts\":%llu,"
-		        "\"dtls_hello_verify\":%llu,\"dtls_refused\":%llu,\"dtls_dropped\":%llu,"
-		        "\"dtls_too_big\":%llu,\"dtls_restarts\":%llu,\"client_sockets\":%llu,"
-		        "\"client_socket_failures\":%llu,\"client_socket_datagrams\":%llu}",
-		        (unsigned long long)o.tls_half_open, (unsigned long long)o.tls_hs_busy,
-		        (unsigned long long)o.dtls_live, (unsigned long long)o.dtls_half_open,
-		        (unsigned long long)o.dtls_handshakes, (unsigned long long)o.dtls_hs_fail,
-		        (unsigned long long)o.dtls_hs_timeouts, (unsigned long long)o.dtls_hello_verify,
-		        (unsigned long long)o.dtls_refused, (unsigned long long)o.dtls_dropped,
-		        (unsigned long long)o.dtls_too_big, (unsigned long long)o.dtls_restarts,
-		        (unsigned long long)o.csock_live, (unsigned long long)o.csock_fail,
-		        (unsigned long long)o.csock_rx);
+		fprintf(out, "%s{\"worker\":%u", i ? "," : "", i);
+		metrics_json(out, stats_table, stats_table_len, worker_bases(s, i), false);
+		fputc('}', out);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
 	        s->steer ? "ebpf" : "hash");
@@ -614,6 +493,84 @@ void server_dump_json(struct server *s, FILE *out)
 	}
 	fprintf(out, "}\n");
 	fflush(out);
+}
+
+static const char *const traffic_names[TURN_TRAFFIC_N] = {
+    "rcvp", "rcvb", "sentp", "sentb", "peer_rcvp", "peer_rcvb", "peer_sentp", "peer_sentb",
+};
+
+static const char *const traffic_help[TURN_TRAFFIC_N] = {
+    "Represents finished sessions received packets",      "Represents finished sessions received bytes",
+    "Represents finished sessions sent packets",          "Represents finished sessions sent bytes",
+    "Represents finished sessions peer received packets", "Represents finished sessions peer received bytes",
+    "Represents finished sessions peer sent packets",     "Represents finished sessions peer sent bytes",
+};
+
+/* One turn_traffic_* sample: realm, and user when labels is given. */
+static void traffic_sample(FILE *out, const char *realm, const char *user, unsigned k, uint64_t v)
+{
+	fprintf(out, "turn_traffic_%s{realm=\"", traffic_names[k]);
+	metrics_prom_escape(out, realm, strlen(realm));
+	if (user) {
+		fputs("\",user=\"", out);
+		metrics_prom_escape(out, user, strlen(user));
+	}
+	fprintf(out, "\"} %llu\n", (unsigned long long)v);
+}
+
+/* coturn's per-realm (and with prometheus-username-labels per-user)
+ * traffic of finished allocations. tern has one realm. With user labels,
+ * the registry's users, then every other user under TURN_LABEL_OTHER. */
+static void write_traffic(struct server *s, FILE *out)
+{
+	bool users = s->cfg.prometheus_username_labels;
+	unsigned nl = users ? turn_shared_nlabels(s->shared) : 0, cap = turn_shared_labels_cap(s->shared);
+	for (unsigned k = 0; k < TURN_TRAFFIC_N; k++) {
+		char name[64];
+		snprintf(name, sizeof(name), "turn_traffic_%s", traffic_names[k]);
+		metrics_prom_head(out, name, METRIC_COUNTER, traffic_help[k]);
+		if (!users) {
+			uint64_t v = 0;
+			for (unsigned i = 0; i < s->nworkers; i++)
+				v +=
+				    metric_load(turn_stats(s->workers[i].turn),
+				                offsetof(struct turn_stats, finished) + k * sizeof(uint64_t));
+			traffic_sample(out, s->cfg.realm, NULL, k, v);
+			continue;
+		}
+		for (unsigned l = 0; l <= nl; l++) {
+			unsigned row = l < nl ? l : cap;
+			uint64_t v = 0;
+			for (unsigned i = 0; i < s->nworkers; i++) {
+				const uint64_t *t = turn_user_traffic(s->workers[i].turn, row);
+				if (t)
+					v += metric_load(t, k * sizeof(uint64_t));
+			}
+			traffic_sample(out, s->cfg.realm,
+			               l < nl ? turn_shared_label(s->shared, l) : TURN_LABEL_OTHER, k, v);
+		}
+	}
+}
+
+void server_write_metrics(struct server *s, FILE *out)
+{
+	metrics_prom(out, stats_table, stats_table_len, s->nworkers, worker_bases, s);
+	write_traffic(s, out);
+	metrics_prom_head(out, "tern_workers", METRIC_GAUGE, "Worker threads.");
+	metrics_prom_sample(out, "tern_workers", "", s->nworkers);
+	metrics_prom_head(out, "tern_ready", METRIC_GAUGE,
+	                  "1 while ternd takes new clients, 0 while draining.");
+	metrics_prom_sample(out, "tern_ready", "", server_ready(s));
+}
+
+void server_set_draining(struct server *s, bool draining)
+{
+	atomic_store_explicit(&s->draining, draining, memory_order_relaxed);
+}
+
+bool server_ready(const struct server *s)
+{
+	return !atomic_load_explicit(&((struct server *)s)->draining, memory_order_relaxed);
 }
 
 /* The stats socket: a client connects, writes "stats" or "json", reads the

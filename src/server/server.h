@@ -7,6 +7,7 @@
 #ifndef TERN_SERVER_SERVER_H
 #define TERN_SERVER_SERVER_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "ternd/config/config.h"
@@ -30,5 +31,12 @@ void server_block_signals(void);
 void server_dump_stats(struct server *s, FILE *out);
 /* The same as one JSON object. */
 void server_dump_json(struct server *s, FILE *out);
+/* Every counter in the Prometheus text exposition format (tern_* and
+ * coturn's names). Any thread; reads the workers' counters without locks. */
+void server_write_metrics(struct server *s, FILE *out);
+/* Readiness: true until server_set_draining(s, true) (drain: the
+ * Prometheus endpoint's readiness path then answers 503). Any thread. */
+void server_set_draining(struct server *s, bool draining);
+bool server_ready(const struct server *s);
 
 #endif

@@ -467,8 +467,7 @@ static void on_listener(struct net_handler *h, uint32_t events)
 			w->rxused--; /* nothing borrowed it */
 			break;
 		}
-		w->rx_batches++;
-		w->rx_datagrams += (unsigned)n;
+		worker_count_batch(w, (unsigned)n);
 		if (n == NET_BATCH)
 			count_kernel_drops(w, h->fd, &l->kdrops_seen);
 		for (int i = 0; i < n; i++) {
@@ -510,8 +509,7 @@ static void on_client_sock(struct net_handler *h, uint32_t events)
 			w->rxused--;
 			break;
 		}
-		w->rx_batches++;
-		w->rx_datagrams += (unsigned)n;
+		worker_count_batch(w, (unsigned)n);
 		w->csock_rx += (unsigned)n;
 		if (n == NET_BATCH)
 			count_kernel_drops(w, h->fd, &rs->kdrops_seen);
@@ -542,8 +540,7 @@ static void on_dtls_listener(struct net_handler *h, uint32_t events)
 			w->rxused--;
 			break;
 		}
-		w->rx_batches++;
-		w->rx_datagrams += (unsigned)n;
+		worker_count_batch(w, (unsigned)n);
 		if (n == NET_BATCH)
 			count_kernel_drops(w, h->fd, &l->kdrops_seen);
 		for (int i = 0; i < n; i++) {
@@ -591,8 +588,7 @@ static void on_relay(struct net_handler *h, uint32_t events)
 			w->rxused--;
 			break;
 		}
-		w->rx_batches++;
-		w->rx_datagrams += (unsigned)n;
+		worker_count_batch(w, (unsigned)n);
 		if (n == NET_BATCH)
 			count_kernel_drops(w, h->fd, &rs->kdrops_seen);
 		for (int i = 0; i < n && rs->active; i++) {

@@ -11,6 +11,7 @@
 
 #include "net/loop.h"
 #include "net/udp.h"
+#include "server/stats.h"
 #include "turn/turn.h"
 #include "util/siphash.h"
 #include "ternd/config/config.h"
@@ -185,7 +186,22 @@ struct worker {
 	uint64_t drops_polled_us; /* listeners' drop counters last read */
 	/* eBPF steering: client flows pinned to this worker (live), pin failures */
 	uint64_t steer_pinned, steer_pin_fail;
-};
+	/* histograms (server/stats.h): datagrams per receive batch, TLS
+	 * handshake time (ms) */
+	uint64_t batch_hist[METRIC_HIST_WORDS(STATS_BATCH_NB)];
+	uint64_t tls_hs_hist[METRIC_HIST_WORDS(STATS_TLS_NB)];
+	/* Counters above are written by this worker only and read by other
+	 * threads: a worker starts on a cache line of its own (the array of
+	 * workers is allocated aligned), so no two workers write one line. */
+} __attribute__((aligned(64)));
+
+/* One receive batch of n datagrams: counted, and its size observed. */
+static inline void worker_count_batch(struct worker *w, unsigned n)
+{
+	w->rx_batches++;
+	w->rx_datagrams += n;
+	metric_hist_add(w->batch_hist, stats_batch_bounds, STATS_BATCH_NB, n);
+}
 
 /* Queue fd to be closed after this turn's flush (docs/ARCHITECTURE.md:
  * close after the flush). */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "control/prom.h"
 #include "server/server.h"
 #include "ternd/config/config.h"
 #include "util/log.h"
@@ -12,6 +13,16 @@
 #ifndef TERN_VERSION
 #define TERN_VERSION "0.1.0"
 #endif
+
+static void prom_write(void *ctx, FILE *out)
+{
+	server_write_metrics(ctx, out);
+}
+
+static bool prom_ready(void *ctx)
+{
+	return server_ready(ctx);
+}
 
 static int write_pidfile(const char *path)
 {
@@ -80,7 +91,19 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_listening(&cfg);
+	struct prom *prom = NULL;
+	struct prom_opts po = {.address = cfg.prometheus_address,
+	                       .port = cfg.prometheus_port,
+	                       .path = cfg.prometheus_path,
+	                       .write = prom_write,
+	                       .ready = prom_ready,
+	                       .ctx = srv};
+	if (cfg.prometheus && (rc = prom_start(&po, &prom)) < 0) {
+		server_free(srv);
+		return 1;
+	}
 	rc = server_run(srv);
+	prom_stop(prom);
 	server_free(srv);
 	if (cfg.pidfile[0])
 		unlink(cfg.pidfile);

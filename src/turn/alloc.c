@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/metrics.h"
 #include "turn/internal.h"
 
 static unsigned pow2_at_least(unsigned n)
@@ -144,6 +145,10 @@ struct turn_alloc *alloc_lookup(struct turn *t, const struct turn_ep *ep)
 	return NULL;
 }
 
+/* Allocation lifetimes worth telling apart: seconds to hours (ms). */
+const uint64_t turn_life_bounds[TURN_LIFE_NB] = {1000,    10000,   60000,   300000,  600000,
+                                                 1800000, 3600000, 7200000, 21600000};
+
 struct turn_alloc *alloc_new(struct turn *t, const struct turn_ep *ep)
 {
 	struct turn_alloc *a = take_alloc(t);
@@ -158,8 +163,11 @@ struct turn_alloc *alloc_new(struct turn *t, const struct turn_ep *ep)
 	while (t->table[i])
 		i = (i + 1) & t->table_mask;
 	t->table[i] = a;
+	a->created = t->now;
+	a->label = t->label_cap;
 	t->st.allocs_live++;
 	t->st.allocs_created++;
+	t->st.allocs_by_transport[ep->transport & 3]++;
 	return a;
 }
 
@@ -219,6 +227,13 @@ void alloc_delete(struct turn *t, struct turn_alloc *a)
 	t->free_allocs = a;
 	t->st.allocs_live--;
 	t->st.allocs_deleted++;
+	t->st.allocs_by_transport[a->ep.transport & 3]--;
+	metric_hist_add(t->st.life_hist, turn_life_bounds, TURN_LIFE_NB, t->now - a->created);
+	for (unsigned k = 0; k < TURN_TRAFFIC_N; k++)
+		t->st.finished[k] += a->traffic[k];
+	if (t->user_traffic)
+		for (unsigned k = 0; k < TURN_TRAFFIC_N; k++)
+			t->user_traffic[a->label][k] += a->traffic[k];
 }
 
 int alloc_relay_index(const struct turn_alloc *a, int family)

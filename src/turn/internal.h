@@ -73,7 +73,10 @@ struct turn_alloc {
 	struct turn_chan *chans;
 	unsigned nchans;
 	struct turn_bucket up, down;
-	intptr_t io_data; /* the io's own word (turn_alloc_io_data): 0 when created */
+	intptr_t io_data;                 /* the io's own word (turn_alloc_io_data): 0 when created */
+	uint64_t created;                 /* ms */
+	uint32_t label;                   /* user label row (user_labels) */
+	uint64_t traffic[TURN_TRAFFIC_N]; /* this session's, added to the totals when it ends */
 	/* retransmission cache */
 	uint8_t last_txid[STUN_TXID_LEN];
 	uint16_t last_len;
@@ -119,6 +122,9 @@ struct turn {
 	void **perm_chunks, **chan_chunks;
 	size_t nperm_pool, nchan_pool, used_perms, used_chans;
 	struct turn_stats st;
+	/* finished traffic per user label (label_cap + 1 rows), NULL when off */
+	uint64_t (*user_traffic)[TURN_TRAFFIC_N];
+	unsigned label_cap;
 	uint8_t txbuf[TURN_TX_HDR_MAX];
 	/* unauthenticated-answer buckets (tokens in milli-bytes), NULL when off */
 	struct turn_bucket *unauth;
@@ -184,6 +190,9 @@ void shared_reserve_cancel(struct turn_shared *s, struct quota_user *q);
  * the reservation stays. */
 int shared_redeem(struct turn_shared *s, const uint8_t token[8], uint64_t now, const uint8_t *user,
                   size_t ulen, struct quota_user **out);
+/* The label row of a user (id as for quotas): its index in the registry,
+ * registered now if there is room, else the cap (the others' row). */
+unsigned shared_label(struct turn_shared *s, const uint8_t *id, size_t len);
 /* Close every reservation due by now (through io) and give back its unit. */
 void shared_expire(struct turn_shared *s, uint64_t now, const struct turn_io *io);
 

@@ -150,6 +150,8 @@ void req_allocate(struct req *r)
 		return;
 	}
 	a->quota = q;
+	if (t->user_traffic && r->user)
+		a->label = shared_label(t->p.shared, id, idlen);
 	a->user_hash = r->user_hash;
 	memcpy(a->key, r->key, r->keylen);
 	a->keylen = r->keylen;
@@ -177,8 +179,8 @@ void req_allocate(struct req *r)
 		                         &reserved_addr);
 		if (h < 0) {
 			/* out of ports or descriptors: the operator must hear of it */
-			LOG_RL(LOG_WARN, "alloc %llu: no relay socket (%s): answered 508", (unsigned long long)a->id,
-			       strerror(-h));
+			LOG_RL(LOG_WARN, "alloc %llu: no relay socket (%s): answered 508",
+			       (unsigned long long)a->id, strerror(-h));
 			if (reserve)
 				shared_reserve_cancel(t->p.shared, q);
 			alloc_delete(t, a);

@@ -1,5 +1,6 @@
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -33,6 +34,12 @@ struct reservation {
 
 struct turn_shared {
 	pthread_mutex_t lock;
+	/* username labels: names[0..nlabels-1] are written once, before
+	 * nlabels is raised (release), so a reader that loads nlabels
+	 * (acquire) may read them without the lock */
+	char **labels;
+	unsigned label_cap;
+	_Atomic unsigned nlabels;
 	unsigned user_quota, total_quota;
 	unsigned total;    /* allocations (read without the lock: turn_shared_total) */
 	unsigned reserved; /* reservations made or about to be: units besides total */
@@ -51,10 +58,56 @@ struct turn_shared *turn_shared_new(unsigned user_quota, unsigned total_quota)
 	return s;
 }
 
+void turn_shared_labels_on(struct turn_shared *s, unsigned cap)
+{
+	s->labels = calloc(cap, sizeof(*s->labels));
+	s->label_cap = s->labels ? cap : 0;
+}
+
+unsigned turn_shared_nlabels(const struct turn_shared *s)
+{
+	return atomic_load_explicit(&((struct turn_shared *)s)->nlabels, memory_order_acquire);
+}
+
+unsigned turn_shared_labels_cap(const struct turn_shared *s)
+{
+	return s->label_cap;
+}
+
+const char *turn_shared_label(const struct turn_shared *s, unsigned i)
+{
+	return s->labels[i];
+}
+
+unsigned shared_label(struct turn_shared *s, const uint8_t *id, size_t len)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned n = atomic_load_explicit(&s->nlabels, memory_order_relaxed), i;
+	for (i = 0; i < n; i++)
+		if (strlen(s->labels[i]) == len && memcmp(s->labels[i], id, len) == 0)
+			break;
+	if (i == n && n < s->label_cap) {
+		char *name = malloc(len + 1);
+		if (name) {
+			memcpy(name, id, len);
+			name[len] = 0;
+			s->labels[n] = name;
+			atomic_store_explicit(&s->nlabels, n + 1, memory_order_release);
+		} else {
+			i = s->label_cap;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return i < s->label_cap ? i : s->label_cap;
+}
+
 void turn_shared_free(struct turn_shared *s, const struct turn_io *io)
 {
 	if (!s)
 		return;
+	for (unsigned i = 0; i < s->nlabels; i++)
+		free(s->labels[i]);
+	free(s->labels);
 	for (unsigned b = 0; b < QUOTA_BUCKETS; b++)
 		while (s->users[b]) {
 			struct quota_user *q = s->users[b];

@@ -41,9 +41,15 @@ struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uin
 			t->p.unauth_burst = TURN_TX_HDR_MAX;
 		t->unauth = calloc(TURN_UNAUTH_SLOTS, sizeof(*t->unauth));
 	}
-	if ((t->p.unauth_bps && !t->unauth) || alloc_pools_init(t) < 0) {
+	if (t->p.user_labels && t->p.shared) {
+		t->label_cap = turn_shared_labels_cap(t->p.shared);
+		t->user_traffic = calloc(t->label_cap + 1, sizeof(*t->user_traffic));
+	}
+	if ((t->p.unauth_bps && !t->unauth) || (t->p.user_labels && !t->user_traffic) ||
+	    alloc_pools_init(t) < 0) {
 		alloc_pools_free(t);
 		free(t->unauth);
+		free(t->user_traffic);
 		free(t);
 		return NULL;
 	}
@@ -60,6 +66,7 @@ void turn_free(struct turn *t)
 			alloc_delete(t, &t->pool[i]);
 	alloc_pools_free(t);
 	free(t->unauth);
+	free(t->user_traffic);
 	free(t);
 }
 
@@ -91,6 +98,11 @@ int turn_next_timeout(const struct turn *t, int max_ms)
 const struct turn_stats *turn_stats(const struct turn *t)
 {
 	return &t->st;
+}
+
+const uint64_t *turn_user_traffic(const struct turn *t, unsigned i)
+{
+	return t->user_traffic && i <= t->label_cap ? t->user_traffic[i] : NULL;
 }
 
 /* ---- answers ---- */
@@ -169,10 +181,13 @@ void resp_send(struct req *r, struct stun_builder *b)
 	}
 	if (stun_type_class(rd16(b->buf)) == STUN_ERROR)
 		t->st.responses_err++;
-	to_client(t, r->ep, b->buf, (size_t)len, NULL, 0, 0);
+	struct turn_alloc *a = r->a;
+	if (to_client(t, r->ep, b->buf, (size_t)len, NULL, 0, 0) && a && a->live) {
+		a->traffic[TURN_TRAFFIC_SENTP]++;
+		a->traffic[TURN_TRAFFIC_SENTB] += (size_t)len;
+	}
 	/* Keep the answer so a retransmitted request gets the same one (only
 	 * datagram transports retransmit: RFC 8489 §6.2.2). */
-	struct turn_alloc *a = r->a;
 	if (datagram && a && r->authed && (size_t)len <= sizeof(a->last_resp)) {
 		memcpy(a->last_txid, r->m->txid, STUN_TXID_LEN);
 		memcpy(a->last_resp, b->buf, (size_t)len);
@@ -250,8 +265,13 @@ static int authenticate(struct req *r)
 		return 0;
 	}
 	if (m->mi < 0 && m->mi256 < 0) {
+		uint64_t dropped = t->st.drop_ratelimit;
 		t->st.auth_challenge++;
 		resp_error(r, 401);
+		if (t->st.drop_ratelimit == dropped)
+			t->st.challenge_sent++;
+		else
+			t->st.challenge_dropped++;
 		return -1;
 	}
 	const struct stun_attr *user = stun_find(m, STUN_A_USERNAME);
@@ -350,13 +370,20 @@ static int authenticate(struct req *r)
 static void on_binding(struct req *r)
 {
 	struct stun_builder b;
+	struct turn_stats *st = &r->t->st;
+	uint64_t dropped = st->drop_ratelimit;
+	st->binding_req++;
 	if (r->t->p.no_stun) {
 		resp_error(r, 400);
+		if (st->drop_ratelimit == dropped)
+			st->binding_err++;
 		return;
 	}
 	resp_start(r, &b, STUN_SUCCESS);
 	stun_add_xaddr(&b, STUN_A_XOR_MAPPED_ADDRESS, r->client);
 	resp_send(r, &b);
+	if (st->drop_ratelimit == dropped)
+		st->binding_ok++;
 }
 
 static void on_send_indication(struct turn *t, const struct turn_ep *ep, struct stun_msg *m)
@@ -370,6 +397,8 @@ static void on_send_indication(struct turn *t, const struct turn_ep *ep, struct 
 		t->st.drop_no_alloc++;
 		return;
 	}
+	a->traffic[TURN_TRAFFIC_RCVP]++;
+	a->traffic[TURN_TRAFFIC_RCVB] += m->len;
 	/* RFC 8656 §10.2: without both attributes the indication is discarded. */
 	if (!pa || !data || stun_attr_xaddr(m, pa, &peer) < 0) {
 		t->st.drop_malformed++;
@@ -388,7 +417,10 @@ static void on_send_indication(struct turn *t, const struct turn_ep *ep, struct 
 		t->st.drop_bps++;
 		return;
 	}
-	to_peer(t, a->relay[ri], &peer, data->val, data->len);
+	if (to_peer(t, a->relay[ri], &peer, data->val, data->len)) {
+		a->traffic[TURN_TRAFFIC_PEER_SENTP]++;
+		a->traffic[TURN_TRAFFIC_PEER_SENTB] += data->len;
+	}
 }
 
 static void on_channel_data(struct turn *t, const struct turn_ep *ep, const uint8_t *buf, size_t len)
@@ -404,6 +436,8 @@ static void on_channel_data(struct turn *t, const struct turn_ep *ep, const uint
 		t->st.drop_no_alloc++;
 		return;
 	}
+	a->traffic[TURN_TRAFFIC_RCVP]++;
+	a->traffic[TURN_TRAFFIC_RCVB] += len;
 	struct turn_chan *c = chan_by_num(t, a, num, false);
 	if (!c) {
 		t->st.drop_no_channel++;
@@ -418,7 +452,10 @@ static void on_channel_data(struct turn *t, const struct turn_ep *ep, const uint
 		return;
 	}
 	int ri = alloc_relay_index(a, c->peer.sa.sa_family);
-	to_peer(t, a->relay[ri], &c->peer, data, dlen);
+	if (to_peer(t, a->relay[ri], &c->peer, data, dlen)) {
+		a->traffic[TURN_TRAFFIC_PEER_SENTP]++;
+		a->traffic[TURN_TRAFFIC_PEER_SENTB] += dlen;
+	}
 }
 
 void turn_on_client(struct turn *t, const struct turn_ep *ep, const uint8_t *buf, size_t len)
@@ -471,6 +508,10 @@ void turn_on_client(struct turn *t, const struct turn_ep *ep, const uint8_t *buf
 		return;
 	}
 	r.a = alloc_lookup(t, ep);
+	if (r.a) {
+		r.a->traffic[TURN_TRAFFIC_RCVP]++;
+		r.a->traffic[TURN_TRAFFIC_RCVB] += len;
+	}
 	if (datagram && r.a && r.a->last_len && memcmp(r.a->last_txid, m.txid, STUN_TXID_LEN) == 0) {
 		/* A retransmission: the same answer, without redoing the work. */
 		to_client(t, ep, r.a->last_resp, r.a->last_len, NULL, 0, 0);
@@ -503,6 +544,8 @@ void turn_on_client(struct turn *t, const struct turn_ep *ep, const uint8_t *buf
 		need = t->challenge_len;
 	if (datagram && (!t->p.auth || (m.mi < 0 && m.mi256 < 0)) && !unauth_allow(t, client, need, false)) {
 		t->st.drop_ratelimit++;
+		if (t->p.auth)
+			t->st.challenge_dropped++;
 		return;
 	}
 	if (authenticate(&r) < 0)
@@ -537,6 +580,8 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 {
 	t->st.rx_peer++;
 	t->st.rx_peer_bytes += len;
+	a->traffic[TURN_TRAFFIC_PEER_RCVP]++;
+	a->traffic[TURN_TRAFFIC_PEER_RCVB] += len;
 	/* RFC 8656 §10.3: no permission for the peer's IP, no relaying. */
 	if (!perm_find(t, a, peer)) {
 		t->st.drop_no_perm++;
@@ -555,6 +600,8 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		size_t pad = turn_transport_is_stream(a->ep.transport) ? pad4(len) - len : 0;
 		stun_channeldata_hdr(hdr, c->num, (uint16_t)len);
 		queued = to_client(t, &a->ep, hdr, sizeof(hdr), buf, len, pad);
+		if (queued)
+			a->traffic[TURN_TRAFFIC_SENTB] += sizeof(hdr) + len + pad;
 	} else {
 		/* Data indication: header + XOR-PEER-ADDRESS + DATA header built
 		 * here, the payload borrowed, padding appended. */
@@ -583,9 +630,13 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		}
 		wr16(b.buf + 2, (uint16_t)(hlen - STUN_HEADER_LEN + len + pad));
 		queued = to_client(t, &a->ep, b.buf, hlen, buf, len, pad);
+		if (queued)
+			a->traffic[TURN_TRAFFIC_SENTB] += hlen + len + pad;
 	}
-	if (queued)
+	if (queued) {
 		t->st.relayed_to_client++;
+		a->traffic[TURN_TRAFFIC_SENTP]++;
+	}
 }
 
 bool turn_ep_has_allocation(struct turn *t, const struct turn_ep *ep)

@@ -148,9 +148,30 @@ struct turn_params {
 	 * one bucket, so the bound per source always holds. */
 	unsigned unauth_bps;
 	unsigned unauth_burst;
+	/* Per-user traffic of finished allocations (prometheus-username-labels):
+	 * each allocation takes a label from the shared registry
+	 * (turn_shared_labels_on) at Allocate; 0 = off. */
+	bool user_labels;
 };
 
-/* Counters of one worker (plain integers: one writer). */
+/* An allocation's traffic as coturn counts a session's: datagrams and
+ * bytes received from and sent to its client and its peers. */
+enum turn_traffic {
+	TURN_TRAFFIC_RCVP, /* from the client */
+	TURN_TRAFFIC_RCVB,
+	TURN_TRAFFIC_SENTP, /* to the client */
+	TURN_TRAFFIC_SENTB,
+	TURN_TRAFFIC_PEER_RCVP, /* from peers */
+	TURN_TRAFFIC_PEER_RCVB,
+	TURN_TRAFFIC_PEER_SENTP, /* to peers */
+	TURN_TRAFFIC_PEER_SENTB,
+	TURN_TRAFFIC_N,
+};
+
+#define TURN_LIFE_NB 9
+
+/* Counters of one worker (plain integers: one writer; other threads read
+ * them with relaxed atomic loads, metrics/metrics.h). */
 struct turn_stats {
 	uint64_t rx_client, rx_peer; /* datagrams in */
 	uint64_t tx_client, tx_peer; /* datagrams out (queued) */
@@ -171,8 +192,23 @@ struct turn_stats {
 	uint64_t allocs_live;
 	uint64_t perms_live, channels_live;
 	uint64_t quota_rejects;
-	uint64_t drop_ratelimit; /* unauthenticated answer over unauth_bps: not sent */
+	uint64_t drop_ratelimit;         /* unauthenticated answer over unauth_bps: not sent */
+	uint64_t allocs_by_transport[4]; /* live, by enum turn_transport of the client */
+	/* Binding requests, and their success and error answers */
+	uint64_t binding_req, binding_ok, binding_err;
+	/* requests without credentials that call for a 401: answered, or
+	 * dropped by the unauthenticated-answer rate limit */
+	uint64_t challenge_sent, challenge_dropped;
+	/* traffic of finished allocations (added when one ends; coturn's
+	 * turn_total_traffic_*): TURN_TRAFFIC_* */
+	uint64_t finished[TURN_TRAFFIC_N];
+	/* allocation lifetimes (ms, at deletion): TURN_LIFE_BOUNDS buckets,
+	 * then the sum (metrics/metrics.h) */
+	uint64_t life_hist[TURN_LIFE_NB + 2];
 };
+
+/* Allocation lifetime histogram bounds (ms). */
+extern const uint64_t turn_life_bounds[TURN_LIFE_NB];
 
 /* Shared across workers: total and per-user allocation counts, and relay
  * port reservations (RESERVATION-TOKEN). A reservation counts against its
@@ -229,5 +265,18 @@ void turn_on_tick(struct turn *t);
 int turn_next_timeout(const struct turn *t, int max_ms);
 
 const struct turn_stats *turn_stats(const struct turn *t);
+
+/* Username labels: a server-wide, append-only registry of at most cap user
+ * names (the user part of a REST username); allocations of users beyond
+ * it count under TURN_LABEL_OTHER. Off until turn_shared_labels_on. */
+#define TURN_LABEL_OTHER "_other"
+void turn_shared_labels_on(struct turn_shared *s, unsigned cap);
+/* Labels registered so far (a reader on any thread: names 0..n-1 stay). */
+unsigned turn_shared_nlabels(const struct turn_shared *s);
+unsigned turn_shared_labels_cap(const struct turn_shared *s);
+const char *turn_shared_label(const struct turn_shared *s, unsigned i);
+/* This worker's finished traffic of label i (i == cap: the others), as
+ * TURN_TRAFFIC_N counters; NULL when user labels are off. */
+const uint64_t *turn_user_traffic(const struct turn *t, unsigned i);
 
 #endif

@@ -934,6 +934,23 @@ int config_finish(struct tern_config *c, FILE *err)
 			        where, c->client_sockets);
 		return -EINVAL;
 	}
+	if (c->prometheus_path[0] != '/') {
+		if (err)
+			fprintf(err, "%s: option 'prometheus-path' value '%s': must start with /\n", where,
+			        c->prometheus_path);
+		return -EINVAL;
+	}
+	if (c->prometheus_address[0]) {
+		uint8_t a[16];
+		if (inet_pton(AF_INET, c->prometheus_address, a) != 1 &&
+		    inet_pton(AF_INET6, c->prometheus_address, a) != 1) {
+			if (err)
+				fprintf(err,
+				        "%s: option 'prometheus-address' value '%s': not an IP address\n",
+				        where, c->prometheus_address);
+			return -EINVAL;
+		}
+	}
 	/* coturn: lt-cred-mech and no-auth exclude each other. */
 	if (c->no_auth && (c->lt_cred_mech || c->nusers || c->use_auth_secret || c->nsecrets))
 		why = "no-auth cannot be combined with lt-cred-mech, user, use-auth-secret or "

@@ -109,12 +109,22 @@ struct tern_config {
 	unsigned shutdown_timeout; /* s: output drained on stop before connections close */
 	char pidfile[CFG_STR];
 	char stats_socket[CFG_STR]; /* unix socket for `tern stats`, "" = none */
-	char config_file[CFG_STR];  /* the -c file actually read, "" if none */
-	bool check_config;          /* --check-config: validate and exit */
-	bool help;                  /* --help was given */
-	bool version;               /* --version */
-	bool help_markdown;         /* --help-markdown: print config_usage_markdown */
+	/* Prometheus endpoint (coturn's options) */
+	bool prometheus;
+	uint16_t prometheus_port;        /* default 9641 */
+	char prometheus_address[64];     /* "" = every address */
+	char prometheus_path[CFG_STR];   /* default /metrics */
+	bool prometheus_username_labels; /* turn_traffic_* per user, at most TERN_PROM_USER_LABELS */
+	char config_file[CFG_STR];       /* the -c file actually read, "" if none */
+	bool check_config;               /* --check-config: validate and exit */
+	bool help;                       /* --help was given */
+	bool version;                    /* --version */
+	bool help_markdown;              /* --help-markdown: print config_usage_markdown */
 };
+
+/* prometheus-username-labels: distinct users labelled; the others share
+ * one label (REST usernames would otherwise grow the label set forever). */
+#define TERN_PROM_USER_LABELS 256
 
 /* TLS is served when a certificate is configured and not switched off. */
 static inline bool config_tls_on(const struct tern_config *c)

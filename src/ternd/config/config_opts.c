@@ -30,7 +30,6 @@
 #define WHY_LISTENER "tern opens no such listener; fewer sockets are open, not more"
 #define WHY_CLI      "tern has no admin CLI: nothing listens"
 #define WHY_WEB      "tern has no web admin: nothing listens"
-#define WHY_PROM     "tern has no Prometheus endpoint yet"
 #define WHY_LOG      "tern's log format and destination are fixed (log-file, no-stdout-log)"
 #define WHY_DB       "tern has no database: users come from user= and static-auth-secret= only"
 #define WHY_USERDB   "would change who can authenticate"
@@ -186,6 +185,20 @@ const struct cfg_opt tern__cfg_opts[] = {
 	{.name = "handshake-timeout", .type = T_UINT, .off = OFF(handshake_timeout), .min = 1, .max = 300,
 	 .arg = "SECONDS", .def = "10", .help = "A TLS or DTLS handshake (or a PROXY header) not finished this long after it began is closed."},
 
+	SECTION("Metrics"),
+	{.name = "prometheus", .type = T_BOOL, .off = OFF(prometheus), .def = "off",
+	 .help = "Serve Prometheus metrics over HTTP (coturn's metric names, and tern_* ones; docs/METRICS.md), "
+		 "from a thread of its own. / answers \"ok\", /ready 200 (503 while draining)."},
+	{.name = "prometheus-port", .type = T_U16, .off = OFF(prometheus_port), .min = 1, .max = 65535,
+	 .arg = "PORT", .def = "9641", .help = "TCP port of the Prometheus endpoint."},
+	{.name = "prometheus-address", .type = T_STR, STRF(prometheus_address), .arg = "IP",
+	 .help = "Address of the Prometheus endpoint. None given: every address (IPv6 and IPv4)."},
+	{.name = "prometheus-path", .type = T_STR, STRF(prometheus_path), .arg = "PATH", .def = "/metrics",
+	 .help = "HTTP path of the metrics."},
+	{.name = "prometheus-username-labels", .type = T_BOOL, .off = OFF(prometheus_username_labels), .def = "off",
+	 .help = "Label turn_traffic_* with the user too (the user part of REST usernames); at most "
+		 "256 distinct users, the others are counted together as user=\"_other\"."},
+
 	SECTION("Process"),
 	{.name = "shutdown-timeout", .type = T_UINT, .off = OFF(shutdown_timeout), .min = 0, .max = 60,
 	 .arg = "SECONDS", .def = "2",
@@ -235,11 +248,6 @@ const struct cfg_opt tern__cfg_opts[] = {
 	WARN_V("web-admin-port", 0, WHY_WEB),
 	WARN_F("web-admin-listen-on-workers", 0, WHY_WEB),
 	WARN_V("acme-redirect", 0, WHY_WEB),
-	WARN_F("prometheus", 0, WHY_PROM),
-	WARN_V("prometheus-port", 0, WHY_PROM),
-	WARN_V("prometheus-address", 0, WHY_PROM),
-	WARN_V("prometheus-path", 0, WHY_PROM),
-	WARN_F("prometheus-username-labels", 0, WHY_PROM),
 	WARN_V("redis-statsdb", 'O', "tern keeps no statistics database"),
 	WARN_F("simple-log", 0, WHY_LOG),
 	WARN_F("new-log-timestamp", 0, WHY_LOG),
