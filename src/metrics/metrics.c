@@ -106,13 +106,17 @@ static void prom_hist(FILE *out, const struct metric *m, unsigned nw, metric_bas
 			fprintf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", m->name, m->labels, sep,
 			        (unsigned long long)cum);
 	}
-	if (m->labels[0]) {
-		fprintf(out, "%s_sum{%s} %.17g\n", m->name, m->labels, (double)sum / h->scale);
-		fprintf(out, "%s_count{%s} %llu\n", m->name, m->labels, (unsigned long long)cum);
-	} else {
-		fprintf(out, "%s_sum %.17g\n", m->name, (double)sum / h->scale);
-		fprintf(out, "%s_count %llu\n", m->name, (unsigned long long)cum);
-	}
+	fprintf(out, "%s_sum%s%s%s ", m->name, m->labels[0] ? "{" : "", m->labels, m->labels[0] ? "}" : "");
+	/* exact for the integer scales used (no 0.558000000001) */
+	if (h->scale == 1.0)
+		fprintf(out, "%llu\n", (unsigned long long)sum);
+	else if (h->scale == 1000.0)
+		fprintf(out, "%llu.%03llu\n", (unsigned long long)(sum / 1000),
+		        (unsigned long long)(sum % 1000));
+	else
+		fprintf(out, "%.17g\n", (double)sum / h->scale);
+	fprintf(out, "%s_count%s%s%s %llu\n", m->name, m->labels[0] ? "{" : "", m->labels,
+	        m->labels[0] ? "}" : "", (unsigned long long)cum);
 }
 
 void metrics_prom(FILE *out, const struct metric *tab, size_t n, unsigned nw, metric_bases_fn bases,

@@ -29,6 +29,10 @@ int it_client_alloc(struct turnc *c, const struct srv *s, int family, struct tur
  * negative gauge reads as a huge number), or -1 when the socket does not
  * answer. */
 long it_stats_sum(const char *sock, const char *name);
+/* One HTTP request to 127.0.0.1:port (http.c): the status code, with the
+ * body copied (NUL-terminated, cut at cap) into body; -errno on error or
+ * when no whole answer came within timeout_ms. */
+int it_http(uint16_t port, const char *method, const char *path, char *body, size_t cap, int timeout_ms);
 /* a with its port set to port (another listener of the same server). */
 union tern_addr it_with_port(const union tern_addr *a, uint16_t port);
 /* Name of a STUN/TURN outcome for messages: "success", "error 437", "timeout". */
