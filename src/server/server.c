@@ -36,7 +36,53 @@ struct server {
 	unsigned nworkers;
 	struct steer *steer; /* NULL: kernel reuseport hash */
 	struct tls_server *tls;
+	bool draining;
+	uint64_t drain_start_ms;
 };
+
+/* Drain (SIGUSR1, coturn's signal; `drain` on the control socket): new
+ * allocations go to the alternate servers or are refused (403), existing
+ * ones go on; ternd exits when drain-min-allocations or fewer are left, or
+ * at drain-timeout (server_run checks once a second). */
+static void server_drain(struct server *s, const char *why)
+{
+	if (s->draining) {
+		log_info("%s: already draining (%u allocations left)", why, turn_shared_total(s->shared));
+		return;
+	}
+	s->draining = true;
+	s->drain_start_ms = net_now_ms();
+	turn_shared_set_draining(s->shared, true);
+	unsigned alts = 0;
+	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
+		alts += s->cfg.alt[k].n;
+	char limit[64] = "";
+	if (s->cfg.drain_timeout)
+		snprintf(limit, sizeof(limit), ", or in %u s at the latest", s->cfg.drain_timeout);
+	log_info("%s: draining: new allocations are %s; %u allocations left; ternd exits at %u or fewer%s",
+	         why, alts ? "redirected to the alternate servers (403 where none fits)" : "refused (403)",
+	         turn_shared_total(s->shared), s->cfg.drain_min_allocations, limit);
+}
+
+/* True when a drain is over: time to stop. */
+static bool drain_done(struct server *s)
+{
+	if (!s->draining)
+		return false;
+	unsigned left = turn_shared_total(s->shared);
+	if (left <= s->cfg.drain_min_allocations) {
+		log_info("drained: %u allocations left (drain-min-allocations %u): shutting down", left,
+		         s->cfg.drain_min_allocations);
+		return true;
+	}
+	if (s->cfg.drain_timeout &&
+	    net_now_ms() - s->drain_start_ms >= (uint64_t)s->cfg.drain_timeout * 1000) {
+		log_info("drain-timeout (%u s): shutting down with %u allocations left", s->cfg.drain_timeout,
+		         left);
+		return true;
+	}
+	return false;
+}
 
 /* TLS from the configuration: loaded and checked (cert readable, key
  * matching). 0 and *out NULL when TLS is off; -EINVAL with one log line
@@ -364,6 +410,11 @@ int server_new(const struct tern_config *cfg, struct server **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
+	/* the option kinds are the core's, in the same order */
+	_Static_assert((int)CFG_ALT_KINDS == (int)TURN_ALT_KINDS && CFG_MAX_ALTS == TURN_MAX_ALTERNATES,
+	               "alternate-server lists: config and core disagree");
+	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
+		turn_shared_set_alternates(s->shared, (enum turn_alt_kind)k, cfg->alt[k].a, cfg->alt[k].n);
 	s->nworkers = cfg->workers ? cfg->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (s->nworkers == 0)
 		s->nworkers = 1;
@@ -451,6 +502,7 @@ struct wstats {
 	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
 	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big, dtls_restarts;
 	uint64_t csock_live, csock_fail, csock_rx;
+	uint64_t redirected, drain_refused;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -481,6 +533,8 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->tls_refused = w->tls_refused;
 	o->tls_half_open = w->tls_half_open;
 	o->tls_hs_busy = w->tls_hs_busy;
+	o->redirected = st->redirected;
+	o->drain_refused = st->drain_refused;
 	o->csock_live = w->csock_live;
 	o->csock_fail = w->csock_fail;
 	o->csock_rx = w->csock_rx;
@@ -588,7 +642,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"dtls_handshake_failures\":%llu,\"dtls_handshake_timeouts\":%llu,"
 		        "\"dtls_hello_verify\":%llu,\"dtls_refused\":%llu,\"dtls_dropped\":%llu,"
 		        "\"dtls_too_big\":%llu,\"dtls_restarts\":%llu,\"client_sockets\":%llu,"
-		        "\"client_socket_failures\":%llu,\"client_socket_datagrams\":%llu}",
+		        "\"client_socket_failures\":%llu,\"client_socket_datagrams\":%llu,"
+		        "\"allocations_redirected\":%llu,\"allocations_refused_draining\":%llu}",
 		        (unsigned long long)o.tls_half_open, (unsigned long long)o.tls_hs_busy,
 		        (unsigned long long)o.dtls_live, (unsigned long long)o.dtls_half_open,
 		        (unsigned long long)o.dtls_handshakes, (unsigned long long)o.dtls_hs_fail,
@@ -596,10 +651,11 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.dtls_refused, (unsigned long long)o.dtls_dropped,
 		        (unsigned long long)o.dtls_too_big, (unsigned long long)o.dtls_restarts,
 		        (unsigned long long)o.csock_live, (unsigned long long)o.csock_fail,
-		        (unsigned long long)o.csock_rx);
+		        (unsigned long long)o.csock_rx, (unsigned long long)o.redirected,
+		        (unsigned long long)o.drain_refused);
 	}
-	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
-	        s->steer ? "ebpf" : "hash");
+	fprintf(out, "],\"allocations_total\":%u,\"draining\":%s,\"steering\":\"%s\"",
+	        turn_shared_total(s->shared), s->draining ? "true" : "false", s->steer ? "ebpf" : "hash");
 	if (s->steer) {
 		struct steer_worker_stats st[64];
 		unsigned n = s->nworkers < 64 ? s->nworkers : 64;
@@ -655,7 +711,10 @@ static void control_serve(struct server *s, int lfd)
 	}
 	if (strncmp(req, "json", 4) == 0)
 		server_dump_json(s, f);
-	else
+	else if (strncmp(req, "drain", 5) == 0) {
+		server_drain(s, "control socket");
+		fprintf(f, "draining: %u allocations left\n", turn_shared_total(s->shared));
+	} else
 		server_dump_stats(s, f);
 	fclose(f);
 }
@@ -688,11 +747,13 @@ int server_run(struct server *s)
 	}
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
-		int n = poll(p, cfd >= 0 ? 2 : 1, s->steer ? 1000 : -1);
+		int n = poll(p, cfd >= 0 ? 2 : 1, s->steer || s->draining ? 1000 : -1);
 		if (s->steer && net_now_ms() - last_decay >= 1000) {
 			steer_decay(s->steer);
 			last_decay = net_now_ms();
 		}
+		if (drain_done(s))
+			break;
 		if (n <= 0)
 			continue;
 		if (cfd >= 0 && (p[1].revents & POLLIN))
@@ -704,7 +765,7 @@ int server_run(struct server *s)
 			continue;
 		sig = (int)si.ssi_signo;
 		if (sig == SIGUSR1) {
-			server_dump_stats(s, stdout);
+			server_drain(s, "SIGUSR1");
 			continue;
 		}
 		if (sig == SIGUSR2) {
