@@ -4,7 +4,6 @@
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +38,53 @@ struct server {
 	unsigned nworkers;
 	struct steer *steer; /* NULL: kernel reuseport hash */
 	struct tls_server *tls;
-	_Atomic bool draining; /* server_set_draining: readiness answers 503 */
+	bool draining;
+	uint64_t drain_start_ms;
 };
+
+/* Drain (SIGUSR1, coturn's signal; `drain` on the control socket): new
+ * allocations go to the alternate servers or are refused (403), existing
+ * ones go on; ternd exits when drain-min-allocations or fewer are left, or
+ * at drain-timeout (server_run checks once a second). */
+static void server_drain(struct server *s, const char *why)
+{
+	if (s->draining) {
+		log_info("%s: already draining (%u allocations left)", why, turn_shared_total(s->shared));
+		return;
+	}
+	s->draining = true;
+	s->drain_start_ms = net_now_ms();
+	turn_shared_set_draining(s->shared, true);
+	unsigned alts = 0;
+	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
+		alts += s->cfg.alt[k].n;
+	char limit[64] = "";
+	if (s->cfg.drain_timeout)
+		snprintf(limit, sizeof(limit), ", or in %u s at the latest", s->cfg.drain_timeout);
+	log_info("%s: draining: new allocations are %s; %u allocations left; ternd exits at %u or fewer%s",
+	         why, alts ? "redirected to the alternate servers (403 where none fits)" : "refused (403)",
+	         turn_shared_total(s->shared), s->cfg.drain_min_allocations, limit);
+}
+
+/* True when a drain is over: time to stop. */
+static bool drain_done(struct server *s)
+{
+	if (!s->draining)
+		return false;
+	unsigned left = turn_shared_total(s->shared);
+	if (left <= s->cfg.drain_min_allocations) {
+		log_info("drained: %u allocations left (drain-min-allocations %u): shutting down", left,
+		         s->cfg.drain_min_allocations);
+		return true;
+	}
+	if (s->cfg.drain_timeout &&
+	    net_now_ms() - s->drain_start_ms >= (uint64_t)s->cfg.drain_timeout * 1000) {
+		log_info("drain-timeout (%u s): shutting down with %u allocations left", s->cfg.drain_timeout,
+		         left);
+		return true;
+	}
+	return false;
+}
 
 /* TLS from the configuration: loaded and checked (cert readable, key
  * matching). 0 and *out NULL when TLS is off; -EINVAL with one log line
@@ -368,6 +412,11 @@ int server_new(const struct tern_config *cfg, struct server **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
+	/* the option kinds are the core's, in the same order */
+	_Static_assert((int)CFG_ALT_KINDS == (int)TURN_ALT_KINDS && CFG_MAX_ALTS == TURN_MAX_ALTERNATES,
+	               "alternate-server lists: config and core disagree");
+	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
+		turn_shared_set_alternates(s->shared, (enum turn_alt_kind)k, cfg->alt[k].a, cfg->alt[k].n);
 	s->nworkers = cfg->workers ? cfg->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (s->nworkers == 0)
 		s->nworkers = 1;
@@ -477,8 +526,8 @@ void server_dump_json(struct server *s, FILE *out)
 		metrics_json(out, stats_table, stats_table_len, worker_bases(s, i), false);
 		fputc('}', out);
 	}
-	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
-	        s->steer ? "ebpf" : "hash");
+	fprintf(out, "],\"allocations_total\":%u,\"draining\":%s,\"steering\":\"%s\"",
+	        turn_shared_total(s->shared), s->draining ? "true" : "false", s->steer ? "ebpf" : "hash");
 	if (s->steer) {
 		struct steer_worker_stats st[64];
 		unsigned n = s->nworkers < 64 ? s->nworkers : 64;
@@ -563,14 +612,9 @@ void server_write_metrics(struct server *s, FILE *out)
 	metrics_prom_sample(out, "tern_ready", "", server_ready(s));
 }
 
-void server_set_draining(struct server *s, bool draining)
-{
-	atomic_store_explicit(&s->draining, draining, memory_order_relaxed);
-}
-
 bool server_ready(const struct server *s)
 {
-	return !atomic_load_explicit(&((struct server *)s)->draining, memory_order_relaxed);
+	return !turn_shared_draining(s->shared);
 }
 
 /* The stats socket: a client connects, writes "stats" or "json", reads the
@@ -612,7 +656,10 @@ static void control_serve(struct server *s, int lfd)
 	}
 	if (strncmp(req, "json", 4) == 0)
 		server_dump_json(s, f);
-	else
+	else if (strncmp(req, "drain", 5) == 0) {
+		server_drain(s, "control socket");
+		fprintf(f, "draining: %u allocations left\n", turn_shared_total(s->shared));
+	} else
 		server_dump_stats(s, f);
 	fclose(f);
 }
@@ -645,11 +692,13 @@ int server_run(struct server *s)
 	}
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
-		int n = poll(p, cfd >= 0 ? 2 : 1, s->steer ? 1000 : -1);
+		int n = poll(p, cfd >= 0 ? 2 : 1, s->steer || s->draining ? 1000 : -1);
 		if (s->steer && net_now_ms() - last_decay >= 1000) {
 			steer_decay(s->steer);
 			last_decay = net_now_ms();
 		}
+		if (drain_done(s))
+			break;
 		if (n <= 0)
 			continue;
 		if (cfd >= 0 && (p[1].revents & POLLIN))
@@ -661,7 +710,7 @@ int server_run(struct server *s)
 			continue;
 		sig = (int)si.ssi_signo;
 		if (sig == SIGUSR1) {
-			server_dump_stats(s, stdout);
+			server_drain(s, "SIGUSR1");
 			continue;
 		}
 		if (sig == SIGUSR2) {

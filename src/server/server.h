@@ -34,9 +34,9 @@ void server_dump_json(struct server *s, FILE *out);
 /* Every counter in the Prometheus text exposition format (tern_* and
  * coturn's names). Any thread; reads the workers' counters without locks. */
 void server_write_metrics(struct server *s, FILE *out);
-/* Readiness: true until server_set_draining(s, true) (drain: the
- * Prometheus endpoint's readiness path then answers 503). Any thread. */
-void server_set_draining(struct server *s, bool draining);
+/* Readiness: false once a drain has begun (SIGUSR1, `drain` on the
+ * control socket): the Prometheus endpoint's /ready then answers 503.
+ * Any thread. */
 bool server_ready(const struct server *s);
 
 #endif

@@ -100,6 +100,8 @@ int main(int argc, char **argv)
 	                       .ctx = srv};
 	if (cfg.prometheus && (rc = prom_start(&po, &prom)) < 0) {
 		server_free(srv);
+		if (cfg.pidfile[0])
+			unlink(cfg.pidfile);
 		return 1;
 	}
 	rc = server_run(srv);

@@ -237,6 +237,7 @@ void resp_send(struct req *r, struct stun_builder *b);
 /* An error answer with an optional reason (authenticated answers get the
  * standard phrase; unauthenticated ones none, to stay small). */
 void resp_error(struct req *r, int code);
+bool req_redirect(struct req *r);
 
 /* requests.c */
 void req_allocate(struct req *r);

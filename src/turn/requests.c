@@ -47,6 +47,14 @@ void req_allocate(struct req *r)
 		resp_error(r, 437);
 		return;
 	}
+	/* ALTERNATE-SERVER, or no new allocation while draining */
+	if (req_redirect(r))
+		return;
+	if (turn_shared_draining(t->p.shared)) {
+		t->st.drain_refused++;
+		resp_error(r, 403);
+		return;
+	}
 	/* step 3 */
 	const struct stun_attr *rt = stun_find(m, STUN_A_REQUESTED_TRANSPORT);
 	uint8_t proto;

@@ -228,6 +228,23 @@ void resp_error(struct req *r, int code)
 	resp_send(r, &b);
 }
 
+/* RFC 8489 §10: a new allocation goes to another server (300 with
+ * ALTERNATE-SERVER) when the operator lists alternates for the client's
+ * transport, or while ternd drains. True when answered. */
+bool req_redirect(struct req *r)
+{
+	union tern_addr alt;
+	if (!turn_shared_alternate(r->t->p.shared, r->ep->transport, &r->ep->local, &alt))
+		return false;
+	struct stun_builder b;
+	resp_start(r, &b, STUN_ERROR);
+	stun_add_error(&b, 300, r->authed ? stun_reason(300) : NULL);
+	stun_add_addr(&b, STUN_A_ALTERNATE_SERVER, &alt);
+	r->t->st.redirected++;
+	resp_send(r, &b);
+	return true;
+}
+
 static void resp_unknown(struct req *r)
 {
 	struct stun_builder b;
@@ -548,6 +565,13 @@ void turn_on_client(struct turn *t, const struct turn_ep *ep, const uint8_t *buf
 			t->st.challenge_dropped++;
 		return;
 	}
+	/* As coturn does: an unsigned Allocate for a new allocation is
+	 * redirected at once, without a challenge first (the client would only
+	 * authenticate to be sent elsewhere). A signed one is redirected after
+	 * its check, with a signed answer (req_allocate): RFC 8489 §9.2.5, a
+	 * client discards an unsigned answer to a signed request. */
+	if (m.method == TURN_ALLOCATE && !r.a && m.mi < 0 && m.mi256 < 0 && req_redirect(&r))
+		return;
 	if (authenticate(&r) < 0)
 		return;
 	if (m.nunknown) {

@@ -192,6 +192,8 @@ struct turn_stats {
 	uint64_t allocs_live;
 	uint64_t perms_live, channels_live;
 	uint64_t quota_rejects;
+	uint64_t redirected;             /* Allocates answered 300 ALTERNATE-SERVER */
+	uint64_t drain_refused;          /* Allocates answered 403 while draining */
 	uint64_t drop_ratelimit;         /* unauthenticated answer over unauth_bps: not sent */
 	uint64_t allocs_by_transport[4]; /* live, by enum turn_transport of the client */
 	/* Binding requests, and their success and error answers */
@@ -217,6 +219,26 @@ extern const uint64_t turn_life_bounds[TURN_LIFE_NB];
  * once-a-second reservation sweep, under a mutex. */
 struct turn_shared *turn_shared_new(unsigned user_quota, unsigned total_quota);
 void turn_shared_free(struct turn_shared *s, const struct turn_io *io);
+/* Draining: new allocations are redirected to an alternate server (300)
+ * when one is configured for the client's transport and family, refused
+ * (403) otherwise; existing allocations go on as before. */
+void turn_shared_set_draining(struct turn_shared *s, bool on);
+bool turn_shared_draining(const struct turn_shared *s);
+
+/* ALTERNATE-SERVER lists (RFC 8489 §10), coturn's options: kind ANY is
+ * alternate-server, the others take precedence for their transports
+ * (DTLS: UDP's, else TLS's). Copied; may be replaced at run time. */
+#define TURN_MAX_ALTERNATES 16
+enum turn_alt_kind { TURN_ALT_ANY, TURN_ALT_UDP, TURN_ALT_TCP, TURN_ALT_TLS, TURN_ALT_KINDS };
+int turn_shared_set_alternates(struct turn_shared *s, enum turn_alt_kind k, const union tern_addr *a,
+                               unsigned n);
+/* Where a new allocation of a client on transport that wrote to local goes
+ * instead: round robin over the servers of local's family in its list,
+ * never local itself; none while local is in the list, unless draining.
+ * True and *out, or false (serve it here). */
+bool turn_shared_alternate(struct turn_shared *s, uint8_t transport, const union tern_addr *local,
+                           union tern_addr *out);
+
 /* Allocations held on the whole server (reservations not included). */
 unsigned turn_shared_total(const struct turn_shared *s);
 

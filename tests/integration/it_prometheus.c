@@ -12,7 +12,8 @@
  *    allocation as turn_total_allocations{type="UDP"}, and once the
  *    allocation is deleted coturn's finished-session traffic totals and
  *    the per-user turn_traffic_* (prometheus-username-labels);
- *  - Binding and 401 counters move by what was sent.
+ *  - Binding and 401 counters move by what was sent;
+ *  - while draining (SIGUSR1) /ready answers 503 and tern_ready is 0.
  * Exits 77 (skipped) only when the prometheus binary cannot run. */
 #include "it.h"
 
@@ -340,7 +341,31 @@ int main(int argc, char **argv)
 	peer_close(&p);
 	turnc_close(&c);
 	stop_prometheus();
-	srv_stop_check(&s);
+
+	/* drain (SIGUSR1): readiness turns 503 while an allocation holds the
+	 * node up; ternd exits cleanly once it ends */
+	struct turnc h;
+	if (it_client_alloc(&h, &s, AF_INET, &r) == 0) {
+		kill(s.pid, SIGUSR1);
+		int st = 0;
+		int64_t end = it_now_ms() + 5000;
+		while (it_now_ms() < end &&
+		       (st = it_http(metrics_port, "GET", "/ready", body, sizeof(body), 2000)) != 503)
+			it_sleep_ms(50);
+		tap_check(st == 503 && strcmp(body, "draining\n") == 0,
+		          "draining: GET /ready answers 503 (%d)", st);
+		tap_int((long)scrape("tern_ready"), 0, "draining: tern_ready 0");
+		tap_int(it_http(metrics_port, "GET", "/", body, sizeof(body), 2000), 200,
+		        "draining: GET / still answers ok (alive)");
+		turnc_refresh(&h, 0, &r);
+		turnc_close(&h);
+		end = it_now_ms() + 10000;
+		while (srv_alive(&s) && it_now_ms() < end)
+			it_sleep_ms(50);
+		tap_check(!srv_alive(&s), "drained: ternd exits by itself once the allocation ends");
+	}
+	int st = srv_stop(&s);
+	tap_check(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "ternd exited with status 0 (%d)", st);
 	char cmd[300];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (tap_failed() == 0 && system(cmd) != 0)

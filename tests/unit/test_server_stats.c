@@ -117,6 +117,8 @@ static void test_json_keys_kept(void **state)
 	    "client_sockets",
 	    "client_socket_failures",
 	    "client_socket_datagrams",
+	    "allocations_redirected",
+	    "allocations_refused_draining",
 	};
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		bool found = false;

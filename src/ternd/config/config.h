@@ -16,6 +16,7 @@
 #include "util/addr.h"
 
 #define CFG_MAX_ADDRS   16
+#define CFG_MAX_ALTS    16
 #define CFG_MAX_RANGES  64
 #define CFG_MAX_SECRETS 8
 #define CFG_MAX_USERS   256
@@ -32,6 +33,15 @@ struct cfg_user {
 struct cfg_external {
 	union tern_addr public_ip;  /* port 0 */
 	union tern_addr private_ip; /* AF_UNSPEC (family 0) when absent: applies to all */
+};
+
+/* ALTERNATE-SERVER lists (coturn's options): alternate-server for every
+ * transport, and the lists that take precedence over it for UDP (and
+ * DTLS), TCP and TLS (and DTLS when no UDP list is given). */
+enum cfg_alt_kind { CFG_ALT_ANY, CFG_ALT_UDP, CFG_ALT_TCP, CFG_ALT_TLS, CFG_ALT_KINDS };
+struct cfg_alt {
+	union tern_addr a[CFG_MAX_ALTS]; /* with their ports */
+	unsigned n;
 };
 
 struct tern_config {
@@ -101,6 +111,11 @@ struct tern_config {
 	unsigned batch_delay_us;         /* adaptive batching: longest pause (us), 0 = off */
 	char steering[16];               /* auto | ebpf | hash */
 	char client_sockets[16];         /* shared | connected */
+
+	/* drain and redirection */
+	struct cfg_alt alt[CFG_ALT_KINDS];
+	unsigned drain_min_allocations; /* draining: exit when allocations fall to this */
+	unsigned drain_timeout;         /* s: draining: exit by then at the latest, 0 = no limit */
 
 	/* process */
 	char log_file[CFG_STR]; /* "" = no file ("stdout", "-" give "") */

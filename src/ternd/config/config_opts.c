@@ -157,6 +157,25 @@ const struct cfg_opt tern__cfg_opts[] = {
 		 "PROXY protocol v1 or v2 header, whose client address counts (auth, limits, logs). 0 = off. "
 		 "Let only the load balancer reach it."},
 
+	SECTION("Drain and redirection"),
+	{.name = "alternate-server", .type = T_ALT, .flags = F_LIST | F_RELOAD, .arg = "IP[:PORT]",
+	 .help = "Redirect new allocations (300 ALTERNATE-SERVER, round robin among the servers of the "
+		 "client's address family) to this server; port 3478 by default. A server that finds its own "
+		 "address in the list redirects nobody until it drains."},
+	{.name = "udp-alternate-server", .type = T_ALT_UDP, .flags = F_LIST | F_RELOAD, .arg = "IP[:PORT]",
+	 .help = "Like alternate-server, for UDP and DTLS clients; takes precedence over it."},
+	{.name = "tcp-alternate-server", .type = T_ALT_TCP, .flags = F_LIST | F_RELOAD, .arg = "IP[:PORT]",
+	 .help = "Like alternate-server, for TCP clients; takes precedence over it."},
+	{.name = "tls-alternate-server", .type = T_ALT_TLS, .flags = F_LIST | F_RELOAD, .arg = "IP[:PORT]",
+	 .help = "Like alternate-server, for TLS clients (and DTLS without udp-alternate-server); port 5349 "
+		 "by default."},
+	{.name = "drain-min-allocations", .type = T_UINT, .off = OFF(drain_min_allocations), .flags = F_RELOAD,
+	 .min = 0, .max = 100000000, .arg = "N", .def = "0",
+	 .help = "Draining (SIGUSR1, tern ctl drain): exit once this many allocations or fewer are left."},
+	{.name = "drain-timeout", .type = T_UINT, .off = OFF(drain_timeout), .flags = F_RELOAD, .min = 0,
+	 .max = 604800, .arg = "SECONDS", .def = "0",
+	 .help = "Draining: exit after this long even if allocations are left (0 = wait for them)."},
+
 	SECTION("TLS"),
 	{.name = "tls-listening-port", .type = T_U16, .off = OFF(tls_listening_port), .min = 1, .max = 65535,
 	 .arg = "PORT", .def = "5349",
@@ -236,8 +255,6 @@ const struct cfg_opt tern__cfg_opts[] = {
 	X("alt-listening-port", "alt-listener-port", 0, T_XVALUE, ST_WARN, WHY_LISTENER),
 	WARN_V("aux-server", 0, WHY_LISTENER),
 	WARN_F("udp-self-balance", 0, "tern spreads load over its workers with SO_REUSEPORT"),
-	WARN_V("alternate-server", 0, "tern serves every allocation itself (no 300 redirect yet)"),
-	WARN_V("tls-alternate-server", 0, "tern serves every allocation itself (no 300 redirect yet)"),
 	WARN_F("no-cli", 0, WHY_CLI),
 	WARN_V("cli-ip", 0, WHY_CLI),
 	WARN_V("cli-port", 0, WHY_CLI),
