@@ -22,7 +22,9 @@ sock=$tmp/stats.sock
 	--max-port $((base + 39)) --realm it.test --user it:it-pass --allow-loopback-peers --workers 2 \
 	--stats-socket "$sock" >"$tmp/ternd.log" 2>&1 &
 pids+=($!)
-timeout 10 "$tern" bench peer --listen 127.0.0.1:$((base + 40)) --count 4 --echo --seconds 30 >/dev/null 2>"$tmp/peer.log" &
+# The peer serves the whole script (its last use is the TCP bench below):
+# it ends itself after --seconds 30; timeout only bounds a stuck one.
+timeout 40 "$tern" bench peer --listen 127.0.0.1:$((base + 40)) --count 4 --echo --seconds 30 >/dev/null 2>"$tmp/peer.log" &
 pids+=($!)
 wait_line "$tmp/ternd.log" "ternd ready" 10 && wait_line "$tmp/peer.log" "listening" 10
 check "ternd and the echo peer start" test -S "$sock"
