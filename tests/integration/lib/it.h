@@ -25,9 +25,16 @@ bool it_check_tern(bool cond, const char *fmt, ...) __attribute__((format(printf
 int it_client(struct turnc *c, const struct srv *s, int family);
 /* it_client() + an Allocate with default options; checks success. */
 int it_client_alloc(struct turnc *c, const struct srv *s, int family, struct turnc_resp *r);
+/* ternd's stats socket at sock (--stats-socket): the text it answers to
+ * "json", NUL-terminated in buf. Its length, or -errno (-ETIMEDOUT after
+ * 5 s, -EMSGSIZE when it does not fit in size - 1 bytes). */
+long it_stats_json(const char *sock, char *buf, size_t size);
+/* The sum of the numbers that follow "name": in that text (one a worker,
+ * or one for a server-wide field); *count (if not NULL) is how many. */
+uint64_t it_stats_field(const char *json, const char *name, unsigned *count);
 /* The sum over workers of one counter in ternd's stats socket JSON (a
- * negative gauge reads as a huge number), or -1 when the socket does not
- * answer. */
+ * negative gauge reads as a huge number, LONG_MAX at the most), or -1 when
+ * the socket does not answer. */
 long it_stats_sum(const char *sock, const char *name);
 /* a with its port set to port (another listener of the same server). */
 union tern_addr it_with_port(const union tern_addr *a, uint16_t port);
