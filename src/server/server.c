@@ -637,30 +637,95 @@ static int control_open(const char *path)
 	return fd;
 }
 
+/* sessions / kick: ask every worker in turn (each answers between two of
+ * its loop turns, into a buffer of its own: a slow reader of the control
+ * socket never holds a worker up). The number of allocations concerned. */
+static unsigned ask_workers(struct server *s, enum worker_req_kind kind, const char *user, bool json,
+                            FILE *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		char *text = NULL;
+		size_t len = 0;
+		struct worker_req r = {.kind = kind, .user = user, .json = json};
+		r.out = open_memstream(&text, &len);
+		if (!r.out)
+			continue;
+		if (n && json)
+			fputc(',', r.out); /* between this worker's objects and the last one's */
+		bool served = worker_call(&s->workers[i], &r, 2000);
+		fclose(r.out);
+		if (!served)
+			fprintf(out, json ? "" : "# worker %u did not answer\n", i);
+		else if (r.count)
+			fwrite(text, 1, len, out);
+		free(text);
+		n += r.count;
+	}
+	return n;
+}
+
+#define CONTROL_HELP "commands: stats | json | sessions [--json] [USER] | kick USER | drain | config | help\n"
+
+/* One request per connection: a line "COMMAND [ARGS]"; a client that says
+ * nothing within 200 ms gets the counter table (tern stats of old). An
+ * answer that is a refusal starts with "error: ". */
 static void control_serve(struct server *s, int lfd)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	char req[64] = {0};
+	char req[256] = {0};
 	struct pollfd p = {.fd = fd, .events = POLLIN};
-	/* A client that says nothing within 200 ms gets the table. */
 	if (poll(&p, 1, 200) == 1) {
 		ssize_t n = read(fd, req, sizeof(req) - 1);
 		(void)n;
 	}
+	req[strcspn(req, "\r\n")] = 0;
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);
 		return;
 	}
-	if (strncmp(req, "json", 4) == 0)
+	char *save = NULL, *cmd = strtok_r(req, " \t", &save), *arg = strtok_r(NULL, " \t", &save);
+	if (!cmd || strcmp(cmd, "stats") == 0)
+		server_dump_stats(s, f);
+	else if (strcmp(cmd, "json") == 0)
 		server_dump_json(s, f);
-	else if (strncmp(req, "drain", 5) == 0) {
+	else if (strcmp(cmd, "drain") == 0) {
 		server_drain(s, "control socket");
 		fprintf(f, "draining: %u allocations left\n", turn_shared_total(s->shared));
-	} else
-		server_dump_stats(s, f);
+	} else if (strcmp(cmd, "sessions") == 0) {
+		bool json = arg && strcmp(arg, "--json") == 0;
+		const char *user = json ? strtok_r(NULL, " \t", &save) : arg;
+		if (json)
+			fputs("{\"sessions\":[", f);
+		else
+			fprintf(f, "%-6s %-24s %-4s %-40s %-40s %-40s %7s %7s %5s %5s %10s %12s %10s %12s\n",
+			        "worker", "user", "tr", "client", "server", "relayed", "age_s", "left_s",
+			        "perms", "chans", "to_peer", "bytes", "to_client", "bytes");
+		unsigned n = ask_workers(s, WREQ_SESSIONS, user, json, f);
+		if (json)
+			fprintf(f, "],\"count\":%u}\n", n);
+	} else if (strcmp(cmd, "kick") == 0) {
+		if (!arg) {
+			fprintf(f, "error: kick needs a user name\n");
+		} else {
+			unsigned n = ask_workers(s, WREQ_KICK, arg, false, f);
+			char e[200];
+			log_info("control socket: kicked user \"%s\": %u allocations deleted",
+			         log_escape(e, sizeof(e), arg, strlen(arg), 128), n);
+			fprintf(f, "kicked %s: %u allocations deleted\n", e, n);
+		}
+	} else if (strcmp(cmd, "config") == 0)
+		config_dump(&s->cfg, f);
+	else if (strcmp(cmd, "help") == 0)
+		fputs(CONTROL_HELP, f);
+	else {
+		char e[80];
+		fprintf(f, "error: unknown command \"%s\"; " CONTROL_HELP,
+		        log_escape(e, sizeof(e), cmd, strlen(cmd), 32));
+	}
 	fclose(f);
 }
 

@@ -159,11 +159,11 @@ struct turn_alloc *alloc_new(struct turn *t, const struct turn_ep *ep)
 	a->relay[0] = a->relay[1] = -1;
 	a->id = ++t->next_id;
 	a->live = true;
+	a->created = t->now;
 	unsigned i = slot_of(t, &ep->remote);
 	while (t->table[i])
 		i = (i + 1) & t->table_mask;
 	t->table[i] = a;
-	a->created = t->now;
 	a->label = t->label_cap;
 	t->st.allocs_live++;
 	t->st.allocs_created++;
@@ -229,6 +229,11 @@ void alloc_delete(struct turn *t, struct turn_alloc *a)
 	t->st.allocs_deleted++;
 	t->st.allocs_by_transport[a->ep.transport & 3]--;
 	metric_hist_add(t->st.life_hist, turn_life_bounds, TURN_LIFE_NB, t->now - a->created);
+	/* relayed data is counted once per allocation, for tern ctl too */
+	a->traffic[TURN_TRAFFIC_SENTP] += a->down_datagrams;
+	a->traffic[TURN_TRAFFIC_SENTB] += a->down_bytes;
+	a->traffic[TURN_TRAFFIC_PEER_SENTP] += a->up_datagrams;
+	a->traffic[TURN_TRAFFIC_PEER_SENTB] += a->up_bytes;
 	for (unsigned k = 0; k < TURN_TRAFFIC_N; k++)
 		t->st.finished[k] += a->traffic[k];
 	if (t->user_traffic)

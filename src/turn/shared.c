@@ -373,3 +373,9 @@ bool turn_shared_alternate(struct turn_shared *s, uint8_t transport, const union
 	pthread_mutex_unlock(&s->lock);
 	return found;
 }
+
+const uint8_t *shared_quota_name(const struct quota_user *q, size_t *len)
+{
+	*len = q->len;
+	return q->name;
+}

@@ -434,10 +434,9 @@ static void on_send_indication(struct turn *t, const struct turn_ep *ep, struct 
 		t->st.drop_bps++;
 		return;
 	}
-	if (to_peer(t, a->relay[ri], &peer, data->val, data->len)) {
-		a->traffic[TURN_TRAFFIC_PEER_SENTP]++;
-		a->traffic[TURN_TRAFFIC_PEER_SENTB] += data->len;
-	}
+	a->up_bytes += data->len;
+	a->up_datagrams++;
+	to_peer(t, a->relay[ri], &peer, data->val, data->len);
 }
 
 static void on_channel_data(struct turn *t, const struct turn_ep *ep, const uint8_t *buf, size_t len)
@@ -468,11 +467,10 @@ static void on_channel_data(struct turn *t, const struct turn_ep *ep, const uint
 		t->st.drop_bps++;
 		return;
 	}
+	a->up_bytes += dlen;
+	a->up_datagrams++;
 	int ri = alloc_relay_index(a, c->peer.sa.sa_family);
-	if (to_peer(t, a->relay[ri], &c->peer, data, dlen)) {
-		a->traffic[TURN_TRAFFIC_PEER_SENTP]++;
-		a->traffic[TURN_TRAFFIC_PEER_SENTB] += dlen;
-	}
+	to_peer(t, a->relay[ri], &c->peer, data, dlen);
 }
 
 void turn_on_client(struct turn *t, const struct turn_ep *ep, const uint8_t *buf, size_t len)
@@ -615,6 +613,8 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		t->st.drop_bps++;
 		return;
 	}
+	a->down_bytes += len;
+	a->down_datagrams++;
 	struct turn_chan *c = chan_by_peer(t, a, peer, false);
 	bool queued;
 	if (c) {
@@ -624,8 +624,6 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		size_t pad = turn_transport_is_stream(a->ep.transport) ? pad4(len) - len : 0;
 		stun_channeldata_hdr(hdr, c->num, (uint16_t)len);
 		queued = to_client(t, &a->ep, hdr, sizeof(hdr), buf, len, pad);
-		if (queued)
-			a->traffic[TURN_TRAFFIC_SENTB] += sizeof(hdr) + len + pad;
 	} else {
 		/* Data indication: header + XOR-PEER-ADDRESS + DATA header built
 		 * here, the payload borrowed, padding appended. */
@@ -654,13 +652,9 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		}
 		wr16(b.buf + 2, (uint16_t)(hlen - STUN_HEADER_LEN + len + pad));
 		queued = to_client(t, &a->ep, b.buf, hlen, buf, len, pad);
-		if (queued)
-			a->traffic[TURN_TRAFFIC_SENTB] += hlen + len + pad;
 	}
-	if (queued) {
+	if (queued)
 		t->st.relayed_to_client++;
-		a->traffic[TURN_TRAFFIC_SENTP]++;
-	}
 }
 
 bool turn_ep_has_allocation(struct turn *t, const struct turn_ep *ep)
@@ -675,4 +669,63 @@ void turn_on_client_closed(struct turn *t, const struct turn_ep *ep)
 		return;
 	log_debug("alloc %llu: deleted: its connection closed", (unsigned long long)a->id);
 	alloc_delete(t, a);
+}
+
+/* ---- for the control socket (tern ctl), at a loop-turn boundary ---- */
+
+static void alloc_info(const struct turn *t, const struct turn_alloc *a, struct turn_alloc_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->ep = &a->ep;
+	if (a->quota)
+		i->user = shared_quota_name(a->quota, &i->user_len);
+	for (unsigned k = 0; k < a->nrelay && k < 2; k++)
+		i->relayed[i->nrelayed++] = a->relay_addr[k];
+	i->age_ms = t->now - a->created;
+	i->expires_in_ms = a->expires > t->now ? a->expires - t->now : 0;
+	i->to_peer_bytes = a->up_bytes;
+	i->to_peer_datagrams = a->up_datagrams;
+	i->to_client_bytes = a->down_bytes;
+	i->to_client_datagrams = a->down_datagrams;
+	i->nperms = a->nperms;
+	i->nchans = a->nchans;
+}
+
+static bool user_is(const struct turn_alloc *a, const char *user, size_t len)
+{
+	size_t ql;
+	const uint8_t *q = a->quota ? shared_quota_name(a->quota, &ql) : NULL;
+	return q && ql == len && memcmp(q, user, len) == 0;
+}
+
+unsigned turn_foreach_alloc(struct turn *t, const char *user,
+                            void (*fn)(void *ctx, const struct turn_alloc_info *), void *ctx)
+{
+	unsigned n = 0;
+	size_t ulen = user ? strlen(user) : 0;
+	for (size_t k = 0; k < t->used_allocs; k++) {
+		const struct turn_alloc *a = &t->pool[k];
+		if (!a->live || (user && !user_is(a, user, ulen)))
+			continue;
+		struct turn_alloc_info i;
+		alloc_info(t, a, &i);
+		fn(ctx, &i);
+		n++;
+	}
+	return n;
+}
+
+unsigned turn_kick_user(struct turn *t, const char *user)
+{
+	unsigned n = 0;
+	size_t ulen = strlen(user);
+	for (size_t k = 0; k < t->used_allocs; k++) {
+		struct turn_alloc *a = &t->pool[k];
+		if (a->live && user_is(a, user, ulen)) {
+			alloc_delete(t, a);
+			t->st.allocs_kicked++;
+			n++;
+		}
+	}
+	return n;
 }

@@ -194,6 +194,7 @@ struct turn_stats {
 	uint64_t quota_rejects;
 	uint64_t redirected;             /* Allocates answered 300 ALTERNATE-SERVER */
 	uint64_t drain_refused;          /* Allocates answered 403 while draining */
+	uint64_t allocs_kicked;          /* deleted by turn_kick_user (tern ctl kick) */
 	uint64_t drop_ratelimit;         /* unauthenticated answer over unauth_bps: not sent */
 	uint64_t allocs_by_transport[4]; /* live, by enum turn_transport of the client */
 	/* Binding requests, and their success and error answers */
@@ -300,5 +301,26 @@ const char *turn_shared_label(const struct turn_shared *s, unsigned i);
 /* This worker's finished traffic of label i (i == cap: the others), as
  * TURN_TRAFFIC_N counters; NULL when user labels are off. */
 const uint64_t *turn_user_traffic(const struct turn *t, unsigned i);
+/* A live allocation as the control socket shows it (valid during the
+ * callback only). */
+struct turn_alloc_info {
+	const struct turn_ep *ep;
+	const uint8_t *user; /* the name its quota counts (a REST username's user part); NULL without auth */
+	size_t user_len;
+	union tern_addr relayed[2];
+	unsigned nrelayed;
+	uint64_t age_ms, expires_in_ms;
+	uint64_t to_peer_bytes, to_peer_datagrams;     /* relayed from the client */
+	uint64_t to_client_bytes, to_client_datagrams; /* relayed from peers */
+	unsigned nperms, nchans;
+};
+/* fn for every live allocation (of user only, when not NULL); how many.
+ * Called by the owning worker between loop turns. */
+unsigned turn_foreach_alloc(struct turn *t, const char *user,
+                            void (*fn)(void *ctx, const struct turn_alloc_info *i), void *ctx);
+/* Delete every allocation of user (as quotas name users): how many. Its
+ * relay sockets close through io; a stream client's connection stays until
+ * max-allocate-timeout, as after a Refresh to 0. */
+unsigned turn_kick_user(struct turn *t, const char *user);
 
 #endif

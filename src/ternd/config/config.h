@@ -179,6 +179,9 @@ int config_finish(struct tern_config *c, FILE *err);
 
 /* Print --help (generated from the option table). */
 void config_usage(FILE *out, const char *prog);
+/* The running values, one "name=value" line per option (and per entry of a
+ * list), in the table's order; passwords, keys and secrets shown as "(set)". */
+void config_dump(const struct tern_config *c, FILE *out);
 
 /* Print the option reference as markdown tables (--help-markdown): the
  * generated part of docs/CONFIG.md. */

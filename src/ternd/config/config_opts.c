@@ -5,6 +5,9 @@
 #include "ternd/config/config_int.h"
 
 #include <string.h>
+#include <sys/socket.h>
+
+#include "util/log.h"
 
 #define OFF(f) offsetof(struct tern_config, f)
 /* a T_STR field: its offset and its size, so no value can overrun it */
@@ -498,5 +501,117 @@ void config_usage_markdown(FILE *out)
 			fputs(" |\n", out);
 		}
 		fputc('\n', out);
+	}
+}
+
+/* ---- the running values (tern ctl config) ---- */
+
+static void dump_addrs(FILE *out, const char *name, const union tern_addr *a, unsigned n, bool port)
+{
+	char s[TERN_ADDRSTRLEN];
+	for (unsigned i = 0; i < n; i++)
+		fprintf(out, "%s=%s\n", name, addr_format(&a[i], s, sizeof(s), port));
+}
+
+static void dump_cidrs(FILE *out, const char *name, const struct tern_cidr *c, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		union tern_addr a;
+		char s[TERN_ADDRSTRLEN];
+		memset(&a, 0, sizeof(a));
+		if (c[i].family == AF_INET6) {
+			a.v6.sin6_family = AF_INET6;
+			memcpy(&a.v6.sin6_addr, c[i].bytes, 16);
+		} else {
+			a.v4.sin_family = AF_INET;
+			memcpy(&a.v4.sin_addr, c[i].bytes, 4);
+		}
+		fprintf(out, "%s=%s/%u\n", name, addr_format(&a, s, sizeof(s), false), c[i].prefix);
+	}
+}
+
+void config_dump(const struct tern_config *c, FILE *out)
+{
+	for (size_t k = 0; k < tern__cfg_nopts; k++) {
+		const struct cfg_opt *o = &tern__cfg_opts[k];
+		if (o->type == T_SECTION || o->status != ST_OK || (o->flags & (F_CLI | F_HIDDEN)))
+			continue;
+		const char *base = (const char *)c + o->off;
+		switch (o->type) {
+		case T_BOOL:
+			fprintf(out, "%s=%s\n", o->name, *(const bool *)base ? "on" : "off");
+			break;
+		case T_UINT:
+			fprintf(out, "%s=%u\n", o->name, *(const unsigned *)base);
+			break;
+		case T_U16:
+			fprintf(out, "%s=%u\n", o->name, *(const uint16_t *)base);
+			break;
+		case T_U64:
+			fprintf(out, "%s=%llu\n", o->name, (unsigned long long)*(const uint64_t *)base);
+			break;
+		case T_STR:
+			if (*base)
+				fprintf(out, "%s=%s\n", o->name, (o->flags & F_SECRET) ? "(set)" : base);
+			break;
+		case T_LOGFILE:
+			if (c->log_file[0])
+				fprintf(out, "%s=%s\n", o->name, c->log_file);
+			break;
+		case T_REALM:
+			fprintf(out, "%s=%s\n", o->name, c->realm);
+			break;
+		case T_LISTEN:
+			dump_addrs(out, o->name, c->listen, c->nlisten, false);
+			break;
+		case T_RELAY:
+			dump_addrs(out, o->name, c->relay, c->nrelay, false);
+			break;
+		case T_EXTERNAL:
+			for (unsigned i = 0; i < c->nexternal; i++) {
+				char p[TERN_ADDRSTRLEN], q[TERN_ADDRSTRLEN];
+				const struct cfg_external *x = &c->external[i];
+				fprintf(out, "%s=%s%s%s\n", o->name,
+				        addr_format(&x->public_ip, p, sizeof(p), false),
+				        x->private_ip.sa.sa_family ? "/" : "",
+				        x->private_ip.sa.sa_family
+				            ? addr_format(&x->private_ip, q, sizeof(q), false)
+				            : "");
+			}
+			break;
+		case T_USER:
+			/* names only: passwords and keys never leave */
+			for (unsigned i = 0; i < c->nusers; i++) {
+				char e[128];
+				fprintf(
+				    out, "%s=%s:(set)\n", o->name,
+				    log_escape(e, sizeof(e), c->users[i].name, strlen(c->users[i].name), 64));
+			}
+			break;
+		case T_SECRET:
+			for (unsigned i = 0; i < c->nsecrets; i++)
+				fprintf(out, "%s=(set)\n", o->name);
+			break;
+		case T_ALLOWED:
+			dump_cidrs(out, o->name, c->allowed_peers, c->nallowed);
+			break;
+		case T_DENIED:
+			dump_cidrs(out, o->name, c->denied_peers, c->ndenied);
+			break;
+		case T_ALT:
+		case T_ALT_UDP:
+		case T_ALT_TCP:
+		case T_ALT_TLS:
+			dump_addrs(out, o->name, c->alt[o->type - T_ALT].a, c->alt[o->type - T_ALT].n, true);
+			break;
+		case T_STALE:
+			fprintf(out, "%s=%u\n", o->name, c->stale_nonce);
+			break;
+		case T_VERBOSE:
+			fprintf(out, "%s=%s\n", o->name, c->verbose >= (int)o->min ? "on" : "off");
+			break;
+		default:
+			break;
+		}
 	}
 }
