@@ -151,6 +151,13 @@ static int server_reload(struct server *s, const char *why, char *msg, size_t ca
 		turn_shared_set_alternates(s->shared, (enum turn_alt_kind)k, s->cfg.alt[k].a,
 		                           s->cfg.alt[k].n);
 	tern_log_level = s->cfg.verbose ? LOG_DEBUG : LOG_INFO;
+	/* logrotate moved the file: write a new one under the same name */
+	const char *lf = s->cfg.log_file;
+	if (lf[0] && strcmp(lf, "stdout") != 0 && strcmp(lf, "-") != 0 && strcmp(lf, "syslog") != 0) {
+		int lrc = log_reopen(lf);
+		if (lrc < 0)
+			log_err("%s: log-file '%s' not reopened: %s", why, lf, strerror(-lrc));
+	}
 	char restart[512], tls[256] = "";
 	config_restart_needed(&s->cfg, nc, restart, sizeof(restart));
 	if (s->tls && tls_server_reload(s->tls, tls, sizeof(tls)) == 0) {

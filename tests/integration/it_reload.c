@@ -32,7 +32,7 @@ static struct turnc_resp r;
 static struct turnc_data d;
 static uint8_t buf[2048];
 static char dir[] = "/tmp/it_reload.XXXXXX";
-static char conf[256], sock[100];
+static char conf[256], sock[100], log_path[150];
 static struct it_certs certs;
 
 static bool write_conf(const char *users, const char *extra)
@@ -42,8 +42,8 @@ static bool write_conf(const char *users, const char *extra)
 		return false;
 	fprintf(f,
 	        "realm=tern.test\nlt-cred-mech\n%sallow-loopback-peers\ncert=%s\npkey=%s\nstats-socket=%s\n"
-	        "workers=2\n%s",
-	        users, certs.cert, certs.key, sock, extra);
+	        "log-file=%s\nworkers=2\n%s",
+	        users, certs.cert, certs.key, sock, log_path, extra);
 	return fclose(f) == 0;
 }
 
@@ -145,6 +145,7 @@ int main(int argc, char **argv)
 		return tap_done();
 	snprintf(conf, sizeof(conf), "%s/turnserver.conf", dir);
 	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+	snprintf(log_path, sizeof(log_path), "%s/ternd.log", dir);
 	write_conf("user=alice:alice-secret\nuser=bob:bob-secret\n", "");
 	const char *args[] = {"-c", conf, NULL};
 	if (!tap_check(srv_start(&s, 32, args) == 0, "ternd starts from a configuration file"))
@@ -168,6 +169,10 @@ int main(int argc, char **argv)
 	tap_check(it_renew_cert(dir, &certs) == 0, "a renewed certificate on disk");
 	write_conf("user=alice:alice-secret\nuser=carol:carol-secret\n",
 	           "denied-peer-ip=127.0.0.2\nuser-quota=1\nworkers=3\n");
+	/* logrotate's way: move the log file, then SIGHUP */
+	char rotated[300];
+	snprintf(rotated, sizeof(rotated), "%s.1", log_path);
+	tap_check(rename(log_path, rotated) == 0, "the log file is moved away (logrotate)");
 	unsigned back = echo_rounds(&alice, &p1, &relayed, 0, 150);
 	kill(s.pid, SIGHUP);
 	back += echo_rounds(&alice, &p1, &relayed, 150, 150);
@@ -179,6 +184,10 @@ int main(int argc, char **argv)
 	tap_check(back >= 400, "ChannelData both ways across the reload: none lost (%u round trips)", back);
 	tap_check(log_has(&s, "needs a restart, running values kept: workers"),
 	          "the change only a restart applies (workers) is named");
+	struct srv lf = s;
+	snprintf(lf.log, sizeof(lf.log), "%s", log_path);
+	tap_check(log_has(&lf, "SIGHUP: configuration reloaded"),
+	          "ternd writes a new log file under the old name");
 
 	/* what it changed */
 	int rc = turnc_refresh(&alice, 600, &r);
