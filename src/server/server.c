@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -40,7 +41,17 @@ struct server {
 	struct tls_server *tls;
 	bool draining;
 	uint64_t drain_start_ms;
+	/* reload: the command line to read again, the key of every nonce, the
+	 * policy in use (&policy, or one a reload built) */
+	int argc;
+	char **argv;
+	uint8_t nonce_secret[AUTH_NONCE_SECRET];
+	struct peer_policy *cur_policy;
 };
+
+static struct auth *make_auth(const struct tern_config *c, const uint8_t *nonce_secret);
+static int build_policy(struct server *s, const struct tern_config *c, struct peer_policy *p);
+static void fill_params(const struct tern_config *cfg, struct turn_params *p);
 
 /* Drain (SIGUSR1, coturn's signal; `drain` on the control socket): new
  * allocations go to the alternate servers or are refused (403), existing
@@ -66,6 +77,111 @@ static void server_drain(struct server *s, const char *why)
 	         turn_shared_total(s->shared), s->cfg.drain_min_allocations, limit);
 }
 
+/* Reload (SIGHUP, `reload` on the control socket): read the configuration
+ * again (the -c file and the same command line), refuse it whole if it
+ * does not parse or validate, name the options that only a restart can
+ * change (their running values stay), and apply the rest: a new credential
+ * provider (same nonce key: nonces stay valid), peer policy and core
+ * parameters handed to each worker between two of its loop turns (the old
+ * ones are freed once every worker has taken the new), quotas, alternate
+ * servers, drain limits, log level, certificates. Existing allocations
+ * keep going; lowered quotas only refuse new ones. 0 or -1; msg says what
+ * happened in one line. */
+static int server_reload(struct server *s, const char *why, char *msg, size_t cap)
+{
+	struct tern_config *nc = calloc(1, sizeof(*nc)), *merged = calloc(1, sizeof(*merged));
+	struct peer_policy *np = calloc(1, sizeof(*np));
+	struct auth *na = NULL;
+	char *errtext = NULL;
+	size_t errlen = 0;
+	int rc = -1;
+	if (!nc || !merged || !np) {
+		snprintf(msg, cap, "out of memory");
+		goto out;
+	}
+	FILE *err = open_memstream(&errtext, &errlen);
+	rc = config_load(nc, s->argc, s->argv, err, NULL);
+	if (err)
+		fclose(err);
+	if (rc < 0) {
+		snprintf(msg, cap, "not reloaded, the running configuration stays: %.*s",
+		         errtext ? (int)strcspn(errtext, "\n") : 0, errtext ? errtext : "");
+		rc = -1;
+		goto out;
+	}
+	*merged = s->cfg;
+	config_take_reloadable(merged, nc);
+	if (!merged->no_auth && !(na = make_auth(merged, s->nonce_secret))) {
+		snprintf(msg, cap, "not reloaded: the credentials cannot be built");
+		rc = -1;
+		goto out;
+	}
+	if (build_policy(s, merged, np) < 0) {
+		snprintf(msg, cap, "not reloaded: the peer policy cannot be built");
+		policy_free(np);
+		rc = -1;
+		goto out;
+	}
+	struct turn_params p = s->sh.params;
+	p.auth = na;
+	p.policy = np;
+	fill_params(merged, &p);
+	unsigned stuck = 0;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		struct worker_req r = {.kind = WREQ_PARAMS, .params = &p};
+		if (!worker_call(&s->workers[i], &r, 5000) || r.rc < 0)
+			stuck++;
+	}
+	if (stuck) {
+		/* a worker may still use the old objects: they stay (leaked) */
+		log_err("%s: %u worker(s) did not take the new configuration", why, stuck);
+	} else {
+		auth_free(s->auth);
+		if (s->cur_policy != &s->policy) {
+			policy_free(s->cur_policy);
+			free(s->cur_policy);
+		}
+	}
+	s->auth = na;
+	s->cur_policy = np;
+	np = NULL;
+	na = NULL;
+	s->sh.params = p;
+	config_take_reloadable(&s->cfg, nc);
+	turn_shared_set_quotas(s->shared, s->cfg.user_quota, s->cfg.total_quota);
+	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
+		turn_shared_set_alternates(s->shared, (enum turn_alt_kind)k, s->cfg.alt[k].a,
+		                           s->cfg.alt[k].n);
+	tern_log_level = s->cfg.verbose ? LOG_DEBUG : LOG_INFO;
+	/* logrotate moved the file: write a new one under the same name */
+	const char *lf = s->cfg.log_file;
+	if (lf[0] && strcmp(lf, "stdout") != 0 && strcmp(lf, "-") != 0 && strcmp(lf, "syslog") != 0) {
+		int lrc = log_reopen(lf);
+		if (lrc < 0)
+			log_err("%s: log-file '%s' not reopened: %s", why, lf, strerror(-lrc));
+	}
+	char restart[512], tls[256] = "";
+	config_restart_needed(&s->cfg, nc, restart, sizeof(restart));
+	if (s->tls && tls_server_reload(s->tls, tls, sizeof(tls)) == 0) {
+		snprintf(tls, sizeof(tls), "; certificate reloaded");
+	} else if (s->tls) {
+		log_err("%s: TLS certificate not reloaded, the current one stays: %s", why, tls);
+		tls[0] = 0;
+	}
+	snprintf(msg, cap, "configuration reloaded (%s, %u users, %u secrets)%s%s%s",
+	         s->cfg.config_file[0] ? s->cfg.config_file : "command line", s->cfg.nusers, s->cfg.nsecrets,
+	         tls, restart[0] ? "; needs a restart, running values kept: " : "", restart);
+	rc = 0;
+out:
+	if (na)
+		auth_free(na);
+	free(np);
+	free(nc);
+	free(merged);
+	free(errtext);
+	return rc;
+}
+
 /* True when a drain is over: time to stop. */
 static bool drain_done(struct server *s)
 {
@@ -84,6 +200,22 @@ static bool drain_done(struct server *s)
 		return true;
 	}
 	return false;
+}
+
+/* The core's parameters that a reload may change (turn_set_params). */
+static void fill_params(const struct tern_config *cfg, struct turn_params *p)
+{
+	p->max_lifetime = cfg->max_allocate_lifetime;
+	p->default_lifetime = cfg->default_allocate_lifetime;
+	p->permission_lifetime = cfg->permission_lifetime;
+	p->channel_lifetime = cfg->channel_lifetime;
+	p->max_bps = cfg->max_bps;
+	p->software = cfg->no_software_attribute ? NULL : SOFTWARE_NAME;
+	p->fingerprint = cfg->fingerprint;
+	p->no_stun = cfg->no_stun;
+	p->unauth_bps = cfg->unauth_rate_limit;
+	p->unauth_burst = 0;
+	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
 }
 
 /* TLS from the configuration: loaded and checked (cert readable, key
@@ -204,15 +336,14 @@ static int pick_relays(struct server *s)
 	return 0;
 }
 
-static int build_auth(struct server *s)
+/* The credential provider of configuration c, its nonces keyed by the
+ * server's nonce secret (the same across reloads). NULL on failure. */
+static struct auth *make_auth(const struct tern_config *c, const uint8_t *nonce_secret)
 {
-	struct tern_config *c = &s->cfg;
-	if (c->no_auth)
-		return 0;
 	struct auth_user *users = calloc(c->nusers ? c->nusers : 1, sizeof(*users));
 	const char *secrets[CFG_MAX_SECRETS];
 	if (!users)
-		return -ENOMEM;
+		return NULL;
 	for (unsigned i = 0; i < c->nusers; i++) {
 		users[i].name = c->users[i].name;
 		users[i].password = c->users[i].has_password ? c->users[i].password : NULL;
@@ -228,9 +359,20 @@ static int build_auth(struct server *s)
 	    .nsecrets = c->use_auth_secret ? c->nsecrets : 0,
 	    .nonce_lifetime = c->stale_nonce,
 	    .sha256 = c->sha256,
+	    .nonce_secret = nonce_secret,
 	};
-	s->auth = auth_new(&p);
+	struct auth *a = auth_new(&p);
 	free(users);
+	return a;
+}
+
+static int build_auth(struct server *s)
+{
+	if (s->cfg.no_auth)
+		return 0;
+	if (getrandom(s->nonce_secret, sizeof(s->nonce_secret), 0) != (ssize_t)sizeof(s->nonce_secret))
+		return -EIO;
+	s->auth = make_auth(&s->cfg, s->nonce_secret);
 	return s->auth ? 0 : -EINVAL;
 }
 
@@ -269,10 +411,10 @@ static int add_host_addrs(struct peer_policy *p)
 	return rc;
 }
 
-static int build_policy(struct server *s)
+/* The peer policy of configuration c into p (the server's own addresses
+ * from s). */
+static int build_policy(struct server *s, const struct tern_config *c, struct peer_policy *p)
 {
-	struct tern_config *c = &s->cfg;
-	struct peer_policy *p = &s->policy;
 	bool wildcard = false;
 	int rc = 0;
 	policy_init(p);
@@ -405,7 +547,8 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	s->sh.cfg = &s->cfg;
 	raise_nofile();
 
-	if ((rc = pick_relays(s)) < 0 || (rc = build_auth(s)) < 0 || (rc = build_policy(s)) < 0)
+	if ((rc = pick_relays(s)) < 0 || (rc = build_auth(s)) < 0 ||
+	    (rc = build_policy(s, &s->cfg, &s->policy)) < 0)
 		goto fail;
 	s->shared = turn_shared_new(cfg->user_quota, cfg->total_quota);
 	if (!s->shared) {
@@ -423,21 +566,13 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	struct turn_params *p = &s->sh.params;
 	p->auth = s->auth;
 	p->policy = &s->policy;
+	s->cur_policy = &s->policy;
 	p->shared = s->shared;
 	p->relay_v4 = s->sh.nrelay_v4 > 0;
 	p->relay_v6 = s->sh.nrelay_v6 > 0;
-	p->max_lifetime = cfg->max_allocate_lifetime;
-	p->default_lifetime = cfg->default_allocate_lifetime;
-	p->permission_lifetime = cfg->permission_lifetime;
-	p->channel_lifetime = cfg->channel_lifetime;
-	p->max_bps = cfg->max_bps;
 	/* Any worker may end up with every allocation (hashing is per flow). */
 	p->max_allocs = cfg->total_quota ? cfg->total_quota : 1u << 17;
-	p->software = cfg->no_software_attribute ? NULL : SOFTWARE_NAME;
-	p->fingerprint = cfg->fingerprint;
-	p->no_stun = cfg->no_stun;
-	p->unauth_bps = cfg->unauth_rate_limit;
-	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
+	fill_params(cfg, p);
 	if (cfg->prometheus && cfg->prometheus_username_labels) {
 		turn_shared_labels_on(s->shared, TERN_PROM_USER_LABELS);
 		p->user_labels = true;
@@ -665,7 +800,8 @@ static unsigned ask_workers(struct server *s, enum worker_req_kind kind, const c
 	return n;
 }
 
-#define CONTROL_HELP "commands: stats | json | sessions [--json] [USER] | kick USER | drain | config | help\n"
+#define CONTROL_HELP                                                                                         \
+	"commands: stats | json | sessions [--json] [USER] | kick USER | reload | drain | config | help\n"
 
 /* One request per connection: a line "COMMAND [ARGS]"; a client that says
  * nothing within 200 ms gets the counter table (tern stats of old). An
@@ -717,9 +853,17 @@ static void control_serve(struct server *s, int lfd)
 			         log_escape(e, sizeof(e), arg, strlen(arg), 128), n);
 			fprintf(f, "kicked %s: %u allocations deleted\n", e, n);
 		}
-	} else if (strcmp(cmd, "config") == 0)
+	} else if (strcmp(cmd, "config") == 0) {
 		config_dump(&s->cfg, f);
-	else if (strcmp(cmd, "help") == 0)
+	} else if (strcmp(cmd, "reload") == 0) {
+		char msg[1024];
+		int rc = server_reload(s, "control socket", msg, sizeof(msg));
+		if (rc < 0)
+			log_err("control socket: %s", msg);
+		else
+			log_info("control socket: %s", msg);
+		fprintf(f, "%s%s\n", rc < 0 ? "error: " : "", msg);
+	} else if (strcmp(cmd, "help") == 0)
 		fputs(CONTROL_HELP, f);
 	else {
 		char e[80];
@@ -727,6 +871,12 @@ static void control_serve(struct server *s, int lfd)
 		        log_escape(e, sizeof(e), cmd, strlen(cmd), 32));
 	}
 	fclose(f);
+}
+
+void server_set_args(struct server *s, int argc, char **argv)
+{
+	s->argc = argc;
+	s->argv = argv;
 }
 
 int server_run(struct server *s)
@@ -791,7 +941,11 @@ int server_run(struct server *s)
 			continue;
 		}
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: configuration reload is not implemented yet; ignoring");
+			char msg[1024];
+			if (server_reload(s, "SIGHUP", msg, sizeof(msg)) < 0)
+				log_err("SIGHUP: %s", msg);
+			else
+				log_info("SIGHUP: %s", msg);
 			continue;
 		}
 		log_info("signal %d: shutting down", sig);
@@ -830,6 +984,10 @@ void server_free(struct server *s)
 	struct turn_io io = {.relay_close = close_handle};
 	turn_shared_free(s->shared, &io);
 	auth_free(s->auth);
+	if (s->cur_policy && s->cur_policy != &s->policy) {
+		policy_free(s->cur_policy);
+		free(s->cur_policy);
+	}
 	policy_free(&s->policy);
 	tls_server_free(s->tls);
 	free((void *)s->sh.conn_per_src);

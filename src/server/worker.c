@@ -696,6 +696,8 @@ static void worker_serve(struct worker *w, struct worker_req *r)
 	} else if (r->kind == WREQ_KICK) {
 		r->count = turn_kick_user(w->turn, r->user);
 		worker_end_turn(w); /* the relay sockets close now */
+	} else if (r->kind == WREQ_PARAMS) {
+		r->rc = turn_set_params(w->turn, r->params);
 	}
 	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
 }

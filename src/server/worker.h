@@ -219,12 +219,15 @@ void worker_queue_copy(struct worker *w, int fd, const union tern_addr *src, con
 enum worker_req_kind {
 	WREQ_SESSIONS, /* one line per live allocation into out (of user only, unless NULL) */
 	WREQ_KICK,     /* delete every allocation of user */
+	WREQ_PARAMS,   /* reload: take params (turn_set_params) */
 };
 struct worker_req {
 	enum worker_req_kind kind;
 	const char *user;
 	bool json;      /* SESSIONS: JSON objects, comma-separated, instead of text lines */
 	FILE *out;      /* SESSIONS */
+	const struct turn_params *params; /* PARAMS */
+	int rc;                           /* PARAMS: turn_set_params's */
 	unsigned count; /* the answer: allocations listed or deleted */
 	int done;       /* set by the worker (atomic) */
 };

@@ -379,3 +379,11 @@ const uint8_t *shared_quota_name(const struct quota_user *q, size_t *len)
 	*len = q->len;
 	return q->name;
 }
+
+void turn_shared_set_quotas(struct turn_shared *s, unsigned user_quota, unsigned total_quota)
+{
+	pthread_mutex_lock(&s->lock);
+	s->user_quota = user_quota;
+	s->total_quota = total_quota;
+	pthread_mutex_unlock(&s->lock);
+}

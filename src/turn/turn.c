@@ -57,6 +57,29 @@ struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uin
 	return t;
 }
 
+int turn_set_params(struct turn *t, const struct turn_params *p)
+{
+	if (p->unauth_bps && !t->unauth && !(t->unauth = calloc(TURN_UNAUTH_SLOTS, sizeof(*t->unauth))))
+		return -ENOMEM;
+	t->p.auth = p->auth;
+	t->p.policy = p->policy;
+	t->p.max_lifetime = p->max_lifetime;
+	t->p.default_lifetime = p->default_lifetime;
+	t->p.permission_lifetime = p->permission_lifetime;
+	t->p.channel_lifetime = p->channel_lifetime;
+	t->p.max_bps = p->max_bps;
+	t->p.software = p->software;
+	t->p.fingerprint = p->fingerprint;
+	t->p.no_stun = p->no_stun;
+	t->p.channel_max = p->channel_max ? p->channel_max : TURN_CHANNEL_MAX_RFC5766;
+	t->p.unauth_bps = p->unauth_bps;
+	t->p.unauth_burst = p->unauth_burst ? p->unauth_burst : 2 * p->unauth_bps;
+	if (t->p.unauth_bps && t->p.unauth_burst < TURN_TX_HDR_MAX)
+		t->p.unauth_burst = TURN_TX_HDR_MAX;
+	t->challenge_len = 0; /* the realm, and so the challenge's size, may change */
+	return 0;
+}
+
 void turn_free(struct turn *t)
 {
 	if (!t)

@@ -240,6 +240,9 @@ int turn_shared_set_alternates(struct turn_shared *s, enum turn_alt_kind k, cons
 bool turn_shared_alternate(struct turn_shared *s, uint8_t transport, const union tern_addr *local,
                            union tern_addr *out);
 
+/* Reload: new quotas apply to new allocations; existing ones are kept
+ * even above them. */
+void turn_shared_set_quotas(struct turn_shared *s, unsigned user_quota, unsigned total_quota);
 /* Allocations held on the whole server (reservations not included). */
 unsigned turn_shared_total(const struct turn_shared *s);
 
@@ -248,6 +251,12 @@ unsigned turn_shared_total(const struct turn_shared *s);
  * seed derives them from it instead, for reproducible tests and fuzzing.
  * NULL when out of memory or without randomness. */
 struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uint64_t seed);
+/* Reload: what a new configuration may change at run time (auth, policy,
+ * lifetimes, max_bps, unauthenticated-answer limit, SOFTWARE, FINGERPRINT,
+ * no_stun, channel_max); pool sizes, shared and relay families stay. The
+ * worker calls it between loop turns; existing allocations keep their
+ * lifetimes, permissions and channels. 0, or -ENOMEM (nothing changed). */
+int turn_set_params(struct turn *t, const struct turn_params *p);
 /* Deletes every allocation (relay sockets closed through io). */
 void turn_free(struct turn *t);
 

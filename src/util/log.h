@@ -16,6 +16,9 @@ extern int tern_log_level;
  * Returns 0 or -errno (file not writable). */
 int log_open(const char *file, bool to_stdout);
 void log_close(void);
+/* Open the log file again under the same path (after logrotate moved it):
+ * 0 or -errno (the old file stays in use). No-op without a log file. */
+int log_reopen(const char *file);
 void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Text from the wire (a USERNAME, a REALM) made safe for a log line: bytes
  * outside printable ASCII, the backslash and the double quote become \xNN,

@@ -182,6 +182,12 @@ void config_usage(FILE *out, const char *prog);
 /* The running values, one "name=value" line per option (and per entry of a
  * list), in the table's order; passwords, keys and secrets shown as "(set)". */
 void config_dump(const struct tern_config *c, FILE *out);
+/* Reload: the options that differ between old and new and cannot change
+ * at run time (no F_RELOAD: addresses, ports, workers, ...), their names
+ * comma-separated into out ("" when none). */
+void config_restart_needed(const struct tern_config *old, const struct tern_config *new, char *out, size_t cap);
+/* Reload: copy every option that may change at run time from src. */
+void config_take_reloadable(struct tern_config *dst, const struct tern_config *src);
 
 /* Print the option reference as markdown tables (--help-markdown): the
  * generated part of docs/CONFIG.md. */

@@ -4,6 +4,7 @@
 #include "ternd/config/config.h"
 #include "ternd/config/config_int.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -530,85 +531,186 @@ static void dump_cidrs(FILE *out, const char *name, const struct tern_cidr *c, u
 	}
 }
 
+/* One option's running value as "name=value" lines (none for an empty
+ * string or list); mask: secrets as "(set)". */
+static void dump_opt(const struct tern_config *c, const struct cfg_opt *o, FILE *out, bool mask)
+{
+	const char *base = (const char *)c + o->off;
+	switch (o->type) {
+	case T_BOOL:
+		fprintf(out, "%s=%s\n", o->name, *(const bool *)base ? "on" : "off");
+		break;
+	case T_UINT:
+		fprintf(out, "%s=%u\n", o->name, *(const unsigned *)base);
+		break;
+	case T_U16:
+		fprintf(out, "%s=%u\n", o->name, *(const uint16_t *)base);
+		break;
+	case T_U64:
+		fprintf(out, "%s=%llu\n", o->name, (unsigned long long)*(const uint64_t *)base);
+		break;
+	case T_STR:
+		if (*base)
+			fprintf(out, "%s=%s\n", o->name, mask && (o->flags & F_SECRET) ? "(set)" : base);
+		break;
+	case T_LOGFILE:
+		if (c->log_file[0])
+			fprintf(out, "%s=%s\n", o->name, c->log_file);
+		break;
+	case T_REALM:
+		fprintf(out, "%s=%s\n", o->name, c->realm);
+		break;
+	case T_LISTEN:
+		dump_addrs(out, o->name, c->listen, c->nlisten, false);
+		break;
+	case T_RELAY:
+		dump_addrs(out, o->name, c->relay, c->nrelay, false);
+		break;
+	case T_EXTERNAL:
+		for (unsigned i = 0; i < c->nexternal; i++) {
+			char p[TERN_ADDRSTRLEN], q[TERN_ADDRSTRLEN];
+			const struct cfg_external *x = &c->external[i];
+			fprintf(out, "%s=%s%s%s\n", o->name, addr_format(&x->public_ip, p, sizeof(p), false),
+			        x->private_ip.sa.sa_family ? "/" : "",
+			        x->private_ip.sa.sa_family ? addr_format(&x->private_ip, q, sizeof(q), false)
+			                                   : "");
+		}
+		break;
+	case T_USER:
+		/* names only: passwords and keys never leave */
+		for (unsigned i = 0; i < c->nusers; i++) {
+			char e[128];
+			fprintf(out, "%s=%s:(set)\n", o->name,
+			        log_escape(e, sizeof(e), c->users[i].name, strlen(c->users[i].name), 64));
+		}
+		break;
+	case T_SECRET:
+		for (unsigned i = 0; i < c->nsecrets; i++)
+			fprintf(out, "%s=(set)\n", o->name);
+		break;
+	case T_ALLOWED:
+		dump_cidrs(out, o->name, c->allowed_peers, c->nallowed);
+		break;
+	case T_DENIED:
+		dump_cidrs(out, o->name, c->denied_peers, c->ndenied);
+		break;
+	case T_ALT:
+	case T_ALT_UDP:
+	case T_ALT_TCP:
+	case T_ALT_TLS:
+		dump_addrs(out, o->name, c->alt[o->type - T_ALT].a, c->alt[o->type - T_ALT].n, true);
+		break;
+	case T_STALE:
+		fprintf(out, "%s=%u\n", o->name, c->stale_nonce);
+		break;
+	case T_VERBOSE:
+		fprintf(out, "%s=%s\n", o->name, c->verbose >= (int)o->min ? "on" : "off");
+		break;
+	default:
+		break;
+	}
+}
+
+static bool dumpable(const struct cfg_opt *o)
+{
+	return o->type != T_SECTION && o->status == ST_OK && !(o->flags & (F_CLI | F_HIDDEN));
+}
+
 void config_dump(const struct tern_config *c, FILE *out)
+{
+	for (size_t k = 0; k < tern__cfg_nopts; k++)
+		if (dumpable(&tern__cfg_opts[k]))
+			dump_opt(c, &tern__cfg_opts[k], out, true);
+}
+
+/* True when o's value differs between a and b. */
+static bool opt_differs(const struct tern_config *a, const struct tern_config *b, const struct cfg_opt *o)
+{
+	char *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0;
+	FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
+	if (fa) {
+		dump_opt(a, o, fa, false);
+		fclose(fa);
+	}
+	if (fb) {
+		dump_opt(b, o, fb, false);
+		fclose(fb);
+	}
+	bool differs = !ta || !tb || la != lb || memcmp(ta, tb, la) != 0;
+	free(ta);
+	free(tb);
+	return differs;
+}
+
+void config_restart_needed(const struct tern_config *old, const struct tern_config *new, char *out,
+                           size_t cap)
+{
+	size_t n = 0;
+	out[0] = 0;
+	for (size_t k = 0; k < tern__cfg_nopts; k++) {
+		const struct cfg_opt *o = &tern__cfg_opts[k];
+		if (!dumpable(o) || (o->flags & F_RELOAD) || !opt_differs(old, new, o))
+			continue;
+		int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", o->name);
+		if (w < 0 || (size_t)w >= cap - n)
+			break;
+		n += (size_t)w;
+	}
+}
+
+void config_take_reloadable(struct tern_config *dst, const struct tern_config *src)
 {
 	for (size_t k = 0; k < tern__cfg_nopts; k++) {
 		const struct cfg_opt *o = &tern__cfg_opts[k];
-		if (o->type == T_SECTION || o->status != ST_OK || (o->flags & (F_CLI | F_HIDDEN)))
+		if (!dumpable(o) || !(o->flags & F_RELOAD))
 			continue;
-		const char *base = (const char *)c + o->off;
 		switch (o->type) {
 		case T_BOOL:
-			fprintf(out, "%s=%s\n", o->name, *(const bool *)base ? "on" : "off");
+			memcpy((char *)dst + o->off, (const char *)src + o->off, sizeof(bool));
 			break;
 		case T_UINT:
-			fprintf(out, "%s=%u\n", o->name, *(const unsigned *)base);
+			memcpy((char *)dst + o->off, (const char *)src + o->off, sizeof(unsigned));
 			break;
 		case T_U16:
-			fprintf(out, "%s=%u\n", o->name, *(const uint16_t *)base);
+			memcpy((char *)dst + o->off, (const char *)src + o->off, sizeof(uint16_t));
 			break;
 		case T_U64:
-			fprintf(out, "%s=%llu\n", o->name, (unsigned long long)*(const uint64_t *)base);
+			memcpy((char *)dst + o->off, (const char *)src + o->off, sizeof(uint64_t));
 			break;
 		case T_STR:
-			if (*base)
-				fprintf(out, "%s=%s\n", o->name, (o->flags & F_SECRET) ? "(set)" : base);
-			break;
-		case T_LOGFILE:
-			if (c->log_file[0])
-				fprintf(out, "%s=%s\n", o->name, c->log_file);
+			memcpy((char *)dst + o->off, (const char *)src + o->off, o->size);
 			break;
 		case T_REALM:
-			fprintf(out, "%s=%s\n", o->name, c->realm);
-			break;
-		case T_LISTEN:
-			dump_addrs(out, o->name, c->listen, c->nlisten, false);
-			break;
-		case T_RELAY:
-			dump_addrs(out, o->name, c->relay, c->nrelay, false);
-			break;
-		case T_EXTERNAL:
-			for (unsigned i = 0; i < c->nexternal; i++) {
-				char p[TERN_ADDRSTRLEN], q[TERN_ADDRSTRLEN];
-				const struct cfg_external *x = &c->external[i];
-				fprintf(out, "%s=%s%s%s\n", o->name,
-				        addr_format(&x->public_ip, p, sizeof(p), false),
-				        x->private_ip.sa.sa_family ? "/" : "",
-				        x->private_ip.sa.sa_family
-				            ? addr_format(&x->private_ip, q, sizeof(q), false)
-				            : "");
-			}
+			memcpy(dst->realm, src->realm, sizeof(dst->realm));
 			break;
 		case T_USER:
-			/* names only: passwords and keys never leave */
-			for (unsigned i = 0; i < c->nusers; i++) {
-				char e[128];
-				fprintf(
-				    out, "%s=%s:(set)\n", o->name,
-				    log_escape(e, sizeof(e), c->users[i].name, strlen(c->users[i].name), 64));
-			}
+			memcpy(dst->users, src->users, sizeof(dst->users));
+			dst->nusers = src->nusers;
 			break;
 		case T_SECRET:
-			for (unsigned i = 0; i < c->nsecrets; i++)
-				fprintf(out, "%s=(set)\n", o->name);
+			memcpy(dst->secrets, src->secrets, sizeof(dst->secrets));
+			dst->nsecrets = src->nsecrets;
 			break;
 		case T_ALLOWED:
-			dump_cidrs(out, o->name, c->allowed_peers, c->nallowed);
+			memcpy(dst->allowed_peers, src->allowed_peers, sizeof(dst->allowed_peers));
+			dst->nallowed = src->nallowed;
 			break;
 		case T_DENIED:
-			dump_cidrs(out, o->name, c->denied_peers, c->ndenied);
+			memcpy(dst->denied_peers, src->denied_peers, sizeof(dst->denied_peers));
+			dst->ndenied = src->ndenied;
 			break;
 		case T_ALT:
 		case T_ALT_UDP:
 		case T_ALT_TCP:
 		case T_ALT_TLS:
-			dump_addrs(out, o->name, c->alt[o->type - T_ALT].a, c->alt[o->type - T_ALT].n, true);
+			dst->alt[o->type - T_ALT] = src->alt[o->type - T_ALT];
 			break;
 		case T_STALE:
-			fprintf(out, "%s=%u\n", o->name, c->stale_nonce);
+			dst->stale_nonce = src->stale_nonce;
 			break;
 		case T_VERBOSE:
-			fprintf(out, "%s=%s\n", o->name, c->verbose >= (int)o->min ? "on" : "off");
+			dst->verbose = src->verbose;
 			break;
 		default:
 			break;
