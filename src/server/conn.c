@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -72,6 +73,8 @@ struct conn {
 };
 
 #define NO_SLOT UINT32_MAX
+/* Bytes of buffers one sweep releases before it trims the heap. */
+#define CONN_TRIM_MIN (256u << 10)
 
 /* The counter of a source: its IPv4 address or IPv6 /64. */
 static uint32_t src_slot(const struct server_shared *sh, const union tern_addr *a)
@@ -448,15 +451,27 @@ static void conn_close(struct conn *c)
 void conn_sweep(struct worker *w, uint64_t now_ms)
 {
 	struct conn *next;
+	size_t released = 0;
 	for (struct conn *c = w->conns; c; c = next) {
 		next = c->next; /* conn_close unlinks c */
 		/* An empty output buffer is released here, not after each write:
 		 * a busy connection keeps it (no malloc per turn), an idle one
 		 * holds no output memory after a second. */
 		if (c->out && c->out_len == 0) {
+			released += c->out_cap;
 			free(c->out);
 			c->out = NULL;
 			c->out_cap = 0;
+		}
+		/* Likewise the input buffer of an idle plain TCP connection: none
+		 * of its bytes wait for the rest of a frame, and none of its frames
+		 * are lent to the core (it was not read this turn: earlier turns'
+		 * frames were flushed at their end). The next read allocates it
+		 * again (stun_stream_room). */
+		if (c->ops == &plain_ops && c->in.buf && stun_stream_pending(&c->in) == 0 &&
+		    c->read_turn != w->turn_seq) {
+			released += c->in.cap;
+			stun_stream_free(&c->in);
 		}
 		if (c->want_proxy && now_ms - c->accepted_ms >= w->sh->handshake_timeout_ms) {
 			w->proxy_bad++; /* no complete header in time */
@@ -480,6 +495,13 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 		w->tcp_timeouts++;
 		conn_close(c);
 	}
+	/* Freed blocks between live ones stay resident (malloc gives back only
+	 * the top of a heap): when the sweep gave back much, hand the free
+	 * pages to the kernel. Not for a few buffers: a trim walks every
+	 * arena's free lists. Churn, where it trims every second, pays nothing
+	 * measurable (docs/PERFORMANCE.md). */
+	if (released >= CONN_TRIM_MIN)
+		malloc_trim(0);
 }
 
 /* Hand every complete frame in the input to the core. A frame still to

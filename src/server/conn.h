@@ -9,7 +9,8 @@
  * fd-table slot's generation, TCP, local and remote address); what the
  * core queues for a connection is copied into its output buffer and
  * written once at the end of the loop turn; the once-a-second sweep
- * releases output buffers found empty.
+ * releases output buffers found empty, and the input buffer of an idle
+ * plain TCP connection.
  *
  * Lifetimes: a frame handed to the core is borrowed until the end-of-turn
  * flush (a relayed payload is queued by pointer on a UDP relay socket), so
