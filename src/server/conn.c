@@ -639,7 +639,11 @@ static void conn_read(struct conn *c)
 		conn_close(c);  /* the client closed, or reset, or broke TLS */
 		return;
 	}
-	conn_update_events(c);
+	/* No conn_update_events here: output queued during the read (TLS
+	 * handshake records) is on w->out_pending and leaves with the
+	 * end-of-turn flush; EPOLLOUT is for what a short write leaves over
+	 * (registering it here made the flush skip the connection, and cost
+	 * two epoll_ctl calls and a loop turn per handshake flight). */
 	/* the buffer is full and the transport may hold more */
 	if (r > 0 && c->ops->pending(c) && !c->on_rd_again) {
 		c->on_rd_again = true;
