@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,12 +57,12 @@ struct conn {
 	bool want_proxy;        /* a PROXY header must come first (tcp-proxy-port) */
 	uint64_t accepted_ms;   /* worker clock at accept */
 	uint64_t read_turn;     /* the loop turn of its last read (one read per turn) */
+	uint64_t read_ms;       /* worker clock at its last read */
 	bool on_out_list;       /* in w->out_pending */
 	bool want_out;          /* registered for EPOLLOUT (a write was short) */
 	bool on_rd_again;       /* in w->rd_again */
-	/* TLS: reads from the socket, writes records into wbio (memory) */
+	/* TLS: reads from the socket, writes records into out (rec_method) */
 	SSL *ssl;
-	BIO *wbio;
 	bool hs_done;             /* handshake finished */
 	bool tls_dead;            /* a fatal TLS error: no close_notify */
 	bool notified;            /* close_notify queued (shutdown) */
@@ -152,21 +153,48 @@ static const struct conn_ops plain_ops = {plain_recv, plain_put, plain_nop, plai
 
 /* ---- TLS ---- */
 
-/* Move the records OpenSSL wrote (handshake, tickets, data, alerts) into
- * the output buffer. 0, or -ENOBUFS when they do not fit. */
-static int tls_drain(struct conn *c)
+/* OpenSSL's write BIO: the records it writes (handshake, tickets, data,
+ * alerts) go straight into the connection's output buffer, which the
+ * end-of-turn flush sends. No memory BIO in between: no copy per record,
+ * and no buffer of the size of the largest handshake flight kept for the
+ * connection's life. A record that does not fit (past CONN_OUT_MAX +
+ * TLS_OUT_SLACK, or no memory) is a fatal error of the connection. */
+static BIO_METHOD *rec_method;
+static pthread_once_t rec_once = PTHREAD_ONCE_INIT;
+
+static int rec_write(BIO *b, const char *data, int len)
 {
-	size_t n = BIO_ctrl_pending(c->wbio);
-	if (n == 0)
+	struct conn *c = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (!c || len <= 0)
 		return 0;
-	int rc = out_reserve(c, n);
-	if (rc < 0)
-		return rc;
-	int got = BIO_read(c->wbio, c->out + c->out_len, (int)n);
-	if (got > 0)
-		c->out_len += (uint32_t)got;
+	if (out_reserve(c, (size_t)len) < 0)
+		return -1;
+	memcpy(c->out + c->out_len, data, (size_t)len);
+	c->out_len += (uint32_t)len;
 	out_pending(c);
-	return 0;
+	return len;
+}
+
+static long rec_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	return cmd == BIO_CTRL_FLUSH; /* nothing is held back; nothing pending */
+}
+
+static int rec_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void rec_method_new(void)
+{
+	rec_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tern tls out");
+	if (rec_method) {
+		BIO_meth_set_write(rec_method, rec_write);
+		BIO_meth_set_ctrl(rec_method, rec_ctrl);
+		BIO_meth_set_create(rec_method, rec_create);
+	}
 }
 
 /* After each OpenSSL call: a handshake that just finished is counted. */
@@ -192,9 +220,6 @@ static ssize_t tls_recv(struct conn *c, uint8_t *buf, size_t len)
 	int n = SSL_read(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
 	int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
 	tls_progress(c);
-	/* the handshake's answers, tickets, alerts */
-	if (tls_drain(c) < 0)
-		return -ENOBUFS;
 	switch (err) {
 	case SSL_ERROR_NONE:
 		return n;
@@ -237,14 +262,13 @@ static int tls_put(struct conn *c, const uint8_t *hdr, size_t hdrlen, const uint
 		ERR_clear_error();
 		return -EPROTO;
 	}
-	return tls_drain(c);
+	return 0;
 }
 
 /* close_notify, once, sent at once without waiting for the client's */
 static void tls_close(struct conn *c)
 {
-	if (c->hs_done && !c->tls_dead && !c->notified && SSL_shutdown(c->ssl) >= 0 && tls_drain(c) == 0 &&
-	    c->out_len)
+	if (c->hs_done && !c->tls_dead && !c->notified && SSL_shutdown(c->ssl) >= 0 && c->out_len)
 		(void)send(c->h.fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	ERR_clear_error();
 	c->w->tls_live--;
@@ -256,7 +280,6 @@ static void tls_release(struct conn *c)
 {
 	SSL_free(c->ssl); /* frees both BIOs */
 	c->ssl = NULL;
-	c->wbio = NULL;
 }
 
 /* Records read ahead stay in OpenSSL when our buffer fills: neither
@@ -376,19 +399,20 @@ static int conn_choose(struct conn *c)
 		       TLS_HALF_OPEN_MAX);
 		return -EBUSY;
 	}
+	pthread_once(&rec_once, rec_method_new);
 	c->ssl = SSL_new(worker_tls_ctx(w));
 	BIO *rbio = BIO_new_socket(c->h.fd, BIO_NOCLOSE);
-	c->wbio = BIO_new(BIO_s_mem());
-	if (!c->ssl || !rbio || !c->wbio) {
+	BIO *wbio = rec_method ? BIO_new(rec_method) : NULL;
+	if (!c->ssl || !rbio || !wbio) {
 		ERR_clear_error();
 		SSL_free(c->ssl);
 		BIO_free(rbio);
-		BIO_free(c->wbio);
+		BIO_free(wbio);
 		c->ssl = NULL;
-		c->wbio = NULL;
 		return -ENOMEM;
 	}
-	SSL_set_bio(c->ssl, rbio, c->wbio);
+	BIO_set_data(wbio, c);
+	SSL_set_bio(c->ssl, rbio, wbio);
 	SSL_set_accept_state(c->ssl);
 	/* one recv takes every record the socket holds; what our buffer
 	 * cannot take yet stays in OpenSSL (tls_pending) */
@@ -463,13 +487,14 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 			c->out = NULL;
 			c->out_cap = 0;
 		}
-		/* Likewise the input buffer of an idle plain TCP connection: none
-		 * of its bytes wait for the rest of a frame, and none of its frames
-		 * are lent to the core (it was not read this turn: earlier turns'
-		 * frames were flushed at their end). The next read allocates it
-		 * again (stun_stream_room). */
-		if (c->ops == &plain_ops && c->in.buf && stun_stream_pending(&c->in) == 0 &&
-		    c->read_turn != w->turn_seq) {
+		/* Likewise the input buffer of a connection idle for
+		 * CONN_IDLE_MS: none of its bytes wait for the rest of a frame,
+		 * none of its frames are lent to the core (it was not read this
+		 * turn: earlier turns' frames were flushed at their end), and a TLS
+		 * one has nothing decrypted waiting (not on rd_again). The next
+		 * read allocates it again (stun_stream_room). */
+		if (c->in.buf && stun_stream_pending(&c->in) == 0 && c->read_turn != w->turn_seq &&
+		    now_ms - c->read_ms >= CONN_IDLE_MS && !c->want_proxy && !c->on_rd_again) {
 			released += c->in.cap;
 			stun_stream_free(&c->in);
 		}
@@ -556,6 +581,7 @@ static void conn_read(struct conn *c)
 	if (c->failed)
 		return;
 	c->read_turn = w->turn_seq;
+	c->read_ms = w->now_us / 1000;
 	if (c->want_proxy) {
 		int rc = conn_proxy(c);
 		if (rc == -EAGAIN)
@@ -593,7 +619,11 @@ static void conn_read(struct conn *c)
 		conn_close(c);  /* the client closed, or reset, or broke TLS */
 		return;
 	}
-	conn_update_events(c);
+	/* No conn_update_events here: output queued during the read (TLS
+	 * handshake records) is on w->out_pending and leaves with the
+	 * end-of-turn flush; EPOLLOUT is for what a short write leaves over
+	 * (registering it here made the flush skip the connection, and cost
+	 * two epoll_ctl calls and a loop turn per handshake flight). */
 	/* the buffer is full and the transport may hold more */
 	if (r > 0 && c->ops->pending(c) && !c->on_rd_again) {
 		c->on_rd_again = true;
@@ -827,7 +857,7 @@ unsigned conn_drain_begin(struct worker *w)
 	struct conn *next;
 	for (struct conn *c = w->conns; c; c = next) {
 		next = c->next;
-		if (c->ssl && c->hs_done && !c->tls_dead && SSL_shutdown(c->ssl) >= 0 && tls_drain(c) == 0)
+		if (c->ssl && c->hs_done && !c->tls_dead && SSL_shutdown(c->ssl) >= 0)
 			c->notified = true;
 		ERR_clear_error();
 		if (c->out_len == 0) {

@@ -9,8 +9,8 @@
  * fd-table slot's generation, TCP, local and remote address); what the
  * core queues for a connection is copied into its output buffer and
  * written once at the end of the loop turn; the once-a-second sweep
- * releases output buffers found empty, and the input buffer of an idle
- * plain TCP connection.
+ * releases output buffers found empty, and the input buffer of a
+ * connection idle for CONN_IDLE_MS.
  *
  * Lifetimes: a frame handed to the core is borrowed until the end-of-turn
  * flush (a relayed payload is queued by pointer on a UDP relay socket), so
@@ -44,6 +44,11 @@ struct worker;
 #define TLS_OUT_SLACK (32 << 10)
 /* TLS handshakes in progress per worker (each holds about 50 KiB). */
 #define TLS_HALF_OPEN_MAX 1024
+/* The sweep releases the input buffer of a connection that read nothing
+ * for CONN_IDLE_MS (and an empty output buffer at once); when a sweep
+ * released CONN_TRIM_MIN (conn.c) or more, it returns free heap pages to
+ * the kernel (malloc_trim). */
+#define CONN_IDLE_MS 1000
 /* Connections accepted per listening socket per loop turn. */
 #define CONN_ACCEPT_BUDGET 64
 
