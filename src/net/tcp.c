@@ -37,6 +37,15 @@ int tcp_listen(const union tern_addr *addr, unsigned flags, const struct tcp_lis
 		(void)set_int(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, o->defer_accept_s);
 	if (o && o->fastopen_qlen > 0)
 		(void)set_int(fd, IPPROTO_TCP, TCP_FASTOPEN, o->fastopen_qlen);
+	/* Set here, once, rather than on every accepted connection: Linux
+	 * copies them into each connection it accepts (the child socket is a
+	 * clone of the listener, and a keepalive timer is started for it), so
+	 * an accept costs five setsockopt calls fewer. */
+	(void)set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	(void)set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+	(void)set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, TCP_KEEPALIVE_IDLE_S);
+	(void)set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, TCP_KEEPALIVE_INTVL_S);
+	(void)set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, TCP_KEEPALIVE_CNT);
 	if (listen(fd, o && o->backlog > 0 ? o->backlog : 1024) < 0) {
 		err = -errno;
 		goto fail;
@@ -65,15 +74,6 @@ int tcp_accept(int lfd, union tern_addr *peer, union tern_addr *local)
 	socklen_t llen = sizeof(*local);
 	if (err == 0 && getsockname(fd, &local->sa, &llen) < 0)
 		err = -errno;
-	if (err == 0) {
-		(void)set_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-		/* a client that vanished (power, NAT state lost) is found in
-		 * about 4 minutes, not the kernel's default 2 hours */
-		(void)set_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
-		(void)set_int(fd, IPPROTO_TCP, TCP_KEEPIDLE, TCP_KEEPALIVE_IDLE_S);
-		(void)set_int(fd, IPPROTO_TCP, TCP_KEEPINTVL, 30);
-		(void)set_int(fd, IPPROTO_TCP, TCP_KEEPCNT, 4);
-	}
 	if (err < 0) {
 		close(fd);
 		return err;

@@ -27,11 +27,14 @@ int tcp_listen(const union tern_addr *addr, unsigned flags, const struct tcp_lis
                union tern_addr *bound);
 
 /* Keepalive probes start after this much silence (then 4 probes 30 s apart). */
-#define TCP_KEEPALIVE_IDLE_S 120
+#define TCP_KEEPALIVE_IDLE_S  120
+#define TCP_KEEPALIVE_INTVL_S 30
+#define TCP_KEEPALIVE_CNT     4
 
 /* accept4 one connection: nonblocking, close-on-exec, TCP_NODELAY (each
  * frame a turn writes leaves at once: TURN carries real-time media),
- * keepalive (TCP_KEEPALIVE_IDLE_S).
+ * keepalive (TCP_KEEPALIVE_IDLE_S); the last two are set on the listening
+ * socket by tcp_listen, and the kernel gives them to every connection.
  * Writes the peer's and the local address. -EAGAIN when none is waiting. */
 int tcp_accept(int lfd, union tern_addr *peer, union tern_addr *local);
 

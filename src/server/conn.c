@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -16,6 +18,7 @@
 #include "net/tcp.h"
 #include "net/tls.h"
 #include "server/worker.h"
+#include "stun/stream.h"
 #include "stun/stun.h"
 #include "util/log.h"
 
@@ -45,9 +48,8 @@ struct conn {
 	struct worker *w;
 	const struct conn_ops *ops; /* NULL until the first byte says plain or TLS */
 	struct turn_ep ep;
-	uint8_t *in;
-	uint32_t in_off, in_len, in_cap; /* unprocessed input is in[in_off, in_len) */
-	uint8_t *out;                    /* bytes for the wire */
+	struct stun_stream in; /* input, cut into frames */
+	uint8_t *out;          /* bytes for the wire */
 	uint32_t out_len, out_cap;
 	bool closing;
 	uint64_t alloc_seen_ms; /* last sweep that found an allocation on it (accept time at first) */
@@ -55,12 +57,12 @@ struct conn {
 	bool want_proxy;        /* a PROXY header must come first (tcp-proxy-port) */
 	uint64_t accepted_ms;   /* worker clock at accept */
 	uint64_t read_turn;     /* the loop turn of its last read (one read per turn) */
+	uint64_t read_ms;       /* worker clock at its last read */
 	bool on_out_list;       /* in w->out_pending */
 	bool want_out;          /* registered for EPOLLOUT (a write was short) */
 	bool on_rd_again;       /* in w->rd_again */
-	/* TLS: reads from the socket, writes records into wbio (memory) */
+	/* TLS: reads from the socket, writes records into out (rec_method) */
 	SSL *ssl;
-	BIO *wbio;
 	bool hs_done;             /* handshake finished */
 	bool tls_dead;            /* a fatal TLS error: no close_notify */
 	bool notified;            /* close_notify queued (shutdown) */
@@ -72,6 +74,8 @@ struct conn {
 };
 
 #define NO_SLOT UINT32_MAX
+/* Bytes of buffers one sweep releases before it trims the heap. */
+#define CONN_TRIM_MIN (256u << 10)
 
 /* The counter of a source: its IPv4 address or IPv6 /64. */
 static uint32_t src_slot(const struct server_shared *sh, const union tern_addr *a)
@@ -149,21 +153,48 @@ static const struct conn_ops plain_ops = {plain_recv, plain_put, plain_nop, plai
 
 /* ---- TLS ---- */
 
-/* Move the records OpenSSL wrote (handshake, tickets, data, alerts) into
- * the output buffer. 0, or -ENOBUFS when they do not fit. */
-static int tls_drain(struct conn *c)
+/* OpenSSL's write BIO: the records it writes (handshake, tickets, data,
+ * alerts) go straight into the connection's output buffer, which the
+ * end-of-turn flush sends. No memory BIO in between: no copy per record,
+ * and no buffer of the size of the largest handshake flight kept for the
+ * connection's life. A record that does not fit (past CONN_OUT_MAX +
+ * TLS_OUT_SLACK, or no memory) is a fatal error of the connection. */
+static BIO_METHOD *rec_method;
+static pthread_once_t rec_once = PTHREAD_ONCE_INIT;
+
+static int rec_write(BIO *b, const char *data, int len)
 {
-	size_t n = BIO_ctrl_pending(c->wbio);
-	if (n == 0)
+	struct conn *c = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	if (!c || len <= 0)
 		return 0;
-	int rc = out_reserve(c, n);
-	if (rc < 0)
-		return rc;
-	int got = BIO_read(c->wbio, c->out + c->out_len, (int)n);
-	if (got > 0)
-		c->out_len += (uint32_t)got;
+	if (out_reserve(c, (size_t)len) < 0)
+		return -1;
+	memcpy(c->out + c->out_len, data, (size_t)len);
+	c->out_len += (uint32_t)len;
 	out_pending(c);
-	return 0;
+	return len;
+}
+
+static long rec_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	return cmd == BIO_CTRL_FLUSH; /* nothing is held back; nothing pending */
+}
+
+static int rec_create(BIO *b)
+{
+	BIO_set_init(b, 1);
+	return 1;
+}
+
+static void rec_method_new(void)
+{
+	rec_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "tern tls out");
+	if (rec_method) {
+		BIO_meth_set_write(rec_method, rec_write);
+		BIO_meth_set_ctrl(rec_method, rec_ctrl);
+		BIO_meth_set_create(rec_method, rec_create);
+	}
 }
 
 /* After each OpenSSL call: a handshake that just finished is counted. */
@@ -191,9 +222,6 @@ static ssize_t tls_recv(struct conn *c, uint8_t *buf, size_t len)
 	int n = SSL_read(c->ssl, buf, (int)(len > INT32_MAX ? INT32_MAX : len));
 	int err = n > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, n);
 	tls_progress(c);
-	/* the handshake's answers, tickets, alerts */
-	if (tls_drain(c) < 0)
-		return -ENOBUFS;
 	switch (err) {
 	case SSL_ERROR_NONE:
 		return n;
@@ -236,14 +264,13 @@ static int tls_put(struct conn *c, const uint8_t *hdr, size_t hdrlen, const uint
 		ERR_clear_error();
 		return -EPROTO;
 	}
-	return tls_drain(c);
+	return 0;
 }
 
 /* close_notify, once, sent at once without waiting for the client's */
 static void tls_close(struct conn *c)
 {
-	if (c->hs_done && !c->tls_dead && !c->notified && SSL_shutdown(c->ssl) >= 0 && tls_drain(c) == 0 &&
-	    c->out_len)
+	if (c->hs_done && !c->tls_dead && !c->notified && SSL_shutdown(c->ssl) >= 0 && c->out_len)
 		(void)send(c->h.fd, c->out, c->out_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	ERR_clear_error();
 	c->w->tls_live--;
@@ -255,7 +282,6 @@ static void tls_release(struct conn *c)
 {
 	SSL_free(c->ssl); /* frees both BIOs */
 	c->ssl = NULL;
-	c->wbio = NULL;
 }
 
 /* Records read ahead stay in OpenSSL when our buffer fills: neither
@@ -304,14 +330,15 @@ static int src_take(struct worker *w, const union tern_addr *a, uint32_t *slot)
 static int conn_proxy(struct conn *c)
 {
 	struct worker *w = c->w;
-	ssize_t r = recv(c->h.fd, c->in + c->in_len, PROXY_MAX_LEN - c->in_len, MSG_PEEK | MSG_DONTWAIT);
+	struct stun_stream *in = &c->in;
+	ssize_t r = recv(c->h.fd, in->buf + in->len, PROXY_MAX_LEN - in->len, MSG_PEEK | MSG_DONTWAIT);
 	if (r < 0)
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
 	if (r == 0)
 		return -ECONNRESET;
 	struct proxy_hdr ph;
-	size_t have = c->in_len + (size_t)r;
-	int n = proxy_parse(c->in, have, &ph);
+	size_t have = in->len + (size_t)r;
+	int n = proxy_parse(in->buf, have, &ph);
 	if (n < 0 || (n == 0 && have >= PROXY_MAX_LEN)) {
 		w->proxy_bad++;
 		LOG_RL(LOG_INFO, "worker %u: tcp-proxy-port: no valid PROXY header (%s): connection closed",
@@ -319,14 +346,14 @@ static int conn_proxy(struct conn *c)
 		return -EPROTO;
 	}
 	/* take the header's bytes only (or all of an unfinished one) */
-	size_t take = n > 0 ? (size_t)n - c->in_len : (size_t)r;
-	if (recv(c->h.fd, c->in + c->in_len, take, MSG_DONTWAIT) != (ssize_t)take)
+	size_t take = n > 0 ? (size_t)n - in->len : (size_t)r;
+	if (recv(c->h.fd, in->buf + in->len, take, MSG_DONTWAIT) != (ssize_t)take)
 		return -EIO;
 	if (n == 0) {
-		c->in_len += (uint32_t)take;
+		in->len += (uint32_t)take;
 		return -EAGAIN;
 	}
-	c->in_len = 0;
+	in->len = 0;
 	c->want_proxy = false;
 	w->proxy_headers++;
 	if (ph.local) {
@@ -374,19 +401,20 @@ static int conn_choose(struct conn *c)
 		       TLS_HALF_OPEN_MAX);
 		return -EBUSY;
 	}
+	pthread_once(&rec_once, rec_method_new);
 	c->ssl = SSL_new(worker_tls_ctx(w));
 	BIO *rbio = BIO_new_socket(c->h.fd, BIO_NOCLOSE);
-	c->wbio = BIO_new(BIO_s_mem());
-	if (!c->ssl || !rbio || !c->wbio) {
+	BIO *wbio = rec_method ? BIO_new(rec_method) : NULL;
+	if (!c->ssl || !rbio || !wbio) {
 		ERR_clear_error();
 		SSL_free(c->ssl);
 		BIO_free(rbio);
-		BIO_free(c->wbio);
+		BIO_free(wbio);
 		c->ssl = NULL;
-		c->wbio = NULL;
 		return -ENOMEM;
 	}
-	SSL_set_bio(c->ssl, rbio, c->wbio);
+	BIO_set_data(wbio, c);
+	SSL_set_bio(c->ssl, rbio, wbio);
 	SSL_set_accept_state(c->ssl);
 	/* one recv takes every record the socket holds; what our buffer
 	 * cannot take yet stays in OpenSSL (tls_pending) */
@@ -449,15 +477,28 @@ static void conn_close(struct conn *c)
 void conn_sweep(struct worker *w, uint64_t now_ms)
 {
 	struct conn *next;
+	size_t released = 0;
 	for (struct conn *c = w->conns; c; c = next) {
 		next = c->next; /* conn_close unlinks c */
 		/* An empty output buffer is released here, not after each write:
 		 * a busy connection keeps it (no malloc per turn), an idle one
 		 * holds no output memory after a second. */
 		if (c->out && c->out_len == 0) {
+			released += c->out_cap;
 			free(c->out);
 			c->out = NULL;
 			c->out_cap = 0;
+		}
+		/* Likewise the input buffer of a connection idle for
+		 * CONN_IDLE_MS: none of its bytes wait for the rest of a frame,
+		 * none of its frames are lent to the core (it was not read this
+		 * turn: earlier turns' frames were flushed at their end), and a TLS
+		 * one has nothing decrypted waiting (not on rd_again). The next
+		 * read allocates it again (stun_stream_room). */
+		if (c->in.buf && stun_stream_pending(&c->in) == 0 && c->read_turn != w->turn_seq &&
+		    now_ms - c->read_ms >= CONN_IDLE_MS && !c->want_proxy && !c->on_rd_again) {
+			released += c->in.cap;
+			stun_stream_free(&c->in);
 		}
 		if (c->want_proxy && now_ms - c->accepted_ms >= w->sh->handshake_timeout_ms) {
 			w->proxy_bad++; /* no complete header in time */
@@ -481,17 +522,25 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 		w->tcp_timeouts++;
 		conn_close(c);
 	}
+	/* Freed blocks between live ones stay resident (malloc gives back only
+	 * the top of a heap): when the sweep gave back much, hand the free
+	 * pages to the kernel. Not for a few buffers: a trim walks every
+	 * arena's free lists. Churn, where it trims every second, pays nothing
+	 * measurable (docs/PERFORMANCE.md). */
+	if (released >= CONN_TRIM_MIN)
+		malloc_trim(0);
 }
 
-/* Hand every complete frame in the input to the core. */
+/* Hand every complete frame in the input to the core. A frame still to
+ * come waits: the next read's stun_stream_room grows the buffer for it,
+ * when nothing is borrowed any more. */
 static void conn_frames(struct conn *c)
 {
 	struct worker *w = c->w;
-	while (!c->closing && !c->failed && c->in_off < c->in_len) {
-		int n = stun_frame_len(c->in + c->in_off, c->in_len - c->in_off);
-		if (n == 0)
-			return;
-		if (n < 0 || n > CONN_IN_MAX) {
+	const uint8_t *f;
+	int n;
+	while (!c->closing && !c->failed && (n = stun_stream_next(&c->in, &f)) != 0) {
+		if (n < 0) {
 			/* not STUN or ChannelData, or longer than any frame: the
 			 * stream cannot be resynchronised */
 			w->tcp_bad_frame++;
@@ -499,37 +548,8 @@ static void conn_frames(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		/* the rest of a frame is still to come: conn_make_room grows the
-		 * buffer for it at the next read, when nothing is borrowed */
-		if ((uint32_t)n > c->in_len - c->in_off)
-			return;
-		const uint8_t *f = c->in + c->in_off;
-		c->in_off += (uint32_t)n;
 		turn_on_client(w->turn, &c->ep, f, (size_t)n);
 	}
-}
-
-/* Compact (the previous turn's frames have been flushed) and make room for
- * the frame being received. 0, or -ENOMEM. */
-static int conn_make_room(struct conn *c)
-{
-	if (c->in_off) {
-		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
-		c->in_len -= c->in_off;
-		c->in_off = 0;
-	}
-	uint32_t need = CONN_IN_MIN;
-	int n = stun_frame_len(c->in, c->in_len);
-	if (n > 0 && (uint32_t)n > need)
-		need = (uint32_t)n;
-	if (need > c->in_cap) {
-		uint8_t *p = realloc(c->in, need);
-		if (!p)
-			return -ENOMEM;
-		c->in = p;
-		c->in_cap = need;
-	}
-	return 0;
 }
 
 static void conn_write(struct conn *c);
@@ -563,6 +583,7 @@ static void conn_read(struct conn *c)
 	if (c->failed)
 		return;
 	c->read_turn = w->turn_seq;
+	c->read_ms = w->now_us / 1000;
 	if (c->want_proxy) {
 		int rc = conn_proxy(c);
 		if (rc == -EAGAIN)
@@ -581,23 +602,30 @@ static void conn_read(struct conn *c)
 			return;
 		}
 	}
-	if (conn_make_room(c) < 0) {
+	/* the previous turn's frames have been flushed: compact, and make
+	 * room for the frame being received */
+	struct stun_stream *in = &c->in;
+	if (stun_stream_room(in) < 0) {
 		conn_close(c);
 		return;
 	}
 	ssize_t r = 0;
-	while (c->in_len < c->in_cap) {
-		r = c->ops->recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	while (in->len < in->cap) {
+		r = c->ops->recv(c, in->buf + in->len, in->cap - in->len);
 		if (r <= 0)
 			break;
-		c->in_len += (uint32_t)r;
+		in->len += (uint32_t)r;
 	}
 	if (r == 0 || (r < 0 && r != -EAGAIN)) {
 		conn_frames(c); /* what arrived before the end still counts */
 		conn_close(c);  /* the client closed, or reset, or broke TLS */
 		return;
 	}
-	conn_update_events(c);
+	/* No conn_update_events here: output queued during the read (TLS
+	 * handshake records) is on w->out_pending and leaves with the
+	 * end-of-turn flush; EPOLLOUT is for what a short write leaves over
+	 * (registering it here made the flush skip the connection, and cost
+	 * two epoll_ctl calls and a loop turn per handshake flight). */
 	/* the buffer is full and the transport may hold more */
 	if (r > 0 && c->ops->pending(c) && !c->on_rd_again) {
 		c->on_rd_again = true;
@@ -677,11 +705,11 @@ void conn_accept(struct worker *w, int lfd, bool proxy)
 		}
 		struct relay_sock *slot = (unsigned)fd < w->nrelays ? &w->relays[fd] : NULL;
 		struct conn *c = slot ? calloc(1, sizeof(*c)) : NULL;
-		if (c && (c->in = malloc(CONN_IN_MIN)) != NULL) {
+		/* the input buffer also holds a PROXY header's first bytes */
+		if (c && stun_stream_room(&c->in) >= PROXY_MAX_LEN) {
 			c->w = w;
 			c->src_slot = slot_i;
 			c->accepted_ms = c->alloc_seen_ms = w->now_us / 1000;
-			c->in_cap = CONN_IN_MIN;
 			c->h.fn = on_conn;
 			c->h.fd = fd;
 			c->ep.id = (uint32_t)fd;
@@ -692,13 +720,13 @@ void conn_accept(struct worker *w, int lfd, bool proxy)
 		}
 		if (c)
 			c->want_proxy = proxy;
-		if (!c || !c->in || loop_add(w->loop, &c->h, EPOLLIN | EPOLLRDHUP) < 0) {
+		if (!c || !c->in.buf || loop_add(w->loop, &c->h, EPOLLIN | EPOLLRDHUP) < 0) {
 			if (slot_i != NO_SLOT)
 				atomic_fetch_sub_explicit(&w->sh->conn_per_src[slot_i], 1,
 				                          memory_order_relaxed);
 			w->tcp_accept_fail++;
 			if (c)
-				free(c->in);
+				stun_stream_free(&c->in);
 			free(c);
 			close(fd);
 			continue;
@@ -819,7 +847,7 @@ void conn_reap(struct worker *w)
 		w->dead = c->out_next;
 		if (c->ops)
 			c->ops->release(c);
-		free(c->in);
+		stun_stream_free(&c->in);
 		free(c->out);
 		free(c);
 	}
@@ -831,7 +859,7 @@ unsigned conn_drain_begin(struct worker *w)
 	struct conn *next;
 	for (struct conn *c = w->conns; c; c = next) {
 		next = c->next;
-		if (c->ssl && c->hs_done && !c->tls_dead && SSL_shutdown(c->ssl) >= 0 && tls_drain(c) == 0)
+		if (c->ssl && c->hs_done && !c->tls_dead && SSL_shutdown(c->ssl) >= 0)
 			c->notified = true;
 		ERR_clear_error();
 		if (c->out_len == 0) {

@@ -9,7 +9,8 @@
  * fd-table slot's generation, TCP, local and remote address); what the
  * core queues for a connection is copied into its output buffer and
  * written once at the end of the loop turn; the once-a-second sweep
- * releases output buffers found empty.
+ * releases output buffers found empty, and the input buffer of a
+ * connection idle for CONN_IDLE_MS.
  *
  * Lifetimes: a frame handed to the core is borrowed until the end-of-turn
  * flush (a relayed payload is queued by pointer on a UDP relay socket), so
@@ -27,14 +28,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "stun/stream.h"
 #include "turn/turn.h"
 
 struct worker;
 
-/* The largest frame: a STUN message of the longest length (20 + 65532) or
- * ChannelData (4 + 65535, padded). */
-#define CONN_IN_MAX (20 + 65536)
-#define CONN_IN_MIN 4096
+/* Input buffered per connection (stun/stream.h): 4 KiB, grown to the frame
+ * being received, at most the largest frame. */
+#define CONN_IN_MAX STUN_STREAM_MAX
+#define CONN_IN_MIN STUN_STREAM_MIN
 /* Output queued per connection: a little over two maximum frames (the
  * bound for relayed data; TLS handshake records and alerts may use
  * TLS_OUT_SLACK more). */
@@ -42,6 +44,11 @@ struct worker;
 #define TLS_OUT_SLACK (32 << 10)
 /* TLS handshakes in progress per worker (each holds about 50 KiB). */
 #define TLS_HALF_OPEN_MAX 1024
+/* The sweep releases the input buffer of a connection that read nothing
+ * for CONN_IDLE_MS (and an empty output buffer at once); when a sweep
+ * released CONN_TRIM_MIN (conn.c) or more, it returns free heap pages to
+ * the kernel (malloc_trim). */
+#define CONN_IDLE_MS 1000
 /* Connections accepted per listening socket per loop turn. */
 #define CONN_ACCEPT_BUDGET 64
 

@@ -884,6 +884,15 @@ int server_run(struct server *s)
 	sigset_t set;
 	int sig, rc = 0;
 
+	/* The control socket first: when the first client is answered, tern
+	 * ctl works (a test or a script may ask at once). */
+	int cfd = -1;
+	if (s->cfg.stats_socket[0]) {
+		cfd = control_open(s->cfg.stats_socket);
+		if (cfd < 0)
+			log_warn("stats-socket '%s': %s (tern stats will not work)", s->cfg.stats_socket,
+			         strerror(-cfd));
+	}
 	for (unsigned i = 0; i < s->nworkers; i++)
 		if ((rc = worker_start(&s->workers[i])) < 0) {
 			log_err("cannot start worker %u: %s", i, strerror(-rc));
@@ -898,13 +907,6 @@ int server_run(struct server *s)
 	sigaddset(&set, SIGUSR2);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	uint64_t last_decay = net_now_ms();
-	int cfd = -1;
-	if (s->cfg.stats_socket[0]) {
-		cfd = control_open(s->cfg.stats_socket);
-		if (cfd < 0)
-			log_warn("stats-socket '%s': %s (tern stats will not work)", s->cfg.stats_socket,
-			         strerror(-cfd));
-	}
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
 		int n = poll(p, cfd >= 0 ? 2 : 1, s->steer || s->draining ? 1000 : -1);
@@ -952,11 +954,11 @@ int server_run(struct server *s)
 		break;
 	}
 	close(sfd);
+stop:
 	if (cfd >= 0) {
 		close(cfd);
 		unlink(s->cfg.stats_socket);
 	}
-stop:
 	for (unsigned i = 0; i < s->nworkers; i++)
 		worker_stop(&s->workers[i]);
 	return rc;

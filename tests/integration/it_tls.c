@@ -3,8 +3,8 @@
  * 127.0.0.1 and ::1), verified by the client (chain and name). Over
  * tls-listening-port on IPv4 and IPv6: Binding, Allocate, permissions,
  * Send/Data and padded ChannelData both ways, the allocation ending with
- * the connection. Then: a ClientHello on listening-port is served as TLS
- * and plain STUN on the TLS port as TCP; ALPN stun.turn; resumption with a
+ * the connection; the same after 2.3 s idle (buffers released by the sweep). Then: a ClientHello on
+ * listening-port is served as TLS and plain STUN on the TLS port as TCP; ALPN stun.turn; resumption with a
  * session ticket; no-tlsv1_2 refusing TLS 1.2; a handshake that stalls is
  * closed after handshake-timeout; a ClientHello to a server without TLS
  * is closed; SIGUSR2 loads a renewed certificate while an allocation on an
@@ -100,6 +100,30 @@ static void transports(const struct srv *s)
 		 * connection closes (RFC 8656 §3.1) */
 		it_quota_until_close(&c, s, fam, WAIT_MS);
 	}
+}
+
+/* A connection that reads nothing for a while loses its input buffer at
+ * the once-a-second sweep (and its output buffer): the next requests and
+ * frames, large ones too, get a new one. */
+static void idle_then_busy(const struct srv *s)
+{
+	union tern_addr tp = it_with_port(&s->addr, s->tls_port);
+	struct turnc c;
+	struct turnc_tls t = tls_opts();
+	if (!tap_check(turnc_open_tls(&c, &tp, &t, WAIT_MS) == 0, "idle: TLS connection"))
+		return;
+	turnc_set_creds(&c, IT_USER2, IT_PASS2);
+	int rc = turnc_allocate(&c, &TURNC_ALLOC_DEFAULT, &r);
+	if (tap_check(rc == 0 && r.nrelayed == 1, "idle: Allocate (%s)", it_outcome(rc))) {
+		union tern_addr relayed = r.relayed[0];
+		it_sleep_ms(2300); /* past CONN_IDLE_MS and two sweeps */
+		rc = turnc_refresh(&c, 600, &r);
+		tap_check(rc == 0, "idle: after 2.3 s without a byte, Refresh is answered (%s)",
+		          it_outcome(rc));
+		relay_both_ways(&c, &relayed, "idle");
+		turnc_refresh(&c, 0, &r);
+	}
+	turnc_close(&c);
 }
 
 /* Both ports serve both: the first byte decides. And resumption. */
@@ -371,6 +395,7 @@ int main(int argc, char **argv)
 	if (!tap_check(srv_start(&s, 16, args) == 0, "server starts with cert and pkey"))
 		return tap_done();
 	transports(&s);
+	idle_then_busy(&s);
 	ports_and_resumption(&s);
 	reload(&s);
 	refresh_then_close(&s);

@@ -10,13 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <setjmp.h>
 #include <cmocka.h>
 
 #include "net/loop.h"
+#include "net/tcp.h"
 #include "net/udp.h"
 #include "util/addr.h"
 
@@ -816,6 +820,46 @@ static void test_probe_gso(void **state)
 	assert_int_equal(after, before);
 }
 
+/* ---- tcp_listen / tcp_accept ---- */
+
+static int sockopt_int(int fd, int level, int name)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+	assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
+	return v;
+}
+
+/* An accepted connection has TCP_NODELAY and keepalive (after
+ * TCP_KEEPALIVE_IDLE_S) although tcp_accept sets no option itself: they
+ * come from the listening socket. */
+static void test_tcp_accept_options(void **state)
+{
+	union tern_addr a = mkaddr("127.0.0.1", 0), bound, peer, local;
+	int lfd = tcp_listen(&a, 0, NULL, &bound);
+	assert_true(lfd >= 0);
+	int cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(cfd >= 0);
+	assert_int_equal(connect(cfd, &bound.sa, addr_len(&bound)), 0);
+	struct pollfd p = {.fd = lfd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	int fd = tcp_accept(lfd, &peer, &local);
+	assert_true(fd >= 0);
+	assert_true(addr_equal_ip(&local, &bound));
+	assert_int_equal(addr_port(&local), addr_port(&bound));
+	assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+	assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+	assert_int_not_equal(sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+	assert_int_not_equal(sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPIDLE), TCP_KEEPALIVE_IDLE_S);
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPINTVL), TCP_KEEPALIVE_INTVL_S);
+	assert_int_equal(sockopt_int(fd, IPPROTO_TCP, TCP_KEEPCNT), TCP_KEEPALIVE_CNT);
+	assert_int_equal(tcp_accept(lfd, &peer, &local), -EAGAIN);
+	close(fd);
+	close(cfd);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -843,6 +887,7 @@ int main(void)
 	    cmocka_unit_test(test_kernel_drops),
 	    cmocka_unit_test(test_dont_fragment),
 	    cmocka_unit_test(test_probe_gso),
+	    cmocka_unit_test(test_tcp_accept_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

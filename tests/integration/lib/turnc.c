@@ -184,6 +184,11 @@ int turnc_open_tcp_from(struct turnc *c, const union tern_addr *server, const un
 	return tcp_connect(c, server, local, 0, timeout_ms);
 }
 
+int turnc_open_tcp_rcvbuf(struct turnc *c, const union tern_addr *server, int rcvbuf, int timeout_ms)
+{
+	return tcp_connect(c, server, NULL, rcvbuf, timeout_ms);
+}
+
 static int tcp_connect(struct turnc *c, const union tern_addr *server, const union tern_addr *local,
                        int rcvbuf, int timeout_ms)
 {

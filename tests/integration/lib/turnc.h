@@ -264,6 +264,9 @@ int turnc_open_tcp(struct turnc *c, const union tern_addr *server, int timeout_m
 /* The same from a local address (port 0: any). */
 int turnc_open_tcp_from(struct turnc *c, const union tern_addr *server, const union tern_addr *local,
                         int timeout_ms);
+/* The same with SO_RCVBUF set before connect (a small window: the server's
+ * output backs up while the client does not read). */
+int turnc_open_tcp_rcvbuf(struct turnc *c, const union tern_addr *server, int rcvbuf, int timeout_ms);
 /* turnc_open_tcp, then a TLS handshake (certificate chain and name
  * verified), bounded by timeout_ms. Returns 0 or -errno (-EPROTO: the
  * handshake failed). */
