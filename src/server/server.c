@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -145,6 +146,7 @@ static int server_reload(struct server *s, const char *why, char *msg, size_t ca
 	np = NULL;
 	na = NULL;
 	s->sh.params = p;
+	unsigned old_total = s->cfg.total_quota;
 	config_take_reloadable(&s->cfg, nc);
 	turn_shared_set_quotas(s->shared, s->cfg.user_quota, s->cfg.total_quota);
 	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
@@ -160,6 +162,12 @@ static int server_reload(struct server *s, const char *why, char *msg, size_t ca
 	}
 	char restart[512], tls[256] = "";
 	config_restart_needed(&s->cfg, nc, restart, sizeof(restart));
+	/* each worker's allocation pool was sized at start from total-quota */
+	if (s->cfg.total_quota != old_total &&
+	    (!s->cfg.total_quota || s->cfg.total_quota > s->sh.params.max_allocs))
+		snprintf(restart + strlen(restart), sizeof(restart) - strlen(restart),
+		         "%stotal-quota beyond %u (the pools sized at start)", restart[0] ? ", " : "",
+		         s->sh.params.max_allocs);
 	if (s->tls && tls_server_reload(s->tls, tls, sizeof(tls)) == 0) {
 		snprintf(tls, sizeof(tls), "; certificate reloaded");
 	} else if (s->tls) {
@@ -366,10 +374,11 @@ static struct auth *make_auth(const struct tern_config *c, const uint8_t *nonce_
 
 static int build_auth(struct server *s)
 {
-	if (s->cfg.no_auth)
-		return 0;
+	/* the nonce key, whatever the mode: a reload may need it */
 	if (getrandom(s->nonce_secret, sizeof(s->nonce_secret), 0) != (ssize_t)sizeof(s->nonce_secret))
 		return -EIO;
+	if (s->cfg.no_auth)
+		return 0;
 	s->auth = make_auth(&s->cfg, s->nonce_secret);
 	return s->auth ? 0 : -EINVAL;
 }
@@ -558,6 +567,11 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	               "alternate-server lists: config and core disagree");
 	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
 		turn_shared_set_alternates(s->shared, (enum turn_alt_kind)k, cfg->alt[k].a, cfg->alt[k].n);
+	/* behind NAT (external-ip) the alternate lists name public addresses */
+	union tern_addr pub[CFG_MAX_ADDRS];
+	for (unsigned i = 0; i < cfg->nexternal; i++)
+		pub[i] = cfg->external[i].public_ip;
+	turn_shared_set_self(s->shared, pub, cfg->nexternal);
 	s->nworkers = cfg->workers ? cfg->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (s->nworkers == 0)
 		s->nworkers = 1;
@@ -637,7 +651,7 @@ struct wstats {
 	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
 	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big, dtls_restarts;
 	uint64_t csock_live, csock_fail, csock_rx;
-	uint64_t redirected, drain_refused;
+	uint64_t redirected, drain_refused, kicked, revoked;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -670,6 +684,8 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->tls_hs_busy = w->tls_hs_busy;
 	o->redirected = st->redirected;
 	o->drain_refused = st->drain_refused;
+	o->kicked = st->allocs_kicked;
+	o->revoked = st->perms_revoked;
 	o->csock_live = w->csock_live;
 	o->csock_fail = w->csock_fail;
 	o->csock_rx = w->csock_rx;
@@ -778,7 +794,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"dtls_hello_verify\":%llu,\"dtls_refused\":%llu,\"dtls_dropped\":%llu,"
 		        "\"dtls_too_big\":%llu,\"dtls_restarts\":%llu,\"client_sockets\":%llu,"
 		        "\"client_socket_failures\":%llu,\"client_socket_datagrams\":%llu,"
-		        "\"allocations_redirected\":%llu,\"allocations_refused_draining\":%llu}",
+		        "\"allocations_redirected\":%llu,\"allocations_refused_draining\":%llu,"
+		        "\"allocations_kicked\":%llu,\"permissions_revoked\":%llu}",
 		        (unsigned long long)o.tls_half_open, (unsigned long long)o.tls_hs_busy,
 		        (unsigned long long)o.dtls_live, (unsigned long long)o.dtls_half_open,
 		        (unsigned long long)o.dtls_handshakes, (unsigned long long)o.dtls_hs_fail,
@@ -787,7 +804,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.dtls_too_big, (unsigned long long)o.dtls_restarts,
 		        (unsigned long long)o.csock_live, (unsigned long long)o.csock_fail,
 		        (unsigned long long)o.csock_rx, (unsigned long long)o.redirected,
-		        (unsigned long long)o.drain_refused);
+		        (unsigned long long)o.drain_refused, (unsigned long long)o.kicked,
+		        (unsigned long long)o.revoked);
 	}
 	fprintf(out, "],\"allocations_total\":%u,\"draining\":%s,\"steering\":\"%s\"",
 	        turn_shared_total(s->shared), s->draining ? "true" : "false", s->steer ? "ebpf" : "hash");
@@ -866,6 +884,10 @@ static void control_serve(struct server *s, int lfd)
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	/* the main thread serves signals and drains too: a client that does
+	 * not read its answer gets 2 s, then the rest is dropped */
+	struct timeval tmo = {2, 0};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
 	char req[256] = {0};
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	if (poll(&p, 1, 200) == 1) {

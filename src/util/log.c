@@ -32,9 +32,9 @@ int log_reopen(const char *file)
 	int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -errno;
-	/* dup2 swaps the file under the same descriptor at once: a worker
+	/* dup3 swaps the file under the same descriptor at once: a worker
 	 * writing a line meanwhile writes it to the old file or the new one */
-	int rc = dup2(fd, log_fd) < 0 ? -errno : 0;
+	int rc = dup3(fd, log_fd, O_CLOEXEC) < 0 ? -errno : 0;
 	close(fd);
 	return rc;
 }

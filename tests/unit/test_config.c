@@ -445,6 +445,35 @@ static void test_alternate_servers(void **state)
 	assert_has(err_text, "given twice");
 }
 
+/* Reload: what a new configuration may change, and what it names as
+ * needing a restart (the auth mode among them: its nonce key and the
+ * allocations' owners depend on it). */
+static void test_reload_split(void **state)
+{
+	static struct tern_config old, new;
+	assert_int_equal(load_text("user=a:b\nuser-quota=3\nlistening-port=4000\nrealm=one\n"), 0);
+	old = cfg;
+	assert_int_equal(load_text("user=c:d\nuser-quota=5\nlistening-port=4001\nrealm=two\nworkers=3\n"), 0);
+	new = cfg;
+	char names[256];
+	config_restart_needed(&old, &new, names, sizeof(names));
+	assert_string_equal(names, "listening-port, workers");
+	config_take_reloadable(&old, &new);
+	assert_int_equal(old.user_quota, 5);
+	assert_string_equal(old.realm, "two");
+	assert_int_equal(old.nusers, 1);
+	assert_string_equal(old.users[0].name, "c");
+	assert_int_equal(old.listening_port, 4000);
+	assert_int_equal(old.workers, new.workers == 3 ? 0 : 1); /* not taken */
+
+	assert_int_equal(load_text("user=a:b\n"), 0);
+	old = cfg;
+	assert_int_equal(load_text("no-auth\n"), 0);
+	new = cfg;
+	config_restart_needed(&old, &new, names, sizeof(names));
+	assert_non_null(strstr(names, "no-auth"));
+}
+
 /* The -c file is read first; the other flags override it wherever -c is. */
 static void test_cli_overrides_file(void **state)
 {
@@ -925,6 +954,7 @@ int main(void)
 	    cmocka_unit_test(test_bundled_conf),
 	    cmocka_unit_test(test_docs_match_table),
 	    cmocka_unit_test(test_alternate_servers),
+	    cmocka_unit_test(test_reload_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }

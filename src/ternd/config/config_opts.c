@@ -64,9 +64,9 @@ const struct cfg_opt tern__cfg_opts[] = {
 	SECTION("Authentication"),
 	{.name = "realm", .sh = 'r', .type = T_REALM, .flags = F_RELOAD, .arg = "REALM", .def = "tern.local",
 	 .help = "Realm of the long-term credentials (REALM attribute)."},
-	{.name = "lt-cred-mech", .sh = 'a', .type = T_BOOL, .off = OFF(lt_cred_mech), .flags = F_RELOAD,
+	{.name = "lt-cred-mech", .sh = 'a', .type = T_BOOL, .off = OFF(lt_cred_mech),
 	 .def = "off", .help = "Use long-term credentials (implied by user= and static-auth-secret=)."},
-	{.name = "no-auth", .sh = 'z', .type = T_BOOL, .off = OFF(no_auth), .flags = F_RELOAD, .def = "off",
+	{.name = "no-auth", .sh = 'z', .type = T_BOOL, .off = OFF(no_auth), .def = "off",
 	 .help = "Relay for anyone, without credentials. Never on a reachable address."},
 	{.name = "user", .sh = 'u', .type = T_USER, .flags = F_LIST | F_RELOAD | F_SECRET, .arg = "NAME:PASSWORD",
 	 .help = "Static user, NAME:PASSWORD or NAME:0x<32 hex digits> (the MD5 key of NAME:REALM:PASSWORD, "
