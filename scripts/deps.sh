@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh build|test|bench
 set -euo pipefail
 
-build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev)
+build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev libsystemd-dev)
 test_pkgs=("${build_pkgs[@]}" libcmocka-dev coturn iproute2 python3 procps libclang-rt-14-dev valgrind openssl haproxy)
 bench_pkgs=("${build_pkgs[@]}" coturn iproute2 python3 procps util-linux)
 

@@ -20,6 +20,7 @@
 #include "net/tls.h"
 #include "net/udp.h"
 #include "server/conn.h"
+#include "server/service.h"
 #include "server/worker.h"
 #include "turn/policy.h"
 #include "util/log.h"
@@ -660,6 +661,24 @@ static void control_serve(struct server *s, int lfd)
 	fclose(f);
 }
 
+/* The one reload path (SIGUSR2 today; SIGHUP's configuration reload goes
+ * here too): systemd hears RELOADING=1 before and READY=1 after, whatever
+ * the outcome, since a failed reload keeps the old state serving. */
+static void server_reload(struct server *s, const char *why)
+{
+	service_reloading();
+	/* coturn's signal: certificate and key again (renewed files);
+	 * connections keep the context they started with */
+	char err[512];
+	if (!s->tls)
+		log_info("%s: TLS is off (no cert): nothing to reload", why);
+	else if (tls_server_reload(s->tls, err, sizeof(err)) < 0)
+		log_err("%s: TLS not reloaded, the current certificate stays: %s", why, err);
+	else
+		log_info("%s: TLS certificate and key reloaded (%s)", why, s->cfg.cert);
+	service_ready("serving");
+}
+
 int server_run(struct server *s)
 {
 	sigset_t set;
@@ -686,12 +705,25 @@ int server_run(struct server *s)
 			log_warn("stats-socket '%s': %s (tern stats will not work)", s->cfg.stats_socket,
 			         strerror(-cfd));
 	}
+	char status[CFG_STR + 64];
+	snprintf(status, sizeof(status), "serving: %u workers, realm %s", s->nworkers, s->cfg.realm);
+	service_ready(status);
+	uint64_t wd_ms = service_watchdog_interval_ms(), last_wd = net_now_ms();
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
-		int n = poll(p, cfd >= 0 ? 2 : 1, s->steer ? 1000 : -1);
+		int timeout = s->steer ? 1000 : -1;
+		if (wd_ms && (timeout < 0 || wd_ms < (uint64_t)timeout))
+			timeout = (int)wd_ms;
+		int n = poll(p, cfd >= 0 ? 2 : 1, timeout);
 		if (s->steer && net_now_ms() - last_decay >= 1000) {
 			steer_decay(s->steer);
 			last_decay = net_now_ms();
+		}
+		/* The main thread's liveness is what the watchdog sees: a wedged
+		 * signal loop (no shutdown, no reload) gets the service restarted. */
+		if (wd_ms && net_now_ms() - last_wd >= wd_ms) {
+			service_watchdog();
+			last_wd = net_now_ms();
 		}
 		if (n <= 0)
 			continue;
@@ -708,15 +740,7 @@ int server_run(struct server *s)
 			continue;
 		}
 		if (sig == SIGUSR2) {
-			/* coturn's signal: certificate and key again (renewed
-			 * files); connections keep the context they started with */
-			char err[512];
-			if (!s->tls)
-				log_info("SIGUSR2: TLS is off (no cert): nothing to reload");
-			else if (tls_server_reload(s->tls, err, sizeof(err)) < 0)
-				log_err("SIGUSR2: TLS not reloaded, the current certificate stays: %s", err);
-			else
-				log_info("SIGUSR2: TLS certificate and key reloaded (%s)", s->cfg.cert);
+			server_reload(s, "SIGUSR2");
 			continue;
 		}
 		if (sig == SIGHUP) {
@@ -724,6 +748,7 @@ int server_run(struct server *s)
 			continue;
 		}
 		log_info("signal %d: shutting down", sig);
+		service_stopping();
 		break;
 	}
 	close(sfd);
