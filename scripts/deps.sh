@@ -6,7 +6,7 @@ set -euo pipefail
 build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev libsystemd-dev)
 # service files: groff and man lint the man pages, systemd-analyze the unit;
 # the package test (CTest label package) builds and checks the .deb
-deb_pkgs=("${build_pkgs[@]}" debhelper dpkg-dev fakeroot lintian adduser rsync)
+deb_pkgs=("${build_pkgs[@]}" debhelper dpkg-dev fakeroot lintian adduser)
 test_pkgs=("${deb_pkgs[@]}" libcmocka-dev coturn iproute2 python3 procps libclang-rt-14-dev valgrind openssl haproxy
 	groff-base man-db systemd util-linux)
 bench_pkgs=("${build_pkgs[@]}" coturn iproute2 python3 procps util-linux)

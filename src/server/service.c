@@ -67,6 +67,15 @@ static int drop_caps(void)
 	return 0;
 }
 
+/* Relay sockets are opened after start-up, without privileges. */
+static void warn_low_ports(const struct tern_config *c)
+{
+	if (c->min_port < 1024)
+		log_warn("min-port %u: relay ports below 1024 need CAP_NET_BIND_SERVICE, which ternd gave up "
+		         "after start-up: relay sockets on them will fail",
+		         c->min_port);
+}
+
 int service_drop_privileges(const struct tern_config *c)
 {
 	bool user = c->proc_user[0], group = c->proc_group[0];
@@ -78,6 +87,8 @@ int service_drop_privileges(const struct tern_config *c)
 		 * a non-root start gives up what it was granted for start-up */
 		if (geteuid() != 0 && (rc = drop_caps()) < 0)
 			log_err("cannot give up capabilities after start-up: %s", strerror(-rc));
+		else if (geteuid() != 0)
+			warn_low_ports(c);
 		return rc;
 	}
 	const char *opt = group ? "proc-group" : "proc-user";
@@ -117,9 +128,6 @@ int service_drop_privileges(const struct tern_config *c)
 	}
 	log_info("running as uid %u gid %u (%s%s%s)", (unsigned)getuid(), (unsigned)getgid(),
 	         user ? c->proc_user : "", user && group ? ":" : "", group ? c->proc_group : "");
-	if (c->min_port < 1024)
-		log_warn("min-port %u: relay ports below 1024 need CAP_NET_BIND_SERVICE, which ternd gave up "
-		         "after start-up: relay sockets on them will fail",
-		         c->min_port);
+	warn_low_ports(c);
 	return 0;
 }
