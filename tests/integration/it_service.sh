@@ -107,12 +107,27 @@ else
 		[ "$(awk '$1 == "Uid:" {print $2}' "$t/status")" = "$nobody_uid" ] || bad=$((bad + 1))
 	done
 	check "... in every thread ($(ls /proc/"$ternd_pid"/task | wc -l) threads, $bad not switched)" test "$bad" -eq 0
-	out=$(timeout 30 "$tern" bench --user it --password it-pass --allocations 2 --peer 127.0.0.1:$((base + 40)) \
-		--pps 1000 --seconds 1 --warmup 0.2 --quiet 127.0.0.1:"$base")
+	timeout 30 "$tern" bench --user it --password it-pass --allocations 2 --peer 127.0.0.1:$((base + 40)) \
+		--pps 1000 --seconds 2 --warmup 0.2 --quiet 127.0.0.1:"$base" >"$tmp/bench.out" &
+	bench_pid=$!
+	sleep 1 # the allocations are live: read the steering counters meanwhile
+	json=$(timeout 5 "$tern" stats --socket "$run/stats.sock" --json)
+	wait "$bench_pid"
+	out=$(cat "$tmp/bench.out")
 	sent=$(jget "$out" sent) received=$(jget "$out" received)
 	check "... still relays: new relay sockets after the switch ($received of $sent)" \
 		test "${sent:-0}" -gt 0 -a "$sent" = "$received"
 	check "... the stats socket is the new user's" test "$(stat -c %u "$run/stats.sock" 2>/dev/null)" = "$nobody_uid"
+	# eBPF steering was loaded as root; its maps are used through their
+	# descriptors after the switch (workers pin every new allocation's flow)
+	if [ "$(jget "$json" steering)" = ebpf ]; then
+		fails=$(python3 -c 'import json,sys; w = json.loads(sys.argv[1])["workers"]; print(sum(x["steering_pin_failures"] for x in w), sum(x["steering_pinned"] for x in w))' "$json")
+		read -r nfail npinned <<<"$fails"
+		check "... eBPF steering keeps pinning flows after the switch ($npinned pinned, $nfail failures)" \
+			test "$nfail" -eq 0 -a "$npinned" -ge 2
+	else
+		ok "# SKIP eBPF steering not loaded here: $(grep -m1 steering "$tmp/user.log")"
+	fi
 	stop "$ternd_pid"
 	check "... exits 0 on SIGTERM ($rc)" test "$rc" -eq 0
 
