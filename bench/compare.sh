@@ -657,6 +657,8 @@ start_server() {
 		# default of 64 connections per address is for the Internet
 		[ "$SRV_CONNS" = 1 ] && cmd+=(--max-connections-per-ip 100000)
 		[ "$TRANSPORT" = tls ] && cmd+=(--cert "$TLS_DIR/cert.pem" --pkey "$TLS_DIR/key.pem" --tls-listening-port "$TLS_PORT")
+		# its per-worker counters are read (tern stats --json) before it stops
+		cmd+=(--stats-socket "$log.sock")
 		;;
 	coturn | coturn-mmsg)
 		cmd=(turnserver -n --no-cli --no-dtls --no-tcp-relay --relay-threads=1
@@ -822,10 +824,10 @@ run_one() {
 
 	# the peer prints its own summary (if any) when interrupted
 	[ -z "$peer_pid" ] || stop_pid "$peer_pid" INT 20
-	# ternd dumps its per-worker counters on SIGUSR1 into its log
-	[[ $name == ternd* ]] && kill -USR1 "$srv_pid" 2>/dev/null && sleep 0.2
 	local alive=true
 	kill -0 "$srv_pid" 2>/dev/null || alive=false
+	# ternd's per-worker counters (server_stats below: balance over workers)
+	[[ $name == ternd* ]] && timeout 5 "$TERN" stats --json --socket "$log.server.sock" >"$log.server.json" 2>/dev/null
 	stop_pid "$srv_wrap" TERM 30
 
 	[ $brc -eq 0 ] || { ok=false why="bench exited $brc"; }
@@ -836,7 +838,8 @@ run_one() {
 	local bj pj sj
 	bj=$(python3 "$root/bench/report.py" --last-json "$log.bench.json")
 	pj=$(python3 "$root/bench/report.py" --last-json "$log.peer.json")
-	sj=$(python3 "$root/bench/report.py" --last-json "$log.server.out")
+	sj=null
+	[ -s "$log.server.json" ] && sj=$(python3 "$root/bench/report.py" --last-json "$log.server.json")
 	[ "$bj" != null ] || { ok=false why="${why:-bench printed no JSON}"; }
 
 	printf '{"round":%d,"attempt":%d,"scenario":"%s","server":"%s","topology":"%s","ok":%s,"why":"%s","mode":"%s","rate":%s,' \

@@ -24,8 +24,9 @@
  *   stun_frame_len gives its own length back on it alone.
  * The model is run on every input, TLS or not: inside TLS the decrypted
  * records are framed by the same code, records being the pieces. It is a
- * copy of conn.c's arithmetic (server/ is sockets and cannot be linked
- * here): a change to how conn.c reads or frames must be made here too. */
+ * second, independent copy of the arithmetic of src/stun/stream.c, which
+ * conn.c runs and fuzz_frames fuzzes itself: a change to how conn.c reads
+ * or frames must be made here too. */
 #include <errno.h>
 #include <string.h>
 

@@ -3,7 +3,7 @@
 # time. Used by `make fuzz` (FUZZ_SECONDS, default 300) and `make fuzz-ci`
 # (60 s each, targets in parallel on every core).
 #
-#   fuzz/run.sh [-j JOBS] SECONDS [TARGET...]     TARGET: stun channeldata turn config proxy sniff
+#   fuzz/run.sh [-j JOBS] SECONDS [TARGET...]     TARGET: stun channeldata turn config proxy sniff frames
 #
 # Each target fuzzes its own working corpus build-fuzz/corpus/<t>/ (kept
 # between runs, so it keeps growing locally), seeded from the committed
@@ -24,7 +24,7 @@ fi
 seconds=${1:?usage: fuzz/run.sh [-j JOBS] SECONDS [TARGET...]}
 shift
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(stun channeldata turn config proxy sniff)
+[ ${#targets[@]} -eq 0 ] && targets=(stun channeldata turn config proxy sniff frames)
 build=${BUILD_FUZZ:-build-fuzz}
 
 if ! command -v clang >/dev/null; then
@@ -52,7 +52,7 @@ cmake --build "$build" -j "$(nproc)" --target fuzz_all >"$build/fuzz-build.log" 
 
 dict_for() {
 	case $1 in
-	stun | turn | channeldata | sniff) echo "-dict=fuzz/dict/stun.dict" ;;
+	stun | turn | channeldata | sniff | frames) echo "-dict=fuzz/dict/stun.dict" ;;
 	config) echo "-dict=fuzz/dict/config.dict" ;;
 	proxy) echo "-dict=fuzz/dict/proxy.dict" ;;
 	esac
@@ -62,7 +62,7 @@ dict_for() {
 # its growth to the frame being received is fuzzed too
 max_len_for() {
 	case $1 in
-	sniff) echo 16384 ;;
+	sniff | frames) echo 16384 ;;
 	*) echo 2048 ;;
 	esac
 }

@@ -1,5 +1,5 @@
 /* Seed corpus generator: `fuzz_seeds DIR` writes DIR/{stun,channeldata,
- * turn,config,proxy,sniff}/<name> (the committed fuzz/corpus/ was made
+ * turn,config,proxy,sniff,frames}/<name> (the committed fuzz/corpus/ was made
  * with it).
  *
  *  stun:        the RFC 5769 / RFC 8489 vectors of the unit tests, and the
@@ -20,7 +20,8 @@
  *               STUN and ChannelData back to back, whole, byte by byte and
  *               in odd pieces, a frame longer than the first buffer, a
  *               partial frame at the close, garbage after frames, a bad
- *               STUN length, a TLS ClientHello. */
+ *               STUN length, a TLS ClientHello;
+ *  frames:      the same streams, for fuzz_frames (the same input). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -558,7 +559,7 @@ static void proxy_seeds(void)
 
 /* ---- sniff ---- */
 
-/* One fuzz_sniff input: the piece sizes, then the stream. */
+/* One fuzz_sniff (and fuzz_frames) input: the piece sizes, then the stream. */
 static void sniff_put(const char *name, const uint16_t *sizes, unsigned n, const uint8_t *s, size_t len)
 {
 	static uint8_t b[20000];
@@ -572,6 +573,7 @@ static void sniff_put(const char *name, const uint16_t *sizes, unsigned n, const
 		abort();
 	memcpy(b + k, s, len);
 	put("sniff", name, b, k + len);
+	put("frames", name, b, k + len); /* fuzz_frames reads the same language */
 }
 
 static void sniff_seeds(void)
@@ -632,7 +634,8 @@ static void sniff_seeds(void)
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: %s DIR   (writes DIR/{stun,channeldata,turn,config,proxy,sniff}/)\n",
+		fprintf(stderr,
+		        "usage: %s DIR   (writes DIR/{stun,channeldata,turn,config,proxy,sniff,frames}/)\n",
 		        argv[0]);
 		return 2;
 	}

@@ -331,7 +331,9 @@ struct auth *auth_new(const struct auth_params *p)
 	uint8_t rnd[32];
 	a->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
 	a->sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
-	if (!a->sha1 || !a->sha256_md || !fill_random(rnd, sizeof(rnd)) ||
+	if (p->nonce_secret)
+		memcpy(rnd, p->nonce_secret, sizeof(rnd));
+	if (!a->sha1 || !a->sha256_md || (!p->nonce_secret && !fill_random(rnd, sizeof(rnd))) ||
 	    hmac_prepare(a->sha256_md, rnd, sizeof(rnd), &a->nonce_key) < 0)
 		goto fail;
 	for (unsigned i = 0; i < a->nsecrets; i++)

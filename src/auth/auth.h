@@ -39,7 +39,12 @@ struct auth_params {
 	unsigned nsecrets;
 	unsigned nonce_lifetime; /* seconds (stale-nonce), 0 = AUTH_NONCE_LIFETIME_DEFAULT */
 	bool sha256;             /* advertise SHA-256 + USERHASH (RFC 8489 nonce cookie) */
+	/* AUTH_NONCE_SECRET bytes that key the nonces, NULL for random ones:
+	 * a provider rebuilt on reload with the same secret accepts the
+	 * nonces the old one gave (no 438 storm) */
+	const uint8_t *nonce_secret;
 };
+#define AUTH_NONCE_SECRET 32
 
 /* Long-term keys for one username: MD5 for MESSAGE-INTEGRITY, SHA-256 for
  * MESSAGE-INTEGRITY-SHA256 with PASSWORD-ALGORITHM SHA-256 (only when the

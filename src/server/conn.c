@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -16,6 +17,7 @@
 #include "net/tcp.h"
 #include "net/tls.h"
 #include "server/worker.h"
+#include "stun/stream.h"
 #include "stun/stun.h"
 #include "util/log.h"
 
@@ -45,9 +47,8 @@ struct conn {
 	struct worker *w;
 	const struct conn_ops *ops; /* NULL until the first byte says plain or TLS */
 	struct turn_ep ep;
-	uint8_t *in;
-	uint32_t in_off, in_len, in_cap; /* unprocessed input is in[in_off, in_len) */
-	uint8_t *out;                    /* bytes for the wire */
+	struct stun_stream in; /* input, cut into frames */
+	uint8_t *out;          /* bytes for the wire */
 	uint32_t out_len, out_cap;
 	bool closing;
 	uint64_t alloc_seen_ms; /* last sweep that found an allocation on it (accept time at first) */
@@ -72,6 +73,8 @@ struct conn {
 };
 
 #define NO_SLOT UINT32_MAX
+/* Bytes of buffers one sweep releases before it trims the heap. */
+#define CONN_TRIM_MIN (256u << 10)
 
 /* The counter of a source: its IPv4 address or IPv6 /64. */
 static uint32_t src_slot(const struct server_shared *sh, const union tern_addr *a)
@@ -302,14 +305,15 @@ static int src_take(struct worker *w, const union tern_addr *a, uint32_t *slot)
 static int conn_proxy(struct conn *c)
 {
 	struct worker *w = c->w;
-	ssize_t r = recv(c->h.fd, c->in + c->in_len, PROXY_MAX_LEN - c->in_len, MSG_PEEK | MSG_DONTWAIT);
+	struct stun_stream *in = &c->in;
+	ssize_t r = recv(c->h.fd, in->buf + in->len, PROXY_MAX_LEN - in->len, MSG_PEEK | MSG_DONTWAIT);
 	if (r < 0)
 		return errno == EAGAIN || errno == EINTR ? -EAGAIN : -errno;
 	if (r == 0)
 		return -ECONNRESET;
 	struct proxy_hdr ph;
-	size_t have = c->in_len + (size_t)r;
-	int n = proxy_parse(c->in, have, &ph);
+	size_t have = in->len + (size_t)r;
+	int n = proxy_parse(in->buf, have, &ph);
 	if (n < 0 || (n == 0 && have >= PROXY_MAX_LEN)) {
 		w->proxy_bad++;
 		LOG_RL(LOG_INFO, "worker %u: tcp-proxy-port: no valid PROXY header (%s): connection closed",
@@ -317,14 +321,14 @@ static int conn_proxy(struct conn *c)
 		return -EPROTO;
 	}
 	/* take the header's bytes only (or all of an unfinished one) */
-	size_t take = n > 0 ? (size_t)n - c->in_len : (size_t)r;
-	if (recv(c->h.fd, c->in + c->in_len, take, MSG_DONTWAIT) != (ssize_t)take)
+	size_t take = n > 0 ? (size_t)n - in->len : (size_t)r;
+	if (recv(c->h.fd, in->buf + in->len, take, MSG_DONTWAIT) != (ssize_t)take)
 		return -EIO;
 	if (n == 0) {
-		c->in_len += (uint32_t)take;
+		in->len += (uint32_t)take;
 		return -EAGAIN;
 	}
-	c->in_len = 0;
+	in->len = 0;
 	c->want_proxy = false;
 	w->proxy_headers++;
 	if (ph.local) {
@@ -447,15 +451,27 @@ static void conn_close(struct conn *c)
 void conn_sweep(struct worker *w, uint64_t now_ms)
 {
 	struct conn *next;
+	size_t released = 0;
 	for (struct conn *c = w->conns; c; c = next) {
 		next = c->next; /* conn_close unlinks c */
 		/* An empty output buffer is released here, not after each write:
 		 * a busy connection keeps it (no malloc per turn), an idle one
 		 * holds no output memory after a second. */
 		if (c->out && c->out_len == 0) {
+			released += c->out_cap;
 			free(c->out);
 			c->out = NULL;
 			c->out_cap = 0;
+		}
+		/* Likewise the input buffer of an idle plain TCP connection: none
+		 * of its bytes wait for the rest of a frame, and none of its frames
+		 * are lent to the core (it was not read this turn: earlier turns'
+		 * frames were flushed at their end). The next read allocates it
+		 * again (stun_stream_room). */
+		if (c->ops == &plain_ops && c->in.buf && stun_stream_pending(&c->in) == 0 &&
+		    c->read_turn != w->turn_seq) {
+			released += c->in.cap;
+			stun_stream_free(&c->in);
 		}
 		if (c->want_proxy && now_ms - c->accepted_ms >= w->sh->handshake_timeout_ms) {
 			w->proxy_bad++; /* no complete header in time */
@@ -479,17 +495,25 @@ void conn_sweep(struct worker *w, uint64_t now_ms)
 		w->tcp_timeouts++;
 		conn_close(c);
 	}
+	/* Freed blocks between live ones stay resident (malloc gives back only
+	 * the top of a heap): when the sweep gave back much, hand the free
+	 * pages to the kernel. Not for a few buffers: a trim walks every
+	 * arena's free lists. Churn, where it trims every second, pays nothing
+	 * measurable (docs/PERFORMANCE.md). */
+	if (released >= CONN_TRIM_MIN)
+		malloc_trim(0);
 }
 
-/* Hand every complete frame in the input to the core. */
+/* Hand every complete frame in the input to the core. A frame still to
+ * come waits: the next read's stun_stream_room grows the buffer for it,
+ * when nothing is borrowed any more. */
 static void conn_frames(struct conn *c)
 {
 	struct worker *w = c->w;
-	while (!c->closing && !c->failed && c->in_off < c->in_len) {
-		int n = stun_frame_len(c->in + c->in_off, c->in_len - c->in_off);
-		if (n == 0)
-			return;
-		if (n < 0 || n > CONN_IN_MAX) {
+	const uint8_t *f;
+	int n;
+	while (!c->closing && !c->failed && (n = stun_stream_next(&c->in, &f)) != 0) {
+		if (n < 0) {
 			/* not STUN or ChannelData, or longer than any frame: the
 			 * stream cannot be resynchronised */
 			w->tcp_bad_frame++;
@@ -497,37 +521,8 @@ static void conn_frames(struct conn *c)
 			conn_close(c);
 			return;
 		}
-		/* the rest of a frame is still to come: conn_make_room grows the
-		 * buffer for it at the next read, when nothing is borrowed */
-		if ((uint32_t)n > c->in_len - c->in_off)
-			return;
-		const uint8_t *f = c->in + c->in_off;
-		c->in_off += (uint32_t)n;
 		turn_on_client(w->turn, &c->ep, f, (size_t)n);
 	}
-}
-
-/* Compact (the previous turn's frames have been flushed) and make room for
- * the frame being received. 0, or -ENOMEM. */
-static int conn_make_room(struct conn *c)
-{
-	if (c->in_off) {
-		memmove(c->in, c->in + c->in_off, c->in_len - c->in_off);
-		c->in_len -= c->in_off;
-		c->in_off = 0;
-	}
-	uint32_t need = CONN_IN_MIN;
-	int n = stun_frame_len(c->in, c->in_len);
-	if (n > 0 && (uint32_t)n > need)
-		need = (uint32_t)n;
-	if (need > c->in_cap) {
-		uint8_t *p = realloc(c->in, need);
-		if (!p)
-			return -ENOMEM;
-		c->in = p;
-		c->in_cap = need;
-	}
-	return 0;
 }
 
 static void conn_write(struct conn *c);
@@ -579,16 +574,19 @@ static void conn_read(struct conn *c)
 			return;
 		}
 	}
-	if (conn_make_room(c) < 0) {
+	/* the previous turn's frames have been flushed: compact, and make
+	 * room for the frame being received */
+	struct stun_stream *in = &c->in;
+	if (stun_stream_room(in) < 0) {
 		conn_close(c);
 		return;
 	}
 	ssize_t r = 0;
-	while (c->in_len < c->in_cap) {
-		r = c->ops->recv(c, c->in + c->in_len, c->in_cap - c->in_len);
+	while (in->len < in->cap) {
+		r = c->ops->recv(c, in->buf + in->len, in->cap - in->len);
 		if (r <= 0)
 			break;
-		c->in_len += (uint32_t)r;
+		in->len += (uint32_t)r;
 	}
 	if (r == 0 || (r < 0 && r != -EAGAIN)) {
 		conn_frames(c); /* what arrived before the end still counts */
@@ -675,11 +673,11 @@ void conn_accept(struct worker *w, int lfd, bool proxy)
 		}
 		struct relay_sock *slot = (unsigned)fd < w->nrelays ? &w->relays[fd] : NULL;
 		struct conn *c = slot ? calloc(1, sizeof(*c)) : NULL;
-		if (c && (c->in = malloc(CONN_IN_MIN)) != NULL) {
+		/* the input buffer also holds a PROXY header's first bytes */
+		if (c && stun_stream_room(&c->in) >= PROXY_MAX_LEN) {
 			c->w = w;
 			c->src_slot = slot_i;
 			c->accepted_ms = c->alloc_seen_ms = w->now_us / 1000;
-			c->in_cap = CONN_IN_MIN;
 			c->h.fn = on_conn;
 			c->h.fd = fd;
 			c->ep.id = (uint32_t)fd;
@@ -690,13 +688,13 @@ void conn_accept(struct worker *w, int lfd, bool proxy)
 		}
 		if (c)
 			c->want_proxy = proxy;
-		if (!c || !c->in || loop_add(w->loop, &c->h, EPOLLIN | EPOLLRDHUP) < 0) {
+		if (!c || !c->in.buf || loop_add(w->loop, &c->h, EPOLLIN | EPOLLRDHUP) < 0) {
 			if (slot_i != NO_SLOT)
 				atomic_fetch_sub_explicit(&w->sh->conn_per_src[slot_i], 1,
 				                          memory_order_relaxed);
 			w->tcp_accept_fail++;
 			if (c)
-				free(c->in);
+				stun_stream_free(&c->in);
 			free(c);
 			close(fd);
 			continue;
@@ -817,7 +815,7 @@ void conn_reap(struct worker *w)
 		w->dead = c->out_next;
 		if (c->ops)
 			c->ops->release(c);
-		free(c->in);
+		stun_stream_free(&c->in);
 		free(c->out);
 		free(c);
 	}

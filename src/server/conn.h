@@ -9,7 +9,8 @@
  * fd-table slot's generation, TCP, local and remote address); what the
  * core queues for a connection is copied into its output buffer and
  * written once at the end of the loop turn; the once-a-second sweep
- * releases output buffers found empty.
+ * releases output buffers found empty, and the input buffer of an idle
+ * plain TCP connection.
  *
  * Lifetimes: a frame handed to the core is borrowed until the end-of-turn
  * flush (a relayed payload is queued by pointer on a UDP relay socket), so
@@ -27,14 +28,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "stun/stream.h"
 #include "turn/turn.h"
 
 struct worker;
 
-/* The largest frame: a STUN message of the longest length (20 + 65532) or
- * ChannelData (4 + 65535, padded). */
-#define CONN_IN_MAX (20 + 65536)
-#define CONN_IN_MIN 4096
+/* Input buffered per connection (stun/stream.h): 4 KiB, grown to the frame
+ * being received, at most the largest frame. */
+#define CONN_IN_MAX STUN_STREAM_MAX
+#define CONN_IN_MIN STUN_STREAM_MIN
 /* Output queued per connection: a little over two maximum frames (the
  * bound for relayed data; TLS handshake records and alerts may use
  * TLS_OUT_SLACK more). */

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -37,7 +38,186 @@ struct server {
 	unsigned nworkers;
 	struct steer *steer; /* NULL: kernel reuseport hash */
 	struct tls_server *tls;
+	bool draining;
+	uint64_t drain_start_ms;
+	/* reload: the command line to read again, the key of every nonce, the
+	 * policy in use (&policy, or one a reload built) */
+	int argc;
+	char **argv;
+	uint8_t nonce_secret[AUTH_NONCE_SECRET];
+	struct peer_policy *cur_policy;
 };
+
+static struct auth *make_auth(const struct tern_config *c, const uint8_t *nonce_secret);
+static int build_policy(struct server *s, const struct tern_config *c, struct peer_policy *p);
+static void fill_params(const struct tern_config *cfg, struct turn_params *p);
+
+/* Drain (SIGUSR1, coturn's signal; `drain` on the control socket): new
+ * allocations go to the alternate servers or are refused (403), existing
+ * ones go on; ternd exits when drain-min-allocations or fewer are left, or
+ * at drain-timeout (server_run checks once a second). */
+static void server_drain(struct server *s, const char *why)
+{
+	if (s->draining) {
+		log_info("%s: already draining (%u allocations left)", why, turn_shared_total(s->shared));
+		return;
+	}
+	s->draining = true;
+	s->drain_start_ms = net_now_ms();
+	turn_shared_set_draining(s->shared, true);
+	unsigned alts = 0;
+	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
+		alts += s->cfg.alt[k].n;
+	char limit[64] = "";
+	if (s->cfg.drain_timeout)
+		snprintf(limit, sizeof(limit), ", or in %u s at the latest", s->cfg.drain_timeout);
+	log_info("%s: draining: new allocations are %s; %u allocations left; ternd exits at %u or fewer%s",
+	         why, alts ? "redirected to the alternate servers (403 where none fits)" : "refused (403)",
+	         turn_shared_total(s->shared), s->cfg.drain_min_allocations, limit);
+}
+
+/* Reload (SIGHUP, `reload` on the control socket): read the configuration
+ * again (the -c file and the same command line), refuse it whole if it
+ * does not parse or validate, name the options that only a restart can
+ * change (their running values stay), and apply the rest: a new credential
+ * provider (same nonce key: nonces stay valid), peer policy and core
+ * parameters handed to each worker between two of its loop turns (the old
+ * ones are freed once every worker has taken the new), quotas, alternate
+ * servers, drain limits, log level, certificates. Existing allocations
+ * keep going; lowered quotas only refuse new ones. 0 or -1; msg says what
+ * happened in one line. */
+static int server_reload(struct server *s, const char *why, char *msg, size_t cap)
+{
+	service_reloading(); /* READY=1 again at the end, whatever the outcome */
+	struct tern_config *nc = calloc(1, sizeof(*nc)), *merged = calloc(1, sizeof(*merged));
+	struct peer_policy *np = calloc(1, sizeof(*np));
+	struct auth *na = NULL;
+	char *errtext = NULL;
+	size_t errlen = 0;
+	int rc = -1;
+	if (!nc || !merged || !np) {
+		snprintf(msg, cap, "out of memory");
+		goto out;
+	}
+	FILE *err = open_memstream(&errtext, &errlen);
+	rc = config_load(nc, s->argc, s->argv, err, NULL);
+	if (err)
+		fclose(err);
+	if (rc < 0) {
+		snprintf(msg, cap, "not reloaded, the running configuration stays: %.*s",
+		         errtext ? (int)strcspn(errtext, "\n") : 0, errtext ? errtext : "");
+		rc = -1;
+		goto out;
+	}
+	*merged = s->cfg;
+	config_take_reloadable(merged, nc);
+	if (!merged->no_auth && !(na = make_auth(merged, s->nonce_secret))) {
+		snprintf(msg, cap, "not reloaded: the credentials cannot be built");
+		rc = -1;
+		goto out;
+	}
+	if (build_policy(s, merged, np) < 0) {
+		snprintf(msg, cap, "not reloaded: the peer policy cannot be built");
+		policy_free(np);
+		rc = -1;
+		goto out;
+	}
+	struct turn_params p = s->sh.params;
+	p.auth = na;
+	p.policy = np;
+	fill_params(merged, &p);
+	unsigned stuck = 0;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		struct worker_req r = {.kind = WREQ_PARAMS, .params = &p};
+		if (!worker_call(&s->workers[i], &r, 5000) || r.rc < 0)
+			stuck++;
+	}
+	if (stuck) {
+		/* a worker may still use the old objects: they stay (leaked) */
+		log_err("%s: %u worker(s) did not take the new configuration", why, stuck);
+	} else {
+		auth_free(s->auth);
+		if (s->cur_policy != &s->policy) {
+			policy_free(s->cur_policy);
+			free(s->cur_policy);
+		}
+	}
+	s->auth = na;
+	s->cur_policy = np;
+	np = NULL;
+	na = NULL;
+	s->sh.params = p;
+	config_take_reloadable(&s->cfg, nc);
+	turn_shared_set_quotas(s->shared, s->cfg.user_quota, s->cfg.total_quota);
+	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
+		turn_shared_set_alternates(s->shared, (enum turn_alt_kind)k, s->cfg.alt[k].a,
+		                           s->cfg.alt[k].n);
+	tern_log_level = s->cfg.verbose ? LOG_DEBUG : LOG_INFO;
+	/* logrotate moved the file: write a new one under the same name */
+	const char *lf = s->cfg.log_file;
+	if (lf[0] && strcmp(lf, "stdout") != 0 && strcmp(lf, "-") != 0 && strcmp(lf, "syslog") != 0) {
+		int lrc = log_reopen(lf);
+		if (lrc < 0)
+			log_err("%s: log-file '%s' not reopened: %s", why, lf, strerror(-lrc));
+	}
+	char restart[512], tls[256] = "";
+	config_restart_needed(&s->cfg, nc, restart, sizeof(restart));
+	if (s->tls && tls_server_reload(s->tls, tls, sizeof(tls)) == 0) {
+		snprintf(tls, sizeof(tls), "; certificate reloaded");
+	} else if (s->tls) {
+		log_err("%s: TLS certificate not reloaded, the current one stays: %s", why, tls);
+		tls[0] = 0;
+	}
+	snprintf(msg, cap, "configuration reloaded (%s, %u users, %u secrets)%s%s%s",
+	         s->cfg.config_file[0] ? s->cfg.config_file : "command line", s->cfg.nusers, s->cfg.nsecrets,
+	         tls, restart[0] ? "; needs a restart, running values kept: " : "", restart);
+	rc = 0;
+out:
+	if (na)
+		auth_free(na);
+	free(np);
+	free(nc);
+	free(merged);
+	free(errtext);
+	service_ready("serving");
+	return rc;
+}
+
+/* True when a drain is over: time to stop. */
+static bool drain_done(struct server *s)
+{
+	if (!s->draining)
+		return false;
+	unsigned left = turn_shared_total(s->shared);
+	if (left <= s->cfg.drain_min_allocations) {
+		log_info("drained: %u allocations left (drain-min-allocations %u): shutting down", left,
+		         s->cfg.drain_min_allocations);
+		return true;
+	}
+	if (s->cfg.drain_timeout &&
+	    net_now_ms() - s->drain_start_ms >= (uint64_t)s->cfg.drain_timeout * 1000) {
+		log_info("drain-timeout (%u s): shutting down with %u allocations left", s->cfg.drain_timeout,
+		         left);
+		return true;
+	}
+	return false;
+}
+
+/* The core's parameters that a reload may change (turn_set_params). */
+static void fill_params(const struct tern_config *cfg, struct turn_params *p)
+{
+	p->max_lifetime = cfg->max_allocate_lifetime;
+	p->default_lifetime = cfg->default_allocate_lifetime;
+	p->permission_lifetime = cfg->permission_lifetime;
+	p->channel_lifetime = cfg->channel_lifetime;
+	p->max_bps = cfg->max_bps;
+	p->software = cfg->no_software_attribute ? NULL : SOFTWARE_NAME;
+	p->fingerprint = cfg->fingerprint;
+	p->no_stun = cfg->no_stun;
+	p->unauth_bps = cfg->unauth_rate_limit;
+	p->unauth_burst = 0;
+	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
+}
 
 /* TLS from the configuration: loaded and checked (cert readable, key
  * matching). 0 and *out NULL when TLS is off; -EINVAL with one log line
@@ -157,15 +337,14 @@ static int pick_relays(struct server *s)
 	return 0;
 }
 
-static int build_auth(struct server *s)
+/* The credential provider of configuration c, its nonces keyed by the
+ * server's nonce secret (the same across reloads). NULL on failure. */
+static struct auth *make_auth(const struct tern_config *c, const uint8_t *nonce_secret)
 {
-	struct tern_config *c = &s->cfg;
-	if (c->no_auth)
-		return 0;
 	struct auth_user *users = calloc(c->nusers ? c->nusers : 1, sizeof(*users));
 	const char *secrets[CFG_MAX_SECRETS];
 	if (!users)
-		return -ENOMEM;
+		return NULL;
 	for (unsigned i = 0; i < c->nusers; i++) {
 		users[i].name = c->users[i].name;
 		users[i].password = c->users[i].has_password ? c->users[i].password : NULL;
@@ -181,9 +360,20 @@ static int build_auth(struct server *s)
 	    .nsecrets = c->use_auth_secret ? c->nsecrets : 0,
 	    .nonce_lifetime = c->stale_nonce,
 	    .sha256 = c->sha256,
+	    .nonce_secret = nonce_secret,
 	};
-	s->auth = auth_new(&p);
+	struct auth *a = auth_new(&p);
 	free(users);
+	return a;
+}
+
+static int build_auth(struct server *s)
+{
+	if (s->cfg.no_auth)
+		return 0;
+	if (getrandom(s->nonce_secret, sizeof(s->nonce_secret), 0) != (ssize_t)sizeof(s->nonce_secret))
+		return -EIO;
+	s->auth = make_auth(&s->cfg, s->nonce_secret);
 	return s->auth ? 0 : -EINVAL;
 }
 
@@ -222,10 +412,10 @@ static int add_host_addrs(struct peer_policy *p)
 	return rc;
 }
 
-static int build_policy(struct server *s)
+/* The peer policy of configuration c into p (the server's own addresses
+ * from s). */
+static int build_policy(struct server *s, const struct tern_config *c, struct peer_policy *p)
 {
-	struct tern_config *c = &s->cfg;
-	struct peer_policy *p = &s->policy;
 	bool wildcard = false;
 	int rc = 0;
 	policy_init(p);
@@ -358,34 +548,32 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	s->sh.cfg = &s->cfg;
 	raise_nofile();
 
-	if ((rc = pick_relays(s)) < 0 || (rc = build_auth(s)) < 0 || (rc = build_policy(s)) < 0)
+	if ((rc = pick_relays(s)) < 0 || (rc = build_auth(s)) < 0 ||
+	    (rc = build_policy(s, &s->cfg, &s->policy)) < 0)
 		goto fail;
 	s->shared = turn_shared_new(cfg->user_quota, cfg->total_quota);
 	if (!s->shared) {
 		rc = -ENOMEM;
 		goto fail;
 	}
+	/* the option kinds are the core's, in the same order */
+	_Static_assert((int)CFG_ALT_KINDS == (int)TURN_ALT_KINDS && CFG_MAX_ALTS == TURN_MAX_ALTERNATES,
+	               "alternate-server lists: config and core disagree");
+	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
+		turn_shared_set_alternates(s->shared, (enum turn_alt_kind)k, cfg->alt[k].a, cfg->alt[k].n);
 	s->nworkers = cfg->workers ? cfg->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (s->nworkers == 0)
 		s->nworkers = 1;
 	struct turn_params *p = &s->sh.params;
 	p->auth = s->auth;
 	p->policy = &s->policy;
+	s->cur_policy = &s->policy;
 	p->shared = s->shared;
 	p->relay_v4 = s->sh.nrelay_v4 > 0;
 	p->relay_v6 = s->sh.nrelay_v6 > 0;
-	p->max_lifetime = cfg->max_allocate_lifetime;
-	p->default_lifetime = cfg->default_allocate_lifetime;
-	p->permission_lifetime = cfg->permission_lifetime;
-	p->channel_lifetime = cfg->channel_lifetime;
-	p->max_bps = cfg->max_bps;
 	/* Any worker may end up with every allocation (hashing is per flow). */
 	p->max_allocs = cfg->total_quota ? cfg->total_quota : 1u << 17;
-	p->software = cfg->no_software_attribute ? NULL : SOFTWARE_NAME;
-	p->fingerprint = cfg->fingerprint;
-	p->no_stun = cfg->no_stun;
-	p->unauth_bps = cfg->unauth_rate_limit;
-	p->channel_max = cfg->strict_channel_numbers ? 0x4FFF : 0x7FFF;
+	fill_params(cfg, p);
 	s->sh.gso = !cfg->no_gso && udp_probe_gso();
 	s->sh.batch_delay_us = cfg->batch_delay_us;
 	s->sh.client_sockets = strcmp(cfg->client_sockets, "connected") == 0;
@@ -452,6 +640,7 @@ struct wstats {
 	uint64_t dtls_live, dtls_half_open, dtls_handshakes, dtls_hs_fail, dtls_hs_timeouts,
 	    dtls_hello_verify, dtls_refused, dtls_dropped, dtls_too_big, dtls_restarts;
 	uint64_t csock_live, csock_fail, csock_rx;
+	uint64_t redirected, drain_refused;
 };
 
 static void collect(const struct worker *w, struct wstats *o)
@@ -482,6 +671,8 @@ static void collect(const struct worker *w, struct wstats *o)
 	o->tls_refused = w->tls_refused;
 	o->tls_half_open = w->tls_half_open;
 	o->tls_hs_busy = w->tls_hs_busy;
+	o->redirected = st->redirected;
+	o->drain_refused = st->drain_refused;
 	o->csock_live = w->csock_live;
 	o->csock_fail = w->csock_fail;
 	o->csock_rx = w->csock_rx;
@@ -589,7 +780,8 @@ void server_dump_json(struct server *s, FILE *out)
 		        "\"dtls_handshake_failures\":%llu,\"dtls_handshake_timeouts\":%llu,"
 		        "\"dtls_hello_verify\":%llu,\"dtls_refused\":%llu,\"dtls_dropped\":%llu,"
 		        "\"dtls_too_big\":%llu,\"dtls_restarts\":%llu,\"client_sockets\":%llu,"
-		        "\"client_socket_failures\":%llu,\"client_socket_datagrams\":%llu}",
+		        "\"client_socket_failures\":%llu,\"client_socket_datagrams\":%llu,"
+		        "\"allocations_redirected\":%llu,\"allocations_refused_draining\":%llu}",
 		        (unsigned long long)o.tls_half_open, (unsigned long long)o.tls_hs_busy,
 		        (unsigned long long)o.dtls_live, (unsigned long long)o.dtls_half_open,
 		        (unsigned long long)o.dtls_handshakes, (unsigned long long)o.dtls_hs_fail,
@@ -597,10 +789,11 @@ void server_dump_json(struct server *s, FILE *out)
 		        (unsigned long long)o.dtls_refused, (unsigned long long)o.dtls_dropped,
 		        (unsigned long long)o.dtls_too_big, (unsigned long long)o.dtls_restarts,
 		        (unsigned long long)o.csock_live, (unsigned long long)o.csock_fail,
-		        (unsigned long long)o.csock_rx);
+		        (unsigned long long)o.csock_rx, (unsigned long long)o.redirected,
+		        (unsigned long long)o.drain_refused);
 	}
-	fprintf(out, "],\"allocations_total\":%u,\"steering\":\"%s\"", turn_shared_total(s->shared),
-	        s->steer ? "ebpf" : "hash");
+	fprintf(out, "],\"allocations_total\":%u,\"draining\":%s,\"steering\":\"%s\"",
+	        turn_shared_total(s->shared), s->draining ? "true" : "false", s->steer ? "ebpf" : "hash");
 	if (s->steer) {
 		struct steer_worker_stats st[64];
 		unsigned n = s->nworkers < 64 ? s->nworkers : 64;
@@ -637,34 +830,117 @@ static int control_open(const char *path)
 	return fd;
 }
 
+/* sessions / kick: ask every worker in turn (each answers between two of
+ * its loop turns, into a buffer of its own: a slow reader of the control
+ * socket never holds a worker up). The number of allocations concerned. */
+static unsigned ask_workers(struct server *s, enum worker_req_kind kind, const char *user, bool json,
+                            FILE *out)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < s->nworkers; i++) {
+		char *text = NULL;
+		size_t len = 0;
+		struct worker_req r = {.kind = kind, .user = user, .json = json};
+		r.out = open_memstream(&text, &len);
+		if (!r.out)
+			continue;
+		if (n && json)
+			fputc(',', r.out); /* between this worker's objects and the last one's */
+		bool served = worker_call(&s->workers[i], &r, 2000);
+		fclose(r.out);
+		if (!served)
+			fprintf(out, json ? "" : "# worker %u did not answer\n", i);
+		else if (r.count)
+			fwrite(text, 1, len, out);
+		free(text);
+		n += r.count;
+	}
+	return n;
+}
+
+#define CONTROL_HELP                                                                                         \
+	"commands: stats | json | sessions [--json] [USER] | kick USER | reload | drain | config | help\n"
+
+/* One request per connection: a line "COMMAND [ARGS]"; a client that says
+ * nothing within 200 ms gets the counter table (tern stats of old). An
+ * answer that is a refusal starts with "error: ". */
 static void control_serve(struct server *s, int lfd)
 {
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	char req[64] = {0};
+	char req[256] = {0};
 	struct pollfd p = {.fd = fd, .events = POLLIN};
-	/* A client that says nothing within 200 ms gets the table. */
 	if (poll(&p, 1, 200) == 1) {
 		ssize_t n = read(fd, req, sizeof(req) - 1);
 		(void)n;
 	}
+	req[strcspn(req, "\r\n")] = 0;
 	FILE *f = fdopen(fd, "w");
 	if (!f) {
 		close(fd);
 		return;
 	}
-	if (strncmp(req, "json", 4) == 0)
-		server_dump_json(s, f);
-	else
+	char *save = NULL, *cmd = strtok_r(req, " \t", &save), *arg = strtok_r(NULL, " \t", &save);
+	if (!cmd || strcmp(cmd, "stats") == 0)
 		server_dump_stats(s, f);
+	else if (strcmp(cmd, "json") == 0)
+		server_dump_json(s, f);
+	else if (strcmp(cmd, "drain") == 0) {
+		server_drain(s, "control socket");
+		fprintf(f, "draining: %u allocations left\n", turn_shared_total(s->shared));
+	} else if (strcmp(cmd, "sessions") == 0) {
+		bool json = arg && strcmp(arg, "--json") == 0;
+		const char *user = json ? strtok_r(NULL, " \t", &save) : arg;
+		if (json)
+			fputs("{\"sessions\":[", f);
+		else
+			fprintf(f, "%-6s %-24s %-4s %-40s %-40s %-40s %7s %7s %5s %5s %10s %12s %10s %12s\n",
+			        "worker", "user", "tr", "client", "server", "relayed", "age_s", "left_s",
+			        "perms", "chans", "to_peer", "bytes", "to_client", "bytes");
+		unsigned n = ask_workers(s, WREQ_SESSIONS, user, json, f);
+		if (json)
+			fprintf(f, "],\"count\":%u}\n", n);
+	} else if (strcmp(cmd, "kick") == 0) {
+		if (!arg) {
+			fprintf(f, "error: kick needs a user name\n");
+		} else {
+			unsigned n = ask_workers(s, WREQ_KICK, arg, false, f);
+			char e[200];
+			log_info("control socket: kicked user \"%s\": %u allocations deleted",
+			         log_escape(e, sizeof(e), arg, strlen(arg), 128), n);
+			fprintf(f, "kicked %s: %u allocations deleted\n", e, n);
+		}
+	} else if (strcmp(cmd, "config") == 0) {
+		config_dump(&s->cfg, f);
+	} else if (strcmp(cmd, "reload") == 0) {
+		char msg[1024];
+		int rc = server_reload(s, "control socket", msg, sizeof(msg));
+		if (rc < 0)
+			log_err("control socket: %s", msg);
+		else
+			log_info("control socket: %s", msg);
+		fprintf(f, "%s%s\n", rc < 0 ? "error: " : "", msg);
+	} else if (strcmp(cmd, "help") == 0)
+		fputs(CONTROL_HELP, f);
+	else {
+		char e[80];
+		fprintf(f, "error: unknown command \"%s\"; " CONTROL_HELP,
+		        log_escape(e, sizeof(e), cmd, strlen(cmd), 32));
+	}
 	fclose(f);
 }
 
-/* The one reload path (SIGUSR2 today; SIGHUP's configuration reload goes
- * here too): systemd hears RELOADING=1 before and READY=1 after, whatever
- * the outcome, since a failed reload keeps the old state serving. */
-static void server_reload(struct server *s, const char *why)
+void server_set_args(struct server *s, int argc, char **argv)
+{
+	s->argc = argc;
+	s->argv = argv;
+}
+
+/* SIGUSR2 (coturn's signal): the certificate and key only. Like
+ * server_reload, systemd hears RELOADING=1 before and READY=1 after,
+ * whatever the outcome: a failed reload keeps the old state serving. */
+static void server_reload_tls(struct server *s, const char *why)
 {
 	service_reloading();
 	/* coturn's signal: certificate and key again (renewed files);
@@ -684,6 +960,15 @@ int server_run(struct server *s)
 	sigset_t set;
 	int sig, rc = 0;
 
+	/* The control socket first: once clients are answered (and systemd
+	 * hears READY=1) `tern stats` and `tern ctl` work too. */
+	int cfd = -1;
+	if (s->cfg.stats_socket[0]) {
+		cfd = control_open(s->cfg.stats_socket);
+		if (cfd < 0)
+			log_warn("stats-socket '%s': %s (tern stats will not work)", s->cfg.stats_socket,
+			         strerror(-cfd));
+	}
 	for (unsigned i = 0; i < s->nworkers; i++)
 		if ((rc = worker_start(&s->workers[i])) < 0) {
 			log_err("cannot start worker %u: %s", i, strerror(-rc));
@@ -698,20 +983,13 @@ int server_run(struct server *s)
 	sigaddset(&set, SIGUSR2);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	uint64_t last_decay = net_now_ms();
-	int cfd = -1;
-	if (s->cfg.stats_socket[0]) {
-		cfd = control_open(s->cfg.stats_socket);
-		if (cfd < 0)
-			log_warn("stats-socket '%s': %s (tern stats will not work)", s->cfg.stats_socket,
-			         strerror(-cfd));
-	}
 	char status[CFG_STR + 64];
 	snprintf(status, sizeof(status), "serving: %u workers, realm %s", s->nworkers, s->cfg.realm);
 	service_ready(status);
 	uint64_t wd_ms = service_watchdog_interval_ms(), last_wd = net_now_ms();
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
-		int timeout = s->steer ? 1000 : -1;
+		int timeout = s->steer || s->draining ? 1000 : -1;
 		if (wd_ms && (timeout < 0 || wd_ms < (uint64_t)timeout))
 			timeout = (int)wd_ms;
 		int n = poll(p, cfd >= 0 ? 2 : 1, timeout);
@@ -725,6 +1003,8 @@ int server_run(struct server *s)
 			service_watchdog();
 			last_wd = net_now_ms();
 		}
+		if (drain_done(s))
+			break;
 		if (n <= 0)
 			continue;
 		if (cfd >= 0 && (p[1].revents & POLLIN))
@@ -736,27 +1016,31 @@ int server_run(struct server *s)
 			continue;
 		sig = (int)si.ssi_signo;
 		if (sig == SIGUSR1) {
-			server_dump_stats(s, stdout);
+			server_drain(s, "SIGUSR1");
 			continue;
 		}
 		if (sig == SIGUSR2) {
-			server_reload(s, "SIGUSR2");
+			server_reload_tls(s, "SIGUSR2");
 			continue;
 		}
 		if (sig == SIGHUP) {
-			log_info("SIGHUP: configuration reload is not implemented yet; ignoring");
+			char msg[1024];
+			if (server_reload(s, "SIGHUP", msg, sizeof(msg)) < 0)
+				log_err("SIGHUP: %s", msg);
+			else
+				log_info("SIGHUP: %s", msg);
 			continue;
 		}
 		log_info("signal %d: shutting down", sig);
-		service_stopping();
 		break;
 	}
+	service_stopping(); /* a signal, or a drain that is done */
 	close(sfd);
+stop:
 	if (cfd >= 0) {
 		close(cfd);
 		unlink(s->cfg.stats_socket);
 	}
-stop:
 	for (unsigned i = 0; i < s->nworkers; i++)
 		worker_stop(&s->workers[i]);
 	return rc;
@@ -784,6 +1068,10 @@ void server_free(struct server *s)
 	struct turn_io io = {.relay_close = close_handle};
 	turn_shared_free(s->shared, &io);
 	auth_free(s->auth);
+	if (s->cur_policy && s->cur_policy != &s->policy) {
+		policy_free(s->cur_policy);
+		free(s->cur_policy);
+	}
 	policy_free(&s->policy);
 	tls_server_free(s->tls);
 	free((void *)s->sh.conn_per_src);

@@ -20,6 +20,9 @@ int server_new(const struct tern_config *cfg, struct server **out);
  * must have blocked in every thread, see server_block_signals). SIGUSR1
  * logs every worker's counters. Returns 0 after a clean shutdown. */
 int server_run(struct server *s);
+/* The command line ternd started with: a reload reads the configuration
+ * again from it (the -c file, then the flags). */
+void server_set_args(struct server *s, int argc, char **argv);
 void server_free(struct server *s);
 /* --check-config: what server_new would refuse without binding anything
  * (today: TLS certificate and key). 0, or -errno after one log line. */

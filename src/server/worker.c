@@ -643,6 +643,91 @@ static unsigned batch_pause_us(struct worker *w, uint64_t now_us, uint64_t turn_
 	return us > max ? max : (unsigned)us;
 }
 
+/* ---- requests of the control socket ---- */
+
+struct sessions_ctx {
+	struct worker *w;
+	struct worker_req *r;
+};
+
+static const char *const transport_name[] = {"udp", "tcp", "tls", "dtls"};
+
+static void session_line(void *ctx, const struct turn_alloc_info *i)
+{
+	struct sessions_ctx *sc = ctx;
+	FILE *f = sc->r->out;
+	char user[200], cl[TERN_ADDRSTRLEN], lo[TERN_ADDRSTRLEN], r0[TERN_ADDRSTRLEN], r1[TERN_ADDRSTRLEN];
+	log_escape(user, sizeof(user), i->user ? (const char *)i->user : "", i->user ? i->user_len : 0, 128);
+	addr_format(&i->ep->remote, cl, sizeof(cl), true);
+	addr_format(&i->ep->local, lo, sizeof(lo), true);
+	addr_format(&i->relayed[0], r0, sizeof(r0), true);
+	r1[0] = 0;
+	if (i->nrelayed > 1)
+		addr_format(&i->relayed[1], r1, sizeof(r1), true);
+	char both[2 * TERN_ADDRSTRLEN + 1]; /* the text table's column: "v4,v6" for a dual allocation */
+	snprintf(both, sizeof(both), "%s%s%s", r0, r1[0] ? "," : "", r1);
+	const char *tr = i->ep->transport < 4 ? transport_name[i->ep->transport] : "?";
+	if (sc->r->json)
+		/* log_escape leaves no quote or backslash: the name is a JSON string as it is */
+		fprintf(
+		    f,
+		    "%s{\"worker\":%u,\"user\":\"%s\",\"transport\":\"%s\",\"client\":\"%s\","
+		    "\"server\":\"%s\",\"relayed\":[\"%s\"%s%s%s],\"age_s\":%llu,\"expires_in_s\":%llu,"
+		    "\"permissions\":%u,\"channels\":%u,\"to_peer_datagrams\":%llu,\"to_peer_bytes\":%llu,"
+		    "\"to_client_datagrams\":%llu,\"to_client_bytes\":%llu}",
+		    sc->r->count ? "," : "", sc->w->id, user, tr, cl, lo, r0, i->nrelayed > 1 ? ",\"" : "",
+		    i->nrelayed > 1 ? r1 : "", i->nrelayed > 1 ? "\"" : "",
+		    (unsigned long long)(i->age_ms / 1000), (unsigned long long)(i->expires_in_ms / 1000),
+		    i->nperms, i->nchans, (unsigned long long)i->to_peer_datagrams,
+		    (unsigned long long)i->to_peer_bytes, (unsigned long long)i->to_client_datagrams,
+		    (unsigned long long)i->to_client_bytes);
+	else
+		fprintf(f,
+		        "%-6u %-24s %-4s %-40s %-40s %-40s %7llu %7llu %5u %5u %10llu %12llu %10llu %12llu\n",
+		        sc->w->id, user, tr, cl, lo, both, (unsigned long long)(i->age_ms / 1000),
+		        (unsigned long long)(i->expires_in_ms / 1000), i->nperms, i->nchans,
+		        (unsigned long long)i->to_peer_datagrams, (unsigned long long)i->to_peer_bytes,
+		        (unsigned long long)i->to_client_datagrams, (unsigned long long)i->to_client_bytes);
+	sc->r->count++;
+}
+
+static void worker_serve(struct worker *w, struct worker_req *r)
+{
+	refresh_time(w);
+	if (r->kind == WREQ_SESSIONS) {
+		struct sessions_ctx sc = {w, r};
+		turn_foreach_alloc(w->turn, r->user, session_line, &sc);
+	} else if (r->kind == WREQ_KICK) {
+		r->count = turn_kick_user(w->turn, r->user);
+		worker_end_turn(w); /* the relay sockets close now */
+	} else if (r->kind == WREQ_PARAMS) {
+		r->rc = turn_set_params(w->turn, r->params);
+	}
+	__atomic_store_n(&r->done, 1, __ATOMIC_RELEASE);
+}
+
+bool worker_call(struct worker *w, struct worker_req *r, int timeout_ms)
+{
+	r->done = 0;
+	r->count = 0;
+	__atomic_store_n(&w->req, r, __ATOMIC_RELEASE);
+	loop_wake(w->loop);
+	uint64_t end = net_now_ms() + (uint64_t)timeout_ms;
+	while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+		if (net_now_ms() >= end) {
+			/* take it back unless the worker has it already */
+			struct worker_req *expect = r;
+			if (__atomic_compare_exchange_n(&w->req, &expect, NULL, false, __ATOMIC_ACQ_REL,
+			                                __ATOMIC_ACQUIRE))
+				return false;
+			end = UINT64_MAX; /* being served: wait for it */
+		}
+		struct timespec ts = {0, 200000};
+		nanosleep(&ts, NULL);
+	}
+	return true;
+}
+
 /* Graceful stop: accept nothing more, read nothing more, and give stream
  * clients shutdown-timeout to take what is queued for them (TLS:
  * close_notify last); worker_free closes whatever is left. */
@@ -715,6 +800,9 @@ static void *worker_main(void *arg)
 		 * then the sockets closed this turn are closed for real. */
 		worker_end_turn(w);
 		w->rxused = 0;
+		struct worker_req *rq = __atomic_exchange_n(&w->req, NULL, __ATOMIC_ACQ_REL);
+		if (rq)
+			worker_serve(w, rq);
 		pause = batch_pause_us(w, w->now_us, w->rx_datagrams - before);
 		if (second)
 			for (unsigned i = 0; i < w->nlisteners; i++)

@@ -103,6 +103,7 @@ struct worker {
 	bool started;
 	volatile bool stop;
 	volatile bool dump;
+	struct worker_req *req; /* posted by worker_call (atomic) */
 	struct server_shared *sh;
 	struct net_loop *loop;
 	struct listener listeners[CFG_MAX_ADDRS * 2];
@@ -196,6 +197,28 @@ void worker_queue_copy(struct worker *w, int fd, const union tern_addr *src, con
                        const uint8_t *data, size_t len);
 #define WORKER_ARENA (256 << 10)
 #define DTLS_BUCKETS 4096
+
+/* A request of the main thread (the control socket), served by the worker
+ * between two loop turns, where its core may be read and changed. */
+enum worker_req_kind {
+	WREQ_SESSIONS, /* one line per live allocation into out (of user only, unless NULL) */
+	WREQ_KICK,     /* delete every allocation of user */
+	WREQ_PARAMS,   /* reload: take params (turn_set_params) */
+};
+struct worker_req {
+	enum worker_req_kind kind;
+	const char *user;
+	bool json;      /* SESSIONS: JSON objects, comma-separated, instead of text lines */
+	FILE *out;      /* SESSIONS */
+	const struct turn_params *params; /* PARAMS */
+	int rc;                           /* PARAMS: turn_set_params's */
+	unsigned count; /* the answer: allocations listed or deleted */
+	int done;       /* set by the worker (atomic) */
+};
+/* Serve r on w (the main thread; one request at a time per worker) and
+ * wait for it: true when served, false when w did not take it within
+ * timeout_ms (then it never will). */
+bool worker_call(struct worker *w, struct worker_req *r, int timeout_ms);
 
 /* Create the worker and bind its listening sockets. 0 or -errno. */
 int worker_init(struct worker *w, unsigned id, struct server_shared *sh);

@@ -81,6 +81,7 @@ int main(int argc, char **argv)
 		log_err("ternd: cannot start: %s", strerror(-rc));
 		return 1;
 	}
+	server_set_args(srv, argc, argv);
 	if (cfg.pidfile[0] && (rc = write_pidfile(cfg.pidfile)) < 0) {
 		log_err("pidfile '%s': %s", cfg.pidfile, strerror(-rc));
 		server_free(srv);

@@ -470,31 +470,38 @@ static void publish(struct cthread *t)
 	atomic_store_explicit(&t->pub_active, t->active, memory_order_relaxed);
 }
 
-static void live_line(struct cthread *t, uint64_t now, uint64_t *last_done, uint64_t *last_fail,
-                      uint64_t *last_ns)
+/* A thread's loop's clock: the time, when the next timeout scan and live
+ * line are due, and what the last live line counted. */
+struct loop_clock {
+	uint64_t now, next_scan, next_live;
+	uint64_t last_done, last_fail, last_ns;
+};
+
+static void live_line(struct cthread *t, struct loop_clock *k)
 {
+	const uint64_t now = k->now;
 	uint64_t done = 0, failed = 0, active = 0;
 	for (unsigned i = 0; i < t->nthreads; i++) {
 		done += atomic_load_explicit(&t->all[i].pub_done, memory_order_relaxed);
 		failed += atomic_load_explicit(&t->all[i].pub_fail, memory_order_relaxed);
 		active += atomic_load_explicit(&t->all[i].pub_active, memory_order_relaxed);
 	}
-	double dt = (double)(now - *last_ns) / 1e9, el = (double)(now - t->t0) / 1e9;
+	double dt = (double)(now - k->last_ns) / 1e9, el = (double)(now - t->t0) / 1e9;
 	if (dt <= 0)
 		return;
 	if (t->cfg->kind == BENCH_CHURN)
 		fprintf(stderr,
 		        "tern bench: %6.1fs %-6s cycles %9.0f/s  failures %7.0f/s  open %6" PRIu64 "\n", el,
-		        now < t->t_meas ? "warmup" : "run", (double)(done - *last_done) / dt,
-		        (double)(failed - *last_fail) / dt, active);
+		        now < t->t_meas ? "warmup" : "run", (double)(done - k->last_done) / dt,
+		        (double)(failed - k->last_fail) / dt, active);
 	else
 		fprintf(stderr,
 		        "tern bench: %6.1fs idle  established %7" PRIu64 "  failed %6" PRIu64
 		        "  open %6" PRIu64 "\n",
 		        el, done, failed, active);
-	*last_done = done;
-	*last_fail = failed;
-	*last_ns = now;
+	k->last_done = done;
+	k->last_fail = failed;
+	k->last_ns = now;
 }
 
 static uint64_t client_cpu_ns(void)
@@ -555,12 +562,46 @@ static void start_pending(struct cthread *t, uint64_t now)
 		start(t, &t->c[t->pending[--t->npending]], now);
 }
 
+/* One turn of a thread's loop: wait for events until w (not at all when w
+ * is now or past), hand them to their connections, then every SCAN_NS
+ * scan for timeouts and publish the counters, and every second print a
+ * live line (when live). 0 or -errno. */
+static int loop_turn(struct cthread *t, struct loop_clock *k, uint64_t w, bool stopping, bool live)
+{
+	struct epoll_event ev[EVENTS];
+	struct timespec ts = {0, 0};
+	if (w > k->now) {
+		ts.tv_sec = (time_t)((w - k->now) / NS);
+		ts.tv_nsec = (long)((w - k->now) % NS);
+	}
+	int n = epoll_pwait2(t->ep, ev, EVENTS, &ts, NULL);
+	if (n < 0 && errno != EINTR)
+		return -errno;
+	k->now = bench_now_ns();
+	t->st.wakeups++;
+	for (int i = 0; i < n; i++) {
+		uint32_t idx = (uint32_t)ev[i].data.u64, gen = (uint32_t)(ev[i].data.u64 >> 32);
+		if (idx < t->n && t->c[idx].gen == gen && t->c[idx].x.fd >= 0)
+			on_event(t, &t->c[idx], ev[i].events, k->now);
+	}
+	if (k->now >= k->next_scan) {
+		scan(t, k->now, stopping);
+		k->next_scan = k->now + SCAN_NS;
+		publish(t);
+	}
+	if (k->now >= k->next_live) {
+		if (live)
+			live_line(t, k);
+		k->next_live += NS;
+	}
+	return 0;
+}
+
 static int churn_loop(struct churn_run *run, struct cthread *t)
 {
 	const struct bench_cfg *cfg = t->cfg;
-	struct epoll_event ev[EVENTS];
-	uint64_t now = bench_now_ns(), next_scan = now + SCAN_NS, next_live = t->t0 + NS;
-	uint64_t last_done = 0, last_fail = 0, last_ns = t->t0;
+	uint64_t now = bench_now_ns();
+	struct loop_clock k = {.next_scan = now + SCAN_NS, .next_live = t->t0 + NS, .last_ns = t->t0};
 	bool stopping = false, sampled0 = false;
 	uint64_t drain_end = 0;
 
@@ -569,8 +610,9 @@ static int churn_loop(struct churn_run *run, struct cthread *t)
 	struct timespec at = {(time_t)(t->t0 / NS), (long)(t->t0 % NS)};
 	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) == EINTR && !bench_stop)
 		;
-	now = bench_now_ns();
+	k.now = bench_now_ns();
 	for (;;) {
+		now = k.now;
 		if (!stopping && (now >= t->t_end || bench_stop)) {
 			stopping = true;
 			if (now < t->t_end)
@@ -588,36 +630,14 @@ static int churn_loop(struct churn_run *run, struct cthread *t)
 			break;
 		if (!stopping && t->npending)
 			start_pending(t, now);
-		uint64_t w = next_wake(t, now, next_scan, stopping);
+		uint64_t w = next_wake(t, now, k.next_scan, stopping);
 		if (stopping && drain_end < w)
 			w = drain_end;
 		if (!stopping && t->rate == 0 && t->npending)
 			w = now;
-		struct timespec ts = {0, 0};
-		if (w > now) {
-			ts.tv_sec = (time_t)((w - now) / NS);
-			ts.tv_nsec = (long)((w - now) % NS);
-		}
-		int k = epoll_pwait2(t->ep, ev, EVENTS, &ts, NULL);
-		if (k < 0 && errno != EINTR)
-			return -errno;
-		now = bench_now_ns();
-		t->st.wakeups++;
-		for (int i = 0; i < k; i++) {
-			uint32_t idx = (uint32_t)ev[i].data.u64, gen = (uint32_t)(ev[i].data.u64 >> 32);
-			if (idx < t->n && t->c[idx].gen == gen && t->c[idx].x.fd >= 0)
-				on_event(t, &t->c[idx], ev[i].events, now);
-		}
-		if (now >= next_scan) {
-			scan(t, now, stopping);
-			next_scan = now + SCAN_NS;
-			publish(t);
-		}
-		if (now >= next_live) {
-			if (t->id == 0 && cfg->live)
-				live_line(t, now, &last_done, &last_fail, &last_ns);
-			next_live += NS;
-		}
+		int rc = loop_turn(t, &k, w, stopping, t->id == 0 && cfg->live);
+		if (rc < 0)
+			return rc;
 	}
 	/* what is still open at the end is abandoned, not counted */
 	for (unsigned i = 0; i < t->n; i++)
@@ -632,9 +652,8 @@ static int churn_loop(struct churn_run *run, struct cthread *t)
 static int idle_loop(struct churn_run *run, struct cthread *t)
 {
 	const struct bench_cfg *cfg = t->cfg;
-	struct epoll_event ev[EVENTS];
-	uint64_t now = bench_now_ns(), next_scan = now + SCAN_NS, next_live = now + NS;
-	uint64_t last_done = 0, last_fail = 0, last_ns = now;
+	uint64_t now = bench_now_ns();
+	struct loop_clock k = {.now = now, .next_scan = now + SCAN_NS, .next_live = now + NS, .last_ns = now};
 	unsigned inflight = 0, settled = 0;
 	bool holding = false;
 
@@ -643,6 +662,7 @@ static int idle_loop(struct churn_run *run, struct cthread *t)
 	if (cfg->server_pid > 0)
 		run->smp.rss_kb[0] = proc_rss_kb(cfg->server_pid);
 	for (;;) {
+		now = k.now;
 		/* every setup that ended (established or failed) frees a place
 		 * in the window */
 		while (t->npending) {
@@ -667,32 +687,11 @@ static int idle_loop(struct churn_run *run, struct cthread *t)
 		}
 		if (bench_stop || now >= t->t_end)
 			break;
-		uint64_t w = next_scan < t->t_end ? next_scan : t->t_end;
-		struct timespec ts = {0, 0};
-		if (w > now && !t->npending) {
-			ts.tv_sec = (time_t)((w - now) / NS);
-			ts.tv_nsec = (long)((w - now) % NS);
-		}
-		int k = epoll_pwait2(t->ep, ev, EVENTS, &ts, NULL);
-		if (k < 0 && errno != EINTR)
-			return -errno;
-		now = bench_now_ns();
-		t->st.wakeups++;
-		for (int i = 0; i < k; i++) {
-			uint32_t idx = (uint32_t)ev[i].data.u64, gen = (uint32_t)(ev[i].data.u64 >> 32);
-			if (idx < t->n && t->c[idx].gen == gen && t->c[idx].x.fd >= 0)
-				on_event(t, &t->c[idx], ev[i].events, now);
-		}
-		if (now >= next_scan) {
-			scan(t, now, false);
-			next_scan = now + SCAN_NS;
-			publish(t);
-		}
-		if (now >= next_live) {
-			if (cfg->live)
-				live_line(t, now, &last_done, &last_fail, &last_ns);
-			next_live += NS;
-		}
+		/* a setup that failed at once: its place is free now */
+		uint64_t w = t->npending ? now : k.next_scan < t->t_end ? k.next_scan : t->t_end;
+		int rc = loop_turn(t, &k, w, false, cfg->live);
+		if (rc < 0)
+			return rc;
 	}
 	if (cfg->server_pid > 0)
 		run->smp.rss_kb[2] = proc_rss_kb(cfg->server_pid);

@@ -16,6 +16,7 @@ static const struct command {
 	const char *help;
 } commands[] = {
     {"bench", cmd_bench, "load generator and peer for any TURN server (or a plain UDP forwarder)"},
+    {"ctl", cmd_ctl, "control a running ternd: sessions, kick, drain, config (its stats-socket)"},
     {"creds", cmd_creds, "print TURN REST API credentials (time-limited username and password)"},
     {"scale", cmd_scale,
      "create many authenticated allocations fast: Allocate rate and memory per allocation"},

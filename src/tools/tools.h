@@ -21,7 +21,8 @@
 int cmd_creds(int argc, char **argv); /* creds.c */
 int cmd_bench(int argc, char **argv); /* bench.c; `tern bench peer` goes to cmd_bench_peer */
 int cmd_scale(int argc, char **argv); /* scale.c */
-int cmd_stats(int argc, char **argv); /* stats.c */
+int cmd_stats(int argc, char **argv); /* ctl.c */
+int cmd_ctl(int argc, char **argv);   /* ctl.c */
 
 /* scale.c, shared with `tern bench --server-pid`: a process's utime+stime
  * in clock ticks (0 when unreadable) and its VmRSS in kB (-1). */

@@ -154,6 +154,7 @@ struct turn_alloc *alloc_new(struct turn *t, const struct turn_ep *ep)
 	a->relay[0] = a->relay[1] = -1;
 	a->id = ++t->next_id;
 	a->live = true;
+	a->created = t->now;
 	unsigned i = slot_of(t, &ep->remote);
 	while (t->table[i])
 		i = (i + 1) & t->table_mask;

@@ -62,6 +62,7 @@ struct turn_alloc {
 	union tern_addr relay_addr[2];
 	unsigned nrelay;
 	uint64_t expires;
+	uint64_t created; /* ms */
 	/* who owns it (RFC 8656 §7.3: later requests must use the same username) */
 	uint64_t user_hash;
 	struct quota_user *quota;
@@ -73,6 +74,8 @@ struct turn_alloc {
 	struct turn_chan *chans;
 	unsigned nchans;
 	struct turn_bucket up, down;
+	/* relayed each way (tern ctl sessions) */
+	uint64_t up_bytes, up_datagrams, down_bytes, down_datagrams;
 	intptr_t io_data; /* the io's own word (turn_alloc_io_data): 0 when created */
 	/* retransmission cache */
 	uint8_t last_txid[STUN_TXID_LEN];
@@ -171,6 +174,8 @@ int shared_quota_take(struct turn_shared *s, const uint8_t *user, size_t ulen, b
                       struct quota_user **out);
 /* Give back an allocation's unit. */
 void shared_quota_release(struct turn_shared *s, struct quota_user *q);
+/* The name a quota counts (a REST username's user part). */
+const uint8_t *shared_quota_name(const struct quota_user *q, size_t *len);
 /* Record the reservation of socket handle under a fresh token: it takes
  * over the extra unit q took with reserve. 0, or -ENOSPC (table full) /
  * -EIO, when the caller gives the unit back with shared_reserve_cancel. */
@@ -228,6 +233,7 @@ void resp_send(struct req *r, struct stun_builder *b);
 /* An error answer with an optional reason (authenticated answers get the
  * standard phrase; unauthenticated ones none, to stay small). */
 void resp_error(struct req *r, int code);
+bool req_redirect(struct req *r);
 
 /* requests.c */
 void req_allocate(struct req *r);

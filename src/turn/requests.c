@@ -47,6 +47,14 @@ void req_allocate(struct req *r)
 		resp_error(r, 437);
 		return;
 	}
+	/* ALTERNATE-SERVER, or no new allocation while draining */
+	if (req_redirect(r))
+		return;
+	if (turn_shared_draining(t->p.shared)) {
+		t->st.drain_refused++;
+		resp_error(r, 403);
+		return;
+	}
 	/* step 3 */
 	const struct stun_attr *rt = stun_find(m, STUN_A_REQUESTED_TRANSPORT);
 	uint8_t proto;
@@ -177,8 +185,8 @@ void req_allocate(struct req *r)
 		                         &reserved_addr);
 		if (h < 0) {
 			/* out of ports or descriptors: the operator must hear of it */
-			LOG_RL(LOG_WARN, "alloc %llu: no relay socket (%s): answered 508", (unsigned long long)a->id,
-			       strerror(-h));
+			LOG_RL(LOG_WARN, "alloc %llu: no relay socket (%s): answered 508",
+			       (unsigned long long)a->id, strerror(-h));
 			if (reserve)
 				shared_reserve_cancel(t->p.shared, q);
 			alloc_delete(t, a);

@@ -31,13 +31,21 @@ struct reservation {
 #define QUOTA_BUCKETS    1024
 #define MAX_RESERVATIONS 1024
 
+/* An ALTERNATE-SERVER list and its round-robin position. */
+struct alt_list {
+	union tern_addr a[TURN_MAX_ALTERNATES];
+	unsigned n, next;
+};
+
 struct turn_shared {
 	pthread_mutex_t lock;
 	unsigned user_quota, total_quota;
 	unsigned total;    /* allocations (read without the lock: turn_shared_total) */
 	unsigned reserved; /* reservations made or about to be: units besides total */
+	bool draining;     /* read without the lock (turn_shared_draining) */
 	struct quota_user *users[QUOTA_BUCKETS];
 	struct reservation res[MAX_RESERVATIONS];
+	struct alt_list alt[TURN_ALT_KINDS];
 };
 
 struct turn_shared *turn_shared_new(unsigned user_quota, unsigned total_quota)
@@ -240,4 +248,89 @@ void shared_expire(struct turn_shared *s, uint64_t now, const struct turn_io *io
 	/* Closes are system calls: outside the lock other workers take. */
 	for (unsigned i = 0; i < n; i++)
 		io->relay_close(io->ctx, expired[i]);
+}
+
+/* ---- drain and ALTERNATE-SERVER ---- */
+
+void turn_shared_set_draining(struct turn_shared *s, bool on)
+{
+	__atomic_store_n(&s->draining, on, __ATOMIC_RELAXED);
+}
+
+bool turn_shared_draining(const struct turn_shared *s)
+{
+	return __atomic_load_n(&s->draining, __ATOMIC_RELAXED);
+}
+
+int turn_shared_set_alternates(struct turn_shared *s, enum turn_alt_kind k, const union tern_addr *a,
+                               unsigned n)
+{
+	if ((unsigned)k >= TURN_ALT_KINDS || n > TURN_MAX_ALTERNATES)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->alt[k].a, a, n * sizeof(*a));
+	s->alt[k].n = n;
+	s->alt[k].next = 0;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* coturn's precedence: UDP and DTLS clients take the UDP list, TCP the TCP
+ * list, TLS (and DTLS without a UDP list) the TLS list, when given; else
+ * alternate-server's. */
+static struct alt_list *alt_list_for(struct turn_shared *s, uint8_t transport)
+{
+	struct alt_list *l = NULL;
+	switch (transport) {
+	case TURN_T_UDP:
+		l = &s->alt[TURN_ALT_UDP];
+		break;
+	case TURN_T_TCP:
+		l = &s->alt[TURN_ALT_TCP];
+		break;
+	case TURN_T_TLS:
+		l = &s->alt[TURN_ALT_TLS];
+		break;
+	case TURN_T_DTLS:
+		l = s->alt[TURN_ALT_UDP].n ? &s->alt[TURN_ALT_UDP] : &s->alt[TURN_ALT_TLS];
+		break;
+	}
+	return l && l->n ? l : &s->alt[TURN_ALT_ANY];
+}
+
+bool turn_shared_alternate(struct turn_shared *s, uint8_t transport, const union tern_addr *local,
+                           union tern_addr *out)
+{
+	bool draining = turn_shared_draining(s), found = false;
+	pthread_mutex_lock(&s->lock);
+	struct alt_list *l = alt_list_for(s, transport);
+	bool self = false;
+	for (unsigned i = 0; i < l->n; i++)
+		self |= addr_equal(&l->a[i], local);
+	/* A server in its own list redirects nobody (coturn: no loop among
+	 * servers that share one list) until it drains. */
+	for (unsigned i = 0; i < l->n && (!self || draining); i++) {
+		const union tern_addr *a = &l->a[l->next++ % l->n];
+		if (a->sa.sa_family == local->sa.sa_family && !addr_equal(a, local)) {
+			*out = *a;
+			found = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return found;
+}
+
+const uint8_t *shared_quota_name(const struct quota_user *q, size_t *len)
+{
+	*len = q->len;
+	return q->name;
+}
+
+void turn_shared_set_quotas(struct turn_shared *s, unsigned user_quota, unsigned total_quota)
+{
+	pthread_mutex_lock(&s->lock);
+	s->user_quota = user_quota;
+	s->total_quota = total_quota;
+	pthread_mutex_unlock(&s->lock);
 }

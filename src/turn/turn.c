@@ -51,6 +51,29 @@ struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uin
 	return t;
 }
 
+int turn_set_params(struct turn *t, const struct turn_params *p)
+{
+	if (p->unauth_bps && !t->unauth && !(t->unauth = calloc(TURN_UNAUTH_SLOTS, sizeof(*t->unauth))))
+		return -ENOMEM;
+	t->p.auth = p->auth;
+	t->p.policy = p->policy;
+	t->p.max_lifetime = p->max_lifetime;
+	t->p.default_lifetime = p->default_lifetime;
+	t->p.permission_lifetime = p->permission_lifetime;
+	t->p.channel_lifetime = p->channel_lifetime;
+	t->p.max_bps = p->max_bps;
+	t->p.software = p->software;
+	t->p.fingerprint = p->fingerprint;
+	t->p.no_stun = p->no_stun;
+	t->p.channel_max = p->channel_max ? p->channel_max : TURN_CHANNEL_MAX_RFC5766;
+	t->p.unauth_bps = p->unauth_bps;
+	t->p.unauth_burst = p->unauth_burst ? p->unauth_burst : 2 * p->unauth_bps;
+	if (t->p.unauth_bps && t->p.unauth_burst < TURN_TX_HDR_MAX)
+		t->p.unauth_burst = TURN_TX_HDR_MAX;
+	t->challenge_len = 0; /* the realm, and so the challenge's size, may change */
+	return 0;
+}
+
 void turn_free(struct turn *t)
 {
 	if (!t)
@@ -211,6 +234,23 @@ void resp_error(struct req *r, int code)
 		r->t->challenge_len = (uint16_t)b.len;
 	}
 	resp_send(r, &b);
+}
+
+/* RFC 8489 §10: a new allocation goes to another server (300 with
+ * ALTERNATE-SERVER) when the operator lists alternates for the client's
+ * transport, or while ternd drains. True when answered. */
+bool req_redirect(struct req *r)
+{
+	union tern_addr alt;
+	if (!turn_shared_alternate(r->t->p.shared, r->ep->transport, &r->ep->local, &alt))
+		return false;
+	struct stun_builder b;
+	resp_start(r, &b, STUN_ERROR);
+	stun_add_error(&b, 300, r->authed ? stun_reason(300) : NULL);
+	stun_add_addr(&b, STUN_A_ALTERNATE_SERVER, &alt);
+	r->t->st.redirected++;
+	resp_send(r, &b);
+	return true;
 }
 
 static void resp_unknown(struct req *r)
@@ -388,6 +428,8 @@ static void on_send_indication(struct turn *t, const struct turn_ep *ep, struct 
 		t->st.drop_bps++;
 		return;
 	}
+	a->up_bytes += data->len;
+	a->up_datagrams++;
 	to_peer(t, a->relay[ri], &peer, data->val, data->len);
 }
 
@@ -417,6 +459,8 @@ static void on_channel_data(struct turn *t, const struct turn_ep *ep, const uint
 		t->st.drop_bps++;
 		return;
 	}
+	a->up_bytes += dlen;
+	a->up_datagrams++;
 	int ri = alloc_relay_index(a, c->peer.sa.sa_family);
 	to_peer(t, a->relay[ri], &c->peer, data, dlen);
 }
@@ -505,6 +549,13 @@ void turn_on_client(struct turn *t, const struct turn_ep *ep, const uint8_t *buf
 		t->st.drop_ratelimit++;
 		return;
 	}
+	/* As coturn does: an unsigned Allocate for a new allocation is
+	 * redirected at once, without a challenge first (the client would only
+	 * authenticate to be sent elsewhere). A signed one is redirected after
+	 * its check, with a signed answer (req_allocate): RFC 8489 §9.2.5, a
+	 * client discards an unsigned answer to a signed request. */
+	if (m.method == TURN_ALLOCATE && !r.a && m.mi < 0 && m.mi256 < 0 && req_redirect(&r))
+		return;
 	if (authenticate(&r) < 0)
 		return;
 	if (m.nunknown) {
@@ -546,6 +597,8 @@ void turn_on_peer(struct turn *t, struct turn_alloc *a, int handle, const union 
 		t->st.drop_bps++;
 		return;
 	}
+	a->down_bytes += len;
+	a->down_datagrams++;
 	struct turn_chan *c = chan_by_peer(t, a, peer, false);
 	bool queued;
 	if (c) {
@@ -600,4 +653,63 @@ void turn_on_client_closed(struct turn *t, const struct turn_ep *ep)
 		return;
 	log_debug("alloc %llu: deleted: its connection closed", (unsigned long long)a->id);
 	alloc_delete(t, a);
+}
+
+/* ---- for the control socket (tern ctl), at a loop-turn boundary ---- */
+
+static void alloc_info(const struct turn *t, const struct turn_alloc *a, struct turn_alloc_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->ep = &a->ep;
+	if (a->quota)
+		i->user = shared_quota_name(a->quota, &i->user_len);
+	for (unsigned k = 0; k < a->nrelay && k < 2; k++)
+		i->relayed[i->nrelayed++] = a->relay_addr[k];
+	i->age_ms = t->now - a->created;
+	i->expires_in_ms = a->expires > t->now ? a->expires - t->now : 0;
+	i->to_peer_bytes = a->up_bytes;
+	i->to_peer_datagrams = a->up_datagrams;
+	i->to_client_bytes = a->down_bytes;
+	i->to_client_datagrams = a->down_datagrams;
+	i->nperms = a->nperms;
+	i->nchans = a->nchans;
+}
+
+static bool user_is(const struct turn_alloc *a, const char *user, size_t len)
+{
+	size_t ql;
+	const uint8_t *q = a->quota ? shared_quota_name(a->quota, &ql) : NULL;
+	return q && ql == len && memcmp(q, user, len) == 0;
+}
+
+unsigned turn_foreach_alloc(struct turn *t, const char *user,
+                            void (*fn)(void *ctx, const struct turn_alloc_info *), void *ctx)
+{
+	unsigned n = 0;
+	size_t ulen = user ? strlen(user) : 0;
+	for (size_t k = 0; k < t->used_allocs; k++) {
+		const struct turn_alloc *a = &t->pool[k];
+		if (!a->live || (user && !user_is(a, user, ulen)))
+			continue;
+		struct turn_alloc_info i;
+		alloc_info(t, a, &i);
+		fn(ctx, &i);
+		n++;
+	}
+	return n;
+}
+
+unsigned turn_kick_user(struct turn *t, const char *user)
+{
+	unsigned n = 0;
+	size_t ulen = strlen(user);
+	for (size_t k = 0; k < t->used_allocs; k++) {
+		struct turn_alloc *a = &t->pool[k];
+		if (a->live && user_is(a, user, ulen)) {
+			alloc_delete(t, a);
+			t->st.allocs_kicked++;
+			n++;
+		}
+	}
+	return n;
 }

@@ -171,6 +171,9 @@ struct turn_stats {
 	uint64_t allocs_live;
 	uint64_t perms_live, channels_live;
 	uint64_t quota_rejects;
+	uint64_t redirected;    /* Allocates answered 300 ALTERNATE-SERVER */
+	uint64_t drain_refused; /* Allocates answered 403 while draining */
+	uint64_t allocs_kicked; /* deleted by turn_kick_user (tern ctl kick) */
 	uint64_t drop_ratelimit; /* unauthenticated answer over unauth_bps: not sent */
 };
 
@@ -181,6 +184,29 @@ struct turn_stats {
  * once-a-second reservation sweep, under a mutex. */
 struct turn_shared *turn_shared_new(unsigned user_quota, unsigned total_quota);
 void turn_shared_free(struct turn_shared *s, const struct turn_io *io);
+/* Draining: new allocations are redirected to an alternate server (300)
+ * when one is configured for the client's transport and family, refused
+ * (403) otherwise; existing allocations go on as before. */
+void turn_shared_set_draining(struct turn_shared *s, bool on);
+bool turn_shared_draining(const struct turn_shared *s);
+
+/* ALTERNATE-SERVER lists (RFC 8489 §10), coturn's options: kind ANY is
+ * alternate-server, the others take precedence for their transports
+ * (DTLS: UDP's, else TLS's). Copied; may be replaced at run time. */
+#define TURN_MAX_ALTERNATES 16
+enum turn_alt_kind { TURN_ALT_ANY, TURN_ALT_UDP, TURN_ALT_TCP, TURN_ALT_TLS, TURN_ALT_KINDS };
+int turn_shared_set_alternates(struct turn_shared *s, enum turn_alt_kind k, const union tern_addr *a,
+                               unsigned n);
+/* Where a new allocation of a client on transport that wrote to local goes
+ * instead: round robin over the servers of local's family in its list,
+ * never local itself; none while local is in the list, unless draining.
+ * True and *out, or false (serve it here). */
+bool turn_shared_alternate(struct turn_shared *s, uint8_t transport, const union tern_addr *local,
+                           union tern_addr *out);
+
+/* Reload: new quotas apply to new allocations; existing ones are kept
+ * even above them. */
+void turn_shared_set_quotas(struct turn_shared *s, unsigned user_quota, unsigned total_quota);
 /* Allocations held on the whole server (reservations not included). */
 unsigned turn_shared_total(const struct turn_shared *s);
 
@@ -189,6 +215,12 @@ unsigned turn_shared_total(const struct turn_shared *s);
  * seed derives them from it instead, for reproducible tests and fuzzing.
  * NULL when out of memory or without randomness. */
 struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uint64_t seed);
+/* Reload: what a new configuration may change at run time (auth, policy,
+ * lifetimes, max_bps, unauthenticated-answer limit, SOFTWARE, FINGERPRINT,
+ * no_stun, channel_max); pool sizes, shared and relay families stay. The
+ * worker calls it between loop turns; existing allocations keep their
+ * lifetimes, permissions and channels. 0, or -ENOMEM (nothing changed). */
+int turn_set_params(struct turn *t, const struct turn_params *p);
 /* Deletes every allocation (relay sockets closed through io). */
 void turn_free(struct turn *t);
 
@@ -229,5 +261,27 @@ void turn_on_tick(struct turn *t);
 int turn_next_timeout(const struct turn *t, int max_ms);
 
 const struct turn_stats *turn_stats(const struct turn *t);
+
+/* A live allocation as the control socket shows it (valid during the
+ * callback only). */
+struct turn_alloc_info {
+	const struct turn_ep *ep;
+	const uint8_t *user; /* the name its quota counts (a REST username's user part); NULL without auth */
+	size_t user_len;
+	union tern_addr relayed[2];
+	unsigned nrelayed;
+	uint64_t age_ms, expires_in_ms;
+	uint64_t to_peer_bytes, to_peer_datagrams;     /* relayed from the client */
+	uint64_t to_client_bytes, to_client_datagrams; /* relayed from peers */
+	unsigned nperms, nchans;
+};
+/* fn for every live allocation (of user only, when not NULL); how many.
+ * Called by the owning worker between loop turns. */
+unsigned turn_foreach_alloc(struct turn *t, const char *user,
+                            void (*fn)(void *ctx, const struct turn_alloc_info *i), void *ctx);
+/* Delete every allocation of user (as quotas name users): how many. Its
+ * relay sockets close through io; a stream client's connection stays until
+ * max-allocate-timeout, as after a Refresh to 0. */
+unsigned turn_kick_user(struct turn *t, const char *user);
 
 #endif

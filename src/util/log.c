@@ -33,6 +33,20 @@ void log_open_syslog(const char *ident)
 	log_syslog = true;
 }
 
+int log_reopen(const char *file)
+{
+	if (!file || !*file || log_fd < 0)
+		return 0;
+	int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return -errno;
+	/* dup2 swaps the file under the same descriptor at once: a worker
+	 * writing a line meanwhile writes it to the old file or the new one */
+	int rc = dup2(fd, log_fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
 void log_close(void)
 {
 	if (log_syslog)

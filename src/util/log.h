@@ -20,6 +20,9 @@ int log_open(const char *file, bool to_stdout);
  * word in the text (syslog adds its own). */
 void log_open_syslog(const char *ident);
 void log_close(void);
+/* Open the log file again under the same path (after logrotate moved it):
+ * 0 or -errno (the old file stays in use). No-op without a log file. */
+int log_reopen(const char *file);
 void log_write(enum log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Text from the wire (a USERNAME, a REALM) made safe for a log line: bytes
  * outside printable ASCII, the backslash and the double quote become \xNN,

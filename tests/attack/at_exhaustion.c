@@ -355,12 +355,7 @@ static void quotas(void)
 
 int main(int argc, char **argv)
 {
-	srv_setup(argc, argv);
-	if (srv_is_coturn()) {
-		printf("ok 1 - state exhaustion # SKIP needs ternd's stats socket\n0 passed, 0 failed\n");
-		return 0;
-	}
-	tap_watchdog(280);
+	at_setup(argc, argv, "state exhaustion", 280);
 	unauth_flood(true);
 	unauth_flood(false);
 	quotas();

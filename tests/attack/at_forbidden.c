@@ -314,12 +314,7 @@ int main(int argc, char **argv)
 	int rc = it_netns_enter(argc, argv);
 	if (rc >= 0)
 		return rc;
-	srv_setup(argc, argv);
-	if (srv_is_coturn()) {
-		printf("ok 1 - forbidden peers # SKIP needs ternd's stats socket\n0 passed, 0 failed\n");
-		return 0;
-	}
-	tap_watchdog(240);
+	at_setup(argc, argv, "forbidden peers", 240);
 	tap_diag("running inside a private network namespace");
 	if (!it_netns_isolate(lo_addrs))
 		return tap_done();

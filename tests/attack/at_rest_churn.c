@@ -64,12 +64,7 @@ int main(int argc, char **argv)
 	    "--realm", IT_REALM, "--use-auth-secret", "--static-auth-secret", SECRET, "--user-quota",
 	    "2",       NULL};
 
-	srv_setup(argc, argv);
-	if (srv_is_coturn()) {
-		printf("ok 1 - REST churn # SKIP needs ternd's stats socket\n0 passed, 0 failed\n");
-		return 0;
-	}
-	tap_watchdog(240);
+	at_setup(argc, argv, "REST churn", 240);
 	if (!tap_check(at_srv_start(&S, 8, args) == 0, "REST-credential server starts"))
 		return tap_done();
 	pid_t pid = S.s.pid;

@@ -110,12 +110,7 @@ int main(int argc, char **argv)
 	                                   "2",
 	                                   NULL};
 
-	srv_setup(argc, argv);
-	if (srv_is_coturn()) {
-		printf("ok 1 - TCP abuse # SKIP needs ternd's stats socket\n0 passed, 0 failed\n");
-		return 0;
-	}
-	tap_watchdog(120);
+	at_setup(argc, argv, "TCP abuse", 120);
 	if (!tap_check(at_srv_start(&S, 8, args) == 0, "server starts (per-ip 20, allocate timeout 2 s)"))
 		return tap_done();
 	pid_t pid = S.s.pid;

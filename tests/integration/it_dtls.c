@@ -21,7 +21,6 @@
 #define WAIT_MS 3000
 
 static struct turnc_resp r;
-static struct turnc_data d;
 static uint8_t buf[65536];
 static struct it_certs certs;
 static char cert_dir[64] = "/tmp/tern-dtls-XXXXXX";
@@ -35,54 +34,9 @@ static struct turnc_tls tls_opts(void)
 static void relay_both_ways(struct turnc *c, const union tern_addr *relayed, const char *fam)
 {
 	struct peer p;
-	union tern_addr from;
-	if (peer_open(&p, relayed->sa.sa_family == AF_INET6 ? "::1" : "127.0.0.1", 0) < 0) {
-		tap_check(false, "%s: peer socket", fam);
+	if (!it_relay_both_ways(c, relayed, fam, &p, WAIT_MS))
 		return;
-	}
-	int rc = turnc_permission(c, &p.addr, 1, &r);
-	tap_check(rc == 0, "%s: CreatePermission over DTLS (%s)", fam, it_outcome(rc));
-	turnc_send(c, &p.addr, "hello-peer", 10);
-	int n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
-	tap_check(n == 10 && addr_equal(&from, relayed), "%s: Send indication reaches the peer", fam);
-	peer_send(&p, relayed, "hello-client", 12);
-	rc = turnc_recv(c, &d, WAIT_MS);
-	tap_check(rc == 1 && !d.is_channel && d.len == 12 && memcmp(d.data, "hello-client", 12) == 0,
-	          "%s: the peer's answer arrives as a Data indication over DTLS", fam);
-	rc = turnc_channel_bind(c, 0x4001, &p.addr, &r);
-	tap_check(rc == 0, "%s: ChannelBind over DTLS (%s)", fam, it_outcome(rc));
-	turnc_send_channel(c, 0x4001, "12345", 5, false);
-	n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
-	tap_check(n == 5 && memcmp(buf, "12345", 5) == 0, "%s: ChannelData reaches the peer", fam);
-	peer_send(&p, relayed, "abcde", 5);
-	rc = turnc_recv(c, &d, WAIT_MS);
-	tap_check(rc == 1 && d.is_channel && d.len == 5 && d.wire_len == 9,
-	          "%s: the peer's 5 bytes arrive as ChannelData, not padded (wire %zu)", fam, d.wire_len);
-
-	static uint8_t big[1200];
-	unsigned got = 0, in_order = 1;
-	for (unsigned b = 0; b < 200; b += 50) {
-		for (unsigned i = b; i < b + 50; i++) {
-			memset(big, (int)(i & 0xff), sizeof(big));
-			peer_send(&p, relayed, big, sizeof(big));
-		}
-		for (unsigned i = b; i < b + 50; i++) {
-			if (turnc_recv(c, &d, WAIT_MS) != 1)
-				break;
-			got++;
-			in_order &= d.is_channel && d.len == sizeof(big) && d.data[0] == (uint8_t)i;
-		}
-	}
-	tap_check(got == 200 && in_order, "%s: 200 x 1200-byte datagrams from the peer arrive in order (%u)",
-	          fam, got);
-	got = 0;
-	for (unsigned b = 0; b < 200; b += 50) {
-		for (unsigned i = b; i < b + 50; i++)
-			turnc_send_channel(c, 0x4001, big, sizeof(big), false);
-		for (unsigned i = b; i < b + 50; i++)
-			got += peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS) == (int)sizeof(big);
-	}
-	tap_check(got == 200, "%s: 200 x 1200-byte ChannelData to the peer (%u)", fam, got);
+	it_relay_bursts(c, &p, relayed, fam, 200, 50, WAIT_MS);
 	peer_close(&p);
 }
 
@@ -91,42 +45,20 @@ static void transports(const struct srv *s)
 	for (int k = 0; k < 2; k++) {
 		const union tern_addr a = it_with_port(k ? &s->addr6 : &s->addr, s->tls_port);
 		const char *fam = k ? "IPv6" : "IPv4";
-		struct turnc c, u;
+		struct turnc c;
 		struct turnc_tls t = tls_opts();
 		int rc = turnc_open_dtls(&c, &a, &t, WAIT_MS);
 		if (!tap_check(rc == 0, "%s: DTLS handshake with %s, certificate verified (%d)", fam,
 		               it_fmt(&a), rc))
 			continue;
 		tap_check(SSL_version(c.ssl) == DTLS1_2_VERSION, "%s: DTLS 1.2", fam);
-		turnc_set_creds(&c, IT_USER, IT_PASS);
-		rc = turnc_binding(&c, &r);
-		tap_check(rc == 0, "%s: Binding over DTLS (%s)", fam, it_outcome(rc));
-		tap_addr(&r.mapped, &c.local, "%s: XOR-MAPPED-ADDRESS is the DTLS client's address", fam);
-		struct turnc_alloc_opts o = TURNC_ALLOC_DEFAULT;
-		if (k)
-			o.family = STUN_FAMILY_IPV6;
-		rc = turnc_allocate(&c, &o, &r);
-		if (!tap_check(rc == 0 && r.nrelayed == 1, "%s: Allocate over DTLS: a UDP relay (%s)", fam,
-		               it_outcome(rc))) {
+		union tern_addr relayed;
+		if (!it_xprt_allocate(&c, k, fam, &relayed)) {
 			turnc_close(&c);
 			continue;
 		}
-		union tern_addr relayed = r.relayed[0];
 		relay_both_ways(&c, &relayed, fam);
-		it_client(&u, s, AF_INET);
-		rc = turnc_allocate(&u, &TURNC_ALLOC_DEFAULT, &r);
-		tap_check(rc == 486, "%s: while the DTLS allocation lives, a second one is over quota (%s)",
-		          fam, it_outcome(rc));
-		turnc_close(&c); /* close_notify */
-		int64_t deadline = it_now_ms() + WAIT_MS;
-		do {
-			rc = turnc_allocate(&u, &TURNC_ALLOC_DEFAULT, &r);
-		} while (rc == 486 && it_now_ms() < deadline);
-		tap_check(rc == 0,
-		          "%s: after close_notify the DTLS allocation is gone, its quota unit free (%s)", fam,
-		          it_outcome(rc));
-		turnc_refresh(&u, 0, &r);
-		turnc_close(&u);
+		it_quota_until_close(&c, s, fam, WAIT_MS); /* close_notify */
 	}
 }
 

@@ -64,6 +64,13 @@ check "SIGUSR2: RELOADING=1 (with MONOTONIC_USEC)" wait_for "$tmp/notify.log" 'R
 sleep 0.2
 awk '/RELOADING=1/ {r = NR} /READY=1/ && r && NR > r {ok = 1} END {exit !ok}' "$tmp/notify.log"
 check "... then READY=1 again" test $? -eq 0
+kill -HUP "$ternd_pid"
+wait_for "$tmp/notify-ternd.log" "SIGHUP: configuration reloaded" 5
+sleep 0.2
+check "SIGHUP (configuration reload): RELOADING=1 again ($(grep -c RELOADING=1 "$tmp/notify.log") in all)" \
+	test "$(grep -c RELOADING=1 "$tmp/notify.log")" -eq 2
+awk '/RELOADING=1/ {r = NR} /READY=1/ && r && NR > r {ok = 1} END {exit !ok}' "$tmp/notify.log"
+check "... then READY=1 again" test $? -eq 0
 stop "$ternd_pid"
 check "SIGTERM: STOPPING=1" grep -q 'STOPPING=1' "$tmp/notify.log"
 check "... and exit 0 ($rc)" test "$rc" -eq 0

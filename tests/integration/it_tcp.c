@@ -21,37 +21,13 @@ static struct turnc_resp r;
 static struct turnc_data d;
 static uint8_t buf[65536];
 
+/* The checks every transport shares, then ChannelData round trips. */
 static void relay_both_ways(struct turnc *c, const union tern_addr *relayed, const char *fam)
 {
 	struct peer p;
 	union tern_addr from;
-	if (peer_open(&p, relayed->sa.sa_family == AF_INET6 ? "::1" : "127.0.0.1", 0) < 0) {
-		tap_check(false, "%s: peer socket", fam);
+	if (!it_relay_both_ways(c, relayed, fam, &p, WAIT_MS))
 		return;
-	}
-	int rc = turnc_permission(c, &p.addr, 1, &r);
-	tap_check(rc == 0, "%s: CreatePermission over TCP (%s)", fam, it_outcome(rc));
-	turnc_send(c, &p.addr, "hello-peer", 10);
-	int n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
-	tap_check(n == 10 && addr_equal(&from, relayed),
-	          "%s: Send indication reaches the peer from the relay", fam);
-	peer_send(&p, relayed, "hello-client", 12);
-	rc = turnc_recv(c, &d, WAIT_MS);
-	tap_check(rc == 1 && !d.is_channel && d.len == 12 && memcmp(d.data, "hello-client", 12) == 0,
-	          "%s: the peer's answer arrives as a Data indication over TCP", fam);
-
-	rc = turnc_channel_bind(c, 0x4001, &p.addr, &r);
-	tap_check(rc == 0, "%s: ChannelBind over TCP (%s)", fam, it_outcome(rc));
-	/* 5 bytes: padded to 8 on the stream, both ways */
-	turnc_send_channel(c, 0x4001, "12345", 5, true);
-	n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
-	tap_check(n == 5 && memcmp(buf, "12345", 5) == 0,
-	          "%s: padded ChannelData reaches the peer as 5 bytes", fam);
-	peer_send(&p, relayed, "abcde", 5);
-	rc = turnc_recv(c, &d, WAIT_MS);
-	tap_check(rc == 1 && d.is_channel && d.channel == 0x4001 && d.len == 5 && d.wire_len == 12,
-	          "%s: the peer's 5 bytes arrive as ChannelData padded to 12 bytes (wire %zu)", fam,
-	          d.wire_len);
 
 	/* many frames in flight: every one comes back, in order */
 	unsigned got = 0, in_order = 1;
@@ -59,7 +35,7 @@ static void relay_both_ways(struct turnc *c, const union tern_addr *relayed, con
 		char m[16];
 		int len = snprintf(m, sizeof(m), "m%05u", i);
 		turnc_send_channel(c, 0x4001, m, (size_t)len, true);
-		n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
+		int n = peer_recv(&p, buf, sizeof(buf), &from, WAIT_MS);
 		if (n == len)
 			peer_send(&p, relayed, buf, (size_t)n);
 	}
@@ -231,44 +207,21 @@ int main(int argc, char **argv)
 	for (int k = 0; k < 2; k++) {
 		const union tern_addr *a = k ? &s.addr6 : &s.addr;
 		const char *fam = k ? "IPv6" : "IPv4";
-		struct turnc c, u;
+		struct turnc c;
 		if (!tap_check(turnc_open_tcp(&c, a, WAIT_MS) == 0, "%s: TCP connection to %s", fam,
 		               it_fmt(a)))
 			continue;
-		turnc_set_creds(&c, IT_USER, IT_PASS);
-		int rc = turnc_binding(&c, &r);
-		tap_check(rc == 0, "%s: Binding over TCP (%s)", fam, it_outcome(rc));
-		tap_addr(&r.mapped, &c.local, "%s: XOR-MAPPED-ADDRESS is the TCP client's address", fam);
-		struct turnc_alloc_opts o = TURNC_ALLOC_DEFAULT;
-		if (k)
-			o.family = STUN_FAMILY_IPV6;
-		rc = turnc_allocate(&c, &o, &r);
-		if (!tap_check(rc == 0 && r.nrelayed == 1, "%s: Allocate over TCP: a UDP relay (%s)", fam,
-		               it_outcome(rc))) {
+		union tern_addr relayed;
+		if (!it_xprt_allocate(&c, k, fam, &relayed)) {
 			turnc_close(&c);
 			continue;
 		}
-		union tern_addr relayed = r.relayed[0];
 		relay_both_ways(&c, &relayed, fam);
-		rc = turnc_refresh(&c, 600, &r);
+		int rc = turnc_refresh(&c, 600, &r);
 		tap_check(rc == 0, "%s: Refresh over TCP (%s)", fam, it_outcome(rc));
-
-		/* user-quota 1: alice's unit is held by the TCP allocation... */
-		it_client(&u, &s, AF_INET);
-		rc = turnc_allocate(&u, &TURNC_ALLOC_DEFAULT, &r);
-		tap_check(rc == 486, "%s: while the TCP allocation lives, a second one is over quota (%s)",
-		          fam, it_outcome(rc));
-		/* ...until the connection closes: RFC 8656 §3.1, the allocation
-		 * ends with it. Its relayed address goes quiet. */
-		turnc_close(&c);
-		int64_t deadline = it_now_ms() + WAIT_MS;
-		do {
-			rc = turnc_allocate(&u, &TURNC_ALLOC_DEFAULT, &r);
-		} while (rc == 486 && it_now_ms() < deadline);
-		tap_check(rc == 0, "%s: once the TCP connection closed, its quota unit is free (%s)", fam,
-		          it_outcome(rc));
-		turnc_refresh(&u, 0, &r);
-		turnc_close(&u);
+		/* user-quota 1: alice's unit is held by the TCP allocation until
+		 * its connection closes */
+		it_quota_until_close(&c, &s, fam, WAIT_MS);
 	}
 	framing(&s);
 	tap_check(srv_alive(&s), "ternd is still running");

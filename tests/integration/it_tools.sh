@@ -22,7 +22,10 @@ sock=$tmp/stats.sock
 	--max-port $((base + 39)) --realm it.test --user it:it-pass --allow-loopback-peers --workers 2 \
 	--stats-socket "$sock" >"$tmp/ternd.log" 2>&1 &
 pids+=($!)
-timeout 10 "$tern" bench peer --listen 127.0.0.1:$((base + 40)) --count 4 --echo --seconds 30 >/dev/null 2>"$tmp/peer.log" &
+# The peer serves the whole test (bounded by its own --seconds, stopped by
+# PID at the end): behind a 10 s `timeout` it was gone before the last
+# benches on a loaded machine, which then relayed nothing.
+"$tern" bench peer --listen 127.0.0.1:$((base + 40)) --count 4 --echo --seconds 240 >/dev/null 2>"$tmp/peer.log" &
 pids+=($!)
 wait_line "$tmp/ternd.log" "ternd ready" 10 && wait_line "$tmp/peer.log" "listening" 10
 check "ternd and the echo peer start" test -S "$sock"

@@ -26,7 +26,7 @@ check "tern(1) has every command's help (tern stats)" grep -q '^usage: tern stat
 unit=$build/ternd.service
 check "the unit was generated" test -s "$unit"
 for key in Type=notify User=ternd NoNewPrivileges=yes ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
-	PrivateDevices=yes RuntimeDirectory=ternd 'ExecReload=/bin/kill -USR2 $MAINPID' \
+	PrivateDevices=yes RuntimeDirectory=ternd 'ExecReload=/bin/kill -HUP $MAINPID' \
 	'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK' \
 	'CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_BPF' 'AmbientCapabilities=CAP_NET_BIND_SERVICE CAP_BPF'; do
 	check "unit: $key" grep -qxF "$key" "$unit"

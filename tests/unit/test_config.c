@@ -406,6 +406,45 @@ static void test_string_bounds(void **state)
 	assert_string_equal(cfg.steering, "hash");
 }
 
+/* coturn's alternate-server options: IP or IP:PORT, default ports 3478
+ * (5349 for TLS), a list per option; the command line replaces a file's
+ * list option by option. */
+static void test_alternate_servers(void **state)
+{
+	char s[TERN_ADDRSTRLEN];
+	assert_int_equal(
+	    load_text("user=a:b\nalternate-server=192.0.2.1\nalternate-server=[2001:db8::1]:3479\n"
+	              "tls-alternate-server=192.0.2.2\nudp-alternate-server=192.0.2.3:4000\n"
+	              "drain-min-allocations=5\ndrain-timeout=60\n"),
+	    0);
+	assert_int_equal(cfg.alt[CFG_ALT_ANY].n, 2);
+	assert_string_equal(addr_format(&cfg.alt[CFG_ALT_ANY].a[0], s, sizeof(s), true), "192.0.2.1:3478");
+	assert_string_equal(addr_format(&cfg.alt[CFG_ALT_ANY].a[1], s, sizeof(s), true),
+	                    "[2001:db8::1]:3479");
+	assert_int_equal(cfg.alt[CFG_ALT_TLS].n, 1);
+	assert_string_equal(addr_format(&cfg.alt[CFG_ALT_TLS].a[0], s, sizeof(s), true), "192.0.2.2:5349");
+	assert_int_equal(cfg.alt[CFG_ALT_UDP].n, 1);
+	assert_int_equal(cfg.alt[CFG_ALT_TCP].n, 0);
+	assert_int_equal(cfg.drain_min_allocations, 5);
+	assert_int_equal(cfg.drain_timeout, 60);
+
+	assert_int_equal(run_argv("user=a:b\nalternate-server=192.0.2.1\ntcp-alternate-server=192.0.2.5\n", 1,
+	                          (const char *const[]){"--alternate-server", "192.0.2.9:1", NULL}),
+	                 0);
+	assert_int_equal(cfg.alt[CFG_ALT_ANY].n, 1);
+	assert_string_equal(addr_format(&cfg.alt[CFG_ALT_ANY].a[0], s, sizeof(s), true), "192.0.2.9:1");
+	assert_int_equal(cfg.alt[CFG_ALT_TCP].n, 1);
+
+	assert_int_not_equal(ARGS("--alternate-server", "192.0.2.1:70000"), 0);
+	assert_has(err_text, "option '--alternate-server' value '192.0.2.1:70000'");
+	assert_int_equal(nlines(err_text), 1);
+	assert_int_not_equal(ARGS("--alternate-server", "::"), 0);
+	assert_has(err_text, "concrete address");
+	assert_int_not_equal(ARGS("--alternate-server", "192.0.2.1", "--alternate-server", "192.0.2.1:3478"),
+	                     0);
+	assert_has(err_text, "given twice");
+}
+
 /* The -c file is read first; the other flags override it wherever -c is. */
 static void test_cli_overrides_file(void **state)
 {
@@ -971,6 +1010,7 @@ int main(void)
 	    cmocka_unit_test(test_usage),
 	    cmocka_unit_test(test_bundled_conf),
 	    cmocka_unit_test(test_docs_match_table),
+	    cmocka_unit_test(test_alternate_servers),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }

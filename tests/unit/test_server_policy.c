@@ -49,7 +49,7 @@ static struct server *full_server(void)
 static void test_every_own_address_registered(void **state)
 {
 	struct server *s = full_server();
-	assert_int_equal(build_policy(s), 0);
+	assert_int_equal(build_policy(s, &s->cfg, &s->policy), 0);
 	const struct peer_policy *p = &s->policy;
 	char str[64];
 	for (unsigned i = 0; i < CFG_MAX_ADDRS; i++) {
@@ -78,7 +78,7 @@ static void test_unregistered_own_address_fails(void **state)
 {
 	struct server *s = full_server();
 	s->cfg.external[3].public_ip.sa.sa_family = AF_UNIX; /* policy_add_own refuses it */
-	assert_int_equal(build_policy(s), -EINVAL);
+	assert_int_equal(build_policy(s, &s->cfg, &s->policy), -EINVAL);
 	server_free(s);
 }
 
@@ -99,7 +99,7 @@ static void test_wildcard_owns_host_addresses(void **state)
 	s->sh.relay_v4[s->sh.nrelay_v4++] = A("10.1.2.3");
 	s->cfg.allowed_peers[s->cfg.nallowed++] = (struct tern_cidr){.family = AF_INET, .prefix = 0};
 	s->cfg.allowed_peers[s->cfg.nallowed++] = (struct tern_cidr){.family = AF_INET6, .prefix = 0};
-	assert_int_equal(build_policy(s), 0);
+	assert_int_equal(build_policy(s, &s->cfg, &s->policy), 0);
 	const struct peer_policy *p = &s->policy;
 	assert_false(ok(p, "10.1.2.3:3478"));
 	assert_true(ok(p, "10.1.2.3:3479"));

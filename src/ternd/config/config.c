@@ -227,6 +227,32 @@ static int add_addr(union tern_addr *list, unsigned *n, const char *v, bool any_
 	return 0;
 }
 
+/* An alternate server: IP, IP:PORT or [IPv6]:PORT (port 0 is refused). */
+static int add_alt(struct cfg_alt *l, const char *v, uint16_t default_port, char *why, size_t cap)
+{
+	union tern_addr a;
+	if (addr_parse(&a, v, default_port) < 0 || addr_port(&a) == 0) {
+		snprintf(why, cap, "not an address (IP, IP:PORT or [IPv6]:PORT)");
+		return -EINVAL;
+	}
+	if (addr_is_any(&a)) {
+		snprintf(why, cap, "must be a concrete address: clients are told it");
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < l->n; i++) {
+		if (addr_equal(&l->a[i], &a)) {
+			snprintf(why, cap, "address given twice");
+			return -EINVAL;
+		}
+	}
+	if (l->n == CFG_MAX_ALTS) {
+		snprintf(why, cap, "more than %d alternate servers", CFG_MAX_ALTS);
+		return -EINVAL;
+	}
+	l->a[l->n++] = a;
+	return 0;
+}
+
 static int add_external(struct tern_config *c, const char *v, char *why, size_t cap)
 {
 	char pub[CFG_STR];
@@ -557,6 +583,12 @@ static void list_reset(struct tern_config *c, int type)
 	case T_DENIED:
 		c->ndenied = 0;
 		break;
+	case T_ALT:
+	case T_ALT_UDP:
+	case T_ALT_TCP:
+	case T_ALT_TLS:
+		c->alt[type - T_ALT].n = 0;
+		break;
 	default:
 		break;
 	}
@@ -629,6 +661,12 @@ static int opt_apply(struct tern_config *c, const struct cfg_opt *o, const char 
 		return add_peers(c->allowed_peers, &c->nallowed, v, why, cap);
 	case T_DENIED:
 		return add_peers(c->denied_peers, &c->ndenied, v, why, cap);
+	case T_ALT:
+	case T_ALT_UDP:
+	case T_ALT_TCP:
+		return add_alt(&c->alt[o->type - T_ALT], v, 3478, why, cap);
+	case T_ALT_TLS:
+		return add_alt(&c->alt[CFG_ALT_TLS], v, 5349, why, cap);
 	case T_STALE:
 		/* coturn: "stale-nonce[=<seconds>]", bare means 600 */
 		if (v && all_digits(v) && strtoull(v, NULL, 10) != 0) {

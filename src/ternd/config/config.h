@@ -16,6 +16,7 @@
 #include "util/addr.h"
 
 #define CFG_MAX_ADDRS   16
+#define CFG_MAX_ALTS    16
 #define CFG_MAX_RANGES  64
 #define CFG_MAX_SECRETS 8
 #define CFG_MAX_USERS   256
@@ -32,6 +33,15 @@ struct cfg_user {
 struct cfg_external {
 	union tern_addr public_ip;  /* port 0 */
 	union tern_addr private_ip; /* AF_UNSPEC (family 0) when absent: applies to all */
+};
+
+/* ALTERNATE-SERVER lists (coturn's options): alternate-server for every
+ * transport, and the lists that take precedence over it for UDP (and
+ * DTLS), TCP and TLS (and DTLS when no UDP list is given). */
+enum cfg_alt_kind { CFG_ALT_ANY, CFG_ALT_UDP, CFG_ALT_TCP, CFG_ALT_TLS, CFG_ALT_KINDS };
+struct cfg_alt {
+	union tern_addr a[CFG_MAX_ALTS]; /* with their ports */
+	unsigned n;
 };
 
 struct tern_config {
@@ -102,6 +112,11 @@ struct tern_config {
 	char steering[16];               /* auto | ebpf | hash */
 	char client_sockets[16];         /* shared | connected */
 
+	/* drain and redirection */
+	struct cfg_alt alt[CFG_ALT_KINDS];
+	unsigned drain_min_allocations; /* draining: exit when allocations fall to this */
+	unsigned drain_timeout;         /* s: draining: exit by then at the latest, 0 = no limit */
+
 	/* process */
 	char log_file[CFG_STR]; /* "" = no file ("stdout", "-" give "") */
 	int verbose;            /* 0 normal, 1 verbose (-v), 2 very (-V) */
@@ -162,6 +177,15 @@ int config_finish(struct tern_config *c, FILE *err);
 
 /* Print --help (generated from the option table). */
 void config_usage(FILE *out, const char *prog);
+/* The running values, one "name=value" line per option (and per entry of a
+ * list), in the table's order; passwords, keys and secrets shown as "(set)". */
+void config_dump(const struct tern_config *c, FILE *out);
+/* Reload: the options that differ between old and new and cannot change
+ * at run time (no F_RELOAD: addresses, ports, workers, ...), their names
+ * comma-separated into out ("" when none). */
+void config_restart_needed(const struct tern_config *old, const struct tern_config *new, char *out, size_t cap);
+/* Reload: copy every option that may change at run time from src. */
+void config_take_reloadable(struct tern_config *dst, const struct tern_config *src);
 
 /* Print the option reference as markdown tables (--help-markdown): the
  * generated part of docs/CONFIG.md. */

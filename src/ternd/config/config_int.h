@@ -23,6 +23,10 @@ enum cfg_type {
 	T_SECRET,   /* secrets[] */
 	T_ALLOWED,  /* allowed_peers[] */
 	T_DENIED,   /* denied_peers[] */
+	T_ALT,      /* alt[CFG_ALT_ANY], then one type per list: */
+	T_ALT_UDP,  /*   alt[CFG_ALT_UDP] */
+	T_ALT_TCP,  /*   alt[CFG_ALT_TCP] */
+	T_ALT_TLS,  /*   alt[CFG_ALT_TLS] (default port 5349) */
 	T_STALE,    /* stale_nonce: flag or seconds */
 	T_VERBOSE,  /* verbose level = min */
 	T_RESTSEP,  /* rest-api-separator: only ':' */

@@ -5,7 +5,11 @@
 #include "ternd/config/config_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+
+#include "util/log.h"
 
 #define OFF(f) offsetof(struct tern_config, f)
 /* a T_STR field: its offset and its size, so no value can overrun it */
@@ -159,6 +163,25 @@ const struct cfg_opt tern__cfg_opts[] = {
 		 "PROXY protocol v1 or v2 header, whose client address counts (auth, limits, logs). 0 = off. "
 		 "Let only the load balancer reach it."},
 
+	SECTION("Drain and redirection"),
+	{.name = "alternate-server", .type = T_ALT, .flags = F_LIST | F_RELOAD, .arg = "IP[:PORT]",
+	 .help = "Redirect new allocations (300 ALTERNATE-SERVER, round robin among the servers of the "
+		 "client's address family) to this server; port 3478 by default. A server that finds its own "
+		 "address in the list redirects nobody until it drains."},
+	{.name = "udp-alternate-server", .type = T_ALT_UDP, .flags = F_LIST | F_RELOAD, .arg = "IP[:PORT]",
+	 .help = "Like alternate-server, for UDP and DTLS clients; takes precedence over it."},
+	{.name = "tcp-alternate-server", .type = T_ALT_TCP, .flags = F_LIST | F_RELOAD, .arg = "IP[:PORT]",
+	 .help = "Like alternate-server, for TCP clients; takes precedence over it."},
+	{.name = "tls-alternate-server", .type = T_ALT_TLS, .flags = F_LIST | F_RELOAD, .arg = "IP[:PORT]",
+	 .help = "Like alternate-server, for TLS clients (and DTLS without udp-alternate-server); port 5349 "
+		 "by default."},
+	{.name = "drain-min-allocations", .type = T_UINT, .off = OFF(drain_min_allocations), .flags = F_RELOAD,
+	 .min = 0, .max = 100000000, .arg = "N", .def = "0",
+	 .help = "Draining (SIGUSR1, tern ctl drain): exit once this many allocations or fewer are left."},
+	{.name = "drain-timeout", .type = T_UINT, .off = OFF(drain_timeout), .flags = F_RELOAD, .min = 0,
+	 .max = 604800, .arg = "SECONDS", .def = "0",
+	 .help = "Draining: exit after this long even if allocations are left (0 = wait for them)."},
+
 	SECTION("TLS"),
 	{.name = "tls-listening-port", .type = T_U16, .off = OFF(tls_listening_port), .min = 1, .max = 65535,
 	 .arg = "PORT", .def = "5349",
@@ -235,8 +258,6 @@ const struct cfg_opt tern__cfg_opts[] = {
 	X("alt-listening-port", "alt-listener-port", 0, T_XVALUE, ST_WARN, WHY_LISTENER),
 	WARN_V("aux-server", 0, WHY_LISTENER),
 	WARN_F("udp-self-balance", 0, "tern spreads load over its workers with SO_REUSEPORT"),
-	WARN_V("alternate-server", 0, "tern serves every allocation itself (no 300 redirect yet)"),
-	WARN_V("tls-alternate-server", 0, "tern serves every allocation itself (no 300 redirect yet)"),
 	WARN_F("no-cli", 0, WHY_CLI),
 	WARN_V("cli-ip", 0, WHY_CLI),
 	WARN_V("cli-port", 0, WHY_CLI),
@@ -615,14 +636,18 @@ int config_usage_man(FILE *out, int section, const char *version)
 		      ".TP\n.B SIGTERM, SIGINT\n"
 		      "Graceful shutdown: no new connections; TCP and TLS clients get shutdown\\-timeout to "
 		      "take what is queued for them; exit status 0.\n"
+		      ".TP\n.B SIGHUP\n"
+		      "Read the configuration again (the \\-c file, then the same command line) and apply "
+		      "what can change while running (options marked so below), the certificate and key "
+		      "included; a file that does not parse is refused whole, and an option that needs a "
+		      "restart is named in the log. After proc\\-user, the files must be readable by that "
+		      "user.\n"
 		      ".TP\n.B SIGUSR2\n"
 		      "Read the TLS certificate and key again (cert, pkey). New connections get the new "
-		      "certificate; a bad file is logged and the old one stays. After proc\\-user, the files "
-		      "must be readable by that user.\n"
+		      "certificate; a bad file is logged and the old one stays.\n"
 		      ".TP\n.B SIGUSR1\n"
-		      "Print the per-worker counters on standard output.\n"
-		      ".TP\n.B SIGHUP\n"
-		      "Logged; configuration reload is not implemented yet.\n"
+		      "Drain: new allocations are redirected to an alternate server or refused; ternd exits "
+		      "once drain\\-min\\-allocations or fewer are left, or at drain\\-timeout.\n"
 		      ".SH EXIT STATUS\n"
 		      "0 after a clean shutdown (or a successful \\fB\\-\\-check\\-config\\fR), 1 when the "
 		      "server cannot start or run, 2 for a configuration error.\n"
@@ -675,4 +700,225 @@ int config_usage_man(FILE *out, int section, const char *version)
 	      "\\fBternd\\fR(8), \\fBtern\\fR(1)\n",
 	      out);
 	return 0;
+}
+
+/* ---- the running values (tern ctl config) ---- */
+
+static void dump_addrs(FILE *out, const char *name, const union tern_addr *a, unsigned n, bool port)
+{
+	char s[TERN_ADDRSTRLEN];
+	for (unsigned i = 0; i < n; i++)
+		fprintf(out, "%s=%s\n", name, addr_format(&a[i], s, sizeof(s), port));
+}
+
+static void dump_cidrs(FILE *out, const char *name, const struct tern_cidr *c, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		union tern_addr a;
+		char s[TERN_ADDRSTRLEN];
+		memset(&a, 0, sizeof(a));
+		if (c[i].family == AF_INET6) {
+			a.v6.sin6_family = AF_INET6;
+			memcpy(&a.v6.sin6_addr, c[i].bytes, 16);
+		} else {
+			a.v4.sin_family = AF_INET;
+			memcpy(&a.v4.sin_addr, c[i].bytes, 4);
+		}
+		fprintf(out, "%s=%s/%u\n", name, addr_format(&a, s, sizeof(s), false), c[i].prefix);
+	}
+}
+
+/* One option's running value as "name=value" lines (none for an empty
+ * string or list); mask: secrets as "(set)". */
+static void dump_opt(const struct tern_config *c, const struct cfg_opt *o, FILE *out, bool mask)
+{
+	const char *base = (const char *)c + o->off;
+	switch (o->type) {
+	case T_BOOL:
+		fprintf(out, "%s=%s\n", o->name, *(const bool *)base ? "on" : "off");
+		break;
+	case T_UINT:
+		fprintf(out, "%s=%u\n", o->name, *(const unsigned *)base);
+		break;
+	case T_U16:
+		fprintf(out, "%s=%u\n", o->name, *(const uint16_t *)base);
+		break;
+	case T_U64:
+		fprintf(out, "%s=%llu\n", o->name, (unsigned long long)*(const uint64_t *)base);
+		break;
+	case T_STR:
+		if (*base)
+			fprintf(out, "%s=%s\n", o->name, mask && (o->flags & F_SECRET) ? "(set)" : base);
+		break;
+	case T_LOGFILE:
+		if (c->log_file[0])
+			fprintf(out, "%s=%s\n", o->name, c->log_file);
+		break;
+	case T_REALM:
+		fprintf(out, "%s=%s\n", o->name, c->realm);
+		break;
+	case T_LISTEN:
+		dump_addrs(out, o->name, c->listen, c->nlisten, false);
+		break;
+	case T_RELAY:
+		dump_addrs(out, o->name, c->relay, c->nrelay, false);
+		break;
+	case T_EXTERNAL:
+		for (unsigned i = 0; i < c->nexternal; i++) {
+			char p[TERN_ADDRSTRLEN], q[TERN_ADDRSTRLEN];
+			const struct cfg_external *x = &c->external[i];
+			fprintf(out, "%s=%s%s%s\n", o->name, addr_format(&x->public_ip, p, sizeof(p), false),
+			        x->private_ip.sa.sa_family ? "/" : "",
+			        x->private_ip.sa.sa_family ? addr_format(&x->private_ip, q, sizeof(q), false)
+			                                   : "");
+		}
+		break;
+	case T_USER:
+		/* names only: passwords and keys never leave */
+		for (unsigned i = 0; i < c->nusers; i++) {
+			char e[128];
+			fprintf(out, "%s=%s:(set)\n", o->name,
+			        log_escape(e, sizeof(e), c->users[i].name, strlen(c->users[i].name), 64));
+		}
+		break;
+	case T_SECRET:
+		for (unsigned i = 0; i < c->nsecrets; i++)
+			fprintf(out, "%s=(set)\n", o->name);
+		break;
+	case T_ALLOWED:
+		dump_cidrs(out, o->name, c->allowed_peers, c->nallowed);
+		break;
+	case T_DENIED:
+		dump_cidrs(out, o->name, c->denied_peers, c->ndenied);
+		break;
+	case T_ALT:
+	case T_ALT_UDP:
+	case T_ALT_TCP:
+	case T_ALT_TLS:
+		dump_addrs(out, o->name, c->alt[o->type - T_ALT].a, c->alt[o->type - T_ALT].n, true);
+		break;
+	case T_STALE:
+		fprintf(out, "%s=%u\n", o->name, c->stale_nonce);
+		break;
+	case T_VERBOSE:
+		fprintf(out, "%s=%s\n", o->name, c->verbose >= (int)o->min ? "on" : "off");
+		break;
+	case T_PROCUSER:
+		if (c->proc_user[0])
+			fprintf(out, "%s=%s\n", o->name, c->proc_user);
+		break;
+	case T_PROCGROUP:
+		if (c->proc_group[0])
+			fprintf(out, "%s=%s\n", o->name, c->proc_group);
+		break;
+	default:
+		break;
+	}
+}
+
+static bool dumpable(const struct cfg_opt *o)
+{
+	return o->type != T_SECTION && o->status == ST_OK && !(o->flags & (F_CLI | F_HIDDEN));
+}
+
+void config_dump(const struct tern_config *c, FILE *out)
+{
+	for (size_t k = 0; k < tern__cfg_nopts; k++)
+		if (dumpable(&tern__cfg_opts[k]))
+			dump_opt(c, &tern__cfg_opts[k], out, true);
+}
+
+/* True when o's value differs between a and b. */
+static bool opt_differs(const struct tern_config *a, const struct tern_config *b, const struct cfg_opt *o)
+{
+	char *ta = NULL, *tb = NULL;
+	size_t la = 0, lb = 0;
+	FILE *fa = open_memstream(&ta, &la), *fb = open_memstream(&tb, &lb);
+	if (fa) {
+		dump_opt(a, o, fa, false);
+		fclose(fa);
+	}
+	if (fb) {
+		dump_opt(b, o, fb, false);
+		fclose(fb);
+	}
+	bool differs = !ta || !tb || la != lb || memcmp(ta, tb, la) != 0;
+	free(ta);
+	free(tb);
+	return differs;
+}
+
+void config_restart_needed(const struct tern_config *old, const struct tern_config *new, char *out,
+                           size_t cap)
+{
+	size_t n = 0;
+	out[0] = 0;
+	for (size_t k = 0; k < tern__cfg_nopts; k++) {
+		const struct cfg_opt *o = &tern__cfg_opts[k];
+		if (!dumpable(o) || (o->flags & F_RELOAD) || !opt_differs(old, new, o))
+			continue;
+		int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", o->name);
+		if (w < 0 || (size_t)w >= cap - n)
+			break;
+		n += (size_t)w;
+	}
+}
+
+void config_take_reloadable(struct tern_config *dst, const struct tern_config *src)
+{
+	for (size_t k = 0; k < tern__cfg_nopts; k++) {
+		const struct cfg_opt *o = &tern__cfg_opts[k];
+		if (!dumpable(o) || !(o->flags & F_RELOAD))
+			continue;
+		switch (o->type) {
+		case T_BOOL:
+			memcpy((char *)dst + o->off, (const char *)src + o->off, sizeof(bool));
+			break;
+		case T_UINT:
+			memcpy((char *)dst + o->off, (const char *)src + o->off, sizeof(unsigned));
+			break;
+		case T_U16:
+			memcpy((char *)dst + o->off, (const char *)src + o->off, sizeof(uint16_t));
+			break;
+		case T_U64:
+			memcpy((char *)dst + o->off, (const char *)src + o->off, sizeof(uint64_t));
+			break;
+		case T_STR:
+			memcpy((char *)dst + o->off, (const char *)src + o->off, o->size);
+			break;
+		case T_REALM:
+			memcpy(dst->realm, src->realm, sizeof(dst->realm));
+			break;
+		case T_USER:
+			memcpy(dst->users, src->users, sizeof(dst->users));
+			dst->nusers = src->nusers;
+			break;
+		case T_SECRET:
+			memcpy(dst->secrets, src->secrets, sizeof(dst->secrets));
+			dst->nsecrets = src->nsecrets;
+			break;
+		case T_ALLOWED:
+			memcpy(dst->allowed_peers, src->allowed_peers, sizeof(dst->allowed_peers));
+			dst->nallowed = src->nallowed;
+			break;
+		case T_DENIED:
+			memcpy(dst->denied_peers, src->denied_peers, sizeof(dst->denied_peers));
+			dst->ndenied = src->ndenied;
+			break;
+		case T_ALT:
+		case T_ALT_UDP:
+		case T_ALT_TCP:
+		case T_ALT_TLS:
+			dst->alt[o->type - T_ALT] = src->alt[o->type - T_ALT];
+			break;
+		case T_STALE:
+			dst->stale_nonce = src->stale_nonce;
+			break;
+		case T_VERBOSE:
+			dst->verbose = src->verbose;
+			break;
+		default:
+			break;
+		}
+	}
 }

@@ -22,68 +22,22 @@ const char *at_stats_last_json(void)
 	return last_json;
 }
 
-/* Sum of every number that follows "name": in the text (one per worker, or
- * one for server-wide fields). -ENOENT when the field never appears. */
-static int sum_field(const char *json, const char *name, uint64_t *out, unsigned *count)
+void at_setup(int argc, char **argv, const char *what, unsigned watchdog_s)
 {
-	char key[64];
-	unsigned n = 0;
-	uint64_t sum = 0;
-	snprintf(key, sizeof(key), "\"%s\":", name);
-	for (const char *p = json; (p = strstr(p, key)) != NULL;) {
-		p += strlen(key);
-		sum += strtoull(p, NULL, 10);
-		n++;
+	srv_setup(argc, argv);
+	if (srv_is_coturn()) {
+		printf("ok 1 - %s # SKIP needs ternd's stats socket\n0 passed, 0 failed\n", what);
+		exit(0);
 	}
-	if (count)
-		*count = n;
-	if (n == 0)
-		return -ENOENT;
-	*out = sum;
-	return 0;
+	tap_watchdog(watchdog_s);
 }
 
 int at_stats_read(const char *path, struct at_stats *st)
 {
 	static char buf[sizeof(last_json)];
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	size_t len = 0;
-	int rc = 0;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, "json\n", 5) != 5) {
-		rc = -errno;
-		goto out;
-	}
-	int64_t deadline = it_now_ms() + 5000;
-	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int left = (int)(deadline - it_now_ms());
-		if (left <= 0 || poll(&p, 1, left) <= 0) {
-			rc = -ETIMEDOUT;
-			goto out;
-		}
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			rc = -errno;
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-		if (len >= sizeof(buf) - 1) {
-			rc = -EMSGSIZE;
-			goto out;
-		}
-	}
-	buf[len] = 0;
+	long len = it_stats_json(path, buf, sizeof(buf));
+	if (len < 0)
+		return (int)len;
 	memset(st, 0, sizeof(*st));
 	static const struct {
 		const char *name;
@@ -122,18 +76,16 @@ int at_stats_read(const char *path, struct at_stats *st)
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		unsigned count;
-		if (sum_field(buf, fields[i].name, (uint64_t *)((char *)st + fields[i].off), &count) < 0) {
+		*(uint64_t *)((char *)st + fields[i].off) = it_stats_field(buf, fields[i].name, &count);
+		if (count == 0) {
 			tap_diag("stats: no field \"%s\" in %s", fields[i].name, buf);
-			rc = -ENOENT;
-			goto out;
+			return -ENOENT;
 		}
 		if (strcmp(fields[i].name, "rx_client") == 0)
 			st->workers = count;
 	}
-	memcpy(last_json, buf, len + 1);
-out:
-	close(fd);
-	return rc;
+	memcpy(last_json, buf, (size_t)len + 1);
+	return 0;
 }
 
 int at_srv_start(struct at_srv *a, unsigned relay_ports, const char *const *args)

@@ -34,6 +34,11 @@ struct at_stats {
 	unsigned workers;
 };
 
+/* The start of an attack test's main(): srv_setup(), then against coturn
+ * (which has no stats socket) one skipped check named `what` and exit 0,
+ * else tap_watchdog(watchdog_s). */
+void at_setup(int argc, char **argv, const char *what, unsigned watchdog_s);
+
 /* Read the counters from the unix socket at path. 0, or -errno (also when
  * a field is missing: the server is too old for these tests). */
 int at_stats_read(const char *path, struct at_stats *st);

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 
 #include <errno.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -73,29 +75,75 @@ int it_client_alloc(struct turnc *c, const struct srv *s, int family, struct tur
 	return 0;
 }
 
+long it_stats_json(const char *sock, char *buf, size_t size)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t len = 0;
+	long rc = 0;
+
+	if (strlen(sock) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, "json\n", 5) != 5) {
+		rc = -errno;
+		goto out;
+	}
+	int64_t deadline = it_now_ms() + 5000;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int left = (int)(deadline - it_now_ms());
+		if (left <= 0 || poll(&p, 1, left) <= 0) {
+			rc = -ETIMEDOUT;
+			goto out;
+		}
+		ssize_t n = read(fd, buf + len, size - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+		if (len >= size - 1) {
+			rc = -EMSGSIZE;
+			goto out;
+		}
+	}
+	buf[len] = 0;
+	rc = (long)len;
+out:
+	close(fd);
+	return rc;
+}
+
+uint64_t it_stats_field(const char *json, const char *name, unsigned *count)
+{
+	char key[64];
+	unsigned n = 0;
+	uint64_t sum = 0;
+	snprintf(key, sizeof(key), "\"%s\":", name);
+	for (const char *p = json; (p = strstr(p, key)) != NULL;) {
+		p += strlen(key);
+		sum += strtoull(p, NULL, 10);
+		n++;
+	}
+	if (count)
+		*count = n;
+	return sum;
+}
+
 long it_stats_sum(const char *sock, const char *name)
 {
 	static char json[1 << 16];
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || write(fd, "json", 4) != 4) {
-		if (fd >= 0)
-			close(fd);
+	if (it_stats_json(sock, json, sizeof(json)) < 0)
 		return -1;
-	}
-	size_t n = 0;
-	ssize_t k;
-	while (n < sizeof(json) - 1 && (k = read(fd, json + n, sizeof(json) - 1 - n)) > 0)
-		n += (size_t)k;
-	close(fd);
-	json[n] = 0;
-	char key[64];
-	snprintf(key, sizeof(key), "\"%s\":", name);
-	long sum = 0;
-	for (const char *p = strstr(json, key); p; p = strstr(p + 1, key))
-		sum += strtol(p + strlen(key), NULL, 10);
-	return sum;
+	uint64_t sum = it_stats_field(json, name, NULL);
+	return sum > LONG_MAX ? LONG_MAX : (long)sum;
 }
 
 union tern_addr it_with_port(const union tern_addr *a, uint16_t port)

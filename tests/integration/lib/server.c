@@ -242,10 +242,16 @@ static void add_test_args(struct argv_buf *a, const char *const *args)
 {
 	for (unsigned i = 0; args && args[i]; i++) {
 		const char *w = args[i];
-		char port[8];
-		if (strncmp(w, "@BASE+", 6) == 0) {
-			snprintf(port, sizeof(port), "%u", g_base + (unsigned)atoi(w + 6));
-			w = port;
+		char word[256];
+		const char *at = strstr(w, "@BASE+");
+		if (at) {
+			/* "@BASE+N", or inside a word: "127.0.0.1:@BASE+0" */
+			size_t len = (size_t)(at - w) < 200 ? (size_t)(at - w) : 200;
+			char num[8];
+			snprintf(num, sizeof(num), "%u", (g_base + (unsigned)atoi(at + 6)) & 0xffffu);
+			memcpy(word, w, len);
+			memcpy(word + len, num, strlen(num) + 1);
+			w = word;
 		}
 		if (g_kind == SRV_COTURN) {
 			bool dropped = false;
@@ -273,7 +279,7 @@ static void add_test_args(struct argv_buf *a, const char *const *args)
 			 * only sees in the "--name=value" form. */
 			if (strncmp(w, "--", 2) == 0 && !strchr(w, '=') && args[i + 1] &&
 			    args[i + 1][0] != '-') {
-				char joined[256];
+				char joined[600];
 				snprintf(joined, sizeof(joined), "%s=%s", w, args[++i]);
 				arg(a, joined);
 				continue;

@@ -184,6 +184,11 @@ int turnc_open_tcp_from(struct turnc *c, const union tern_addr *server, const un
 	return tcp_connect(c, server, local, 0, timeout_ms);
 }
 
+int turnc_open_tcp_rcvbuf(struct turnc *c, const union tern_addr *server, int rcvbuf, int timeout_ms)
+{
+	return tcp_connect(c, server, NULL, rcvbuf, timeout_ms);
+}
+
 static int tcp_connect(struct turnc *c, const union tern_addr *server, const union tern_addr *local,
                        int rcvbuf, int timeout_ms)
 {
@@ -519,6 +524,8 @@ int turnc_parse(struct turnc *c, const uint8_t *buf, size_t len, struct turnc_re
 		if (stun_attr_xaddr(&r->msg, &r->msg.attrs[i], &r->relayed[r->nrelayed]) == 0)
 			r->nrelayed++;
 	}
+	if ((a = stun_find(&r->msg, STUN_A_ALTERNATE_SERVER)))
+		stun_attr_addr(a, &r->alternate);
 	if ((a = stun_find(&r->msg, STUN_A_LIFETIME)))
 		r->has_lifetime = stun_attr_u32(a, &r->lifetime) == 0;
 	if ((a = stun_find(&r->msg, STUN_A_RESERVATION_TOKEN)) && a->len == 8) {

@@ -100,7 +100,7 @@ bool srv_is_coturn(void);
  * `args` is a NULL-terminated list of long options with their values as
  * separate words ("--realm", "x"), or "--opt=value". Tern-only options are
  * dropped for coturn (see server.c) and reported with tap_diag().
- * A word "@BASE+N" becomes the port block's base + N (ports of the block a
+ * A word "@BASE+N" (or a word ending in it: "127.0.0.1:@BASE+0") becomes the port block's base + N (ports of the block a
  * test may use for listeners of its own: base+40..base+63 are free).
  * relay_ports: how many relay ports to give (0 = default 48).
  * Waits (at most 10 s) until the server answers a Binding request.
@@ -173,6 +173,7 @@ struct turnc_resp {
 	/* Decoded when present: */
 	union tern_addr mapped;     /* XOR-MAPPED-ADDRESS (family 0 if absent) */
 	union tern_addr relayed[2]; /* XOR-RELAYED-ADDRESS, in order */
+	union tern_addr alternate;  /* ALTERNATE-SERVER (family 0 if absent) */
 	unsigned nrelayed;
 	bool has_lifetime;
 	uint32_t lifetime;
@@ -263,6 +264,9 @@ int turnc_open_tcp(struct turnc *c, const union tern_addr *server, int timeout_m
 /* The same from a local address (port 0: any). */
 int turnc_open_tcp_from(struct turnc *c, const union tern_addr *server, const union tern_addr *local,
                         int timeout_ms);
+/* The same with SO_RCVBUF set before connect (a small window: the server's
+ * output backs up while the client does not read). */
+int turnc_open_tcp_rcvbuf(struct turnc *c, const union tern_addr *server, int rcvbuf, int timeout_ms);
 /* turnc_open_tcp, then a TLS handshake (certificate chain and name
  * verified), bounded by timeout_ms. Returns 0 or -errno (-EPROTO: the
  * handshake failed). */
