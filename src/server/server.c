@@ -960,8 +960,9 @@ int server_run(struct server *s)
 	sigset_t set;
 	int sig, rc = 0;
 
-	/* The control socket first: once clients are answered (and systemd
-	 * hears READY=1) `tern stats` and `tern ctl` work too. */
+	/* The control socket first: when the first client is answered (and
+	 * when systemd hears READY=1), tern ctl works (a test or a script may
+	 * ask at once). */
 	int cfd = -1;
 	if (s->cfg.stats_socket[0]) {
 		cfd = control_open(s->cfg.stats_socket);
