@@ -22,6 +22,7 @@
 #include "net/tls.h"
 #include "net/udp.h"
 #include "server/conn.h"
+#include "server/service.h"
 #include "server/worker.h"
 #include "turn/policy.h"
 #include "util/log.h"
@@ -88,6 +89,7 @@ static void server_drain(struct server *s, const char *why)
  * happened in one line. */
 static int server_reload(struct server *s, const char *why, char *msg, size_t cap)
 {
+	service_reloading(); /* READY=1 again at the end, whatever the outcome */
 	struct tern_config *nc = calloc(1, sizeof(*nc)), *merged = calloc(1, sizeof(*merged));
 	struct peer_policy *np = calloc(1, sizeof(*np));
 	struct auth *na = NULL;
@@ -185,6 +187,7 @@ out:
 	free(nc);
 	free(merged);
 	free(errtext);
+	service_ready("serving");
 	return rc;
 }
 
@@ -956,13 +959,32 @@ void server_set_args(struct server *s, int argc, char **argv)
 	s->argv = argv;
 }
 
+/* SIGUSR2 (coturn's signal): the certificate and key only. Like
+ * server_reload, systemd hears RELOADING=1 before and READY=1 after,
+ * whatever the outcome: a failed reload keeps the old state serving. */
+static void server_reload_tls(struct server *s, const char *why)
+{
+	service_reloading();
+	/* coturn's signal: certificate and key again (renewed files);
+	 * connections keep the context they started with */
+	char err[512];
+	if (!s->tls)
+		log_info("%s: TLS is off (no cert): nothing to reload", why);
+	else if (tls_server_reload(s->tls, err, sizeof(err)) < 0)
+		log_err("%s: TLS not reloaded, the current certificate stays: %s", why, err);
+	else
+		log_info("%s: TLS certificate and key reloaded (%s)", why, s->cfg.cert);
+	service_ready("serving");
+}
+
 int server_run(struct server *s)
 {
 	sigset_t set;
 	int sig, rc = 0;
 
-	/* The control socket first: when the first client is answered, tern
-	 * ctl works (a test or a script may ask at once). */
+	/* The control socket first: when the first client is answered (and
+	 * when systemd hears READY=1), tern ctl works (a test or a script may
+	 * ask at once). */
 	int cfd = -1;
 	if (s->cfg.stats_socket[0]) {
 		cfd = control_open(s->cfg.stats_socket);
@@ -984,12 +1006,25 @@ int server_run(struct server *s)
 	sigaddset(&set, SIGUSR2);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	uint64_t last_decay = net_now_ms();
+	char status[CFG_STR + 64];
+	snprintf(status, sizeof(status), "serving: %u workers, realm %s", s->nworkers, s->cfg.realm);
+	service_ready(status);
+	uint64_t wd_ms = service_watchdog_interval_ms(), last_wd = net_now_ms();
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
-		int n = poll(p, cfd >= 0 ? 2 : 1, s->steer || s->draining ? 1000 : -1);
+		int timeout = s->steer || s->draining ? 1000 : -1;
+		if (wd_ms && (timeout < 0 || wd_ms < (uint64_t)timeout))
+			timeout = (int)wd_ms;
+		int n = poll(p, cfd >= 0 ? 2 : 1, timeout);
 		if (s->steer && net_now_ms() - last_decay >= 1000) {
 			steer_decay(s->steer);
 			last_decay = net_now_ms();
+		}
+		/* The main thread's liveness is what the watchdog sees: a wedged
+		 * signal loop (no shutdown, no reload) gets the service restarted. */
+		if (wd_ms && net_now_ms() - last_wd >= wd_ms) {
+			service_watchdog();
+			last_wd = net_now_ms();
 		}
 		if (drain_done(s))
 			break;
@@ -1008,15 +1043,7 @@ int server_run(struct server *s)
 			continue;
 		}
 		if (sig == SIGUSR2) {
-			/* coturn's signal: certificate and key again (renewed
-			 * files); connections keep the context they started with */
-			char err[512];
-			if (!s->tls)
-				log_info("SIGUSR2: TLS is off (no cert): nothing to reload");
-			else if (tls_server_reload(s->tls, err, sizeof(err)) < 0)
-				log_err("SIGUSR2: TLS not reloaded, the current certificate stays: %s", err);
-			else
-				log_info("SIGUSR2: TLS certificate and key reloaded (%s)", s->cfg.cert);
+			server_reload_tls(s, "SIGUSR2");
 			continue;
 		}
 		if (sig == SIGHUP) {
@@ -1030,6 +1057,7 @@ int server_run(struct server *s)
 		log_info("signal %d: shutting down", sig);
 		break;
 	}
+	service_stopping(); /* a signal, or a drain that is done */
 	close(sfd);
 stop:
 	if (cfd >= 0) {
