@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all build run test unit integration asan valgrind fuzz fuzz-ci e2e clean format
+.PHONY: all build run test unit integration asan valgrind fuzz fuzz-ci e2e clean format install deb package-test
 
 all: build
 
@@ -40,14 +40,15 @@ integration: build
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer. Any
 # report ends the process that made it (halt_on_error), so it fails its test;
 # ternd checks for leaks at its clean exit (detect_leaks), which the
-# integration tests require to be status 0.
+# integration tests require to be status 0. The package test is left out:
+# it builds its own (unsanitized) package, which `make test` already checks.
 asan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DTERN_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug"
 	cd build-asan && \
 	ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1 \
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	ctest --output-on-failure -j $(JOBS)
+	ctest --output-on-failure -j $(JOBS) -LE package
 
 # The integration tests once with ternd under valgrind memcheck (build-valgrind/:
 # no sanitizers). Passes only with every test passing and every ternd run
@@ -115,8 +116,36 @@ soak:
 	@$(MAKE) --no-print-directory build
 	$(BUILD)/tests/soak/soak $(BUILD)/ternd $(SOAK_SECONDS)
 
+# Install under PREFIX (default /usr/local) into DESTDIR (staging, empty =
+# the machine): sbin/ternd, bin/tern, share/man/man{1,5,8}, the systemd unit
+# (lib/systemd/system; /lib/systemd/system for PREFIX=/usr) and an example
+# ternd.conf in SYSCONFDIR (PREFIX/etc; /etc for PREFIX=/usr), never over an
+# existing one. Reconfigures so the unit names the installed paths.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SYSCONFDIR ?=
+install:
+	@scripts/deps.sh build
+	cmake -S . -B $(BUILD) $(CMAKE_FLAGS) -DCMAKE_INSTALL_PREFIX=$(PREFIX) \
+		$(if $(SYSCONFDIR),-DCMAKE_INSTALL_SYSCONFDIR=$(SYSCONFDIR))
+	cmake --build $(BUILD) -j $(JOBS) --target ternd tern man
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# The Debian package (debian/), built with dpkg-buildpackage in a copy of
+# the tree (the repository stays clean); the .deb lands in DEB_OUT.
+DEB_OUT ?= $(CURDIR)/build-deb
+deb:
+	@scripts/deps.sh deb
+	scripts/build-deb.sh $(DEB_OUT)
+
+# Build the package, install it into this machine, check it, purge it
+# (tests/package/package_test.sh; also CTest label "package").
+package-test:
+	@scripts/deps.sh deb
+	bash tests/package/package_test.sh $(DEB_OUT)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-deb

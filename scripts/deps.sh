@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # Install the Debian packages a make target needs, only when missing.
-# Usage: scripts/deps.sh build|test|bench
+# Usage: scripts/deps.sh build|test|bench|deb
 set -euo pipefail
 
-build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev libmicrohttpd-dev)
-test_pkgs=("${build_pkgs[@]}" libcmocka-dev coturn iproute2 python3 procps libclang-rt-14-dev valgrind openssl haproxy prometheus curl)
+build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev libsystemd-dev libmicrohttpd-dev)
+# service files: groff and man lint the man pages, systemd-analyze the unit;
+# the package test (CTest label package) builds and checks the .deb
+deb_pkgs=("${build_pkgs[@]}" debhelper dpkg-dev fakeroot lintian adduser)
+test_pkgs=("${deb_pkgs[@]}" libcmocka-dev coturn iproute2 python3 procps libclang-rt-14-dev valgrind openssl haproxy
+	groff-base man-db systemd util-linux strace prometheus curl)
 bench_pkgs=("${build_pkgs[@]}" coturn iproute2 python3 procps util-linux)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
 test) want=("${test_pkgs[@]}") ;;
 bench) want=("${bench_pkgs[@]}") ;;
-*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+deb) want=("${deb_pkgs[@]}") ;;
+*) echo "usage: $0 build|test|bench|deb" >&2; exit 2 ;;
 esac
 
 missing=()

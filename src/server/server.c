@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "net/tls.h"
 #include "net/udp.h"
 #include "server/conn.h"
+#include "server/service.h"
 #include "server/stats.h"
 #include "server/worker.h"
 #include "turn/policy.h"
@@ -89,6 +91,7 @@ static void server_drain(struct server *s, const char *why)
  * happened in one line. */
 static int server_reload(struct server *s, const char *why, char *msg, size_t cap)
 {
+	service_reloading(); /* READY=1 again at the end, whatever the outcome */
 	struct tern_config *nc = calloc(1, sizeof(*nc)), *merged = calloc(1, sizeof(*merged));
 	struct peer_policy *np = calloc(1, sizeof(*np));
 	struct auth *na = NULL;
@@ -147,6 +150,7 @@ static int server_reload(struct server *s, const char *why, char *msg, size_t ca
 	np = NULL;
 	na = NULL;
 	s->sh.params = p;
+	unsigned old_total = s->cfg.total_quota;
 	config_take_reloadable(&s->cfg, nc);
 	turn_shared_set_quotas(s->shared, s->cfg.user_quota, s->cfg.total_quota);
 	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
@@ -162,6 +166,12 @@ static int server_reload(struct server *s, const char *why, char *msg, size_t ca
 	}
 	char restart[512], tls[256] = "";
 	config_restart_needed(&s->cfg, nc, restart, sizeof(restart));
+	/* each worker's allocation pool was sized at start from total-quota */
+	if (s->cfg.total_quota != old_total &&
+	    (!s->cfg.total_quota || s->cfg.total_quota > s->sh.params.max_allocs))
+		snprintf(restart + strlen(restart), sizeof(restart) - strlen(restart),
+		         "%stotal-quota beyond %u (the pools sized at start)", restart[0] ? ", " : "",
+		         s->sh.params.max_allocs);
 	if (s->tls && tls_server_reload(s->tls, tls, sizeof(tls)) == 0) {
 		snprintf(tls, sizeof(tls), "; certificate reloaded");
 	} else if (s->tls) {
@@ -179,6 +189,7 @@ out:
 	free(nc);
 	free(merged);
 	free(errtext);
+	service_ready("serving");
 	return rc;
 }
 
@@ -368,10 +379,11 @@ static struct auth *make_auth(const struct tern_config *c, const uint8_t *nonce_
 
 static int build_auth(struct server *s)
 {
-	if (s->cfg.no_auth)
-		return 0;
+	/* the nonce key, whatever the mode: a reload may need it */
 	if (getrandom(s->nonce_secret, sizeof(s->nonce_secret), 0) != (ssize_t)sizeof(s->nonce_secret))
 		return -EIO;
+	if (s->cfg.no_auth)
+		return 0;
 	s->auth = make_auth(&s->cfg, s->nonce_secret);
 	return s->auth ? 0 : -EINVAL;
 }
@@ -560,6 +572,11 @@ int server_new(const struct tern_config *cfg, struct server **out)
 	               "alternate-server lists: config and core disagree");
 	for (unsigned k = 0; k < CFG_ALT_KINDS; k++)
 		turn_shared_set_alternates(s->shared, (enum turn_alt_kind)k, cfg->alt[k].a, cfg->alt[k].n);
+	/* behind NAT (external-ip) the alternate lists name public addresses */
+	union tern_addr pub[CFG_MAX_ADDRS];
+	for (unsigned i = 0; i < cfg->nexternal; i++)
+		pub[i] = cfg->external[i].public_ip;
+	turn_shared_set_self(s->shared, pub, cfg->nexternal);
 	s->nworkers = cfg->workers ? cfg->workers : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
 	if (s->nworkers == 0)
 		s->nworkers = 1;
@@ -811,6 +828,10 @@ static void control_serve(struct server *s, int lfd)
 	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
+	/* the main thread serves signals and drains too: a client that does
+	 * not read its answer gets 2 s, then the rest is dropped */
+	struct timeval tmo = {2, 0};
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
 	char req[256] = {0};
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	if (poll(&p, 1, 200) == 1) {
@@ -879,13 +900,32 @@ void server_set_args(struct server *s, int argc, char **argv)
 	s->argv = argv;
 }
 
+/* SIGUSR2 (coturn's signal): the certificate and key only. Like
+ * server_reload, systemd hears RELOADING=1 before and READY=1 after,
+ * whatever the outcome: a failed reload keeps the old state serving. */
+static void server_reload_tls(struct server *s, const char *why)
+{
+	service_reloading();
+	/* coturn's signal: certificate and key again (renewed files);
+	 * connections keep the context they started with */
+	char err[512];
+	if (!s->tls)
+		log_info("%s: TLS is off (no cert): nothing to reload", why);
+	else if (tls_server_reload(s->tls, err, sizeof(err)) < 0)
+		log_err("%s: TLS not reloaded, the current certificate stays: %s", why, err);
+	else
+		log_info("%s: TLS certificate and key reloaded (%s)", why, s->cfg.cert);
+	service_ready("serving");
+}
+
 int server_run(struct server *s)
 {
 	sigset_t set;
 	int sig, rc = 0;
 
-	/* The control socket first: when the first client is answered, tern
-	 * ctl works (a test or a script may ask at once). */
+	/* The control socket first: when the first client is answered (and
+	 * when systemd hears READY=1), tern ctl works (a test or a script may
+	 * ask at once). */
 	int cfd = -1;
 	if (s->cfg.stats_socket[0]) {
 		cfd = control_open(s->cfg.stats_socket);
@@ -907,12 +947,25 @@ int server_run(struct server *s)
 	sigaddset(&set, SIGUSR2);
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC);
 	uint64_t last_decay = net_now_ms();
+	char status[CFG_STR + 64];
+	snprintf(status, sizeof(status), "serving: %u workers, realm %s", s->nworkers, s->cfg.realm);
+	service_ready(status);
+	uint64_t wd_ms = service_watchdog_interval_ms(), last_wd = net_now_ms();
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
-		int n = poll(p, cfd >= 0 ? 2 : 1, s->steer || s->draining ? 1000 : -1);
+		int timeout = s->steer || s->draining ? 1000 : -1;
+		if (wd_ms && (timeout < 0 || wd_ms < (uint64_t)timeout))
+			timeout = (int)wd_ms;
+		int n = poll(p, cfd >= 0 ? 2 : 1, timeout);
 		if (s->steer && net_now_ms() - last_decay >= 1000) {
 			steer_decay(s->steer);
 			last_decay = net_now_ms();
+		}
+		/* The main thread's liveness is what the watchdog sees: a wedged
+		 * signal loop (no shutdown, no reload) gets the service restarted. */
+		if (wd_ms && net_now_ms() - last_wd >= wd_ms) {
+			service_watchdog();
+			last_wd = net_now_ms();
 		}
 		if (drain_done(s))
 			break;
@@ -931,15 +984,7 @@ int server_run(struct server *s)
 			continue;
 		}
 		if (sig == SIGUSR2) {
-			/* coturn's signal: certificate and key again (renewed
-			 * files); connections keep the context they started with */
-			char err[512];
-			if (!s->tls)
-				log_info("SIGUSR2: TLS is off (no cert): nothing to reload");
-			else if (tls_server_reload(s->tls, err, sizeof(err)) < 0)
-				log_err("SIGUSR2: TLS not reloaded, the current certificate stays: %s", err);
-			else
-				log_info("SIGUSR2: TLS certificate and key reloaded (%s)", s->cfg.cert);
+			server_reload_tls(s, "SIGUSR2");
 			continue;
 		}
 		if (sig == SIGHUP) {
@@ -953,6 +998,7 @@ int server_run(struct server *s)
 		log_info("signal %d: shutting down", sig);
 		break;
 	}
+	service_stopping(); /* a signal, or a drain that is done */
 	close(sfd);
 stop:
 	if (cfd >= 0) {

@@ -127,6 +127,8 @@ const struct metric stats_table[] = {
 	 .help = "Allocates answered 403 while draining.", T(drain_refused)},
 	{CNT("tern_allocations_kicked_total"), .labels = "", .json = "allocations_kicked",
 	 .help = "Allocations deleted by tern ctl kick.", T(allocs_kicked)},
+	{CNT("tern_permissions_revoked_total"), .labels = "", .json = "permissions_revoked",
+	 .help = "Permissions ended by a reload's stricter peer policy.", T(perms_revoked)},
 	{CNT("tern_stale_nonces_total"), .labels = "", .help = "Requests answered 438 (stale nonce).", T(stale_nonce)},
 	{CNT("tern_quota_rejects_total"), .labels = "", .help = "Allocates refused for a quota or a lack of capacity (486, 508).",
 	 T(quota_rejects)},

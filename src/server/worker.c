@@ -218,6 +218,8 @@ static void steer_unpin_alloc(struct worker *w, struct relay_sock *rs)
 		(void)steer_unpin(w->sh->steer, &ep->remote, addr_port(&ep->local));
 }
 
+#define CSOCK_MAX 1024
+
 static void on_client_sock(struct net_handler *h, uint32_t events);
 static void count_kernel_drops(struct worker *w, int fd, uint32_t *seen);
 
@@ -235,6 +237,14 @@ static void client_sock_open(struct worker *w, struct turn_alloc *a)
 	intptr_t *slot = turn_alloc_io_data(a);
 	if (ep->transport != TURN_T_UDP || *slot)
 		return;
+	/* Every connected socket on a port lengthens the kernel's lookup
+	 * chain that each other datagram to that port walks
+	 * (docs/PERFORMANCE.md): past CSOCK_MAX per worker the listener
+	 * serves the client, as in shared mode. */
+	if (w->csock_live >= CSOCK_MAX) {
+		w->csock_fail++;
+		return;
+	}
 	int fam = ep->local.sa.sa_family;
 	int fd = udp_open(
 	    &ep->local, UDP_F_REUSEADDR | UDP_F_QUIET | UDP_F_NONBLOCK | (fam == AF_INET6 ? UDP_F_V6ONLY : 0),
@@ -246,7 +256,10 @@ static void client_sock_open(struct worker *w, struct turn_alloc *a)
 	if (fd >= 0) {
 		int rc = udp_connect(fd, &ep->remote);
 		struct relay_sock *rs = &w->relays[fd];
+		/* the slot's gen names connections on this fd number: it only grows */
+		uint32_t gen = rs->gen;
 		memset(rs, 0, sizeof(*rs));
+		rs->gen = gen;
 		rs->h.fn = on_client_sock;
 		rs->h.fd = fd;
 		rs->w = w;
@@ -648,12 +661,60 @@ struct sessions_ctx {
 
 static const char *const transport_name[] = {"udp", "tcp", "tls", "dtls"};
 
+/* A name from the wire as the inside of a JSON string: quote, backslash
+ * and control characters escaped, well-formed UTF-8 kept, any other byte
+ * U+FFFD. At most cap - 1 bytes (whole characters). */
+static void json_escape(char *out, size_t cap, const uint8_t *in, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n;) {
+		char tmp[8];
+		size_t len = 1, w;
+		uint8_t b = in[i];
+		if (b == '"' || b == '\\') {
+			tmp[0] = '\\';
+			tmp[1] = (char)b;
+			w = 2;
+		} else if (b < 0x20 || b == 0x7f) {
+			w = (size_t)snprintf(tmp, sizeof(tmp), "\\u%04x", b);
+		} else if (b < 0x80) {
+			tmp[0] = (char)b;
+			w = 1;
+		} else {
+			size_t need = b >= 0xc2 && b <= 0xdf   ? 2
+			              : b >= 0xe0 && b <= 0xef ? 3
+			              : b >= 0xf0 && b <= 0xf4 ? 4
+			                                       : 0;
+			bool ok = need && i + need <= n;
+			for (size_t k = 1; ok && k < need; k++)
+				ok = (in[i + k] & 0xc0) == 0x80;
+			if (ok) {
+				memcpy(tmp, in + i, need);
+				w = len = need;
+			} else {
+				memcpy(tmp, "\\ufffd", 6);
+				w = 6;
+			}
+		}
+		if (o + w >= cap)
+			break;
+		memcpy(out + o, tmp, w);
+		o += w;
+		i += len;
+	}
+	out[o] = 0;
+}
+
 static void session_line(void *ctx, const struct turn_alloc_info *i)
 {
 	struct sessions_ctx *sc = ctx;
 	FILE *f = sc->r->out;
-	char user[200], cl[TERN_ADDRSTRLEN], lo[TERN_ADDRSTRLEN], r0[TERN_ADDRSTRLEN], r1[TERN_ADDRSTRLEN];
-	log_escape(user, sizeof(user), i->user ? (const char *)i->user : "", i->user ? i->user_len : 0, 128);
+	char user[800], cl[TERN_ADDRSTRLEN], lo[TERN_ADDRSTRLEN], r0[TERN_ADDRSTRLEN], r1[TERN_ADDRSTRLEN];
+	const uint8_t *un = i->user ? i->user : (const uint8_t *)"";
+	if (sc->r->json)
+		json_escape(user, sizeof(user), un, i->user ? i->user_len : 0);
+	else
+		log_escape(user, sizeof(user), un, i->user ? i->user_len : 0, 128);
 	addr_format(&i->ep->remote, cl, sizeof(cl), true);
 	addr_format(&i->ep->local, lo, sizeof(lo), true);
 	addr_format(&i->relayed[0], r0, sizeof(r0), true);
@@ -664,7 +725,6 @@ static void session_line(void *ctx, const struct turn_alloc_info *i)
 	snprintf(both, sizeof(both), "%s%s%s", r0, r1[0] ? "," : "", r1);
 	const char *tr = i->ep->transport < 4 ? transport_name[i->ep->transport] : "?";
 	if (sc->r->json)
-		/* log_escape leaves no quote or backslash: the name is a JSON string as it is */
 		fprintf(
 		    f,
 		    "%s{\"worker\":%u,\"user\":\"%s\",\"transport\":\"%s\",\"client\":\"%s\","

@@ -7,6 +7,7 @@
 
 #include "control/prom.h"
 #include "server/server.h"
+#include "server/service.h"
 #include "ternd/config/config.h"
 #include "util/log.h"
 
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
 		config_usage_markdown(stdout);
 		return 0;
 	}
+	if (cfg.help_man)
+		return config_usage_man(stdout, cfg.help_man, TERN_VERSION) < 0 ? 2 : 0;
 	if (cfg.version) {
 		printf("ternd %s\n", TERN_VERSION);
 		return 0;
@@ -76,10 +79,14 @@ int main(int argc, char **argv)
 	const char *lf = cfg.log_file;
 	bool to_file =
 	    lf[0] && strcmp(lf, "stdout") != 0 && strcmp(lf, "-") != 0 && strcmp(lf, "syslog") != 0;
-	if ((rc = log_open(to_file ? lf : NULL, !cfg.no_stdout_log || !to_file)) < 0) {
+	/* syslog replaces standard output; a file is written as well */
+	bool to_stdout = cfg.syslog ? false : !cfg.no_stdout_log || !to_file;
+	if ((rc = log_open(to_file ? lf : NULL, to_stdout)) < 0) {
 		fprintf(stderr, "log-file '%s': %s\n", lf, strerror(-rc));
 		return 1;
 	}
+	if (cfg.syslog)
+		log_open_syslog("ternd");
 	server_block_signals();
 	if ((rc = server_new(&cfg, &srv)) < 0) {
 		log_err("ternd: cannot start: %s", strerror(-rc));
@@ -88,6 +95,12 @@ int main(int argc, char **argv)
 	server_set_args(srv, argc, argv);
 	if (cfg.pidfile[0] && (rc = write_pidfile(cfg.pidfile)) < 0) {
 		log_err("pidfile '%s': %s", cfg.pidfile, strerror(-rc));
+		server_free(srv);
+		return 1;
+	}
+	/* Everything that needs root is done: sockets bound, eBPF loaded, TLS
+	 * files read, pidfile written. Before server_run starts any thread. */
+	if ((rc = service_drop_privileges(&cfg)) < 0) {
 		server_free(srv);
 		return 1;
 	}

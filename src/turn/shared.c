@@ -50,9 +50,14 @@ struct turn_shared {
 	unsigned total;    /* allocations (read without the lock: turn_shared_total) */
 	unsigned reserved; /* reservations made or about to be: units besides total */
 	bool draining;     /* read without the lock (turn_shared_draining) */
+	bool alternates;   /* some list is not empty (read without the lock) */
 	struct quota_user *users[QUOTA_BUCKETS];
 	struct reservation res[MAX_RESERVATIONS];
 	struct alt_list alt[TURN_ALT_KINDS];
+	/* the server's public addresses (external-ip): an alternate at one of
+	 * them, on the port the client wrote to, is this server too */
+	union tern_addr self[TURN_MAX_ALTERNATES];
+	unsigned nself;
 };
 
 struct turn_shared *turn_shared_new(unsigned user_quota, unsigned total_quota)
@@ -324,8 +329,34 @@ int turn_shared_set_alternates(struct turn_shared *s, enum turn_alt_kind k, cons
 	memcpy(s->alt[k].a, a, n * sizeof(*a));
 	s->alt[k].n = n;
 	s->alt[k].next = 0;
+	bool any = false;
+	for (unsigned i = 0; i < TURN_ALT_KINDS; i++)
+		any |= s->alt[i].n > 0;
+	__atomic_store_n(&s->alternates, any, __ATOMIC_RELAXED);
 	pthread_mutex_unlock(&s->lock);
 	return 0;
+}
+
+int turn_shared_set_self(struct turn_shared *s, const union tern_addr *a, unsigned n)
+{
+	if (n > TURN_MAX_ALTERNATES)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	memcpy(s->self, a, n * sizeof(*a));
+	s->nself = n;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* a is local itself, or one of the server's public addresses on local's port. */
+static bool is_self(const struct turn_shared *s, const union tern_addr *a, const union tern_addr *local)
+{
+	if (addr_equal(a, local))
+		return true;
+	for (unsigned i = 0; i < s->nself; i++)
+		if (addr_equal_ip(a, &s->self[i]) && addr_port(a) == addr_port(local))
+			return true;
+	return false;
 }
 
 /* coturn's precedence: UDP and DTLS clients take the UDP list, TCP the TCP
@@ -355,16 +386,19 @@ bool turn_shared_alternate(struct turn_shared *s, uint8_t transport, const union
                            union tern_addr *out)
 {
 	bool draining = turn_shared_draining(s), found = false;
+	/* no list: no lock (every new Allocate asks) */
+	if (!__atomic_load_n(&s->alternates, __ATOMIC_RELAXED))
+		return false;
 	pthread_mutex_lock(&s->lock);
 	struct alt_list *l = alt_list_for(s, transport);
 	bool self = false;
 	for (unsigned i = 0; i < l->n; i++)
-		self |= addr_equal(&l->a[i], local);
+		self |= is_self(s, &l->a[i], local);
 	/* A server in its own list redirects nobody (coturn: no loop among
 	 * servers that share one list) until it drains. */
 	for (unsigned i = 0; i < l->n && (!self || draining); i++) {
 		const union tern_addr *a = &l->a[l->next++ % l->n];
-		if (a->sa.sa_family == local->sa.sa_family && !addr_equal(a, local)) {
+		if (a->sa.sa_family == local->sa.sa_family && !is_self(s, a, local)) {
 			*out = *a;
 			found = true;
 			break;

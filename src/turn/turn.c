@@ -77,6 +77,16 @@ int turn_set_params(struct turn *t, const struct turn_params *p)
 	if (t->p.unauth_bps && t->p.unauth_burst < TURN_TX_HDR_MAX)
 		t->p.unauth_burst = TURN_TX_HDR_MAX;
 	t->challenge_len = 0; /* the realm, and so the challenge's size, may change */
+	/* A peer the new policy denies loses its permissions now (so its
+	 * channels and Data go quiet), not when they would have expired. */
+	for (size_t k = 0; k < t->used_allocs; k++) {
+		struct turn_alloc *a = &t->pool[k];
+		for (struct turn_perm *pm = a->live ? a->perms : NULL; pm; pm = pm->next)
+			if (pm->expires > t->now && !policy_peer_allowed(t->p.policy, &pm->ip)) {
+				pm->expires = t->now;
+				t->st.perms_revoked++;
+			}
+	}
 	return 0;
 }
 

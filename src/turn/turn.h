@@ -195,6 +195,7 @@ struct turn_stats {
 	uint64_t redirected;             /* Allocates answered 300 ALTERNATE-SERVER */
 	uint64_t drain_refused;          /* Allocates answered 403 while draining */
 	uint64_t allocs_kicked;          /* deleted by turn_kick_user (tern ctl kick) */
+	uint64_t perms_revoked;          /* permissions ended by a reload's stricter peer policy */
 	uint64_t drop_ratelimit;         /* unauthenticated answer over unauth_bps: not sent */
 	uint64_t allocs_by_transport[4]; /* live, by enum turn_transport of the client */
 	/* Binding requests, and their success and error answers */
@@ -233,6 +234,10 @@ bool turn_shared_draining(const struct turn_shared *s);
 enum turn_alt_kind { TURN_ALT_ANY, TURN_ALT_UDP, TURN_ALT_TCP, TURN_ALT_TLS, TURN_ALT_KINDS };
 int turn_shared_set_alternates(struct turn_shared *s, enum turn_alt_kind k, const union tern_addr *a,
                                unsigned n);
+/* The server's public addresses (external-ip, port ignored): an alternate
+ * at one of them on the port the client wrote to counts as the server
+ * itself (behind NAT the client writes to a private address). */
+int turn_shared_set_self(struct turn_shared *s, const union tern_addr *a, unsigned n);
 /* Where a new allocation of a client on transport that wrote to local goes
  * instead: round robin over the servers of local's family in its list,
  * never local itself; none while local is in the list, unless draining.
@@ -255,7 +260,8 @@ struct turn *turn_new(const struct turn_params *p, const struct turn_io *io, uin
  * lifetimes, max_bps, unauthenticated-answer limit, SOFTWARE, FINGERPRINT,
  * no_stun, channel_max); pool sizes, shared and relay families stay. The
  * worker calls it between loop turns; existing allocations keep their
- * lifetimes, permissions and channels. 0, or -ENOMEM (nothing changed). */
+ * lifetimes, permissions and channels, except permissions for peers the
+ * new policy denies, which end at once. 0, or -ENOMEM (nothing changed). */
 int turn_set_params(struct turn *t, const struct turn_params *p);
 /* Deletes every allocation (relay sockets closed through io). */
 void turn_free(struct turn *t);

@@ -1,4 +1,5 @@
 #include "util/log.h"
+#include "util/log_syslog.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 int tern_log_level = LOG_INFO;
 static int log_fd = -1;
 static bool log_stdout = true;
+static bool log_syslog;
 
 int log_open(const char *file, bool to_stdout)
 {
@@ -25,6 +27,12 @@ int log_open(const char *file, bool to_stdout)
 	return 0;
 }
 
+void log_open_syslog(const char *ident)
+{
+	tern__syslog_open(ident);
+	log_syslog = true;
+}
+
 int log_reopen(const char *file)
 {
 	if (!file || !*file || log_fd < 0)
@@ -32,15 +40,18 @@ int log_reopen(const char *file)
 	int fd = open(file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return -errno;
-	/* dup2 swaps the file under the same descriptor at once: a worker
+	/* dup3 swaps the file under the same descriptor at once: a worker
 	 * writing a line meanwhile writes it to the old file or the new one */
-	int rc = dup2(fd, log_fd) < 0 ? -errno : 0;
+	int rc = dup3(fd, log_fd, O_CLOEXEC) < 0 ? -errno : 0;
 	close(fd);
 	return rc;
 }
 
 void log_close(void)
 {
+	if (log_syslog)
+		tern__syslog_close();
+	log_syslog = false;
 	if (log_fd >= 0)
 		close(log_fd);
 	log_fd = -1;
@@ -67,6 +78,10 @@ void log_write(enum log_level lvl, const char *fmt, ...)
 		m = 0;
 	size_t len =
 	    (size_t)n + ((size_t)m < sizeof(line) - (size_t)n - 1 ? (size_t)m : sizeof(line) - (size_t)n - 2);
+	if (log_syslog) {
+		line[len] = 0;
+		tern__syslog_write((int)lvl, line + n);
+	}
 	line[len++] = '\n';
 	/* One write per line keeps lines whole across worker threads. */
 	if (log_stdout) {

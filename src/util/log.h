@@ -15,6 +15,10 @@ extern int tern_log_level;
 /* Open the log destinations: file (NULL for none), stdout on/off.
  * Returns 0 or -errno (file not writable). */
 int log_open(const char *file, bool to_stdout);
+/* Also (or instead, with to_stdout false) log to syslog: facility
+ * LOG_DAEMON, this ident, the pid in every line; no timestamp or level
+ * word in the text (syslog adds its own). */
+void log_open_syslog(const char *ident);
 void log_close(void);
 /* Open the log file again under the same path (after logrotate moved it):
  * 0 or -errno (the old file stays in use). No-op without a log file. */

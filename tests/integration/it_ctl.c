@@ -56,8 +56,9 @@ int main(int argc, char **argv)
 	if (!tap_check(tern && mkdtemp(dir) != NULL, "tern binary (TERN) and a temporary directory"))
 		return tap_done();
 	snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
-	const char *args[] = {
-	    IT_AUTH_ARGS, "--allow-loopback-peers", "--workers", "2", "--stats-socket", sock, NULL};
+	const char *args[] = {IT_AUTH_ARGS, "--user", "jos\xc3\xa9 \"q\\:pw", "--allow-loopback-peers",
+	                      "--workers",  "2",      "--stats-socket",       sock,
+	                      NULL};
 	if (!tap_check(srv_start(&s, 32, args) == 0, "ternd starts with two workers"))
 		return tap_done();
 
@@ -105,6 +106,31 @@ int main(int argc, char **argv)
 	              strstr(out, "\"to_client_datagrams\":1,\"to_client_bytes\":4") != NULL && sent == 5,
 	          "... with what each relayed (5 datagrams, 40 bytes to the peer; 1 back)");
 	tap_check(strstr(out, "\"permissions\":1") != NULL, "... and its permission");
+
+	/* a name with UTF-8, a quote and a backslash: the JSON stays JSON */
+	struct turnc j;
+	if (turnc_open(&j, &s.addr) == 0) {
+		turnc_set_creds(&j, "jos\xc3\xa9 \"q\\", "pw");
+		rc = turnc_allocate(&j, &TURNC_ALLOC_DEFAULT, &r);
+		tap_int(rc, 0, "a user whose name needs escaping allocates");
+		char cmd[600];
+		snprintf(cmd, sizeof(cmd),
+		         "'%s' ctl --socket '%s' sessions --json | python3 -c 'import json,sys; "
+		         "d=json.load(sys.stdin); print(sorted(x[\"user\"] for x in d[\"sessions\"])[-1])'",
+		         tern, sock);
+		FILE *py = popen(cmd, "r");
+		char got[128] = "";
+		if (py) {
+			if (!fgets(got, sizeof(got), py))
+				got[0] = 0;
+			pclose(py);
+		}
+		got[strcspn(got, "\n")] = 0;
+		tap_check(strcmp(got, "jos\xc3\xa9 \"q\\") == 0,
+		          "sessions --json parses, the name intact (\"%s\")", got);
+		turnc_refresh(&j, 0, &r);
+		turnc_close(&j);
+	}
 
 	rc = ctl(out, sizeof(out), "config");
 	tap_check(rc == 0 && strstr(out, "realm=tern.test\n") && strstr(out, "user=alice:(set)\n") &&

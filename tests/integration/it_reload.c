@@ -193,6 +193,11 @@ int main(int argc, char **argv)
 	int rc = turnc_refresh(&alice, 600, &r);
 	tap_check(rc == 0 && r.seen_438 == 0 && r.seen_401 == 0,
 	          "alice's nonce is still valid: Refresh without 438 (%s)", it_outcome(rc));
+	peer_send(&p2, &relayed, "denied", 6);
+	rc = turnc_recv(&alice, &d, 300);
+	tap_check(rc != 1,
+	          "the permission alice had for 127.0.0.2 ended with the reload: its data is dropped");
+	tap_int(it_stats_sum(sock, "permissions_revoked"), 1, "... counted as a revoked permission");
 	tap_int(turnc_permission(&alice, &p2.addr, 1, &r), 403, "the newly denied peer 127.0.0.2 is refused");
 	tap_int(turnc_permission(&alice, &p1.addr, 1, &r), 0, "the other peer is still permitted");
 	tap_int(alloc_as(&s, &bob, "bob", "bob-secret"), 401, "bob, removed, can no longer allocate");
@@ -215,10 +220,13 @@ int main(int argc, char **argv)
 	turnc_close(&carol);
 	tap_int(alloc_as(&s, &carol, "carol", "carol-secret"), 0,
 	        "the running configuration stays (carol allocates)");
-	write_conf("user=alice:alice-secret\nuser=carol:carol-secret\n", "user-quota=1\nworkers=3\n");
+	write_conf("user=alice:alice-secret\nuser=carol:carol-secret\n",
+	           "user-quota=1\nworkers=3\ntotal-quota=500000\n");
 	n = ctl_reload(out, sizeof(out));
 	tap_check(n > 0 && strncmp(out, "configuration reloaded", 22) == 0,
 	          "reload on the control socket: \"%s\"", out);
+	tap_check(strstr(out, "total-quota beyond 131072") != NULL,
+	          "a total-quota above the pools sized at start is named as needing a restart");
 	tap_int(turnc_permission(&alice, &p2.addr, 1, &r), 0, "the deny is gone with it");
 	tap_check(srv_alive(&s), "ternd is still running");
 	turnc_close(&carol);

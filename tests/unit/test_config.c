@@ -445,6 +445,35 @@ static void test_alternate_servers(void **state)
 	assert_has(err_text, "given twice");
 }
 
+/* Reload: what a new configuration may change, and what it names as
+ * needing a restart (the auth mode among them: its nonce key and the
+ * allocations' owners depend on it). */
+static void test_reload_split(void **state)
+{
+	static struct tern_config old, new;
+	assert_int_equal(load_text("user=a:b\nuser-quota=3\nlistening-port=4000\nrealm=one\n"), 0);
+	old = cfg;
+	assert_int_equal(load_text("user=c:d\nuser-quota=5\nlistening-port=4001\nrealm=two\nworkers=3\n"), 0);
+	new = cfg;
+	char names[256];
+	config_restart_needed(&old, &new, names, sizeof(names));
+	assert_string_equal(names, "listening-port, workers");
+	config_take_reloadable(&old, &new);
+	assert_int_equal(old.user_quota, 5);
+	assert_string_equal(old.realm, "two");
+	assert_int_equal(old.nusers, 1);
+	assert_string_equal(old.users[0].name, "c");
+	assert_int_equal(old.listening_port, 4000);
+	assert_int_equal(old.workers, new.workers == 3 ? 0 : 1); /* not taken */
+
+	assert_int_equal(load_text("user=a:b\n"), 0);
+	old = cfg;
+	assert_int_equal(load_text("no-auth\n"), 0);
+	new = cfg;
+	config_restart_needed(&old, &new, names, sizeof(names));
+	assert_non_null(strstr(names, "no-auth"));
+}
+
 /* The -c file is read first; the other flags override it wherever -c is. */
 static void test_cli_overrides_file(void **state)
 {
@@ -674,7 +703,7 @@ static void test_coturn_policy(void **state)
 	/* the ones whose absence would change security */
 	static const char *const refused[] = {"userdb",       "psql-userdb", "mysql-userdb", "mongo-userdb",
 	                                      "redis-userdb", "oauth",       "secure-stun",  "stun-only",
-	                                      "server-relay", "proc-user",   "no-udp-relay"};
+	                                      "server-relay", "no-udp-relay"};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
 		snprintf(text, sizeof(text), "%s=x\n", refused[i]);
 		assert_int_equal(load_text(text), -EINVAL);
@@ -709,9 +738,93 @@ static void test_stale_verbose_logfile(void **state)
 
 	assert_int_equal(load_text("log-file=-\n"), 0);
 	assert_string_equal(cfg.log_file, "");
+	assert_false(cfg.syslog);
+	/* coturn's spelling of the syslog switch */
 	assert_int_equal(load_text("log-file=syslog\n"), 0);
 	assert_string_equal(cfg.log_file, "");
-	assert_int_equal(nlines(warn_text), 1);
+	assert_true(cfg.syslog);
+	assert_string_equal(warn_text, "");
+	assert_int_equal(load_text("syslog\nlog-file=/var/log/ternd.log\n"), 0);
+	assert_true(cfg.syslog);
+	assert_string_equal(cfg.log_file, "/var/log/ternd.log");
+}
+
+/* proc-user / proc-group are resolved while parsing: an unknown name is
+ * the usual one error line with file:line, option and value. */
+static void test_proc_user(void **state)
+{
+	assert_int_equal(load_text("proc-user=root\n"), 0);
+	assert_string_equal(cfg.proc_user, "root");
+	assert_int_equal(cfg.proc_uid, 0);
+	assert_int_equal(cfg.proc_user_gid, 0);
+	assert_true(cfg.proc_user_named);
+	assert_int_equal(load_text("proc-user=0\nproc-group=0\n"), 0);
+	assert_int_equal(cfg.proc_uid, 0);
+	assert_int_equal(cfg.proc_gid, 0);
+	/* a uid with no passwd entry is taken as is (coturn does too) */
+	assert_int_equal(load_text("proc-user=4000000\n"), 0);
+	assert_int_equal(cfg.proc_uid, 4000000);
+	assert_false(cfg.proc_user_named);
+	assert_int_equal(load_text("proc-group=root\n"), 0);
+	assert_int_equal(cfg.proc_gid, 0);
+	assert_string_equal(cfg.proc_user, "");
+
+	char want[256];
+	assert_int_equal(load_text("# x\nproc-user=no-such-user-tern\n"), -EINVAL);
+	snprintf(want, sizeof(want), "%s:2: option 'proc-user' value 'no-such-user-tern': no such user\n",
+	         path);
+	assert_string_equal(err_text, want);
+	assert_int_equal(load_text("proc-group=no-such-group-tern\n"), -EINVAL);
+	snprintf(want, sizeof(want), "%s:1: option 'proc-group' value 'no-such-group-tern': no such group\n",
+	         path);
+	assert_string_equal(err_text, want);
+	assert_int_equal(load_text("proc-user=99999999999\n"), -EINVAL);
+	assert_has(err_text, "too large for a uid");
+	assert_int_equal(ARGS("-z", "--proc-user"), -EINVAL);
+	assert_string_equal(err_text, "command line: option '--proc-user': needs a value\n");
+}
+
+/* ternd(8) and ternd.conf(5) come from the table: every documented option
+ * is in its page (so a page cannot miss an option), no command-line-only
+ * option is in ternd.conf(5), and --help-man takes 8 or 5 only. */
+static void test_man_pages(void **state)
+{
+	char *p8 = NULL, *p5 = NULL;
+	size_t l8 = 0, l5 = 0;
+	FILE *f8 = open_memstream(&p8, &l8), *f5 = open_memstream(&p5, &l5);
+	assert_int_equal(config_usage_man(f8, 8, "9.9"), 0);
+	assert_int_equal(config_usage_man(f5, 5, "9.9"), 0);
+	assert_int_equal(config_usage_man(f5, 1, "9.9"), -EINVAL);
+	fclose(f8);
+	fclose(f5);
+	assert_has(p8, ".TH TERND 8 \"\" \"tern 9.9\"");
+	assert_has(p5, ".TH TERND.CONF 5 \"\" \"tern 9.9\"");
+	for (size_t i = 0; i < tern__cfg_nopts; i++) {
+		const struct cfg_opt *o = &tern__cfg_opts[i];
+		char name[128], cli[140], file[140], *q = name;
+		if (o->type == T_SECTION || (o->flags & F_HIDDEN))
+			continue;
+		for (const char *c = o->name; *c; c++) {
+			if (*c == '-')
+				*q++ = '\\';
+			*q++ = *c;
+		}
+		*q = 0;
+		snprintf(cli, sizeof(cli), "\\fB\\-\\-%s\\fR", name);
+		snprintf(file, sizeof(file), ".TP\n\\fB%s\\fR", name);
+		if (!strstr(p8, cli))
+			fail_msg("ternd(8) lacks %s", o->name);
+		if (!!strstr(p5, file) != !(o->flags & F_CLI))
+			fail_msg("ternd.conf(5): %s must %sbe there", o->name,
+			         (o->flags & F_CLI) ? "not " : "");
+	}
+	free(p8);
+	free(p5);
+	assert_int_equal(ARGS("--help-man", "8"), 0);
+	assert_int_equal(cfg.help_man, 8);
+	assert_int_equal(ARGS("--help-man=7"), -EINVAL);
+	assert_string_equal(
+	    err_text, "command line: option '--help-man' value '7': must be 8 (ternd) or 5 (ternd.conf)\n");
 }
 
 static void test_finish(void **state)
@@ -917,6 +1030,8 @@ int main(void)
 	    cmocka_unit_test(test_user_errors),
 	    cmocka_unit_test(test_coturn_policy),
 	    cmocka_unit_test(test_stale_verbose_logfile),
+	    cmocka_unit_test(test_proc_user),
+	    cmocka_unit_test(test_man_pages),
 	    cmocka_unit_test(test_finish),
 	    cmocka_unit_test(test_stream),
 	    cmocka_unit_test(test_table),
@@ -925,6 +1040,7 @@ int main(void)
 	    cmocka_unit_test(test_bundled_conf),
 	    cmocka_unit_test(test_docs_match_table),
 	    cmocka_unit_test(test_alternate_servers),
+	    cmocka_unit_test(test_reload_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown);
 }

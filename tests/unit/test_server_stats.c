@@ -118,7 +118,7 @@ static void test_json_keys_kept(void **state)
 	    "client_socket_failures",
 	    "client_socket_datagrams",
 	    "allocations_redirected",
-	    "allocations_refused_draining",
+	    "allocations_refused_draining", "allocations_kicked", "permissions_revoked",
 	};
 	for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++) {
 		bool found = false;

@@ -148,6 +148,31 @@ static void test_redirect_not_to_self(void **state)
 	expect_code(do_refresh(&c, 600), 0);
 }
 
+/* Behind NAT the lists hold the public address (external-ip): that is the
+ * server too, on the port its client wrote to. */
+static void test_redirect_not_to_self_behind_nat(void **state)
+{
+	struct client c, d;
+	env_default();
+	union tern_addr pub = A("198.51.100.77:0");
+	assert_int_equal(turn_shared_set_self(SH, &pub, 1), 0);
+	set_alts(TURN_ALT_ANY, "198.51.100.77:3478", "192.0.2.20:3478", NULL);
+	client_init(&c, "198.51.100.1:5000", "alice", "secret");
+	client_login(&c);
+	expect_code(do_allocate(&c), 0); /* LOCAL_ADDR 203.0.113.5:3478 is 198.51.100.77:3478 outside */
+	turn_shared_set_draining(SH, true);
+	client_init(&d, "198.51.100.2:5000", "alice", "secret");
+	for (unsigned i = 0; i < 3; i++) {
+		union tern_addr a = alternate_of(unsigned_allocate(&d));
+		assert_addr(&a, "192.0.2.20:3478");
+	}
+	/* the public address on another port is another server */
+	turn_shared_set_draining(SH, false);
+	set_alts(TURN_ALT_ANY, "198.51.100.77:3479", NULL, NULL);
+	union tern_addr a = alternate_of(unsigned_allocate(&d));
+	assert_addr(&a, "198.51.100.77:3479");
+}
+
 /* coturn's precedence: udp-, tcp-, tls-alternate-server before
  * alternate-server; DTLS takes UDP's list, else TLS's. */
 static void test_redirect_per_transport(void **state)
@@ -199,6 +224,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_redirect_signed, env_stop),
 	    cmocka_unit_test_teardown(test_redirect_not_to_self, env_stop),
 	    cmocka_unit_test_teardown(test_redirect_per_transport, env_stop),
+	    cmocka_unit_test_teardown(test_redirect_not_to_self_behind_nat, env_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,9 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -493,6 +495,62 @@ static int set_str(char *dst, size_t size, const char *v, char *why, size_t cap)
 	return 0;
 }
 
+/* proc-user / proc-group: resolved while the file is read, so that an
+ * unknown name is an error naming its line, before anything starts. A bare
+ * number is taken as an id (coturn accepts both). */
+static int set_proc_user(struct tern_config *c, const char *v, char *why, size_t cap)
+{
+	char buf[4096];
+	struct passwd pw, *res = NULL;
+	if (set_str(c->proc_user, sizeof(c->proc_user), v, why, cap) < 0)
+		return -EINVAL;
+	int rc = getpwnam_r(v, &pw, buf, sizeof(buf), &res);
+	if (!res && all_digits(v)) {
+		unsigned long long id = strtoull(v, NULL, 10);
+		if (id >= UINT32_MAX) {
+			snprintf(why, cap, "no such user, and too large for a uid");
+			return -EINVAL;
+		}
+		c->proc_uid = (uint32_t)id;
+		rc = getpwuid_r((uid_t)id, &pw, buf, sizeof(buf), &res);
+		c->proc_user_gid = res ? (uint32_t)pw.pw_gid : (uint32_t)id;
+		c->proc_user_named = false;
+		return 0;
+	}
+	if (!res) {
+		snprintf(why, cap, "no such user%s%s", rc ? ": " : "", rc ? strerror(rc) : "");
+		return -EINVAL;
+	}
+	c->proc_uid = (uint32_t)pw.pw_uid;
+	c->proc_user_gid = (uint32_t)pw.pw_gid;
+	c->proc_user_named = true;
+	return 0;
+}
+
+static int set_proc_group(struct tern_config *c, const char *v, char *why, size_t cap)
+{
+	char buf[4096];
+	struct group gr, *res = NULL;
+	if (set_str(c->proc_group, sizeof(c->proc_group), v, why, cap) < 0)
+		return -EINVAL;
+	int rc = getgrnam_r(v, &gr, buf, sizeof(buf), &res);
+	if (!res && all_digits(v)) {
+		unsigned long long id = strtoull(v, NULL, 10);
+		if (id >= UINT32_MAX) {
+			snprintf(why, cap, "no such group, and too large for a gid");
+			return -EINVAL;
+		}
+		c->proc_gid = (uint32_t)id;
+		return 0;
+	}
+	if (!res) {
+		snprintf(why, cap, "no such group%s%s", rc ? ": " : "", rc ? strerror(rc) : "");
+		return -EINVAL;
+	}
+	c->proc_gid = (uint32_t)gr.gr_gid;
+	return 0;
+}
+
 static void warn_value(const struct src *s, const struct cfg_opt *o, const char *v, const char *what)
 {
 	if (!s->warn)
@@ -577,11 +635,16 @@ static int opt_apply(struct tern_config *c, const struct cfg_opt *o, const char 
 	case T_STR:
 		return set_str(field, o->size, v, why, cap);
 	case T_LOGFILE:
+		/* coturn: log-file=syslog is the syslog switch */
 		if (strcmp(v, "syslog") == 0)
-			warn_value(s, o, v, "tern does not log to syslog; logging to standard output");
+			c->syslog = true;
 		if (strcmp(v, "stdout") == 0 || strcmp(v, "-") == 0 || strcmp(v, "syslog") == 0)
 			v = "";
 		return set_str(c->log_file, sizeof(c->log_file), v, why, cap);
+	case T_PROCUSER:
+		return set_proc_user(c, v, why, cap);
+	case T_PROCGROUP:
+		return set_proc_group(c, v, why, cap);
 	case T_REALM:
 		return set_realm(c, v, why, cap);
 	case T_LISTEN:
@@ -797,7 +860,7 @@ int config_load_file(struct tern_config *c, const char *path, FILE *err, FILE *w
 static bool is_pre(const struct cfg_opt *o)
 {
 	return o->type == T_CONFIG || o->type == T_NOCONFIG || o->type == T_HELP || o->type == T_HELPMD ||
-	       o->type == T_VERSION;
+	       o->type == T_HELPMAN || o->type == T_VERSION;
 }
 
 enum pass { PASS_PRE, PASS_MAIN };
@@ -823,6 +886,13 @@ static int cli_one(struct tern_config *c, const struct cfg_opt *o, const char *g
 		break;
 	case T_HELPMD:
 		c->help_markdown = true;
+		break;
+	case T_HELPMAN:
+		if (!v || (strcmp(v, "8") != 0 && strcmp(v, "5") != 0)) {
+			opt_error(s, o, given, v, "must be 8 (ternd) or 5 (ternd.conf)");
+			return -EINVAL;
+		}
+		c->help_man = v[0] - '0';
 		break;
 	case T_VERSION:
 		c->version = true;
@@ -920,7 +990,7 @@ int config_load(struct tern_config *c, int argc, char **argv, FILE *err, FILE *w
 	rc = cli_walk(c, argc, argv, &cli, PASS_PRE, &pre);
 	if (rc < 0)
 		return rc;
-	if (c->help || c->version || c->help_markdown)
+	if (c->help || c->version || c->help_markdown || c->help_man)
 		return 0;
 	if (pre.file && pre.noconf) {
 		if (err)

@@ -123,6 +123,13 @@ struct tern_config {
 	bool no_stdout_log;
 	unsigned shutdown_timeout; /* s: output drained on stop before connections close */
 	char pidfile[CFG_STR];
+	bool syslog;                /* syslog (or log-file=syslog): log to syslog, LOG_DAEMON, not stdout */
+	char proc_user[CFG_STR];    /* proc-user: switch to this user after start-up, "" = stay */
+	char proc_group[CFG_STR];   /* proc-group: ... and to this group */
+	uint32_t proc_uid;          /* proc_user resolved (valid when proc_user[0]) */
+	uint32_t proc_user_gid;     /* that user's primary group */
+	uint32_t proc_gid;          /* proc_group resolved (valid when proc_group[0]) */
+	bool proc_user_named;       /* proc_user is a name in the user database (not a bare uid) */
 	char stats_socket[CFG_STR]; /* unix socket for `tern stats`, "" = none */
 	/* Prometheus endpoint (coturn's options) */
 	bool prometheus;
@@ -130,11 +137,12 @@ struct tern_config {
 	char prometheus_address[64];     /* "" = every address */
 	char prometheus_path[CFG_STR];   /* default /metrics */
 	bool prometheus_username_labels; /* turn_traffic_* per user, at most TERN_PROM_USER_LABELS */
-	char config_file[CFG_STR];       /* the -c file actually read, "" if none */
-	bool check_config;               /* --check-config: validate and exit */
-	bool help;                       /* --help was given */
-	bool version;                    /* --version */
-	bool help_markdown;              /* --help-markdown: print config_usage_markdown */
+	char config_file[CFG_STR];  /* the -c file actually read, "" if none */
+	bool check_config;          /* --check-config: validate and exit */
+	bool help;                  /* --help was given */
+	bool version;               /* --version */
+	bool help_markdown;         /* --help-markdown: print config_usage_markdown */
+	int help_man;               /* --help-man 8|5: print config_usage_man, 0 = not asked */
 };
 
 /* prometheus-username-labels: distinct users labelled; the others share
@@ -192,5 +200,10 @@ void config_take_reloadable(struct tern_config *dst, const struct tern_config *s
 /* Print the option reference as markdown tables (--help-markdown): the
  * generated part of docs/CONFIG.md. */
 void config_usage_markdown(FILE *out);
+
+/* Print a man page (roff, man macros) generated from the option table:
+ * section 8 is ternd(8) (the command line), section 5 ternd.conf(5) (the
+ * file). version goes into the page's header. -EINVAL for another section. */
+int config_usage_man(FILE *out, int section, const char *version);
 
 #endif

@@ -35,8 +35,11 @@ enum cfg_type {
 	T_HELP,
 	T_HELPMD,
 	T_VERSION,
-	T_XFLAG,  /* coturn flag tern does not implement (see status) */
-	T_XVALUE, /* coturn option with a value tern does not implement */
+	T_HELPMAN,   /* --help-man SECTION: a man page (8 ternd, 5 ternd.conf) */
+	T_PROCUSER,  /* proc-user: a user name or uid, resolved when parsed */
+	T_PROCGROUP, /* proc-group: a group name or gid, resolved when parsed */
+	T_XFLAG,     /* coturn flag tern does not implement (see status) */
+	T_XVALUE,    /* coturn option with a value tern does not implement */
 	T_COUNT
 };
 

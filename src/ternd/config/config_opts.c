@@ -4,6 +4,7 @@
 #include "ternd/config/config.h"
 #include "ternd/config/config_int.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,7 +35,7 @@
 #define WHY_LISTENER "tern opens no such listener; fewer sockets are open, not more"
 #define WHY_CLI      "tern has no admin CLI: nothing listens"
 #define WHY_WEB      "tern has no web admin: nothing listens"
-#define WHY_LOG      "tern's log format and destination are fixed (log-file, no-stdout-log)"
+#define WHY_LOG      "tern's log format is fixed (destinations: log-file, syslog, no-stdout-log)"
 #define WHY_DB       "tern has no database: users come from user= and static-auth-secret= only"
 #define WHY_USERDB   "would change who can authenticate"
 #define WHY_5780     "tern does not implement RFC 5780 and keeps Binding responses small"
@@ -63,9 +64,9 @@ const struct cfg_opt tern__cfg_opts[] = {
 	SECTION("Authentication"),
 	{.name = "realm", .sh = 'r', .type = T_REALM, .flags = F_RELOAD, .arg = "REALM", .def = "tern.local",
 	 .help = "Realm of the long-term credentials (REALM attribute)."},
-	{.name = "lt-cred-mech", .sh = 'a', .type = T_BOOL, .off = OFF(lt_cred_mech), .flags = F_RELOAD,
+	{.name = "lt-cred-mech", .sh = 'a', .type = T_BOOL, .off = OFF(lt_cred_mech),
 	 .def = "off", .help = "Use long-term credentials (implied by user= and static-auth-secret=)."},
-	{.name = "no-auth", .sh = 'z', .type = T_BOOL, .off = OFF(no_auth), .flags = F_RELOAD, .def = "off",
+	{.name = "no-auth", .sh = 'z', .type = T_BOOL, .off = OFF(no_auth), .def = "off",
 	 .help = "Relay for anyone, without credentials. Never on a reachable address."},
 	{.name = "user", .sh = 'u', .type = T_USER, .flags = F_LIST | F_RELOAD | F_SECRET, .arg = "NAME:PASSWORD",
 	 .help = "Static user, NAME:PASSWORD or NAME:0x<32 hex digits> (the MD5 key of NAME:REALM:PASSWORD, "
@@ -231,6 +232,15 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "Also log to FILE (\"stdout\" or \"-\": no file)."},
 	{.name = "no-stdout-log", .type = T_BOOL, .off = OFF(no_stdout_log), .def = "off",
 	 .help = "Do not log to standard output."},
+	{.name = "syslog", .type = T_BOOL, .off = OFF(syslog), .def = "off",
+	 .help = "Log to syslog (facility LOG_DAEMON, ident ternd) instead of standard output; log-file is "
+		 "still written when set. log-file=syslog means the same."},
+	{.name = "proc-user", .type = T_PROCUSER, .arg = "USER",
+	 .help = "After binding the listeners, loading the eBPF program and reading the TLS files, switch to "
+		 "this user (name or uid; its groups too) and give up every capability. Started as root only. "
+		 "Files read later (cert and pkey on SIGUSR2) must be readable by it."},
+	{.name = "proc-group", .type = T_PROCGROUP, .arg = "GROUP",
+	 .help = "The group to switch to (name or gid). Default with proc-user: that user's group."},
 	{.name = "verbose", .sh = 'v', .type = T_VERBOSE, .flags = F_RELOAD, .min = 1, .def = "off",
 	 .help = "Verbose logging."},
 	{.name = "Verbose", .sh = 'V', .type = T_VERBOSE, .flags = F_RELOAD, .min = 2, .def = "off",
@@ -247,6 +257,8 @@ const struct cfg_opt tern__cfg_opts[] = {
 	{.name = "help", .sh = 'h', .type = T_HELP, .flags = F_CLI, .help = "Print this help and exit."},
 	{.name = "help-markdown", .type = T_HELPMD, .flags = F_CLI | F_HIDDEN,
 	 .help = "Print the option reference as markdown (docs/CONFIG.md) and exit."},
+	{.name = "help-man", .type = T_HELPMAN, .flags = F_CLI | F_HIDDEN, .arg = "SECTION",
+	 .help = "Print the man page ternd(8) (SECTION 8) or ternd.conf(5) (SECTION 5) and exit."},
 	{.name = "version", .type = T_VERSION, .flags = F_CLI, .help = "Print the version and exit."},
 
 	/* coturn options tern does not implement: harmless to ignore. */
@@ -274,8 +286,7 @@ const struct cfg_opt tern__cfg_opts[] = {
 	WARN_F("new-log-timestamp", 0, WHY_LOG),
 	WARN_V("new-log-timestamp-format", 0, WHY_LOG),
 	WARN_F("log-binding", 0, "tern logs single requests only at debug level (-V)"),
-	WARN_F("syslog", 0, WHY_LOG),
-	WARN_V("syslog-facility", 0, WHY_LOG),
+	WARN_V("syslog-facility", 0, "tern logs to syslog as LOG_DAEMON"),
 	WARN_F("daemon", 'o', "tern stays in the foreground: run it under a supervisor (systemd)"),
 	WARN_F("no-rfc5780", 0, WHY_5780),
 	WARN_F("response-origin-only-with-rfc5780", 0, WHY_5780),
@@ -311,8 +322,6 @@ const struct cfg_opt tern__cfg_opts[] = {
 	REFUSE_F("server-relay", 0, "tern always checks permissions on relayed traffic"),
 	REFUSE_V("listening-device", "listener-ifname", 'd', "would listen on interfaces the configuration excludes"),
 	REFUSE_V("relay-device", "relay-ifname", 'i', "would relay over interfaces the configuration excludes"),
-	REFUSE_V("proc-user", NULL, 0, "would keep running with the privileges it started with"),
-	REFUSE_V("proc-group", NULL, 0, "would keep running with the privileges it started with"),
 };
 /* clang-format on */
 
@@ -505,6 +514,202 @@ void config_usage_markdown(FILE *out)
 	}
 }
 
+/* roff text: a backslash is \e, and a line may not start with a control
+ * character ('.' or '\''). dash: write '-' as \- (option names, which are
+ * typed, so must stay ASCII hyphen-minus). */
+static void man_text(FILE *out, const char *s, bool dash)
+{
+	if (*s == '.' || *s == '\'')
+		fputs("\\&", out);
+	for (; *s; s++) {
+		if (*s == '\\')
+			fputs("\\e", out);
+		else if (*s == '-' && dash)
+			fputs("\\-", out);
+		else
+			fputc(*s, out);
+	}
+}
+
+/* One option as a tagged paragraph: the name (and short form, alias), its
+ * value placeholder, then the help and the default. */
+static void man_option(FILE *out, const struct cfg_opt *o, bool cli)
+{
+	fputs(".TP\n", out);
+	if (cli && o->sh)
+		fprintf(out, "\\fB\\-%c\\fR, ", o->sh);
+	fputs("\\fB", out);
+	if (cli)
+		fputs("\\-\\-", out);
+	man_text(out, o->name, true);
+	fputs("\\fR", out);
+	if (o->arg) {
+		fputs(cli ? " \\fI" : "=\\fI", out);
+		man_text(out, o->arg, true);
+		fputs("\\fR", out);
+	}
+	if (o->alias) {
+		fputs(" (also \\fB", out);
+		if (cli)
+			fputs("\\-\\-", out);
+		man_text(out, o->alias, true);
+		fputs("\\fR)", out);
+	}
+	fputc('\n', out);
+	man_text(out, o->help, false);
+	if (o->flags & F_LIST)
+		fputs(" Repeatable.", out);
+	if (o->def && o->type != T_BOOL && o->type != T_VERBOSE) {
+		fputs(" Default: ", out);
+		man_text(out, o->def, false);
+		fputc('.', out);
+	}
+	if (o->flags & F_RELOAD)
+		fputs(" Can change on reload.", out);
+	if (cli && (o->flags & F_CLI))
+		fputs(" Command line only.", out);
+	fputc('\n', out);
+}
+
+static void man_options(FILE *out, bool cli)
+{
+	const char *pending = NULL;
+	for (size_t i = 0; i < tern__cfg_nopts; i++) {
+		const struct cfg_opt *o = &tern__cfg_opts[i];
+		if (o->type == T_SECTION) {
+			pending = o->name;
+			continue;
+		}
+		if (!shown(o) || (!cli && (o->flags & F_CLI)))
+			continue;
+		if (pending) {
+			fprintf(out, ".SS %s\n", pending);
+			pending = NULL;
+		}
+		man_option(out, o, cli);
+	}
+}
+
+static void man_coturn(FILE *out, bool cli)
+{
+	for (int st = ST_WARN; st <= ST_REFUSE; st++) {
+		fputs(st == ST_WARN ? ".SS coturn options accepted and ignored (one warning each)\n"
+		                    : ".SS coturn options refused (a configuration error)\n",
+		      out);
+		for (size_t i = 0; i < tern__cfg_nopts; i++) {
+			const struct cfg_opt *o = &tern__cfg_opts[i];
+			if (o->type == T_SECTION || o->status != st)
+				continue;
+			fputs(".TP\n\\fB", out);
+			if (cli)
+				fputs("\\-\\-", out);
+			man_text(out, o->name, true);
+			fputs("\\fR\n", out);
+			man_text(out, o->help, false);
+			fputs(".\n", out);
+		}
+	}
+}
+
+int config_usage_man(FILE *out, int section, const char *version)
+{
+	if (section == 8) {
+		fprintf(
+		    out,
+		    ".TH TERND 8 \"\" \"tern %s\" \"System Administration\"\n"
+		    ".SH NAME\n"
+		    "ternd \\- STUN/TURN relay server\n"
+		    ".SH SYNOPSIS\n"
+		    ".B ternd\n"
+		    "[\\fB\\-c\\fR \\fIFILE\\fR] [\\fIOPTION\\fR...]\n"
+		    ".SH DESCRIPTION\n"
+		    "\\fBternd\\fR relays UDP datagrams between STUN/TURN clients (WebRTC, VoIP, VPN) and "
+		    "their peers (RFC 8656, RFC 8489), over UDP, TCP, TLS and DTLS. It reads coturn's "
+		    "configuration syntax and option names, so a \\fBturnserver.conf\\fR works with few "
+		    "changes.\n"
+		    ".PP\n"
+		    "The file given with \\fB\\-c\\fR is read first (see \\fBternd.conf\\fR(5)); every "
+		    "option of the file is also a long command-line option, and the command line "
+		    "overrides the file. An error is one line naming the file, line, option and value; "
+		    "\\fBternd\\fR then exits with status 2.\n"
+		    ".PP\n"
+		    "\\fBternd\\fR stays in the foreground. Under systemd (Type=notify) it reports "
+		    "readiness once every listener is bound and every worker runs, reloading and "
+		    "stopping, and answers the watchdog when WatchdogSec is set.\n"
+		    ".SH OPTIONS\n",
+		    version);
+		man_options(out, true);
+		man_coturn(out, true);
+		fputs(".SH SIGNALS\n"
+		      ".TP\n.B SIGTERM, SIGINT\n"
+		      "Graceful shutdown: no new connections; TCP and TLS clients get shutdown\\-timeout to "
+		      "take what is queued for them; exit status 0.\n"
+		      ".TP\n.B SIGHUP\n"
+		      "Read the configuration again (the \\-c file, then the same command line) and apply "
+		      "what can change while running (options marked so below), the certificate and key "
+		      "included; a file that does not parse is refused whole, and an option that needs a "
+		      "restart is named in the log. After proc\\-user, the files must be readable by that "
+		      "user.\n"
+		      ".TP\n.B SIGUSR2\n"
+		      "Read the TLS certificate and key again (cert, pkey). New connections get the new "
+		      "certificate; a bad file is logged and the old one stays.\n"
+		      ".TP\n.B SIGUSR1\n"
+		      "Drain: new allocations are redirected to an alternate server or refused; ternd exits "
+		      "once drain\\-min\\-allocations or fewer are left, or at drain\\-timeout.\n"
+		      ".SH EXIT STATUS\n"
+		      "0 after a clean shutdown (or a successful \\fB\\-\\-check\\-config\\fR), 1 when the "
+		      "server cannot start or run, 2 for a configuration error.\n"
+		      ".SH FILES\n"
+		      ".TP\n.I /etc/ternd.conf\n"
+		      "The configuration file of the packaged service.\n"
+		      ".TP\n.I /lib/systemd/system/ternd.service\n"
+		      "The systemd unit.\n"
+		      ".SH SEE ALSO\n"
+		      "\\fBternd.conf\\fR(5), \\fBtern\\fR(1), \\fBsystemd.service\\fR(5), "
+		      "\\fBturnserver\\fR(1)\n",
+		      out);
+		return 0;
+	}
+	if (section != 5)
+		return -EINVAL;
+	fprintf(out,
+	        ".TH TERND.CONF 5 \"\" \"tern %s\" \"File Formats\"\n"
+	        ".SH NAME\n"
+	        "ternd.conf \\- configuration file of the ternd STUN/TURN server\n"
+	        ".SH SYNOPSIS\n"
+	        ".I /etc/ternd.conf\n"
+	        ".SH DESCRIPTION\n"
+	        "\\fBternd\\fR(8) reads the file given with \\fB\\-c\\fR in coturn's "
+	        "\\fBturnserver.conf\\fR syntax: one option a line, as \\fIname\\fR=\\fIvalue\\fR, "
+	        "\\fIname value\\fR, or \\fIname\\fR alone for a switch (a switch also takes "
+	        "yes/no, on/off, true/false or 1/0). A line whose first non-blank character is "
+	        "\\fB#\\fR is a comment; a \\fB#\\fR later in a line is part of the value (passwords "
+	        "may contain it). A value may be put in double quotes. Options marked repeatable "
+	        "add one entry per line.\n"
+	        ".PP\n"
+	        "An unknown option, a bad value or a refused coturn option is an error naming the "
+	        "file, line, option and value; \\fBternd \\-\\-check\\-config \\-c\\fR \\fIFILE\\fR "
+	        "checks a file without starting the server.\n"
+	        ".SH OPTIONS\n",
+	        version);
+	man_options(out, false);
+	man_coturn(out, false);
+	fputs(".SH EXAMPLE\n"
+	      ".nf\n"
+	      "listening\\-ip=203.0.113.7\n"
+	      "realm=example.org\n"
+	      "use\\-auth\\-secret\n"
+	      "static\\-auth\\-secret=a\\-long\\-random\\-string\n"
+	      "cert=/etc/ternd/fullchain.pem\n"
+	      "pkey=/etc/ternd/privkey.pem\n"
+	      "stats\\-socket=/run/ternd/ternd.sock\n"
+	      ".fi\n"
+	      ".SH SEE ALSO\n"
+	      "\\fBternd\\fR(8), \\fBtern\\fR(1)\n",
+	      out);
+	return 0;
+}
+
 /* ---- the running values (tern ctl config) ---- */
 
 static void dump_addrs(FILE *out, const char *name, const union tern_addr *a, unsigned n, bool port)
@@ -605,6 +810,14 @@ static void dump_opt(const struct tern_config *c, const struct cfg_opt *o, FILE 
 		break;
 	case T_VERBOSE:
 		fprintf(out, "%s=%s\n", o->name, c->verbose >= (int)o->min ? "on" : "off");
+		break;
+	case T_PROCUSER:
+		if (c->proc_user[0])
+			fprintf(out, "%s=%s\n", o->name, c->proc_user);
+		break;
+	case T_PROCGROUP:
+		if (c->proc_group[0])
+			fprintf(out, "%s=%s\n", o->name, c->proc_group);
 		break;
 	default:
 		break;
