@@ -2,7 +2,8 @@
 # Real-browser end-to-end test: two WebRTC peers in headless Debian Chromium
 # that can reach each other only through ternd. See docs/E2E.md.
 #
-# usage: e2e/run.sh [RUN...]        RUN: loopback netns tcp turns rest drain (default: all six)
+# usage: e2e/run.sh [RUN...]        RUN: loopback netns tcp turns rest drain drain-tcp
+#                                   (default: all but drain-tcp)
 # env:   BUILD_DIR (default <repo>/build), TERND, TERN   the binaries under test
 #        CHROMIUM (default /usr/bin/chromium)            Debian's chromium, never a download
 #        E2E_STRICT=1    a machine that cannot run the test (not root, chromium not
@@ -31,7 +32,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 RUN_TIMEOUT=${E2E_RUN_TIMEOUT:-180}
 STRICT=${E2E_STRICT:-0}
 RUNS=("$@")
-[ ${#RUNS[@]} -eq 0 ] && RUNS=(loopback netns tcp turns rest)
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(loopback netns tcp turns rest drain)
 
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 TERND=$(abspath "$TERND")
@@ -540,18 +541,19 @@ EOF
 # A, drained, exits by itself.
 DRAIN_NET=198.18.1.0/29 A_IP=198.18.1.1 B_IP=198.18.1.2 DRAIN_BRW_IP=198.18.1.3
 no_address() { [ -z "$(ip -n "$1" -o addr show scope global)" ]; }
-drain_namespaces() { # sets NS_A, NS_B, NS_BRW
-	local sw="$TAG-drain-sw" h ns ip
-	NS_A="$TAG-drain-a" NS_B="$TAG-drain-b" NS_BRW="$TAG-drain-brw"
-	new_ns "$sw" && new_ns "$NS_A" && new_ns "$NS_B" && new_ns "$NS_BRW" || { not_ok "drain: namespaces created"; return 1; }
-	ip -n "$sw" link add e2e-br type bridge && ip -n "$sw" link set e2e-br up || { not_ok "drain: bridge in $sw"; return 1; }
+drain_namespaces() { # drain_namespaces LABEL: sets NS_A, NS_B, NS_BRW
+	local label=$1 h ns ip
+	local sw="$TAG-$label-sw"
+	NS_A="$TAG-$label-a" NS_B="$TAG-$label-b" NS_BRW="$TAG-$label-brw"
+	new_ns "$sw" && new_ns "$NS_A" && new_ns "$NS_B" && new_ns "$NS_BRW" || { not_ok "$label: namespaces created"; return 1; }
+	ip -n "$sw" link add e2e-br type bridge && ip -n "$sw" link set e2e-br up || { not_ok "$label: bridge in $sw"; return 1; }
 	for h in a b brw; do
 		case $h in a) ns=$NS_A ip=$A_IP ;; b) ns=$NS_B ip=$B_IP ;; brw) ns=$NS_BRW ip=$DRAIN_BRW_IP ;; esac
 		# each host's end is made in its namespace, the other in the switch's
 		if ! ip -n "$ns" link add "e2e-$h" type veth peer name "sw-$h" netns "$sw" ||
 			! ip -n "$sw" link set "sw-$h" master e2e-br up ||
 			! ip -n "$ns" addr add "$ip/29" dev "e2e-$h" || ! ip -n "$ns" link set "e2e-$h" up; then
-			not_ok "drain: veth $ip ($h) on the bridge"
+			not_ok "$label: veth $ip ($h) on the bridge"
 			return 1
 		fi
 	done
@@ -560,11 +562,11 @@ drain_namespaces() { # sets NS_A, NS_B, NS_BRW
 			ip -n "$NS_BRW" -o link show e2e-brw | grep -q 'state UP' && break
 		sleep 0.1
 	done
-	check "drain: switch namespace $sw has no route off the machine (lo, bridge, 3 veth ends, no address)" \
+	check "$label: switch namespace $sw has no route off the machine (lo, bridge, 3 veth ends, no address)" \
 		eval 'isolated "$sw" "e2e-br sw-a sw-b sw-brw" && no_address "$sw"'
-	check "drain: node A's namespace $NS_A has no route off the machine (lo + veth, no default route)" isolated "$NS_A" e2e-a
-	check "drain: node B's namespace $NS_B has no route off the machine (lo + veth, no default route)" isolated "$NS_B" e2e-b
-	check "drain: browser namespace $NS_BRW has no route off the machine (lo + veth, no default route)" isolated "$NS_BRW" e2e-brw
+	check "$label: node A's namespace $NS_A has no route off the machine (lo + veth, no default route)" isolated "$NS_A" e2e-a
+	check "$label: node B's namespace $NS_B has no route off the machine (lo + veth, no default route)" isolated "$NS_B" e2e-b
+	check "$label: browser namespace $NS_BRW has no route off the machine (lo + veth, no default route)" isolated "$NS_BRW" e2e-brw
 }
 # wait_exit PID SECONDS: PID (started here) exits by itself within SECONDS;
 # returns its exit status, or 255 (after SIGKILL) when it did not.
@@ -585,10 +587,10 @@ wait_exit() {
 	forget_pid "$pid"
 	return $rc
 }
-run_drain() {
-	local label=drain dir="$WORK/drain" pa pb pid_a pid_b rc
-	say "run $label: ternd A ($A_IP), ternd B ($B_IP) and chromium ($DRAIN_BRW_IP), each in its namespace, on one bridge; A drains, B is its alternate"
-	drain_namespaces || return
+run_drain() { # run_drain LABEL TRANSPORT
+	local label=$1 transport=$2 dir="$WORK/$1" pa pb pid_a pid_b rc
+	say "run $label: ternd A ($A_IP), ternd B ($B_IP) and chromium ($DRAIN_BRW_IP), each in its namespace, on one bridge; A drains, B is its alternate; TURN over ${transport^^}"
+	drain_namespaces "$label" || return
 	pa=$(free_port "$NS_A") && pb=$(free_port "$NS_B") || { not_ok "$label: free ports"; return; }
 	# The two peers of a pair are relay addresses of one node: opened for
 	# the test range only, as in netns.
@@ -611,7 +613,7 @@ run_drain() {
 	drive "$NS_BRW" "$(
 		cat <<EOF
 {"label":"$label","chromium":$(json_str "$CHROMIUM"),"tmpDir":$(json_str "$dir"),
- "turnUrl":"turn:$A_IP:$pa?transport=udp","username":"e2e","credential":$(json_str "$PASSWORD"),
+ "turnUrl":"turn:$A_IP:$pa?transport=$transport","username":"e2e","credential":$(json_str "$PASSWORD"),
  "relayIp":"$A_IP","relayPorts":[$((pa + 2)),$((pa + 201))],"statsSocket":$(json_str "$dir/a/stats.sock"),
  "loopbackOnly":false,
  "drain":{"pid":$pid_a,"statsSocket":$(json_str "$dir/b/stats.sock"),"relayIp":"$B_IP",
@@ -640,9 +642,10 @@ for r in "${RUNS[@]}"; do
 	tcp) run_veth tcp tcp ;;
 	turns) run_turns ;;
 	rest) run_rest ;;
-	drain) run_drain ;;
+	drain) run_drain drain udp ;;
+	drain-tcp) run_drain drain-tcp tcp ;;
 	*)
-		echo "usage: $0 [loopback|netns|tcp|turns|rest|drain]..." >&2
+		echo "usage: $0 [loopback|netns|tcp|turns|rest|drain|drain-tcp]..." >&2
 		exit 2
 		;;
 	esac

@@ -192,14 +192,14 @@ function auditNetLog(file) {
   // TCP to the page, and to ternd when the TURN URL says tcp; UDP only to
   // ternd when it says udp. Over TCP Chromium must send no datagram at all.
   const page = `127.0.0.1:${pagePort}`;
-  const allowedTcp = new Set(transport === 'tcp' ? [page, turnAddr] : [page]);
   // In the drain run Chromium is sent on to B (ALTERNATE-SERVER), which no
   // URL names.
   const altAddr = cfg.drain ? cfg.drain.turnAddr : null;
+  const allowedTcp = new Set(transport === 'tcp' ? [page, turnAddr, ...(altAddr ? [altAddr] : [])] : [page]);
   const allowedUdp = new Set(transport === 'udp' ? [turnAddr, ...(altAddr ? [altAddr] : [])] : []);
   const origin = `http://${page}/`;
   // The names of hostMap (turns:) are looked up, and answered by the rules.
-  const lookups = new Set([page, turnAddr]);
+  const lookups = new Set([page, turnAddr, ...(altAddr ? [altAddr] : [])]);
   for (const name of Object.keys(hostMap)) lookups.add(name).add(`${name}:${turnAddr.split(':').pop()}`);
   const bad = new Map(), notes = [], sent = new Map(), probes = new Map(), requests = new Map(), tcp = new Map();
   const flag = what => bad.set(what, (bad.get(what) || 0) + 1);
@@ -267,11 +267,11 @@ function auditNetLog(file) {
   const ok = bad.size === 0 && used > 0;
   const errorNames = new Map(Object.entries(log.constants.netError || {}).map(([k, v]) => [v, k]));
   return {
-    ok, notes, tls, errorNames, sent,
+    ok, notes, tls, errorNames, sent, tcp,
     detail: bad.size ? [...bad].map(([w, k]) => `${k}x ${w}`).join('; ')
       : !used ? `no ${transport === 'udp' ? 'datagram' : 'TCP connect'} to ${turnAddr}`
       : transport === 'udp' ? `${log.events.length} events: TCP only to the page, UDP datagrams only to ${[...allowedUdp].join(' and ')}`
-      : `${log.events.length} events: TCP only to the page and ${turnAddr}, no UDP datagram`,
+      : `${log.events.length} events: TCP only to the page and ${[...allowedTcp].slice(1).join(' and ')}, no UDP datagram`,
   };
 }
 
@@ -410,6 +410,8 @@ const args = [
   `--host-resolver-rules=${[
     ...Object.entries(hostMap).map(([name, ip]) => `MAP ${name} ${ip}`),
     'MAP * ~NOTFOUND', 'EXCLUDE 127.0.0.1', ...(turnIp === '127.0.0.1' ? [] : [`EXCLUDE ${turnIp}`]),
+    // drain: B, where A redirects Chromium, is reached over TCP the same way
+    ...(cfg.drain ? [`EXCLUDE ${cfg.drain.relayIp}`] : []),
   ].join(' , ')}`,
   // No mDNS host names for candidates (which would multicast on the LAN), and
   // nothing from the feature lists Playwright would disable for quiet.
@@ -577,10 +579,12 @@ try {
   check(audit.ok, 'net log: Chromium connected to no one but the page server and ternd', audit.detail);
   for (const line of audit.notes) info(`net log: ${line}`);
   // drain: Chromium's own record of the redirect. No URL names B, yet its
-  // TURN sockets sent B datagrams; its WebRTC log (turn_port.cc) says why.
+  // TURN sockets sent B datagrams (or connected to it over TCP); its WebRTC
+  // log (turn_port.cc) says why.
   if (cfg.drain) {
-    const toA = audit.sent.get(turnAddr) || 0, toB = audit.sent.get(cfg.drain.turnAddr) || 0;
-    check(toA > 0 && toB > 0, `net log: Chromium sent datagrams to A (${turnAddr}, its URL) and to B (${cfg.drain.turnAddr}, no URL's)`,
+    const count = transport === 'udp' ? audit.sent : audit.tcp, what = transport === 'udp' ? 'sent datagrams to' : 'connected over TCP to';
+    const toA = count.get(turnAddr) || 0, toB = count.get(cfg.drain.turnAddr) || 0;
+    check(toA > 0 && toB > 0, `net log: Chromium ${what} A (${turnAddr}, its URL) and B (${cfg.drain.turnAddr}, no URL's)`,
       `${toA} to A, ${toB} to B`);
     // What each TURN port did with an answer to its Allocate, in its own
     // words (addresses are masked there: 198.18.1.x).
