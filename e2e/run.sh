@@ -2,7 +2,8 @@
 # Real-browser end-to-end test: two WebRTC peers in headless Debian Chromium
 # that can reach each other only through ternd. See docs/E2E.md.
 #
-# usage: e2e/run.sh [RUN...]        RUN: loopback netns tcp turns rest (default: all five)
+# usage: e2e/run.sh [RUN...]        RUN: loopback netns tcp turns rest drain drain-tcp
+#                                   (default: all but drain-tcp)
 # env:   BUILD_DIR (default <repo>/build), TERND, TERN   the binaries under test
 #        CHROMIUM (default /usr/bin/chromium)            Debian's chromium, never a download
 #        E2E_STRICT=1    a machine that cannot run the test (not root, chromium not
@@ -15,7 +16,9 @@
 # (loopback, rest) or in a second one joined by a veth pair (netns, tcp,
 # turns). Chromium reaches ternd over UDP (loopback, netns, rest), TCP (tcp)
 # or TLS (turns: a test CA and certificate made here with openssl, trusted
-# through an NSS database in a HOME made here, never the user's).
+# through an NSS database in a HOME made here, never the user's). In drain,
+# two ternd nodes and Chromium each have a namespace, joined by a bridge in
+# a fourth: node A drains and sends new clients to node B (ALTERNATE-SERVER).
 # Prints one ok/not ok line per check, then "N passed, M failed"; exit 0 when
 # all passed, 1 on any failure, 77 when the test cannot run here (skipped).
 set -uo pipefail
@@ -29,7 +32,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 RUN_TIMEOUT=${E2E_RUN_TIMEOUT:-180}
 STRICT=${E2E_STRICT:-0}
 RUNS=("$@")
-[ ${#RUNS[@]} -eq 0 ] && RUNS=(loopback netns tcp turns rest)
+[ ${#RUNS[@]} -eq 0 ] && RUNS=(loopback netns tcp turns rest drain)
 
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 TERND=$(abspath "$TERND")
@@ -526,6 +529,111 @@ EOF
 	check "rest: ternd exited 0 on SIGTERM" stop_ternd
 }
 
+# ------------------------------------------------------ run: drain
+# Two ternd nodes, A and B, each in its own namespace, and Chromium in a
+# third, all on one bridge (in a fourth namespace, the "switch") with
+# addresses from 198.18.1.0/29, only there. A lists itself and B as
+# alternate servers (coturn's alternate-server): it serves its clients
+# itself until it drains, then answers a new Allocate 300 Try Alternate
+# with B's address. Chromium holds a pair open through A, A drains
+# (SIGUSR1), a new pair given only A's URL must end up relaying through B
+# while the held pair still relays through A; when the held pair closes,
+# A, drained, exits by itself.
+DRAIN_NET=198.18.1.0/29 A_IP=198.18.1.1 B_IP=198.18.1.2 DRAIN_BRW_IP=198.18.1.3
+no_address() { [ -z "$(ip -n "$1" -o addr show scope global)" ]; }
+drain_namespaces() { # drain_namespaces LABEL: sets NS_A, NS_B, NS_BRW
+	local label=$1 h ns ip
+	local sw="$TAG-$label-sw"
+	NS_A="$TAG-$label-a" NS_B="$TAG-$label-b" NS_BRW="$TAG-$label-brw"
+	new_ns "$sw" && new_ns "$NS_A" && new_ns "$NS_B" && new_ns "$NS_BRW" || { not_ok "$label: namespaces created"; return 1; }
+	ip -n "$sw" link add e2e-br type bridge && ip -n "$sw" link set e2e-br up || { not_ok "$label: bridge in $sw"; return 1; }
+	for h in a b brw; do
+		case $h in a) ns=$NS_A ip=$A_IP ;; b) ns=$NS_B ip=$B_IP ;; brw) ns=$NS_BRW ip=$DRAIN_BRW_IP ;; esac
+		# each host's end is made in its namespace, the other in the switch's
+		if ! ip -n "$ns" link add "e2e-$h" type veth peer name "sw-$h" netns "$sw" ||
+			! ip -n "$sw" link set "sw-$h" master e2e-br up ||
+			! ip -n "$ns" addr add "$ip/29" dev "e2e-$h" || ! ip -n "$ns" link set "e2e-$h" up; then
+			not_ok "$label: veth $ip ($h) on the bridge"
+			return 1
+		fi
+	done
+	for _ in $(seq 1 50); do # until every host's end has carrier
+		ip -n "$NS_A" -o link show e2e-a | grep -q 'state UP' && ip -n "$NS_B" -o link show e2e-b | grep -q 'state UP' &&
+			ip -n "$NS_BRW" -o link show e2e-brw | grep -q 'state UP' && break
+		sleep 0.1
+	done
+	check "$label: switch namespace $sw has no route off the machine (lo, bridge, 3 veth ends, no address)" \
+		eval 'isolated "$sw" "e2e-br sw-a sw-b sw-brw" && no_address "$sw"'
+	check "$label: node A's namespace $NS_A has no route off the machine (lo + veth, no default route)" isolated "$NS_A" e2e-a
+	check "$label: node B's namespace $NS_B has no route off the machine (lo + veth, no default route)" isolated "$NS_B" e2e-b
+	check "$label: browser namespace $NS_BRW has no route off the machine (lo + veth, no default route)" isolated "$NS_BRW" e2e-brw
+}
+# wait_exit PID SECONDS: PID (started here) exits by itself within SECONDS;
+# returns its exit status, or 255 (after SIGKILL) when it did not.
+wait_exit() {
+	local pid=$1 n=$(($2 * 10)) rc
+	for _ in $(seq 1 "$n"); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		forget_pid "$pid"
+		return 255
+	fi
+	wait "$pid"
+	rc=$?
+	forget_pid "$pid"
+	return $rc
+}
+run_drain() { # run_drain LABEL TRANSPORT
+	local label=$1 transport=$2 dir="$WORK/$1" pa pb pid_a pid_b rc
+	say "run $label: ternd A ($A_IP), ternd B ($B_IP) and chromium ($DRAIN_BRW_IP), each in its namespace, on one bridge; A drains, B is its alternate; TURN over ${transport^^}"
+	drain_namespaces "$label" || return
+	pa=$(free_port "$NS_A") && pb=$(free_port "$NS_B") || { not_ok "$label: free ports"; return; }
+	# The two peers of a pair are relay addresses of one node: opened for
+	# the test range only, as in netns.
+	if ! start_ternd "$NS_B" "$dir/b" --listening-ip "$B_IP" --relay-ip "$B_IP" --listening-port "$pb" \
+		--min-port $((pb + 2)) --max-port $((pb + 201)) --realm e2e.tern --user "e2e:$PASSWORD" \
+		--allowed-peer-ip "$DRAIN_NET"; then
+		not_ok "$label: ternd B started on $B_IP:$pb"
+		return
+	fi
+	pid_b=$TERND_PID
+	ok "$label: ternd B started on $B_IP:$pb in $NS_B (relay ports $((pb + 2))-$((pb + 201)))"
+	if ! start_ternd "$NS_A" "$dir/a" --listening-ip "$A_IP" --relay-ip "$A_IP" --listening-port "$pa" \
+		--min-port $((pa + 2)) --max-port $((pa + 201)) --realm e2e.tern --user "e2e:$PASSWORD" \
+		--allowed-peer-ip "$DRAIN_NET" --alternate-server "$A_IP:$pa" --alternate-server "$B_IP:$pb"; then
+		not_ok "$label: ternd A started on $A_IP:$pa"
+		return
+	fi
+	pid_a=$TERND_PID
+	ok "$label: ternd A started on $A_IP:$pa in $NS_A (relay ports $((pa + 2))-$((pa + 201))), alternate servers $A_IP:$pa (itself) and $B_IP:$pb"
+	drive "$NS_BRW" "$(
+		cat <<EOF
+{"label":"$label","chromium":$(json_str "$CHROMIUM"),"tmpDir":$(json_str "$dir"),
+ "turnUrl":"turn:$A_IP:$pa?transport=$transport","username":"e2e","credential":$(json_str "$PASSWORD"),
+ "relayIp":"$A_IP","relayPorts":[$((pa + 2)),$((pa + 201))],"statsSocket":$(json_str "$dir/a/stats.sock"),
+ "loopbackOnly":false,
+ "drain":{"pid":$pid_a,"statsSocket":$(json_str "$dir/b/stats.sock"),"relayIp":"$B_IP",
+   "relayPorts":[$((pb + 2)),$((pb + 201))],"turnAddr":"$B_IP:$pb"}}
+EOF
+	)" "$dir/driver.out"
+	# The held pair closed with the browser: Chromium deleted A's last
+	# allocations, so A, drained, exits by itself (drain-min-allocations 0).
+	wait_exit "$pid_a" 10
+	rc=$?
+	if [ $rc -eq 0 ] && grep -q "SIGUSR1: draining" "$dir/a/ternd.log" && grep -q "drained: 0 allocations left" "$dir/a/ternd.log"; then
+		ok "$label: A, drained, exited by itself with status 0 once the held pair closed"
+	else
+		not_ok "$label: A, drained, exited by itself with status 0 once the held pair closed (status $rc)"
+		grep -v DEBUG "$dir/a/ternd.log" | tail -5 | sed 's/^/#   ternd A: /'
+	fi
+	TERND_PID=$pid_b
+	check "$label: B exited 0 on SIGTERM" stop_ternd
+}
+
 for r in "${RUNS[@]}"; do
 	t0=$(date +%s)
 	case "$r" in
@@ -534,8 +642,10 @@ for r in "${RUNS[@]}"; do
 	tcp) run_veth tcp tcp ;;
 	turns) run_turns ;;
 	rest) run_rest ;;
+	drain) run_drain drain udp ;;
+	drain-tcp) run_drain drain-tcp tcp ;;
 	*)
-		echo "usage: $0 [loopback|netns|tcp|turns|rest]..." >&2
+		echo "usage: $0 [loopback|netns|tcp|turns|rest|drain|drain-tcp]..." >&2
 		exit 2
 		;;
 	esac

@@ -13,6 +13,12 @@
 //             Chromium must refuse, with the net error it must log
 //   refusalsOnly  run only the refusals (badCredentials, badTls), no
 //             data or media test
+// for drain (two nodes: A is turnUrl/statsSocket/relayIp, B is its alternate):
+//   relayPorts  [min, max]: A's relay ports
+//   drain     {pid, statsSocket, relayIp, relayPorts, turnAddr}: A's pid (to
+//             drain it with SIGUSR1) and B's side; runs drainTest() instead
+//             of the data and media tests
+//   heldMessages  messages through the pair held on A, before and after the drain
 // Prints one "ok N - ..." / "not ok N - ..." line per check and a final
 // "RESULT passed=N failed=M" line; exits 1 if any check failed.
 import { createServer } from 'node:http';
@@ -20,11 +26,16 @@ import { readFileSync, mkdirSync, existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cfg = JSON.parse(process.argv[2]);
 if (!cfg.tmpDir || !cfg.tmpDir.startsWith('/')) throw new Error('tmpDir must be an absolute path');
+// The drain run keeps Chromium's stderr, where its renderer writes WebRTC's
+// log (--enable-logging=stderr; the renderer ignores --log-file): playwright
+// copies it to DEBUG_FILE under DEBUG=pw:browser, read when it loads.
+const webrtcLog = join(cfg.tmpDir, 'chromium.log');
+if (cfg.drain) Object.assign(process.env, { DEBUG: 'pw:browser', DEBUG_FILE: webrtcLog });
+const { chromium } = await import('playwright-core');
 const label = cfg.label;
 // The transport Chromium uses to reach ternd comes from the TURN URL
 // (RFC 7065): turn:...?transport=udp|tcp, turns: is TLS over TCP. getStats()
@@ -52,10 +63,11 @@ function check(ok, what, detail) {
 }
 function info(s) { console.log(`# ${label}: ${s}`); }
 
-// ternd's per-worker JSON counters, summed over the workers.
-function ternStats() {
+// ternd's per-worker JSON counters, summed over the workers, and whether it
+// drains (the drain run has two servers: each its own socket).
+function ternStats(socket = cfg.statsSocket) {
   return new Promise((resolve, reject) => {
-    const s = connect(cfg.statsSocket, () => s.write('json\n'));
+    const s = connect(socket, () => s.write('json\n'));
     let d = '';
     s.setTimeout(3000, () => { s.destroy(); reject(new Error('stats socket timeout')); });
     s.on('data', c => { d += c; });
@@ -67,6 +79,7 @@ function ternStats() {
         for (const w of j.workers)
           for (const [k, v] of Object.entries(w))
             if (k !== 'worker' && typeof v === 'number') sum[k] = (sum[k] || 0) + v;
+        sum.draining = j.draining === true;
         resolve(sum);
       } catch (e) { reject(new Error(`stats socket: ${e.message}: ${d.slice(0, 200)}`)); }
     });
@@ -74,39 +87,48 @@ function ternStats() {
 }
 const delta = (a, b, k) => (b[k] || 0) - (a[k] || 0);
 
+// A relay address of the server `on` ({ip, ports: [min, max]}; the ports
+// are checked when given).
+const DEFAULT_ON = { ip: cfg.relayIp };
+const onServer = (on, address, port) => address === on.ip && (!on.ports || (port >= on.ports[0] && port <= on.ports[1]));
+const fmtOn = on => on.ip + (on.ports ? ` ports ${on.ports[0]}-${on.ports[1]}` : '');
+
 // The selected pair is relay/relay, nominated, carried traffic, and its
 // candidates are ternd's relay addresses (so the media went through this
 // server, not another path).
-function checkPair(pair, side, what) {
+function checkPair(pair, side, what, on = DEFAULT_ON) {
   const fmt = p => p ? `${p.local.candidateType} ${p.local.address}:${p.local.port}/${p.local.relayProtocol} <-> ` +
     `${p.remote.candidateType} ${p.remote.address}:${p.remote.port}, ${p.state}${p.nominated ? ', nominated' : ''}, ` +
-    `${p.bytesSent} B sent, ${p.bytesReceived} B received` : 'no selected pair';
+    `${p.bytesSent} B sent, ${p.bytesReceived} B received` + (on !== DEFAULT_ON ? `, local candidate from ${p.local.url}` : '')
+    : 'no selected pair';
   const ok = !!pair && pair.nominated && (pair.state === 'succeeded' || pair.state === 'in-progress') &&
     pair.bytesSent > 0 && pair.bytesReceived > 0 &&
     pair.local.candidateType === 'relay' && pair.remote.candidateType === 'relay' &&
-    pair.local.address === cfg.relayIp && pair.remote.address === cfg.relayIp &&
+    onServer(on, pair.local.address, pair.local.port) && onServer(on, pair.remote.address, pair.remote.port) &&
     pair.local.relayProtocol === relayProtocol;
   if (pair && pair.state !== 'succeeded') info(`${what}: selected pair on ${side} still ${pair.state} after 2 s of samples`);
-  return check(ok, `${what}: selected pair on ${side} is relay/relay via ${cfg.relayIp}, nominated, ` +
+  return check(ok, `${what}: selected pair on ${side} is relay/relay via ${fmtOn(on)}, nominated, ` +
     `local relayProtocol ${relayProtocol}`, fmt(pair));
 }
 
 // Every candidate from onicecandidate is a relay candidate on ternd. Their
 // relayProtocol is not checked here: Chromium 156 gives null on a UDP relay
 // candidate (and 'tcp' on a TCP one); getStats() is checked instead.
-function onlyRelay(gathered) {
+function onlyRelay(gathered, on = DEFAULT_ON) {
   const all = [...gathered.a, ...gathered.b];
-  const bad = all.filter(c => c.type !== 'relay' || c.address !== cfg.relayIp);
-  return { ok: all.length > 0 && bad.length === 0, detail: `${all.length} candidates, ${bad.length} not relay via ${cfg.relayIp}` };
+  const bad = all.filter(c => c.type !== 'relay' || !onServer(on, c.address, c.port));
+  return { ok: all.length > 0 && bad.length === 0,
+    detail: `${all.length} candidates (${all.map(c => `${c.type} ${c.address}:${c.port}`).join(', ')}), ` +
+      `${bad.length} not relay via ${fmtOn(on)}` };
 }
 
 // Every local candidate in getStats() is a relay candidate on ternd with the
 // transport of the TURN URL.
-function checkLocals(pair, side, what) {
+function checkLocals(pair, side, what, on = DEFAULT_ON) {
   const locals = pair ? pair.locals : [];
-  const bad = locals.filter(l => l.candidateType !== 'relay' || l.address !== cfg.relayIp || l.relayProtocol !== relayProtocol);
+  const bad = locals.filter(l => l.candidateType !== 'relay' || !onServer(on, l.address, l.port) || l.relayProtocol !== relayProtocol);
   return check(locals.length > 0 && bad.length === 0,
-    `${what}: every local candidate in getStats() on ${side} is relay via ${cfg.relayIp}, relayProtocol ${relayProtocol}`,
+    `${what}: every local candidate in getStats() on ${side} is relay via ${fmtOn(on)}, relayProtocol ${relayProtocol}`,
     `${locals.length} local candidates: ${locals.map(l => `${l.candidateType} ${l.address}:${l.port}/${l.relayProtocol}`).join(', ')}`);
 }
 
@@ -119,12 +141,12 @@ function checkReleased(before, gone, what) {
     `live ${gone.allocations}, allocations_created +${created}, allocations_deleted +${deleted}`);
 }
 
-async function waitAllocationsGone() {
+async function waitAllocationsGone(socket = cfg.statsSocket) {
   // Chromium deletes its allocations (Refresh lifetime 0) on close(), and
   // over TCP then closes its connections.
   let s = null;
   for (let i = 0; i < 30; i++) {
-    s = await ternStats();
+    s = await ternStats(socket);
     if ((s.allocations || 0) === 0 && (s.tcp_connections || 0) === 0) break;
     await new Promise(r => setTimeout(r, 200));
   }
@@ -170,11 +192,14 @@ function auditNetLog(file) {
   // TCP to the page, and to ternd when the TURN URL says tcp; UDP only to
   // ternd when it says udp. Over TCP Chromium must send no datagram at all.
   const page = `127.0.0.1:${pagePort}`;
-  const allowedTcp = new Set(transport === 'tcp' ? [page, turnAddr] : [page]);
-  const allowedUdp = new Set(transport === 'udp' ? [turnAddr] : []);
+  // In the drain run Chromium is sent on to B (ALTERNATE-SERVER), which no
+  // URL names.
+  const altAddr = cfg.drain ? cfg.drain.turnAddr : null;
+  const allowedTcp = new Set(transport === 'tcp' ? [page, turnAddr, ...(altAddr ? [altAddr] : [])] : [page]);
+  const allowedUdp = new Set(transport === 'udp' ? [turnAddr, ...(altAddr ? [altAddr] : [])] : []);
   const origin = `http://${page}/`;
   // The names of hostMap (turns:) are looked up, and answered by the rules.
-  const lookups = new Set([page, turnAddr]);
+  const lookups = new Set([page, turnAddr, ...(altAddr ? [altAddr] : [])]);
   for (const name of Object.keys(hostMap)) lookups.add(name).add(`${name}:${turnAddr.split(':').pop()}`);
   const bad = new Map(), notes = [], sent = new Map(), probes = new Map(), requests = new Map(), tcp = new Map();
   const flag = what => bad.set(what, (bad.get(what) || 0) + 1);
@@ -242,12 +267,111 @@ function auditNetLog(file) {
   const ok = bad.size === 0 && used > 0;
   const errorNames = new Map(Object.entries(log.constants.netError || {}).map(([k, v]) => [v, k]));
   return {
-    ok, notes, tls, errorNames,
+    ok, notes, tls, errorNames, sent, tcp,
     detail: bad.size ? [...bad].map(([w, k]) => `${k}x ${w}`).join('; ')
       : !used ? `no ${transport === 'udp' ? 'datagram' : 'TCP connect'} to ${turnAddr}`
-      : transport === 'udp' ? `${log.events.length} events: TCP only to the page, UDP datagrams only to ${turnAddr}`
-      : `${log.events.length} events: TCP only to the page and ${turnAddr}, no UDP datagram`,
+      : transport === 'udp' ? `${log.events.length} events: TCP only to the page, UDP datagrams only to ${[...allowedUdp].join(' and ')}`
+      : `${log.events.length} events: TCP only to the page and ${[...allowedTcp].slice(1).join(' and ')}, no UDP datagram`,
   };
+}
+
+// The drain run (issue 10). Two nodes: A, the TURN URL's (cfg.turnUrl,
+// cfg.statsSocket, relay ports cfg.relayPorts), started with itself and B
+// as alternate servers, and B (cfg.drain: statsSocket, relayIp, relayPorts,
+// turnAddr). A pair held open through A; A drains (SIGUSR1 to cfg.drain.pid);
+// a new pair given only A's URL must relay through B, because Chromium
+// follows A's 300 Try Alternate; the held pair still carries data through A.
+const sleep = ms => new Promise(r => setTimeout(r, ms));
+async function drainTest(page) {
+  const d = cfg.drain;
+  const onA = { ip: cfg.relayIp, ports: cfg.relayPorts }, onB = { ip: d.relayIp, ports: d.relayPorts };
+  // A server that is gone (A exits once drained) reads as no counters, which
+  // fails the checks that need them, instead of ending the run.
+  const stats = socket => ternStats(socket).catch(e => {
+    info(`cannot read ${socket}: ${e.code || e.message}`);
+    return { unreachable: e.code || e.message };
+  });
+  const statsA = () => stats(cfg.statsSocket), statsB = () => stats(d.statsSocket);
+  const counts = (s, keys) => s.unreachable ? `stats socket ${s.unreachable}` : keys.map(k => `${k} ${s[k] || 0}`).join(', ');
+  const a0 = await statsA(), b0 = await statsB();
+
+  // 1. A pair relays through A, and stays open.
+  const h = await page.evaluate(c => openHeld(c), { ...pageCfg, messages: cfg.heldMessages ?? 60 });
+  if (h.error) info(`held: ${h.error}; errors: ${h.errors.join(' | ')}; log: ${h.log.slice(-6).join(' | ')}`);
+  let rel = onlyRelay(h.gathered, onA);
+  check(rel.ok, `held pair: every gathered candidate is a relay candidate on A (${fmtOn(onA)})`, rel.detail);
+  check(h.ok, `held pair: ${h.count} messages (${h.bytes} bytes) through A arrived intact and in order, and echoed back`,
+    `received ${h.received}, echoed ${h.echoed}, connect ${h.connectMs} ms` + (h.mismatches.length ? `; ${h.mismatches.join('; ')}` : ''));
+  checkPair(h.pairA, 'a', 'held pair', onA);
+  checkPair(h.pairB, 'b', 'held pair', onA);
+  const a1 = await statsA();
+  check(!a1.draining && delta(a0, a1, 'allocations_created') >= 2 && (a1.allocations || 0) >= 2 &&
+    delta(a0, a1, 'allocations_redirected') === 0,
+    'A, in its own alternate list, served the held pair itself and redirected nobody',
+    `draining ${a1.draining}, allocations_created +${delta(a0, a1, 'allocations_created')}, live ${a1.allocations}, ` +
+    `allocations_redirected +${delta(a0, a1, 'allocations_redirected')}`);
+
+  // 2. A drains: SIGUSR1, coturn's signal.
+  process.kill(d.pid, 'SIGUSR1');
+  let a2 = a1;
+  for (let i = 0; i < 50 && !a2.draining && !a2.unreachable; i++) {
+    await sleep(100);
+    a2 = await statsA();
+  }
+  check(a2.draining && (a2.allocations || 0) === (a1.allocations || 0),
+    `SIGUSR1 to A (pid ${d.pid}): A drains and keeps the held pair's allocations`,
+    `draining ${a2.draining}, live allocations ${a1.allocations} -> ${a2.allocations}`);
+
+  // 3. A new pair, configured with A's URL only, ends up on B.
+  const r = await page.evaluate(c => runData(c), { ...pageCfg, messages: cfg.messages ?? 100 });
+  const a3 = await statsA(), b3 = await statsB();
+  if (r.error) info(`redirected: ${r.error}; errors: ${r.errors.join(' | ')}; log: ${r.log.slice(-6).join(' | ')}`);
+  if (r.errors.length) info(`redirected: candidate errors: ${r.errors.join(' | ')}`);
+  rel = onlyRelay(r.gathered, onB);
+  check(rel.ok, `new pair with only ${cfg.turnUrl}: every gathered candidate is a relay candidate on B (${fmtOn(onB)})`, rel.detail);
+  check(r.ok, `new pair: ${r.count} messages (${r.bytes} bytes) through B arrived intact and in order, and echoed back`,
+    `received ${r.received}, echoed ${r.echoed}, connect ${r.connectMs} ms, transfer ${r.transferMs} ms` +
+    (r.mismatches.length ? `; ${r.mismatches.join('; ')}` : ''));
+  checkPair(r.pairA, 'a', 'new pair', onB);
+  checkPair(r.pairB, 'b', 'new pair', onB);
+  checkLocals(r.pairA, 'a', 'new pair', onB);
+  checkLocals(r.pairB, 'b', 'new pair', onB);
+  const urls = [r.pairA, r.pairB].map(p => p && p.local.url);
+  check(urls.every(u => u === cfg.turnUrl), `new pair: getStats() names A's URL as the source of its relay candidates on B`,
+    `local candidate url: ${urls.join(', ')}`);
+  const redirected = delta(a2, a3, 'allocations_redirected');
+  check(redirected >= 2 && delta(a2, a3, 'allocations_created') === 0 && delta(a2, a3, 'auth_failures') === 0,
+    'A answered the new pair 300 Try Alternate (one per peer at least), allocated nothing new, challenged no one',
+    `allocations_redirected +${redirected}, allocations_created +${delta(a2, a3, 'allocations_created')}, ` +
+    `allocations_refused_draining +${delta(a2, a3, 'allocations_refused_draining')}, auth_failures +${delta(a2, a3, 'auth_failures')}`);
+  const floor = Math.floor((2 * r.bytes) / 1300);
+  check(delta(b0, b3, 'allocations_created') >= 2 && delta(b0, b3, 'relayed_to_peer') >= floor &&
+    delta(b0, b3, 'relayed_to_client') >= floor && delta(b0, b3, 'allocations_redirected') === 0,
+    `B allocated for the new pair and relayed its data (>= ${floor} datagrams each way)`,
+    `allocations_created +${delta(b0, b3, 'allocations_created')}, relayed_to_peer +${delta(b0, b3, 'relayed_to_peer')}, ` +
+    `relayed_to_client +${delta(b0, b3, 'relayed_to_client')}`);
+  checkReleased(b0, await waitAllocationsGone(d.statsSocket), 'new pair on B');
+
+  // 4. The held pair still relays through the draining A.
+  const h2 = await page.evaluate(c => useHeld(c), { ...pageCfg, messages: cfg.heldMessages ?? 60 });
+  const a4 = await statsA();
+  if (h2.error) info(`held after the drain: ${h2.error}; log: ${h2.log.slice(-6).join(' | ')}`);
+  check(h2.ok, `held pair after the drain: ${h2.count} more messages (${h2.bytes} bytes) through A arrived intact and echoed`,
+    `received ${h2.received}, echoed ${h2.echoed}, connection ${h2.state}` + (h2.mismatches.length ? `; ${h2.mismatches.join('; ')}` : ''));
+  checkPair(h2.pairA, 'a', 'held pair after the drain', onA);
+  checkPair(h2.pairB, 'b', 'held pair after the drain', onA);
+  const floorH = Math.floor((2 * h2.bytes) / 1300);
+  check(delta(a3, a4, 'relayed_to_peer') >= floorH && delta(a3, a4, 'relayed_to_client') >= floorH &&
+    delta(a3, a4, 'allocations_created') === 0 && a4.draining,
+    `draining A relayed the held pair's data (>= ${floorH} datagrams each way) and allocated nothing`,
+    `relayed_to_peer +${delta(a3, a4, 'relayed_to_peer')}, relayed_to_client +${delta(a3, a4, 'relayed_to_client')}, ` +
+    `allocations_created +${delta(a3, a4, 'allocations_created')}, draining ${a4.draining}`);
+  info(`A: ${counts(a4, ['allocations_created', 'allocations_redirected', 'allocations_refused_draining', 'allocations'])}; ` +
+    `B: ${counts(await statsB(), ['allocations_created', 'allocations_deleted', 'allocations'])}`);
+
+  // 5. The held pair closes: Chromium deletes its allocations on A, the last
+  // ones, and A exits by itself (run.sh checks its exit status).
+  await page.evaluate(() => closeHeld());
 }
 
 const html = readFileSync(join(here, 'page.html'));
@@ -286,6 +410,8 @@ const args = [
   `--host-resolver-rules=${[
     ...Object.entries(hostMap).map(([name, ip]) => `MAP ${name} ${ip}`),
     'MAP * ~NOTFOUND', 'EXCLUDE 127.0.0.1', ...(turnIp === '127.0.0.1' ? [] : [`EXCLUDE ${turnIp}`]),
+    // drain: B, where A redirects Chromium, is reached over TCP the same way
+    ...(cfg.drain ? [`EXCLUDE ${cfg.drain.relayIp}`] : []),
   ].join(' , ')}`,
   // No mDNS host names for candidates (which would multicast on the LAN), and
   // nothing from the feature lists Playwright would disable for quiet.
@@ -302,6 +428,10 @@ const args = [
   '--no-default-browser-check', '--metrics-recording-only', '--no-service-autorun',
   '--password-store=basic', '--use-mock-keychain', '--mute-audio', '--disable-dev-shm-usage',
   `--log-net-log=${netLog}`, '--net-log-capture-mode=Default',
+  // The drain run keeps WebRTC's own log of its TURN ports (turn_port.cc,
+  // at INFO: each allocate answer, the redirect or why it was not followed)
+  // in tmpDir/chromium.log.
+  ...(cfg.drain ? ['--enable-logging=stderr', '--vmodule=turn_port=1'] : []),
   '--remote-debugging-pipe', '--no-startup-window',
 ];
 
@@ -379,8 +509,10 @@ try {
       `allocations_created +${delta(before, after, 'allocations_created')}`);
   }
 
+  if (cfg.drain) await drainTest(page);
+
   // (a) data channel
-  if (!cfg.refusalsOnly) {
+  if (!cfg.refusalsOnly && !cfg.drain) {
     const before = await ternStats();
     const r = await page.evaluate(c => runData(c), pageCfg);
     const after = await ternStats();
@@ -407,7 +539,7 @@ try {
   }
 
   // (b) fake media
-  if (!cfg.refusalsOnly) {
+  if (!cfg.refusalsOnly && !cfg.drain) {
     const before = await ternStats();
     const r = await page.evaluate(c => runMedia(c), pageCfg);
     const after = await ternStats();
@@ -446,6 +578,27 @@ try {
   const audit = auditNetLog(netLog);
   check(audit.ok, 'net log: Chromium connected to no one but the page server and ternd', audit.detail);
   for (const line of audit.notes) info(`net log: ${line}`);
+  // drain: Chromium's own record of the redirect. No URL names B, yet its
+  // TURN sockets sent B datagrams (or connected to it over TCP); its WebRTC
+  // log (turn_port.cc) says why.
+  if (cfg.drain) {
+    const count = transport === 'udp' ? audit.sent : audit.tcp, what = transport === 'udp' ? 'sent datagrams to' : 'connected over TCP to';
+    const toA = count.get(turnAddr) || 0, toB = count.get(cfg.drain.turnAddr) || 0;
+    check(toA > 0 && toB > 0, `net log: Chromium ${what} A (${turnAddr}, its URL) and B (${cfg.drain.turnAddr}, no URL's)`,
+      `${toA} to A, ${toB} to B`);
+    // What each TURN port did with an answer to its Allocate, in its own
+    // words (addresses are masked there: 198.18.1.x).
+    let text = '';
+    try { text = readFileSync(webrtcLog, 'utf8'); } catch (e) { info(`no WebRTC log: ${e.message}`); }
+    const seen = new Map();
+    for (const l of text.split('\n')) {
+      const m = /turn_port\.cc:\d+\] Port\[[^\]]*\]+: (.*)$/.exec(l);
+      if (!m || !/allocate error response|[Rr]edirect|alternate|ALTERNATE/.test(m[1])) continue;
+      const t = m[1].replace(/id=[0-9a-f]+, /, '').replace(/, rtt=\d+ us/, '');
+      seen.set(t, (seen.get(t) || 0) + 1);
+    }
+    for (const [t, k] of seen) info(`chromium's WebRTC log: ${k}x ${t}`);
+  }
   // turns: Chromium's own account of its TLS handshakes with ternd: every
   // failure is one a badTls case expects (by its net error), each of those
   // happened, and the relay runs verified ternd's certificate.

@@ -818,7 +818,8 @@ static unsigned ask_workers(struct server *s, enum worker_req_kind kind, const c
 }
 
 #define CONTROL_HELP                                                                                         \
-	"commands: stats | json | sessions [--json] [USER] | kick USER | reload | drain | config | help\n"
+	"commands: stats [--json] | json | sessions [--json] [USER] | kick USER | reload | drain | config "  \
+	"| help\n"
 
 /* One request per connection: a line "COMMAND [ARGS]"; a client that says
  * nothing within 200 ms gets the counter table (tern stats of old). An
@@ -845,9 +846,10 @@ static void control_serve(struct server *s, int lfd)
 		return;
 	}
 	char *save = NULL, *cmd = strtok_r(req, " \t", &save), *arg = strtok_r(NULL, " \t", &save);
-	if (!cmd || strcmp(cmd, "stats") == 0)
+	bool json_arg = arg && (strcmp(arg, "json") == 0 || strcmp(arg, "--json") == 0);
+	if (!cmd || (strcmp(cmd, "stats") == 0 && !json_arg))
 		server_dump_stats(s, f);
-	else if (strcmp(cmd, "json") == 0)
+	else if (strcmp(cmd, "json") == 0 || strcmp(cmd, "stats") == 0)
 		server_dump_json(s, f);
 	else if (strcmp(cmd, "drain") == 0) {
 		server_drain(s, "control socket");

@@ -47,12 +47,20 @@ void req_allocate(struct req *r)
 		resp_error(r, 437);
 		return;
 	}
-	/* ALTERNATE-SERVER, or no new allocation while draining */
-	if (req_redirect(r))
-		return;
+	/* ALTERNATE-SERVER (a signed 300 after the check), or no new allocation
+	 * while draining. A draining node serves a signed Allocate itself when
+	 * it has somewhere to send new clients: such a client had its 401 from
+	 * this node a round trip before the drain began (unsigned ones were sent
+	 * on at once), and sent on with this node's nonce it meets a 438 at the
+	 * alternate, which Chromium does not retry on Allocate (e2e drain run). */
 	if (turn_shared_draining(t->p.shared)) {
-		t->st.drain_refused++;
-		resp_error(r, 403);
+		union tern_addr alt;
+		if (!turn_shared_alternate(t->p.shared, r->ep->transport, &r->ep->local, &alt)) {
+			t->st.drain_refused++;
+			resp_error(r, 403);
+			return;
+		}
+	} else if (req_redirect(r)) {
 		return;
 	}
 	/* step 3 */

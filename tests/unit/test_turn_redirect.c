@@ -148,6 +148,24 @@ static void test_redirect_not_to_self(void **state)
 	expect_code(do_refresh(&c, 600), 0);
 }
 
+/* Draining with an alternate: a signed Allocate (a client challenged by
+ * this node just before the drain) is served here, not sent on with a
+ * nonce the alternate would refuse (438); unsigned ones are sent on. */
+static void test_drain_serves_signed(void **state)
+{
+	struct client c, d;
+	env_default();
+	set_alts(TURN_ALT_ANY, LOCAL_ADDR, "192.0.2.20:3478", NULL);
+	client_init(&c, "198.51.100.1:5000", "alice", "secret");
+	client_login(&c);
+	turn_shared_set_draining(SH, true);
+	expect_code(do_allocate(&c), 0);
+	client_init(&d, "198.51.100.2:5000", "alice", "secret");
+	union tern_addr a = alternate_of(unsigned_allocate(&d));
+	assert_addr(&a, "192.0.2.20:3478");
+	assert_int_equal(turn_stats(T)->drain_refused, 0);
+}
+
 /* Behind NAT the lists hold the public address (external-ip): that is the
  * server too, on the port its client wrote to. */
 static void test_redirect_not_to_self_behind_nat(void **state)
@@ -225,6 +243,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_redirect_not_to_self, env_stop),
 	    cmocka_unit_test_teardown(test_redirect_per_transport, env_stop),
 	    cmocka_unit_test_teardown(test_redirect_not_to_self_behind_nat, env_stop),
+	    cmocka_unit_test_teardown(test_drain_serves_signed, env_stop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
