@@ -59,6 +59,25 @@ static uint64_t get_401_requests(metric_bases b)
 #define H_DROP    "Datagrams and frames from clients or peers dropped, by cause."
 #define H_ALLOC   "Live allocations, by the client's transport."
 #define H_RX      "Datagrams and frames received, from clients and from peers."
+#define H_AUTH    "Requests that failed authentication, by reason (integrity: a wrong password)."
+#define H_CDG     "Datagrams (frames on TCP and TLS) from and to clients, by the client's transport."
+#define H_CBY     "Bytes from and to clients, by the client's transport."
+#define CLIENT_DG(name, i)                                                                                   \
+	{CNT("tern_client_datagrams_total"), .labels = "transport=\"" #name "\",direction=\"in\"",           \
+	 .help = H_CDG, .json = "client_rx_" #name, T(client_rx_by[i])},                                     \
+	{                                                                                                    \
+		CNT("tern_client_datagrams_total"), .labels = "transport=\"" #name "\",direction=\"out\"",   \
+		                                    .help = H_CDG, .json = "client_tx_" #name,               \
+		                                    T(client_tx_by[i])                                       \
+	}
+#define CLIENT_BY(name, i)                                                                                   \
+	{CNT("tern_client_bytes_total"), .labels = "transport=\"" #name "\",direction=\"in\"",               \
+	 .help = H_CBY, .json = "client_rx_bytes_" #name, T(client_rx_bytes_by[i])},                         \
+	{                                                                                                    \
+		CNT("tern_client_bytes_total"), .labels = "transport=\"" #name "\",direction=\"out\"",       \
+		                                .help = H_CBY, .json = "client_tx_bytes_" #name,             \
+		                                T(client_tx_bytes_by[i])                                     \
+	}
 
 /* clang-format off */
 const struct metric stats_table[] = {
@@ -121,6 +140,24 @@ const struct metric stats_table[] = {
 	 T(auth_challenge)},
 	{CNT("tern_auth_failures_total"), .labels = "", .json = "auth_failures",
 	 .help = "Requests with wrong or incomplete credentials, or an unknown user.", T(auth_fail)},
+	{CNT("tern_auth_failures_by_reason_total"), .labels = "reason=\"incomplete\"", .help = H_AUTH,
+	 .json = "auth_failures_incomplete", T(auth_fail_by[TURN_AUTH_INCOMPLETE])},
+	{CNT("tern_auth_failures_by_reason_total"), .labels = "reason=\"algorithm\"", .help = H_AUTH,
+	 .json = "auth_failures_algorithm", T(auth_fail_by[TURN_AUTH_ALGORITHM])},
+	{CNT("tern_auth_failures_by_reason_total"), .labels = "reason=\"realm\"", .help = H_AUTH,
+	 .json = "auth_failures_realm", T(auth_fail_by[TURN_AUTH_REALM])},
+	{CNT("tern_auth_failures_by_reason_total"), .labels = "reason=\"unknown_user\"", .help = H_AUTH,
+	 .json = "auth_failures_unknown_user", T(auth_fail_by[TURN_AUTH_UNKNOWN])},
+	{CNT("tern_auth_failures_by_reason_total"), .labels = "reason=\"integrity\"", .help = H_AUTH,
+	 .json = "auth_failures_integrity", T(auth_fail_by[TURN_AUTH_INTEGRITY])},
+	CLIENT_DG(udp, TURN_T_UDP),
+	CLIENT_DG(tcp, TURN_T_TCP),
+	CLIENT_DG(tls, TURN_T_TLS),
+	CLIENT_DG(dtls, TURN_T_DTLS),
+	CLIENT_BY(udp, TURN_T_UDP),
+	CLIENT_BY(tcp, TURN_T_TCP),
+	CLIENT_BY(tls, TURN_T_TLS),
+	CLIENT_BY(dtls, TURN_T_DTLS),
 	{CNT("tern_allocations_redirected_total"), .labels = "", .json = "allocations_redirected",
 	 .help = "Allocates answered 300 with an ALTERNATE-SERVER.", T(redirected)},
 	{CNT("tern_allocations_refused_draining_total"), .labels = "", .json = "allocations_refused_draining",

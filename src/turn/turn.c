@@ -165,6 +165,8 @@ static bool to_client(struct turn *t, const struct turn_ep *ep, const uint8_t *h
 		return false;
 	}
 	t->st.tx_client++;
+	t->st.client_tx_by[ep->transport & 3]++;
+	t->st.client_tx_bytes_by[ep->transport & 3] += hdrlen + paylen + pad;
 	return true;
 }
 
@@ -331,6 +333,7 @@ static int authenticate(struct req *r)
 	/* RFC 8489 §9.2.4: credentials present but incomplete: 400. */
 	if ((!user && !uhash) || !realm || !nonce || (uhash && uhash->len != 32)) {
 		t->st.auth_fail++;
+		t->st.auth_fail_by[TURN_AUTH_INCOMPLETE]++;
 		resp_error(r, 400);
 		return -1;
 	}
@@ -347,12 +350,16 @@ static int authenticate(struct req *r)
 		 * be present, the list echoed unchanged and the chosen algorithm
 		 * taken from it (downgrade protection). */
 		if ((algs || pa) && (!algs || !pa || !pwalgs_match_ours(algs))) {
+			t->st.auth_fail++;
+			t->st.auth_fail_by[TURN_AUTH_ALGORITHM]++;
 			resp_error(r, 400);
 			return -1;
 		}
 		if (pa) {
 			if (pa->len < 4 ||
 			    (rd16(pa->val) != STUN_PWALG_MD5 && rd16(pa->val) != STUN_PWALG_SHA256)) {
+				t->st.auth_fail++;
+				t->st.auth_fail_by[TURN_AUTH_ALGORITHM]++;
 				resp_error(r, 400);
 				return -1;
 			}
@@ -361,6 +368,7 @@ static int authenticate(struct req *r)
 	}
 	if (realm->len != strlen(auth_realm(au)) || memcmp(realm->val, auth_realm(au), realm->len) != 0) {
 		t->st.auth_fail++;
+		t->st.auth_fail_by[TURN_AUTH_REALM]++;
 		resp_error(r, 401);
 		return -1;
 	}
@@ -411,6 +419,7 @@ static int authenticate(struct req *r)
 			(void)stun_check_integrity(m, t->dummy_key, dlen);
 	}
 	t->st.auth_fail++;
+	t->st.auth_fail_by[checked ? TURN_AUTH_INTEGRITY : TURN_AUTH_UNKNOWN]++;
 	resp_error(r, 401);
 	return -1;
 }
@@ -511,6 +520,8 @@ void turn_on_client(struct turn *t, const struct turn_ep *ep, const uint8_t *buf
 	const union tern_addr *client = &ep->remote;
 	t->st.rx_client++;
 	t->st.rx_client_bytes += len;
+	t->st.client_rx_by[ep->transport & 3]++;
+	t->st.client_rx_bytes_by[ep->transport & 3] += len;
 	if (stun_is_channeldata(buf, len)) {
 		on_channel_data(t, ep, buf, len);
 		return;

@@ -170,6 +170,15 @@ enum turn_traffic {
 
 #define TURN_LIFE_NB 9
 
+/* Why a request failed authentication (turn_stats.auth_fail_by). */
+enum turn_auth_fail {
+	TURN_AUTH_INCOMPLETE = 0, /* USERNAME/REALM/NONCE missing: 400 */
+	TURN_AUTH_ALGORITHM = 1,  /* PASSWORD-ALGORITHM(S) missing, altered or unknown: 400 */
+	TURN_AUTH_REALM = 2,      /* another realm: 401 */
+	TURN_AUTH_UNKNOWN = 3,    /* no such user (or no key for the algorithm): 401 */
+	TURN_AUTH_INTEGRITY = 4,  /* wrong MESSAGE-INTEGRITY(-SHA256): a wrong password: 401 */
+};
+
 /* Counters of one worker (plain integers: one writer; other threads read
  * them with relaxed atomic loads, metrics/metrics.h). */
 struct turn_stats {
@@ -187,6 +196,11 @@ struct turn_stats {
 	uint64_t requests, responses_err;
 	uint64_t auth_challenge; /* 401 without credentials */
 	uint64_t auth_fail;      /* wrong credentials, unknown user */
+	/* auth_fail by reason (enum turn_auth_fail) */
+	uint64_t auth_fail_by[5];
+	/* from and to clients, by enum turn_transport: datagrams (frames on a
+	 * stream) and bytes */
+	uint64_t client_rx_by[4], client_rx_bytes_by[4], client_tx_by[4], client_tx_bytes_by[4];
 	uint64_t stale_nonce;
 	uint64_t allocs_created, allocs_deleted, allocs_expired;
 	uint64_t allocs_live;

@@ -462,6 +462,19 @@ static void test_auth_bad_credentials(void **state)
 	expect_code(do_allocate(&c), 401);
 
 	assert_int_equal(turn_stats(T)->auth_fail, 4);
+	/* by reason: who tried and why it failed */
+	const struct turn_stats *st = turn_stats(T);
+	assert_int_equal(st->auth_fail_by[TURN_AUTH_UNKNOWN], 1);   /* mallory */
+	assert_int_equal(st->auth_fail_by[TURN_AUTH_INTEGRITY], 1); /* alice, wrong password */
+	assert_int_equal(st->auth_fail_by[TURN_AUTH_REALM], 2);
+	assert_int_equal(st->auth_fail_by[TURN_AUTH_INCOMPLETE] + st->auth_fail_by[TURN_AUTH_ALGORITHM], 0);
+	/* every datagram came over UDP, every answer went back over it */
+	assert_int_equal(st->client_rx_by[TURN_T_UDP], st->rx_client);
+	assert_int_equal(st->client_tx_by[TURN_T_UDP], st->tx_client);
+	assert_int_equal(st->client_rx_bytes_by[TURN_T_UDP], st->rx_client_bytes);
+	assert_true(st->client_tx_bytes_by[TURN_T_UDP] >= 20 * st->tx_client);
+	assert_int_equal(
+	    st->client_rx_by[TURN_T_TCP] + st->client_rx_by[TURN_T_TLS] + st->client_rx_by[TURN_T_DTLS], 0);
 	assert_int_equal(F.open_calls, 0);
 	assert_int_equal(turn_stats(T)->allocs_live, 0);
 }
@@ -564,6 +577,7 @@ static void test_auth_password_algorithms(void **state)
 	expect_code(call_algs(&c, c.algs, c.algs_len, -1), 400);     /* ALGORITHMS alone */
 	expect_code(call_algs(&c, c.algs, c.algs_len, 0x0003), 400); /* not in the list */
 	assert_int_equal(F.open_calls, 0);
+	assert_int_equal(turn_stats(T)->auth_fail_by[TURN_AUTH_ALGORITHM], 5);
 	expect_code(call_algs(&c, c.algs, c.algs_len, STUN_PWALG_SHA256), 0);
 
 	/* MD5 chosen from the list: the MD5 key */
