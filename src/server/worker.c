@@ -465,6 +465,23 @@ static struct udp_rx *rx_take(struct worker *w)
 	return w->rxpool[w->rxused++];
 }
 
+/* One receive batch on fd into a batch no queued send points into; NULL
+ * (and the batch given back) when nothing came. A full batch may mean the
+ * socket overflowed: its kernel drop counter is read then. */
+static inline struct udp_rx *rx_batch(struct worker *w, int fd, uint32_t *kdrops_seen, int *n)
+{
+	struct udp_rx *rx = rx_take(w);
+	*n = udp_recv_batch(fd, rx, NET_BATCH);
+	if (*n <= 0) {
+		w->rxused--; /* nothing borrowed it */
+		return NULL;
+	}
+	worker_count_batch(w, (unsigned)*n);
+	if (*n == NET_BATCH)
+		count_kernel_drops(w, fd, kdrops_seen);
+	return rx;
+}
+
 static void on_listener(struct net_handler *h, uint32_t events)
 {
 	struct listener *l = (struct listener *)h;
@@ -474,15 +491,10 @@ static void on_listener(struct net_handler *h, uint32_t events)
 	struct turn_ep ep = {.id = (uint32_t)(l - w->listeners), .transport = TURN_T_UDP, .local = l->addr};
 	refresh_time(w);
 	for (unsigned round = 0; round < RX_BUDGET; round++) {
-		struct udp_rx *rx = rx_take(w);
-		int n = udp_recv_batch(h->fd, rx, NET_BATCH);
-		if (n <= 0) {
-			w->rxused--; /* nothing borrowed it */
+		int n;
+		struct udp_rx *rx = rx_batch(w, h->fd, &l->kdrops_seen, &n);
+		if (!rx)
 			break;
-		}
-		worker_count_batch(w, (unsigned)n);
-		if (n == NET_BATCH)
-			count_kernel_drops(w, h->fd, &l->kdrops_seen);
 		for (int i = 0; i < n; i++) {
 			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
@@ -516,16 +528,11 @@ static void on_client_sock(struct net_handler *h, uint32_t events)
 	w->tx_csock = h->fd;
 	w->tx_cremote = &client;
 	for (unsigned round = 0; round < RX_BUDGET && rs->active; round++) {
-		struct udp_rx *rx = rx_take(w);
-		int n = udp_recv_batch(h->fd, rx, NET_BATCH);
-		if (n <= 0) {
-			w->rxused--;
+		int n;
+		struct udp_rx *rx = rx_batch(w, h->fd, &rs->kdrops_seen, &n);
+		if (!rx)
 			break;
-		}
-		worker_count_batch(w, (unsigned)n);
 		w->csock_rx += (unsigned)n;
-		if (n == NET_BATCH)
-			count_kernel_drops(w, h->fd, &rs->kdrops_seen);
 		for (int i = 0; i < n && rs->active; i++) {
 			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
@@ -547,15 +554,10 @@ static void on_dtls_listener(struct net_handler *h, uint32_t events)
 	struct worker *w = l->w;
 	refresh_time(w);
 	for (unsigned round = 0; round < RX_BUDGET; round++) {
-		struct udp_rx *rx = rx_take(w);
-		int n = udp_recv_batch(h->fd, rx, NET_BATCH);
-		if (n <= 0) {
-			w->rxused--;
+		int n;
+		struct udp_rx *rx = rx_batch(w, h->fd, &l->kdrops_seen, &n);
+		if (!rx)
 			break;
-		}
-		worker_count_batch(w, (unsigned)n);
-		if (n == NET_BATCH)
-			count_kernel_drops(w, h->fd, &l->kdrops_seen);
 		for (int i = 0; i < n; i++) {
 			union tern_addr local = l->addr;
 			if (udp_rx_trunc(rx, (unsigned)i)) {
@@ -595,15 +597,10 @@ static void on_relay(struct net_handler *h, uint32_t events)
 		w->tx_cremote = &client;
 	}
 	for (unsigned round = 0; round < RX_BUDGET && rs->active; round++) {
-		struct udp_rx *rx = rx_take(w);
-		int n = udp_recv_batch(h->fd, rx, NET_BATCH);
-		if (n <= 0) {
-			w->rxused--;
+		int n;
+		struct udp_rx *rx = rx_batch(w, h->fd, &rs->kdrops_seen, &n);
+		if (!rx)
 			break;
-		}
-		worker_count_batch(w, (unsigned)n);
-		if (n == NET_BATCH)
-			count_kernel_drops(w, h->fd, &rs->kdrops_seen);
 		for (int i = 0; i < n && rs->active; i++) {
 			if (udp_rx_trunc(rx, (unsigned)i)) {
 				w->rx_trunc++;
