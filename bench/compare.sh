@@ -18,6 +18,9 @@
 # after the bench starts) and divided by the window, so per-datagram costs
 # are (CPU per second) / (datagrams relayed per second). Rounds alternate
 # servers and rotate their order each round; the report gives medians.
+# --topology veth also moves the relay's kernel receive work into threaded
+# NAPI kernel threads pinned to the server's CPU and charges them to every
+# server (relay µs/dgram beside the server's own CPU; --veth-napi).
 #
 # Needs root (network namespaces). Every process it starts is killed by PID
 # on exit, the namespaces are deleted, and every step has a time limit.
@@ -56,6 +59,14 @@ SMOKE_PPS=2000
 RETRIES=2
 RT=0
 PERF=0
+# --topology veth: the relay's kernel work in threads that can be measured
+# (threaded NAPI on every veth end; the relay's pinned to --server-cpu),
+# transmit checksum offload off on the client and peer ends, a pass-only XDP
+# program on those ends when a ternd variant runs a fast path, and the
+# kernel's BPF run-time statistics on during fast-path runs
+VETH_NAPI=on
+PEER_XDP=auto
+BPF_STATS=on
 OUT=""
 DO_BUILD=1
 TERN=""
@@ -124,6 +135,17 @@ usage: bench/compare.sh [options]
   --rt                  run server, peer (SCHED_FIFO 50) and bench (40) at real-time
                         priority, so other work on a shared machine cannot take their
                         CPUs (the kernel still leaves it 5%); see docs/PERFORMANCE.md
+  --veth-napi on|off    --topology veth: threaded NAPI on the four veth ends (GRO on, which
+                        gives veth its NAPI), the relay's two NAPI threads pinned to
+                        --server-cpu and charged to every server (relay µs/dgram), the client's
+                        and peer's pinned to --load-cpu; transmit checksum offload off on the
+                        client and peer ends (default $VETH_NAPI; off = the topology as before)
+  --peer-xdp auto|on|off   --topology veth: a pass-only XDP program (tern_fp_pass of
+                        build/bpf/fastpath.bpf.o) on the client's and the peer's veth end, which
+                        native XDP redirects into a veth need; auto = when a ternd variant has
+                        --fast-path other than off (default $PEER_XDP)
+  --bpf-stats on|off    kernel.bpf_stats_enabled=1 during the runs of fast-path variants (the
+                        program's ns per packet; restored after each run) (default $BPF_STATS)
   --perf                record the server's CPU with perf (cpu-clock, call graphs) during
                         each measured window; logs/<run>.perf.txt holds the top symbols
   --out DIR             results directory (default bench/results/<timestamp>)
@@ -132,7 +154,9 @@ usage: bench/compare.sh [options]
   --tern PATH / --ternd PATH / --pion PATH / --fwd PATH   use these binaries
 environment: TB_TERND_LISTEN=0.0.0.0 (ternd listens on the wildcard, PKTINFO on every datagram);
   TERND_VARIANTS="name:flags|name:flags" (default: "$TERND_VARIANTS");
-  flags starting "@PATH" run that ternd binary instead (A/B of two builds)
+  flags starting "@PATH" run that ternd binary instead (A/B of two builds);
+  the kernel fast path in the veth topology (the relay's veths are tbr0 and tbr1):
+  TERND_VARIANTS="default:|fp:--fast-path xdp-native --fast-path-interfaces tbr0,tbr1"
 EOF
 }
 
@@ -168,6 +192,9 @@ while [ $# -gt 0 ]; do
 	--retries) RETRIES=$2; shift ;;
 	--rt) RT=1 ;;
 	--perf) PERF=1 ;;
+	--veth-napi) VETH_NAPI=$2; shift ;;
+	--peer-xdp) PEER_XDP=$2; shift ;;
+	--bpf-stats) BPF_STATS=$2; shift ;;
 	--out) OUT=$2; shift ;;
 	--build) BUILD=$(cd "$2" 2>/dev/null && pwd || echo "$2"); shift ;;
 	--no-build) DO_BUILD=0 ;;
@@ -194,6 +221,9 @@ case $CHURN_CLOSE in fin | rst) ;; *) die "--churn-close is fin or rst" ;; esac
 [ "$SOURCES" -ge 1 ] && [ "$SOURCES" -le 200 ] || die "--sources is 1..200"
 [ "$ROUNDS" -ge 1 ] || die "--rounds must be at least 1"
 case $TOPOLOGY in lo | veth) ;; *) die "--topology is lo or veth" ;; esac
+case $VETH_NAPI in on | off) ;; *) die "--veth-napi is on or off" ;; esac
+case $PEER_XDP in auto | on | off) ;; *) die "--peer-xdp is auto, on or off" ;; esac
+case $BPF_STATS in on | off) ;; *) die "--bpf-stats is on or off" ;; esac
 ncpu=$(nproc --all)
 [ "$SERVER_CPU" -lt "$ncpu" ] && [ "$LOAD_CPU" -lt "$ncpu" ] || die "CPUs $SERVER_CPU/$LOAD_CPU: this machine has $ncpu"
 [ "$SERVER_CPU" != "$LOAD_CPU" ] || note "warning: server and load share CPU $SERVER_CPU"
@@ -306,6 +336,16 @@ for v in "${_variants[@]}"; do
 	fi
 done
 
+# fp_variant NAME: true when NAME is a ternd variant that runs the kernel
+# fast path (--fast-path MODE or --fast-path=MODE with MODE other than off)
+fp_variant() {
+	[[ $1 == ternd* ]] || return 1
+	local f=" ${VARIANT_FLAGS[$1]:-} "
+	[[ $f =~ \ --fast-path[=\ ]+([a-z-]+)\  ]] && [ "${BASH_REMATCH[1]}" != off ]
+}
+any_fp=0
+for s in "${servers[@]}"; do fp_variant "$s" && any_fp=1; done
+
 COTURN_MMSG_FLAGS=""
 if command -v turnserver >/dev/null; then
 	servers+=(coturn)
@@ -407,6 +447,7 @@ cleanup() {
 	done
 	for p in "${!PIDS[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
 	for p in "${!PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	bpf_stats_restore
 	local ns
 	for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
 	[ -z "$TLS_DIR" ] || rm -rf "$TLS_DIR"
@@ -415,6 +456,19 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# kernel.bpf_stats_enabled (global): switched on for the runs of fast-path
+# variants only, and put back as it was after each run and on exit
+BPF_STATS_SAVED=""
+bpf_stats_on() {
+	[ -n "$BPF_STATS_SAVED" ] || BPF_STATS_SAVED=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null || echo "")
+	sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null || note "cannot set kernel.bpf_stats_enabled=1"
+}
+bpf_stats_restore() {
+	[ -n "$BPF_STATS_SAVED" ] || return 0
+	sysctl -qw kernel.bpf_stats_enabled="$BPF_STATS_SAVED" 2>/dev/null || true
+	BPF_STATS_SAVED=""
+}
 
 # rt_prefix PRIO: "chrt -f PRIO" with --rt, nothing otherwise
 rt_prefix() { [ "$RT" = 1 ] && echo "chrt -f $1"; return 0; }
@@ -500,6 +554,75 @@ else
 	CLIENT_SOURCES=$NET_C.10+$SOURCES
 fi
 
+# ---- veth: threaded NAPI, checksums, the pass program ---------------------------
+# veth has a NAPI instance (a receive ring polled by NAPI instead of the
+# sender's backlog) only with XDP attached or GRO on; with it, `threaded` moves
+# that poll into a kernel thread, napi/<dev>-<id>. The relay's two threads do
+# its kernel receive work (and run the XDP program, and redirect) and are
+# pinned to the server's CPU and charged to whichever server runs; the client's
+# and the peer's do theirs on the load CPU. Thread ids are found as the
+# napi/<dev>-* threads that appear when `threaded` is switched on (another
+# run's namespaces may have devices of the same names).
+NAPI_R=() NAPI_L=() NAPI_NAMES=()
+PASS_OBJ=${TB_FP_PASS_OBJ:-$BUILD/bpf/fastpath.bpf.o}
+napi_threads() { # DEV -> the PIDs of napi/DEV-<id> threads, one a line
+	local d
+	for d in /proc/[0-9]*; do
+		[[ $(cat "$d/comm" 2>/dev/null) =~ ^napi/$1-[0-9]+$ ]] && echo "${d#/proc/}"
+	done
+	return 0
+}
+if [ "$TOPOLOGY" = veth ] && [ "$PEER_XDP" = auto ]; then
+	PEER_XDP=off
+	[ "$any_fp" = 1 ] && PEER_XDP=on
+fi
+[ "$TOPOLOGY" = veth ] || PEER_XDP=off
+if [ "$TOPOLOGY" = veth ] && { [ "$VETH_NAPI" = on ] || [ "$PEER_XDP" = on ]; }; then
+	command -v ethtool >/dev/null || die "--veth-napi/--peer-xdp need ethtool (scripts/deps.sh bench installs it)"
+	# full checksums on the frames the client and the peer send, as a NIC
+	# delivers them (veth otherwise passes CHECKSUM_PARTIAL frames along)
+	for l in "$NS_C tbc" "$NS_P tbp"; do
+		set -- $l
+		ip netns exec "$1" ethtool -K "$2" tx off >/dev/null 2>&1 || die "ethtool -K $2 tx off failed in $1"
+	done
+fi
+if [ "$TOPOLOGY" = veth ] && [ "$VETH_NAPI" = on ]; then
+	for l in "$NS_R tbr0 r" "$NS_R tbr1 r" "$NS_C tbc l" "$NS_P tbp l"; do
+		set -- $l
+		before=$(napi_threads "$2")
+		ip netns exec "$1" ethtool -K "$2" gro on >/dev/null 2>&1 || die "ethtool -K $2 gro on failed in $1"
+		ip netns exec "$1" sh -c "echo 1 > /sys/class/net/$2/threaded" ||
+			die "cannot switch $2 to threaded NAPI (/sys/class/net/$2/threaded in $1)"
+		new=()
+		for _ in $(seq 1 20); do
+			mapfile -t new < <(comm -13 <(sort <<<"$before") <(napi_threads "$2" | sort) | grep .)
+			[ ${#new[@]} -gt 0 ] && break
+			sleep 0.05
+		done
+		[ ${#new[@]} -eq 1 ] || die "$2: expected one new napi/$2-* thread, found ${#new[@]} (${new[*]:-})"
+		cpu=$SERVER_CPU
+		[ "$3" = l ] && cpu=$LOAD_CPU
+		taskset -pc "$cpu" "${new[0]}" >/dev/null || die "cannot pin napi thread ${new[0]} ($2) to CPU $cpu"
+		[ "$RT" = 1 ] && { chrt -f -p 50 "${new[0]}" || die "cannot make napi thread ${new[0]} SCHED_FIFO"; }
+		if [ "$3" = r ]; then NAPI_R+=("${new[0]}"); else NAPI_L+=("${new[0]}"); fi
+		NAPI_NAMES+=("$(cat "/proc/${new[0]}/comm")@cpu$cpu")
+	done
+	note "threaded NAPI: ${NAPI_NAMES[*]} (relay: PIDs ${NAPI_R[*]}; client/peer: ${NAPI_L[*]})"
+fi
+if [ "$PEER_XDP" = on ]; then
+	[ -f "$PASS_OBJ" ] || die "--peer-xdp: no $PASS_OBJ (build ternd first, or TB_FP_PASS_OBJ=FILE)"
+	# iproute2 (libbpf) picks the program by name; `sec xdp` would take the
+	# first xdp program of the object, which is the fast path itself
+	for l in "$NS_C tbc" "$NS_P tbp"; do
+		set -- $l
+		err=$(ip -n "$1" link set dev "$2" xdpdrv obj "$PASS_OBJ" program tern_fp_pass 2>&1) ||
+			die "cannot attach tern_fp_pass to $2: $(tail -1 <<<"$err")"
+		ip -n "$1" -d link show dev "$2" | grep -q 'prog/xdp.*name tern_fp_pass' ||
+			die "$2: tern_fp_pass is not what is attached"
+	done
+	note "pass-only XDP (tern_fp_pass) on tbc and tbp"
+fi
+
 # --transport tls: one self-signed test certificate for every server and run,
 # made here (never a real key), removed on exit
 if [ "$TRANSPORT" = tls ]; then
@@ -548,6 +671,8 @@ versions() {
 	M_ALLOCS=$ALLOCS M_SIZE=$SIZE M_BURST=$BURST_US M_SCPU=$SERVER_CPU M_LCPU=$LOAD_CPU M_SMOKE=$SMOKE M_RT=$RT \
 	M_CHURN_CONNS=$CHURN_CONNS M_CHURN_RATE=$CHURN_RATE M_CHURN_CLOSE=$CHURN_CLOSE M_IDLE_CONNS=$IDLE_CONNS \
 	M_SOURCES=$SOURCES M_TRANSPORT=$TRANSPORT M_TLS_KEY=$([ "$TRANSPORT" = tls ] && echo "$TLS_KEY") M_TLS_MAX=$TLS_MAX M_SCEN="${scen[*]}" M_SERVERS="${servers[*]}" M_SKIPPED="$(printf '%s\n' "${skipped[@]}")" \
+	M_VETH_NAPI=$([ ${#NAPI_R[@]} -gt 0 ] && echo on) M_NAPI="${NAPI_NAMES[*]}" M_PEER_XDP=$PEER_XDP \
+	M_BPF_STATS=$([ "$any_fp" = 1 ] && [ "$BPF_STATS" = on ] && echo 1) \
 	M_VARIANTS="$vf" M_COTURN_MMSG="${COTURN_MMSG_FLAGS# }" M_TERN="$TERN" \
 		python3 "$root/bench/report.py" --meta "$OUT/meta.json"
 }
@@ -610,6 +735,42 @@ core_cpu() {
 	done </proc/stat
 }
 now_ns() { date +%s%N; }
+# threads_cpu PID... -> T_TICKS (utime+stime), T_NS (on-CPU ns), T_WAIT (run
+# queue ns), summed: the NAPI threads' share of a window; T_TICKS=-1 when
+# one of them is gone
+threads_cpu() {
+	local p line rest a b
+	T_TICKS=0 T_NS=0 T_WAIT=0
+	for p in "$@"; do
+		read -r line <"/proc/$p/stat" 2>/dev/null || { T_TICKS=-1; return; }
+		rest=${line##*) }
+		# shellcheck disable=SC2086
+		set -- $rest
+		T_TICKS=$((T_TICKS + ${12} + ${13}))
+		read -r a b _ <"/proc/$p/schedstat" 2>/dev/null && T_NS=$((T_NS + a)) T_WAIT=$((T_WAIT + b))
+	done
+	return 0
+}
+# prog_stats PID -> P_NS P_CNT: run_time_ns and run_cnt summed over the XDP
+# (type 6) and TC (type 3) programs PID holds (/proc/PID/fdinfo; counted only
+# while kernel.bpf_stats_enabled=1)
+prog_stats() {
+	local f t ns cnt k v
+	P_NS=0 P_CNT=0
+	for f in /proc/"$1"/fdinfo/*; do
+		[[ $(readlink "/proc/$1/fd/${f##*/}" 2>/dev/null) == anon_inode:bpf-prog ]] || continue
+		t="" ns=0 cnt=0
+		while read -r k v _; do
+			case $k in
+			prog_type:) t=$v ;;
+			run_time_ns:) ns=$v ;;
+			run_cnt:) cnt=$v ;;
+			esac
+		done <"$f" 2>/dev/null
+		case $t in 3 | 6) P_NS=$((P_NS + ns)) P_CNT=$((P_CNT + cnt)) ;; esac
+	done
+	return 0
+}
 # sleep in the background and wait: a signal interrupts wait at once, so
 # the exit trap does not wait for the sleep to end
 sleep_until() {
@@ -732,7 +893,11 @@ run_one() {
 	{ [ "$SMOKE" = 1 ] || [ "$RT" = 1 ]; } && QUIET_BUSY=-1 || quiet_gate
 	SRV_CONNS=0
 	is_conn_scenario "$sc" && SRV_CONNS=1
+	local fp=false
+	fp_variant "$name" && fp=true
+	[ "$fp" = true ] && [ "$BPF_STATS" = on ] && bpf_stats_on
 	if ! start_server "$name" "$log.server"; then
+		bpf_stats_restore
 		printf '{"round":%d,"attempt":%d,"scenario":"%s","server":"%s","topology":"%s","ok":false,"why":"server did not start"}\n' \
 			"$round" "${ATTEMPT:-1}" "$sc" "$name" "$TOPOLOGY" >>"$RUNS"
 		return 0
@@ -778,6 +943,9 @@ run_one() {
 	e0=$(udp_errs "$NS_R")
 	[ "$TOPOLOGY" = veth ] && er0="$(udp_errs "$NS_C") $(udp_errs "$NS_P")"
 	local t0 ta tb s0=-1 s1=-1 n0=0 n1=0 w0=0 w1=0 b0=0 b1=0 c0=0 c1=0 q0=0 q1=0
+	# the relay's NAPI threads (r*) and the client's and peer's (l*), and
+	# the programs ternd holds (p*)
+	local rk0=0 rk1=0 rn0=0 rn1=0 rw0=0 rw1=0 lk0=0 lk1=0 ln0=0 ln1=0 pn0=0 pn1=0 pc0=0 pc1=0
 	t0=$(now_ns)
 	# shellcheck disable=SC2046
 	start_bg "$log.bench.json" "$log.bench" ip netns exec "$NS_C" taskset -c "$LOAD_CPU" $(rt_prefix 40) \
@@ -793,6 +961,11 @@ run_one() {
 		proc_cpu "$srv_pid"; s0=$S_TICKS
 		proc_sched "$srv_pid"; n0=$S_NS w0=$S_WAIT
 		core_cpu "$SERVER_CPU"; b0=$C_BUSY c0=$C_TOTAL q0=$C_SOFTIRQ
+		if [ ${#NAPI_R[@]} -gt 0 ]; then
+			threads_cpu "${NAPI_R[@]}"; rk0=$T_TICKS rn0=$T_NS rw0=$T_WAIT
+			threads_cpu "${NAPI_L[@]}"; lk0=$T_TICKS ln0=$T_NS
+		fi
+		prog_stats "$srv_pid"; pn0=$P_NS pc0=$P_CNT
 	}
 	local perf_pid=""
 	if [ "$PERF" = 1 ] && [ "$kind" != idle ]; then
@@ -808,6 +981,11 @@ run_one() {
 		proc_cpu "$srv_pid"; s1=$S_TICKS
 		proc_sched "$srv_pid"; n1=$S_NS w1=$S_WAIT
 		core_cpu "$SERVER_CPU"; b1=$C_BUSY c1=$C_TOTAL q1=$C_SOFTIRQ
+		if [ ${#NAPI_R[@]} -gt 0 ]; then
+			threads_cpu "${NAPI_R[@]}"; rk1=$T_TICKS rn1=$T_NS rw1=$T_WAIT
+			threads_cpu "${NAPI_L[@]}"; lk1=$T_TICKS ln1=$T_NS
+		fi
+		prog_stats "$srv_pid"; pn1=$P_NS pc1=$P_CNT
 	}
 
 	if [ -n "$perf_pid" ]; then
@@ -829,10 +1007,13 @@ run_one() {
 	# ternd's per-worker counters (server_stats below: balance over workers)
 	[[ $name == ternd* ]] && timeout 5 "$TERN" stats --json --socket "$log.server.sock" >"$log.server.json" 2>/dev/null
 	stop_pid "$srv_wrap" TERM 30
+	[ "$fp" = true ] && bpf_stats_restore
 
 	[ $brc -eq 0 ] || { ok=false why="bench exited $brc"; }
 	[ "$alive" = true ] || { ok=false why="server died during the run"; }
 	[ "$s0" -ge 0 ] && [ "$s1" -ge 0 ] || { ok=false why="server cpu not sampled"; }
+	[ "$rk0" -ge 0 ] && [ "$rk1" -ge 0 ] && [ "$lk0" -ge 0 ] && [ "$lk1" -ge 0 ] ||
+		{ ok=false why="a NAPI thread is gone (the veth's NAPI was recreated?)"; rk0=0 rk1=-1; }
 
 	# last JSON object line of each output, validated
 	local bj pj sj
@@ -846,6 +1027,11 @@ run_one() {
 		"$round" "${ATTEMPT:-1}" "$sc" "$name" "$TOPOLOGY" "$ok" "$why" "$mode" "$rate" >>"$RUNS"
 	printf '"clk_tck":%d,"proc_ticks":%d,"sched_ns":%d,"wait_ns":%d,"window_ns":%d,"core_busy":%d,"core_total":%d,"core_softirq":%d,"busy_before_pct":%d,' \
 		"$CLK_TCK" $((s1 - s0)) $((n1 - n0)) $((w1 - w0)) $((tb - ta)) $((b1 - b0)) $((c1 - c0)) $((q1 - q0)) "$QUIET_BUSY" >>"$RUNS"
+	if [ ${#NAPI_R[@]} -gt 0 ]; then
+		printf '"napi_relay_ticks":%d,"napi_relay_ns":%d,"napi_relay_wait_ns":%d,"napi_load_ticks":%d,"napi_load_ns":%d,' \
+			$((rk1 - rk0)) $((rn1 - rn0)) $((rw1 - rw0)) $((lk1 - lk0)) $((ln1 - ln0)) >>"$RUNS"
+	fi
+	printf '"fast_path":%s,"prog_run_ns":%d,"prog_run_cnt":%d,' "$fp" $((pn1 - pn0)) $((pc1 - pc0)) >>"$RUNS"
 	printf '"udp_errs_relay_ns":[%s],"udp_errs_other_ns":[%s],"bench":%s,"peer":%s,"server_stats":%s}\n' \
 		"$(diff_list "$e0" "$e1")" "$(diff_list "$er0" "$er1")" "$bj" "$pj" "$sj" >>"$RUNS"
 	python3 "$root/bench/report.py" --line "$RUNS" >&2 || true

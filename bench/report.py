@@ -20,6 +20,16 @@ inside the measured window:
   busy %        the server core's non-idle share (/proc/stat), softirq included
   core µs/dgram busy fraction / relayed datagrams per second (counts softirq work
                 that the kernel charged to no process)
+--topology veth with threaded NAPI (compare.sh --veth-napi on, the default there):
+  NAPI %        utime+stime of the relay namespace's two NAPI threads (pinned to the
+                server's CPU) per second of window: the relay's kernel receive work,
+                and with a fast path the XDP program and its redirects
+  relay µs/dgram, relay µs/rt   (server CPU + relay NAPI threads' CPU) / relayed datagrams
+                (round trips) per second: the relay's cost, the same for every server
+  prog ns/pkt   the fast path's program: run_time_ns / run_cnt over the window
+                (/proc/PID/fdinfo of ternd's XDP/TC programs; kernel.bpf_stats_enabled=1)
+  kernel %      datagrams the fast path relayed (ternd's stats: to_peer + to_client) /
+                all datagrams the bench's run relayed (warm-up included)
 churn runs (TCP or TLS clients: connect, Allocate, Refresh 0, close; churnr: TLS
 sessions resumed):
   cycles/s      the bench's cycle_rate: connections completed per second
@@ -94,7 +104,50 @@ def metrics(r):
     m["us_dgram"] = cpu * 1e6 / rel if cpu is not None and rel else None
     m["us_rt"] = cpu * 1e6 / delivered if rtt and cpu is not None and delivered else None
     m["core_us_dgram"] = busy * 1e6 / rel if busy is not None and rel else None
+    # the relay namespace's NAPI threads (compare.sh --veth-napi on)
+    nt = r.get("napi_relay_ticks")
+    m["napi"] = (nt / tck) / win if win > 0 and isinstance(nt, int) and nt >= 0 else None
+    nw = r.get("napi_relay_wait_ns")
+    m["napi_wait"] = nw / 1e9 / win if win > 0 and isinstance(nw, int) and nw >= 0 else None
+    ns = r.get("napi_relay_ns")
+    m["napi_sched"] = ns / 1e9 / win if win > 0 and isinstance(ns, int) and ns >= 0 else None
+    m["relay"] = cpu + m["napi"] if cpu is not None and m["napi"] is not None else None
+    m["us_relay"] = m["relay"] * 1e6 / rel if m["relay"] is not None and rel else None
+    m["us_relay_rt"] = m["relay"] * 1e6 / delivered if rtt and m["relay"] is not None and delivered else None
+    pc = r.get("prog_run_cnt")
+    m["prog_ns"] = r.get("prog_run_ns", 0) / pc if isinstance(pc, int) and pc > 0 else None
+    m["kernel"] = kernel_share(r, b, rtt)
     return m
+
+
+def find_key(o, key):
+    """The first value of key anywhere in a JSON object."""
+    if isinstance(o, dict):
+        if key in o:
+            return o[key]
+        for v in o.values():
+            x = find_key(v, key)
+            if x is not None:
+                return x
+    elif isinstance(o, list):
+        for v in o:
+            x = find_key(v, key)
+            if x is not None:
+                return x
+    return None
+
+
+def kernel_share(r, b, rtt):
+    """Share of the run's relayed datagrams that the fast path relayed."""
+    if not r.get("fast_path"):
+        return None
+    fp = find_key(r.get("server_stats") or {}, "fastpath")
+    if not isinstance(fp, dict):
+        return None
+    k = (num(fp.get("to_peer")) or 0) + (num(fp.get("to_client")) or 0)
+    tot = (num(b.get("received")) or 0) + (num(b.get("warm_received")) or 0)
+    tot *= 2 if rtt else 1
+    return k / tot if tot else None
 
 
 def window_cpu(r, m):
@@ -155,6 +208,15 @@ def disturb(m):
     if w is None:
         return None
     own = m.get("cpu_sched") or m.get("cpu")
+    if m.get("napi_wait") is not None and own is not None:
+        # the relay's NAPI threads share the server's CPU (veth, threaded
+        # NAPI): the server waits while they run and they wait while it runs,
+        # which takes nothing from the relay. Only the wait that the relay's
+        # own threads cannot explain is counted, capped by what the relay as
+        # a whole left of its CPU.
+        nc = m.get("napi_sched") or m.get("napi") or 0
+        w = max(0.0, w - nc) + max(0.0, m["napi_wait"] - own - nc)
+        own += nc
     return min(w, max(0.0, 1 - own)) if own is not None else w
 
 
@@ -275,6 +337,13 @@ def report(d, smoke):
       f"{meta.get('margin_ms')} ms")
     if meta.get("rt"):
         p("- --rt: server and peer at SCHED_FIFO 50, bench at 40 (other work on the machine cannot take their CPUs)")
+    if meta.get("veth_napi"):
+        p(f"- veth: threaded NAPI, GRO on, on every veth end; relay NAPI threads on the server's CPU: "
+          f"{', '.join(meta.get('napi_threads') or [])}; transmit checksum offload off on tbc and tbp")
+    if meta.get("peer_xdp"):
+        p("- veth: pass-only XDP program (tern_fp_pass) on tbc and tbp")
+    if meta.get("bpf_stats"):
+        p("- kernel.bpf_stats_enabled=1 during the fast-path variants' runs")
     for name, flags in (meta.get("ternd_variants") or {}).items():
         if flags:
             p(f"- {name}: ternd {flags}")
@@ -287,6 +356,8 @@ def report(d, smoke):
       f"queue > {DISTURBED * 100:.0f}% of the window while leaving more than that of its CPU idle); CPU = server utime+stime per relayed datagram "
       "(per round trip in rtt tables); core = busy time of the server's CPU per relayed datagram "
       "(includes softirq work charged to no process); wait = server's run-queue wait; "
+      "with threaded NAPI (veth): NAPI % = the relay's NAPI threads' CPU, relay = (server + NAPI threads) "
+      "per datagram (round trip), prog = the fast path program's ns per run, kernel = share relayed by it; "
       "ratios = this server's CPU (or delivered rate) / coturn's and / fwd-gso's. Medians over rounds.")
     p("")
 
@@ -338,6 +409,10 @@ def report(d, smoke):
                 "cpu": med(m["cpu"] for m in good),
                 "wait": med(m["wait"] for m in good),
                 "sent": med(m["sent_rate"] for m in good),
+                "napi": med(m["napi"] for m in good),
+                "relay": med((m["us_relay_rt"] if rtt else m["us_relay"]) for m in good),
+                "prog_ns": med(m["prog_ns"] for m in good),
+                "kernel": med(m["kernel"] for m in good),
                 "disturbed": sum(1 for m in good if (disturb(m) or 0) > DISTURBED),
             }
             if smoke:
@@ -353,7 +428,16 @@ def report(d, smoke):
         hdr = ["server", "runs"] + ([] if rtt else ["sent/s"]) + ["delivered/s" if not rtt else "rt/s", "loss %"]
         if rtt:
             hdr += ["RTT p50 µs", "RTT p99 µs"]
-        hdr += [cost_name, "core µs/dgram", "busy %", "wait %", "CPU x coturn", "CPU x fwd-gso"]
+        has_napi = any(x["relay"] is not None for x in rows.values())
+        has_fp = any(x["prog_ns"] is not None or x["kernel"] is not None for x in rows.values())
+        if has_napi:
+            # the relay's cost: server + its NAPI threads; ratios of that
+            hdr += [cost_name, "relay " + cost_name.split(" ", 1)[1], "NAPI %", "core µs/dgram", "busy %",
+                    "wait %", "relay x ternd", "relay x coturn", "relay x fwd-gso"]
+            if has_fp:
+                hdr += ["prog ns/pkt", "kernel %"]
+        else:
+            hdr += [cost_name, "core µs/dgram", "busy %", "wait %", "CPU x coturn", "CPU x fwd-gso"]
         if maxrate:
             hdr += ["rate x coturn", "rate x fwd-gso"]
         p("| " + " | ".join(hdr) + " |")
@@ -364,6 +448,7 @@ def report(d, smoke):
 
         base_c = rows.get("coturn", {})
         base_f = rows.get("fwd-gso", {})
+        base_t = rows.get("ternd", {})
         for s in servers:
             x = rows[s]
             runs_cell = f"{x['n']}/{x['of']}" + (f" ({x['disturbed']}!)" if x["disturbed"] else "")
@@ -371,8 +456,16 @@ def report(d, smoke):
             cells += [fmt(x["delivered"], 0), fmt(x["loss"], 3, pct=True)]
             if rtt:
                 cells += [fmt(x["p50"], 0), fmt(x["p99"], 0)]
-            cells += [fmt(x["cost"]), fmt(x["core"]), fmt(x["busy"], 1, pct=True), fmt(x["wait"], 1, pct=True),
-                      fmt(ratio(x["cost"], base_c.get("cost"))), fmt(ratio(x["cost"], base_f.get("cost")))]
+            if has_napi:
+                cells += [fmt(x["cost"]), fmt(x["relay"]), fmt(x["napi"], 1, pct=True), fmt(x["core"]),
+                          fmt(x["busy"], 1, pct=True), fmt(x["wait"], 1, pct=True),
+                          fmt(ratio(x["relay"], base_t.get("relay"))), fmt(ratio(x["relay"], base_c.get("relay"))),
+                          fmt(ratio(x["relay"], base_f.get("relay")))]
+                if has_fp:
+                    cells += [fmt(x["prog_ns"], 1), fmt(x["kernel"], 1, pct=True)]
+            else:
+                cells += [fmt(x["cost"]), fmt(x["core"]), fmt(x["busy"], 1, pct=True), fmt(x["wait"], 1, pct=True),
+                          fmt(ratio(x["cost"], base_c.get("cost"))), fmt(ratio(x["cost"], base_f.get("cost")))]
             if maxrate:
                 cells += [fmt(ratio(x["delivered"], base_c.get("delivered"))),
                           fmt(ratio(x["delivered"], base_f.get("delivered")))]
@@ -475,6 +568,10 @@ def line_summary(path):
     if rtt:
         parts.append(f"p50 {fmt(m['rtt_p50_us'], 0)} p99 {fmt(m['rtt_p99_us'], 0)} µs")
     parts.append(f"cpu {fmt(m['us_rt'] if rtt else m['us_dgram'])} µs/{'rt' if rtt else 'dgram'}")
+    if m.get("relay") is not None:
+        parts.append(f"relay {fmt(m['us_relay_rt'] if rtt else m['us_relay'])} (NAPI {fmt(m['napi'], 1, pct=True)}%)")
+    if m.get("prog_ns") is not None or m.get("kernel") is not None:
+        parts.append(f"prog {fmt(m['prog_ns'], 1)} ns/pkt, kernel {fmt(m['kernel'], 1, pct=True)}%")
     parts.append(f"busy {fmt(m['busy'], 1, pct=True)}%")
     parts.append(f"(server {fmt(m['cpu'], 1, pct=True)}% of a core; schedstat {fmt(m['cpu_sched'], 1, pct=True)}%; "
                  f"wait {fmt(m['wait'], 1, pct=True)}%)")
@@ -513,6 +610,8 @@ def write_meta(path):
         "churn_close": e.get("M_CHURN_CLOSE"), "idle_connections": int(e.get("M_IDLE_CONNS", 0)),
         "sources": int(e.get("M_SOURCES", 0)),
         "transport": e.get("M_TRANSPORT") or "udp", "tls_key": e.get("M_TLS_KEY") or None, "tls_max": e.get("M_TLS_MAX") or None,
+        "veth_napi": e.get("M_VETH_NAPI") == "on", "napi_threads": e.get("M_NAPI", "").split(),
+        "peer_xdp": e.get("M_PEER_XDP") == "on", "bpf_stats": e.get("M_BPF_STATS") == "1",
         "loadavg_at_start": open("/proc/loadavg").read().split()[:3],
     }
     with open(path, "w") as f:

@@ -9,7 +9,7 @@ build_pkgs=(gcc make cmake pkg-config libssl-dev clang libbpf-dev libsystemd-dev
 deb_pkgs=("${build_pkgs[@]}" debhelper dpkg-dev fakeroot lintian adduser)
 test_pkgs=("${deb_pkgs[@]}" libcmocka-dev coturn iproute2 python3 procps libclang-rt-14-dev valgrind openssl haproxy
 	groff-base man-db systemd util-linux strace prometheus curl)
-bench_pkgs=("${build_pkgs[@]}" coturn iproute2 python3 procps util-linux)
+bench_pkgs=("${build_pkgs[@]}" coturn iproute2 python3 procps util-linux ethtool)
 
 case "${1:-build}" in
 build) want=("${build_pkgs[@]}") ;;
