@@ -513,8 +513,14 @@ int fastpath_open(const struct fastpath_opts *o, struct fastpath **out)
 	line[0] = '\0';
 
 	if (o->nifs) {
-		for (; nnames < o->nifs; nnames++)
-			snprintf(names[nnames], IF_NAMESIZE, "%s", o->ifnames[nnames]);
+		/* A name given twice would fail against our own first link. */
+		for (unsigned i = 0; i < o->nifs; i++) {
+			unsigned j = 0;
+			while (j < nnames && strncmp(names[j], o->ifnames[i], IF_NAMESIZE - 1) != 0)
+				j++;
+			if (j == nnames)
+				snprintf(names[nnames++], IF_NAMESIZE, "%s", o->ifnames[i]);
+		}
 	} else if ((rc = ifs_from_addrs(o, names, &nnames)) < 0) {
 		log_warn("fastpath: not attached: %s; user space relays everything",
 		         rc == -ENODEV ? "no interface holds the listening or relay addresses"

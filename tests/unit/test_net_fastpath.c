@@ -383,8 +383,20 @@ static void test_no_such_interface(void **state)
 	struct fastpath *fp = NULL;
 	skip_unless_ready();
 	struct fastpath_opts o = opts_for(FASTPATH_AUTO, "tfp-none", NULL);
-	assert_int_equal(fastpath_open(&o, &fp), -ENODEV);
+	int rc = fastpath_open(&o, &fp);
+	track(fp);
+	assert_int_equal(rc, -ENODEV);
 	assert_null(fp);
+
+	/* A missing one beside a real one; a name given twice counts once. */
+	o = opts_for(FASTPATH_AUTO, "tfp-none", IF0);
+	o.ifnames[o.nifs++] = IF0;
+	fp = open_ok(&o);
+	assert_int_equal(fastpath_nifs(fp), 1);
+	assert_string_equal(fastpath_ifname(fp, 0), IF0);
+	assert_int_equal(fastpath_if_mode(fp, 0), FASTPATH_ATT_XDP_NATIVE);
+	close_fp(fp);
+	assert_bare(ifidx0);
 }
 
 /* Interfaces from addresses: open in generic XDP, return the set. */
@@ -737,6 +749,35 @@ static void test_stats_zero(void **state)
 	close_fp(fp);
 }
 
+/* The kernel's accounting, read back: runs of the XDP program (driven with
+ * BPF_PROG_TEST_RUN while BPF_ENABLE_STATS holds stats on) are counted. */
+static void test_prog_stats(void **state)
+{
+	uint64_t run_ns = 0, run_cnt = 0, ns2 = 0, cnt2 = 0;
+	uint8_t frame[64];
+	skip_unless_ready();
+	struct fastpath_opts o = opts_for(FASTPATH_XDP_NATIVE, IF0, NULL);
+	struct fastpath *fp = open_ok(&o);
+
+	int stats = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats < 0) {
+		close_fp(fp);
+		print_message("fastpath: prog stats skipped: BPF_ENABLE_STATS: %s\n", strerror(-stats));
+		skip();
+	}
+	assert_int_equal(fastpath_prog_stats(fp, &run_ns, &run_cnt), 0);
+	memset(frame, 0, sizeof(frame));
+	LIBBPF_OPTS(bpf_test_run_opts, t, .data_in = frame, .data_size_in = sizeof(frame), .repeat = 10);
+	int rc = bpf_prog_test_run_opts(fp->xdp_fd, &t);
+	close(stats);
+	assert_int_equal(rc, 0);
+	assert_int_equal(t.retval, XDP_PASS); /* a zeroed frame: not ours */
+	assert_int_equal(fastpath_prog_stats(fp, &ns2, &cnt2), 0);
+	assert_true(cnt2 >= run_cnt + 10);
+	assert_true(ns2 > run_ns);
+	close_fp(fp);
+}
+
 static void test_heartbeat(void **state)
 {
 	struct fp_ctl c;
@@ -850,6 +891,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_map_exhaustion, teardown),
 	    cmocka_unit_test_teardown(test_map_duplicate, teardown),
 	    cmocka_unit_test_teardown(test_stats_zero, teardown),
+	    cmocka_unit_test_teardown(test_prog_stats, teardown),
 	    cmocka_unit_test_teardown(test_heartbeat, teardown),
 	    cmocka_unit_test_teardown(test_killed_owner_detaches, teardown),
 	};
