@@ -77,11 +77,24 @@ struct {
  * (an XDP frame is one page; TC reads beyond the head with a helper). */
 #define OFF_MAX 0xfff0
 
+/* The two keys share their first 36 bytes (addresses, then ports): one
+ * buffer serves both lookups, and then the FIB lookup (the stack is small). */
+_Static_assert(__builtin_offsetof(struct fp_client_key, client_port) ==
+		       __builtin_offsetof(struct fp_peer_key, peer_port) &&
+	       __builtin_offsetof(struct fp_client_key, local_port) ==
+		       __builtin_offsetof(struct fp_peer_key, relay_port) &&
+	       __builtin_offsetof(struct fp_client_key, channel) == 36 &&
+	       sizeof(struct fp_client_key) == 40 && sizeof(struct fp_peer_key) == 40,
+	       "fp_client_key and fp_peer_key must share their layout up to the ports");
+
 /* The datagram as parsed: addresses IPv4-mapped, ports network order. */
 struct fp_pkt {
-	__u8 src[16];
-	__u8 dst[16];
-	__be16 sport, dport;
+	union {
+		struct fp_client_key ck; /* ck.channel/pad set per lookup */
+		struct fp_peer_key pk;
+		struct bpf_fib_lookup fib; /* once the lookups are done */
+	} u;
+	__u32 sub;     /* sum of the complements of the old pseudo-header and UDP header words */
 	__be16 csum;   /* UDP checksum as received */
 	__u16 ulen;    /* UDP length (header included), host order */
 	__u16 l4;      /* offset of the UDP header in the frame */
@@ -92,8 +105,8 @@ struct fp_pkt {
 
 /* The decision: what to write once the packet is ours. */
 struct fp_out {
-	__u8 src[16];
-	__u8 dst[16];
+	const __u8 *src; /* 16 bytes, in the mapping's value */
+	const __u8 *dst;
 	__be16 sport, dport;
 	__be16 channel;   /* to_client: ChannelData channel */
 	__u16 app_len;    /* application bytes */
@@ -109,8 +122,6 @@ struct fp_out {
 	__u32 ifindex;    /* egress */
 	struct fp_slot *slot;
 };
-
-static const __u8 v4mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 
 static __always_inline void stat_add(__u32 idx, __u64 n)
 {
@@ -186,10 +197,11 @@ static __always_inline int fp_parse(void *data, void *end, __u32 frame_len, stru
 		ulen = tot - IP4_LEN;
 		p->v6 = 0;
 		p->tos = ip[1];
-		__builtin_memcpy(p->src, v4mapped_prefix, 12);
-		__builtin_memcpy(p->dst, v4mapped_prefix, 12);
-		__builtin_memcpy(p->src + 12, ip + 12, 4);
-		__builtin_memcpy(p->dst + 12, ip + 16, 4);
+		__builtin_memset(&p->u.ck, 0, 32);
+		p->u.ck.client[10] = p->u.ck.client[11] = 0xff;
+		p->u.ck.local[10] = p->u.ck.local[11] = 0xff;
+		__builtin_memcpy(p->u.ck.client + 12, ip + 12, 4);
+		__builtin_memcpy(p->u.ck.local + 12, ip + 16, 4);
 		p->l4 = ETH_LEN + IP4_LEN;
 		udp = ip + IP4_LEN;
 	} else if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -206,8 +218,8 @@ static __always_inline int fp_parse(void *data, void *end, __u32 frame_len, stru
 		ulen = plen;
 		p->v6 = 1;
 		p->tos = (__u8)((ip[0] << 4) | (ip[1] >> 4));
-		__builtin_memcpy(p->src, ip + 8, 16);
-		__builtin_memcpy(p->dst, ip + 24, 16);
+		__builtin_memcpy(p->u.ck.client, ip + 8, 16);
+		__builtin_memcpy(p->u.ck.local, ip + 24, 16);
 		p->l4 = ETH_LEN + IP6_LEN;
 		udp = ip + IP6_LEN;
 	} else {
@@ -221,9 +233,20 @@ static __always_inline int fp_parse(void *data, void *end, __u32 frame_len, stru
 			return -1;
 	}
 	p->ulen = ulen;
-	__builtin_memcpy(&p->sport, udp, 2);
-	__builtin_memcpy(&p->dport, udp + 2, 2);
+	__builtin_memcpy(&p->u.ck.client_port, udp, 2);
+	__builtin_memcpy(&p->u.ck.local_port, udp + 2, 2);
 	__builtin_memcpy(&p->csum, udp + 6, 2);
+	{
+		/* What leaves the checksum whatever the output: the old
+		 * pseudo-header (the protocol word cancels) and UDP header. */
+		__u16 l = (__u16)~bpf_htons((__u16)ulen);
+		__u32 acc = (__u32)l + l;
+
+		acc = csum_addr_sub(acc, p->u.ck.client, p->v6);
+		acc = csum_addr_sub(acc, p->u.ck.local, p->v6);
+		acc += (__u16)~p->u.ck.client_port + (__u16)~p->u.ck.local_port;
+		p->sub = acc;
+	}
 	/* RFC 8200 §8.1: a zero UDP checksum is invalid over IPv6. */
 	if (p->v6 && p->csum == 0)
 		return -1;
@@ -243,14 +266,9 @@ static __always_inline __be16 fp_csum(const struct fp_pkt *p, const struct fp_ou
 				      __u32 tail, __u32 pad_n)
 {
 	__u16 new_ulen = bpf_htons(UDP_LEN + (o->to_client ? CD_LEN : 0) + o->app_len);
-	__u16 old_ulen = bpf_htons(p->ulen);
-	__u32 acc = (__u16)~p->csum;
+	__u32 acc = (__u32)(__u16)~p->csum + p->sub;
 	__u16 res;
 
-	acc = csum_addr_sub(acc, p->src, p->v6);
-	acc = csum_addr_sub(acc, p->dst, p->v6);
-	acc += (__u16)~old_ulen; /* pseudo-header */
-	acc += (__u16)~p->sport + (__u16)~p->dport + (__u16)~old_ulen;
 	acc = csum_addr(acc, o->src, o->v6);
 	acc = csum_addr(acc, o->dst, o->v6);
 	acc += new_ulen;
@@ -287,9 +305,9 @@ static __always_inline __be16 fp_csum(const struct fp_pkt *p, const struct fp_ou
  * Reads the ChannelData padding with a helper in TC (it may lie beyond the
  * linear head), directly in XDP. */
 static __always_inline int fp_decide(void *ctx, int xdp, void *data, void *end,
-				     const struct fp_pkt *p, __u32 ifindex, struct fp_out *o)
+				     struct fp_pkt *p, __u32 ifindex, struct fp_out *o)
 {
-	struct bpf_fib_lookup fib;
+	struct bpf_fib_lookup *fib = &p->u.fib;
 	struct fp_ctl *ctl;
 	struct fp_slot *slot;
 	__u32 zero = 0, slot_idx, gen, pad_n = 0;
@@ -298,17 +316,12 @@ static __always_inline int fp_decide(void *ctx, int xdp, void *data, void *end,
 	int is_cd = 0, rc;
 
 	if (p->ulen >= UDP_LEN + CD_LEN && p->cd[0] >= 0x40 && p->cd[0] <= 0x7f) {
-		struct fp_client_key ck;
 		struct fp_client_val *cv;
 
 		is_cd = 1;
-		__builtin_memset(&ck, 0, sizeof(ck));
-		__builtin_memcpy(ck.client, p->src, 16);
-		__builtin_memcpy(ck.local, p->dst, 16);
-		ck.client_port = p->sport;
-		ck.local_port = p->dport;
-		__builtin_memcpy(&ck.channel, p->cd, 2);
-		cv = bpf_map_lookup_elem(&fp_client, &ck);
+		__builtin_memcpy(&p->u.ck.channel, p->cd, 2);
+		p->u.ck.pad = 0;
+		cv = bpf_map_lookup_elem(&fp_client, &p->u.ck);
 		if (cv) {
 			__u16 len;
 			__u32 plen = p->ulen - UDP_LEN;
@@ -321,8 +334,8 @@ static __always_inline int fp_decide(void *ctx, int xdp, void *data, void *end,
 				return -1;
 			}
 			pad_n = plen - CD_LEN - len;
-			__builtin_memcpy(o->src, cv->relay, 16);
-			__builtin_memcpy(o->dst, cv->peer, 16);
+			o->src = cv->relay;
+			o->dst = cv->peer;
 			o->sport = cv->relay_port;
 			o->dport = cv->peer_port;
 			o->to_client = 0;
@@ -335,22 +348,17 @@ static __always_inline int fp_decide(void *ctx, int xdp, void *data, void *end,
 		}
 	}
 	{
-		struct fp_peer_key pk;
 		struct fp_peer_val *pv;
 
-		__builtin_memset(&pk, 0, sizeof(pk));
-		__builtin_memcpy(pk.peer, p->src, 16);
-		__builtin_memcpy(pk.relay, p->dst, 16);
-		pk.peer_port = p->sport;
-		pk.relay_port = p->dport;
-		pv = bpf_map_lookup_elem(&fp_peer, &pk);
+		p->u.pk.pad = 0;
+		pv = bpf_map_lookup_elem(&fp_peer, &p->u.pk);
 		if (!pv) {
 			if (is_cd)
 				stat_add(FP_ST_PASS_UNMAPPED, 1);
 			return -1;
 		}
-		__builtin_memcpy(o->src, pv->local, 16);
-		__builtin_memcpy(o->dst, pv->client, 16);
+		o->src = pv->local;
+		o->dst = pv->client;
 		o->sport = pv->local_port;
 		o->dport = pv->client_port;
 		o->to_client = 1;
@@ -393,23 +401,24 @@ found:
 	}
 	o->new_off = ETH_LEN + (o->v6 ? IP6_LEN : IP4_LEN) + UDP_LEN + (o->to_client ? CD_LEN : 0);
 
-	__builtin_memset(&fib, 0, sizeof(fib));
-	fib.l4_protocol = IPPROTO_UDP;
-	fib.sport = o->sport;
-	fib.dport = o->dport;
-	fib.ifindex = ifindex;
-	fib.tot_len = o->new_off - ETH_LEN + o->app_len;
+	/* The keys are dead: their bytes become the FIB query. */
+	__builtin_memset(fib, 0, sizeof(*fib));
+	fib->l4_protocol = IPPROTO_UDP;
+	fib->sport = o->sport;
+	fib->dport = o->dport;
+	fib->ifindex = ifindex;
+	fib->tot_len = o->new_off - ETH_LEN + o->app_len;
 	if (o->v6) {
-		fib.family = AF_INET6;
-		__builtin_memcpy(fib.ipv6_src, o->src, 16);
-		__builtin_memcpy(fib.ipv6_dst, o->dst, 16);
+		fib->family = AF_INET6;
+		__builtin_memcpy(fib->ipv6_src, o->src, 16);
+		__builtin_memcpy(fib->ipv6_dst, o->dst, 16);
 	} else {
-		fib.family = AF_INET;
-		fib.tos = o->tos;
-		__builtin_memcpy(&fib.ipv4_src, o->src + 12, 4);
-		__builtin_memcpy(&fib.ipv4_dst, o->dst + 12, 4);
+		fib->family = AF_INET;
+		fib->tos = o->tos;
+		__builtin_memcpy(&fib->ipv4_src, o->src + 12, 4);
+		__builtin_memcpy(&fib->ipv4_dst, o->dst + 12, 4);
 	}
-	rc = bpf_fib_lookup(ctx, &fib, sizeof(fib), 0);
+	rc = bpf_fib_lookup(ctx, fib, sizeof(*fib), 0);
 	if (rc != BPF_FIB_LKUP_RET_SUCCESS) {
 		if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
 			stat_add(FP_ST_PASS_NO_NEIGH, 1);
@@ -419,10 +428,10 @@ found:
 			stat_add(FP_ST_PASS_FIB, 1);
 		return -1;
 	}
-	o->ifindex = fib.ifindex;
-	o->tx = fib.ifindex == ifindex;
-	__builtin_memcpy(o->dmac, fib.dmac, 6);
-	__builtin_memcpy(o->smac, fib.smac, 6);
+	o->ifindex = fib->ifindex;
+	o->tx = fib->ifindex == ifindex;
+	__builtin_memcpy(o->dmac, fib->dmac, 6);
+	__builtin_memcpy(o->smac, fib->smac, 6);
 
 	if (p->csum == 0) {
 		o->csum = 0; /* IPv4 in and out: no checksum stays none */

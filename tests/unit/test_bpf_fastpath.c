@@ -428,6 +428,9 @@ enum {
 	S_EXP,    /* expired */
 	S_GEN,    /* stale generation */
 	S_NN,     /* peer with no neighbour entry */
+	S_OOR,    /* slot index beyond fp_slots */
+	S_NR,     /* peer with no route */
+	S_MIX,    /* relay IPv4, peer IPv6: a broken mapping */
 };
 #define CH(s) ((uint16_t)(0x4000 + (s)))
 
@@ -478,6 +481,15 @@ static int setup(void **state)
 	map_channel(&C4, &L4, CH(S_GEN), &r, &p, S_GEN, 1);
 	r = R4, r.port = 50008;
 	map_channel(&C4, &L4, CH(S_NN), &r, &PNN, S_NN, 1);
+	r = R4, r.port = 50009;
+	p = P4, p.port = 60009;
+	map_channel(&C4, &L4, CH(S_OOR), &r, &p, NSLOTS + 83, 1);
+	r = R4, r.port = 50010;
+	p = mk("198.18.200.2", 60010);
+	map_channel(&C4, &L4, CH(S_NR), &r, &p, S_NR, 1);
+	r = R4, r.port = 50011;
+	p = P6, p.port = 60011;
+	map_channel(&C4, &L4, CH(S_MIX), &r, &p, S_MIX, 1);
 	return 0;
 }
 
@@ -579,18 +591,55 @@ static void fill_data(size_t n, uint8_t seed)
 		data[i] = (uint8_t)(seed + i * 7);
 }
 
+/* Case modifiers: the UDP checksum of peer datagrams; make the output's
+ * computed UDP checksum 0 (sent as 0xffff) by choosing the last data word. */
+static int down_cs = CS_OK;
+static bool force_ffff;
+
+/* Sets data[n-2..n-1] (a word: data starts on a word boundary in both
+ * outputs) so that the output datagram from s to d, carrying prefix (pn
+ * bytes) then data, sums to 0xffff without its checksum. */
+static void force_word(const struct ep *s, const struct ep *d, const uint8_t *prefix, size_t pn, size_t n)
+{
+	uint8_t u[2200];
+	size_t ulen = 8 + pn + n;
+	assert_true(n >= 2 && n % 2 == 0);
+	data[n - 2] = data[n - 1] = 0;
+	u[0] = (uint8_t)(s->port >> 8);
+	u[1] = (uint8_t)s->port;
+	u[2] = (uint8_t)(d->port >> 8);
+	u[3] = (uint8_t)d->port;
+	u[4] = (uint8_t)(ulen >> 8);
+	u[5] = (uint8_t)ulen;
+	u[6] = u[7] = 0;
+	memcpy(u + 8, prefix, pn);
+	memcpy(u + 8 + pn, data, n);
+	uint16_t w = (uint16_t)~udp_sum(!v4(s->a), s->a, d->a, u, ulen);
+	data[n - 2] = (uint8_t)(w >> 8);
+	data[n - 1] = (uint8_t)w;
+}
+
 /* client -> peer: ChannelData of n bytes (+pad) on channel s's mapping;
  * relay/peer as installed. eth_pad: Ethernet padding after the IP datagram. */
+static void pass(const char *what, const uint8_t *in, size_t n, int ifindex, int stat)
+{
+	run(what, in, n, ifindex, XDP_PASS, NULL, 0, stat, 0, true, 0);
+}
+
 static void up_case(const char *what, int s, const struct ep *client, const struct ep *local, const struct ep *relay,
 		    const struct ep *peer, size_t n, size_t pad, size_t eth_pad, uint8_t tos, int cs, int want,
 		    const uint8_t *dmac, const uint8_t *smac)
 {
 	uint8_t pl[2100], in[2200], exp[2200];
 	fill_data(n, (uint8_t)(s * 13 + n));
+	if (force_ffff)
+		force_word(relay, peer, NULL, 0, n);
 	size_t pn = chandata(pl, CH(s), (uint16_t)n, data, n, pad);
 	size_t in_n = frame(in, mac_c0, mac_cl, client, local, tos, pl, pn, cs, HDR_IN, eth_pad);
 	size_t exp_n = frame(exp, dmac, smac, relay, peer, tos, data, n, cs, HDR_OUT, 0);
-	run(what, in, in_n, if_c0, want, exp, exp_n, want == XDP_TX ? -1 : -1, (uint32_t)s, true, n);
+	if (force_ffff) /* the test's own check that the case is what it says */
+		assert_int_equal(exp[exp_n - n - 2] << 8 | exp[exp_n - n - 1], 0xffff);
+	run(what, in, in_n, if_c0, want, exp, exp_n, -1, (uint32_t)s, true, n);
 }
 
 /* peer -> client: a datagram of n bytes becomes ChannelData. */
@@ -600,10 +649,17 @@ static void down_case(const char *what, int s, const struct ep *peer, const stru
 {
 	uint8_t pl[2100], in[2200], exp[2200];
 	fill_data(n, (uint8_t)(s * 29 + n));
-	size_t in_n = frame(in, ifindex == if_c0 ? mac_c0 : mac_p0, in_smac, peer, relay, tos, data, n, CS_OK, HDR_IN,
+	if (force_ffff) {
+		uint8_t cd[4] = {(uint8_t)(CH(s) >> 8), (uint8_t)CH(s), (uint8_t)(n >> 8), (uint8_t)n};
+		force_word(local, client, cd, 4, n);
+	}
+	size_t in_n = frame(in, ifindex == if_c0 ? mac_c0 : mac_p0, in_smac, peer, relay, tos, data, n, down_cs, HDR_IN,
 			    eth_pad);
 	size_t pn = chandata(pl, CH(s), (uint16_t)n, data, n, 0);
-	size_t exp_n = frame(exp, mac_cl, mac_c0, local, client, tos, pl, pn, CS_OK, HDR_OUT, 0);
+	/* IPv4 "no checksum" stays none only from IPv4 to IPv4. */
+	size_t exp_n = frame(exp, mac_cl, mac_c0, local, client, tos, pl, pn, down_cs, HDR_OUT, 0);
+	if (force_ffff)
+		assert_int_equal(exp[exp_n - pn - 2] << 8 | exp[exp_n - pn - 1], 0xffff);
 	run(what, in, in_n, ifindex, want, exp, exp_n, -1, (uint32_t)s, false, n);
 }
 
@@ -693,6 +749,36 @@ static void test_relay_tx(void **state)
 	down_case("tx down", S_TX, &PTX, &r, &L4, &C4, 13, 0, 0, if_c0, XDP_TX, mac_tx);
 }
 
+static void test_relay_csum_edges(void **state)
+{
+	(void)state;
+	NEED();
+	struct ep r46 = port(R6, 50002), p46 = port(P6, 60002), r64 = port(R4, 50003), p64 = port(P4, 60003);
+	/* A computed zero goes out as 0xffff (RFC 768), every direction. */
+	force_ffff = true;
+	up_case("ffff v4 up", S_44, &C4, &L4, &R4, &P4, 10, 2, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
+	up_case("ffff v6 up", S_66, &C6, &L6, &R6, &P6, 6, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
+	up_case("ffff v4 -> v6 up", S_46, &C4, &L4, &r46, &p46, 4, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
+	up_case("ffff v6 -> v4 up", S_64, &C6, &L6, &r64, &p64, 12, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
+	down_case("ffff v4 down", S_44, &P4, &R4, &L4, &C4, 10, 0, 0, if_p0, XDP_REDIRECT, mac_pe);
+	down_case("ffff v6 down", S_66, &P6, &R6, &L6, &C6, 2, 0, 0, if_p0, XDP_REDIRECT, mac_pe);
+	down_case("ffff v6 -> v4 down", S_46, &p46, &r46, &L4, &C4, 8, 0, 0, if_p0, XDP_REDIRECT, mac_pe);
+	down_case("ffff v4 -> v6 down", S_64, &p64, &r64, &L6, &C6, 14, 0, 0, if_p0, XDP_REDIRECT, mac_pe);
+	force_ffff = false;
+
+	/* A peer's IPv4 datagram without checksum: none to an IPv4 client,
+	 * passed when the client is IPv6. */
+	down_cs = CS_ZERO;
+	down_case("zero csum v4 down", S_44, &P4, &R4, &L4, &C4, 7, 0, 0, if_p0, XDP_REDIRECT, mac_pe);
+	down_cs = CS_OK;
+	{
+		uint8_t in[256];
+		fill_data(7, 3);
+		size_t n = frame(in, mac_p0, mac_pe, &p64, &r64, 0, data, 7, CS_ZERO, HDR_IN, 0);
+		pass("zero csum v4 peer -> v6 client", in, n, if_p0, FP_ST_PASS_CSUM);
+	}
+}
+
 /* A relayable ChannelData frame from C4 on channel ch, length field len,
  * n data bytes, pad bytes. */
 static size_t up_frame(uint8_t *in, const struct ep *client, const struct ep *local, uint16_t ch, uint16_t len,
@@ -704,10 +790,6 @@ static size_t up_frame(uint8_t *in, const struct ep *client, const struct ep *lo
 	return frame(in, mac_c0, mac_cl, client, local, 0, pl, pn, cs, HDR_IN, 0);
 }
 
-static void pass(const char *what, const uint8_t *in, size_t n, int ifindex, int stat)
-{
-	run(what, in, n, ifindex, XDP_PASS, NULL, 0, stat, 0, true, 0);
-}
 
 static void test_pass_mapping(void **state)
 {
@@ -757,6 +839,12 @@ static void test_pass_mapping(void **state)
 	/* FIB: neighbour not resolved; over the egress MTU (p0: 1400). */
 	n = up_frame(in, &C4, &L4, CH(S_NN), 8, 8, 0, CS_OK);
 	pass("no neighbour", in, n, if_c0, FP_ST_PASS_NO_NEIGH);
+	n = up_frame(in, &C4, &L4, CH(S_OOR), 8, 8, 0, CS_OK);
+	pass("slot beyond the array", in, n, if_c0, FP_ST_PASS_EXPIRED);
+	n = up_frame(in, &C4, &L4, CH(S_NR), 8, 8, 0, CS_OK);
+	pass("no route", in, n, if_c0, FP_ST_PASS_FIB);
+	n = up_frame(in, &C4, &L4, CH(S_MIX), 8, 8, 0, CS_OK);
+	pass("mixed-family mapping", in, n, if_c0, FP_ST_PASS_FIB);
 	n = up_frame(in, &C4, &L4, CH(S_44), 1373, 1373, 0, CS_OK);
 	pass("over the MTU", in, n, if_c0, FP_ST_PASS_MTU);
 	/* 20 + 8 + 1372 = 1400: fits. */
@@ -860,6 +948,82 @@ static void test_pass_headers(void **state)
 	pass("runt 30", in, 30, if_c0, -1);
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Median of single runs (repeat > 1 would rerun on the rewritten frame).
+ * Each includes the kernel's clock reads around the run: an upper bound. */
+static uint32_t median_ns(int prog, bool tc, const uint8_t *in, size_t n, int ifindex)
+{
+	enum { RUNS = 2001 };
+	static uint32_t t[RUNS];
+	uint8_t out[4096];
+	struct xdp_md xctx = {.data_end = (uint32_t)n, .ingress_ifindex = (uint32_t)ifindex};
+	struct __sk_buff sctx = {.ifindex = (uint32_t)ifindex};
+	for (int i = 0; i < RUNS; i++) {
+		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (uint32_t)n, .data_out = out,
+			    .data_size_out = sizeof(out), .repeat = 1);
+		o.ctx_in = tc ? (void *)&sctx : (void *)&xctx;
+		o.ctx_size_in = tc ? sizeof(sctx) : sizeof(xctx);
+		assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
+		t[i] = o.duration;
+	}
+	qsort(t, RUNS, sizeof(t[0]), cmp_u32);
+	return t[RUNS / 2];
+}
+
+/* Mean over many runs of a frame the program leaves as it is. */
+static uint32_t mean_ns(int prog, bool tc, const uint8_t *in, size_t n, int ifindex)
+{
+	uint8_t out[4096];
+	struct xdp_md xctx = {.data_end = (uint32_t)n, .ingress_ifindex = (uint32_t)ifindex};
+	struct __sk_buff sctx = {.ifindex = (uint32_t)ifindex};
+	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (uint32_t)n, .data_out = out,
+		    .data_size_out = sizeof(out), .repeat = 200000);
+	o.ctx_in = tc ? (void *)&sctx : (void *)&xctx;
+	o.ctx_size_in = tc ? sizeof(sctx) : sizeof(xctx);
+	assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
+	return o.duration;
+}
+
+/* Reported, not asserted (issue 11's goal: <= 100 ns per packet; the
+ * benchmark in docs/PERFORMANCE.md is the measurement that counts). */
+static void test_timing(void **state)
+{
+	(void)state;
+	NEED();
+	uint8_t a[256], b[256], c[256];
+	size_t na = up_frame(a, &C4, &L4, CH(S_44), 100, 100, 0, CS_OK);
+	size_t nb = up_frame(b, &C4, &L4, CH(S_46), 100, 100, 0, CS_OK);
+	uint8_t stun[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+	size_t nc = frame(c, mac_c0, mac_cl, &C4, &L4, 0, stun, sizeof(stun), CS_OK, HDR_IN, 0);
+	int fd_pass = bpf_program__fd(bpf_object__find_program_by_name(obj, FP_ABI_PROG_PASS));
+	print_message("fastpath: median ns per run (upper bound), xdp / tc:\n");
+	print_message("  empty program      %u (the measurement's own cost)\n",
+		      median_ns(fd_pass, false, c, nc, if_c0));
+	print_message("  v4 -> v4 relay     %u / %u\n", median_ns(prog_xdp, false, a, na, if_c0),
+		      median_ns(prog_tc, true, a, na, if_c0));
+	print_message("  v4 -> v6 relay     %u / %u\n", median_ns(prog_xdp, false, b, nb, if_c0),
+		      median_ns(prog_tc, true, b, nb, if_c0));
+	print_message("  STUN (2 lookups)   %u / %u\n", median_ns(prog_xdp, false, c, nc, if_c0),
+		      median_ns(prog_tc, true, c, nc, if_c0));
+	/* Passes leave the frame as it was: many runs, a mean. */
+	uint8_t d[256], e[256];
+	size_t nd = up_frame(d, &C4, &L4, CH(S_NN), 100, 100, 0, CS_OK);
+	size_t ne = up_frame(e, &C4, &L4, CH(S_EXP), 100, 100, 0, CS_OK);
+	print_message("fastpath: mean ns per run over 200000, xdp / tc:\n");
+	print_message("  empty program      %u\n", mean_ns(fd_pass, false, c, nc, if_c0));
+	print_message("  STUN (2 lookups)   %u / %u\n", mean_ns(prog_xdp, false, c, nc, if_c0),
+		      mean_ns(prog_tc, true, c, nc, if_c0));
+	print_message("  expired (4 lookups) %u / %u\n", mean_ns(prog_xdp, false, e, ne, if_c0),
+		      mean_ns(prog_tc, true, e, ne, if_c0));
+	print_message("  no neighbour (+FIB) %u / %u\n", mean_ns(prog_xdp, false, d, nd, if_c0),
+		      mean_ns(prog_tc, true, d, nd, if_c0));
+}
+
 #endif /* TERN_HAVE_BPF */
 
 int main(void)
@@ -868,7 +1032,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_relay_v4),     cmocka_unit_test(test_relay_v6),
 	    cmocka_unit_test(test_relay_cross),  cmocka_unit_test(test_relay_tx),
+	    cmocka_unit_test(test_relay_csum_edges),
 	    cmocka_unit_test(test_pass_mapping), cmocka_unit_test(test_pass_headers),
+	    cmocka_unit_test(test_timing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 #else
