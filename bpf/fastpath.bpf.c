@@ -70,7 +70,7 @@ struct {
 #define IP4_LEN 20
 #define IP6_LEN 40
 #define UDP_LEN 8
-#define CD_LEN 4
+#define CD_LEN  4
 /* Ethernet + IPv6 + UDP + ChannelData: the most any path reads or writes. */
 #define HDR_MAX (ETH_LEN + IP6_LEN + UDP_LEN + CD_LEN)
 /* Offsets above this are refused so the verifier can bound packet pointers
@@ -80,12 +80,12 @@ struct {
 /* The two keys share their first 36 bytes (addresses, then ports): one
  * buffer serves both lookups, and then the FIB lookup (the stack is small). */
 _Static_assert(__builtin_offsetof(struct fp_client_key, client_port) ==
-		       __builtin_offsetof(struct fp_peer_key, peer_port) &&
-	       __builtin_offsetof(struct fp_client_key, local_port) ==
-		       __builtin_offsetof(struct fp_peer_key, relay_port) &&
-	       __builtin_offsetof(struct fp_client_key, channel) == 36 &&
-	       sizeof(struct fp_client_key) == 40 && sizeof(struct fp_peer_key) == 40,
-	       "fp_client_key and fp_peer_key must share their layout up to the ports");
+                       __builtin_offsetof(struct fp_peer_key, peer_port) &&
+                   __builtin_offsetof(struct fp_client_key, local_port) ==
+                       __builtin_offsetof(struct fp_peer_key, relay_port) &&
+                   __builtin_offsetof(struct fp_client_key, channel) == 36 &&
+                   sizeof(struct fp_client_key) == 40 && sizeof(struct fp_peer_key) == 40,
+               "fp_client_key and fp_peer_key must share their layout up to the ports");
 
 /* The datagram as parsed: addresses IPv4-mapped, ports network order. */
 struct fp_pkt {
@@ -94,13 +94,13 @@ struct fp_pkt {
 		struct fp_peer_key pk;
 		struct bpf_fib_lookup fib; /* once the lookups are done */
 	} u;
-	__u32 sub;     /* sum of the complements of the old pseudo-header and UDP header words */
-	__be16 csum;   /* UDP checksum as received */
-	__u16 ulen;    /* UDP length (header included), host order */
-	__u16 l4;      /* offset of the UDP header in the frame */
-	__u8 v6;       /* input family */
-	__u8 tos;      /* IPv4 TOS or IPv6 traffic class */
-	__u8 cd[4];    /* first 4 payload bytes, when ulen >= 12 */
+	__u32 sub;   /* sum of the complements of the old pseudo-header and UDP header words */
+	__be16 csum; /* UDP checksum as received */
+	__u16 ulen;  /* UDP length (header included), host order */
+	__u16 l4;    /* offset of the UDP header in the frame */
+	__u8 v6;     /* input family */
+	__u8 tos;    /* IPv4 TOS or IPv6 traffic class */
+	__u8 cd[4];  /* first 4 payload bytes, when ulen >= 12 */
 };
 
 /* The decision: what to write once the packet is ours. */
@@ -108,18 +108,18 @@ struct fp_out {
 	const __u8 *src; /* 16 bytes, in the mapping's value */
 	const __u8 *dst;
 	__be16 sport, dport;
-	__be16 channel;   /* to_client: ChannelData channel */
-	__u16 app_len;    /* application bytes */
-	__u16 app_off;    /* offset of the application bytes in the input frame */
-	__u16 new_off;    /* ... and in the output frame */
-	__be16 csum;      /* output UDP checksum (0: none, IPv4 only) */
-	__u8 v6;          /* output family */
-	__u8 to_client;   /* peer -> client: prepend ChannelData */
+	__be16 channel; /* to_client: ChannelData channel */
+	__u16 app_len;  /* application bytes */
+	__u16 app_off;  /* offset of the application bytes in the input frame */
+	__u16 new_off;  /* ... and in the output frame */
+	__be16 csum;    /* output UDP checksum (0: none, IPv4 only) */
+	__u8 v6;        /* output family */
+	__u8 to_client; /* peer -> client: prepend ChannelData */
 	__u8 tos;
-	__u8 tx;          /* leaves through the ingress device */
+	__u8 tx; /* leaves through the ingress device */
 	__u8 dmac[6];
 	__u8 smac[6];
-	__u32 ifindex;    /* egress */
+	__u32 ifindex; /* egress */
 	struct fp_slot *slot;
 };
 
@@ -155,8 +155,8 @@ static __always_inline __u32 csum_addr_sub(__u32 acc, const __u8 *a, int v6)
 	const __u16 *w = (const __u16 *)a;
 
 	if (v6)
-		acc += (__u32)(__u16)~w[0] + (__u16)~w[1] + (__u16)~w[2] + (__u16)~w[3] +
-		       (__u16)~w[4] + (__u16)~w[5];
+		acc += (__u32)(__u16)~w[0] + (__u16)~w[1] + (__u16)~w[2] + (__u16)~w[3] + (__u16)~w[4] +
+		       (__u16)~w[5];
 	return acc + (__u16)~w[6] + (__u16)~w[7];
 }
 
@@ -262,8 +262,7 @@ static __always_inline int fp_parse(void *data, void *end, __u32 frame_len, stru
  * pseudo-header and UDP header words and the ChannelData header (and
  * padding) dropped, add the new ones. The protocol word is in both
  * pseudo-headers and cancels. */
-static __always_inline __be16 fp_csum(const struct fp_pkt *p, const struct fp_out *o,
-				      __u32 tail, __u32 pad_n)
+static __always_inline __be16 fp_csum(const struct fp_pkt *p, const struct fp_out *o, __u32 tail, __u32 pad_n)
 {
 	__u16 new_ulen = bpf_htons(UDP_LEN + (o->to_client ? CD_LEN : 0) + o->app_len);
 	__u32 acc = (__u32)(__u16)~p->csum + p->sub;
@@ -304,8 +303,8 @@ static __always_inline __be16 fp_csum(const struct fp_pkt *p, const struct fp_ou
 /* Mapping, validity and FIB. 0: relay as *o; otherwise pass (counted).
  * Reads the ChannelData padding with a helper in TC (it may lie beyond the
  * linear head), directly in XDP. */
-static __always_inline int fp_decide(void *ctx, int xdp, void *data, void *end,
-				     struct fp_pkt *p, __u32 ifindex, struct fp_out *o)
+static __always_inline int fp_decide(void *ctx, int xdp, void *data, void *end, struct fp_pkt *p,
+                                     __u32 ifindex, struct fp_out *o)
 {
 	struct bpf_fib_lookup *fib = &p->u.fib;
 	struct fp_ctl *ctl;
@@ -501,7 +500,7 @@ static __always_inline int fp_write(void *data, void *end, const struct fp_out *
 		eth->h_proto = bpf_htons(ETH_P_IP);
 		w[0] = bpf_htons(0x4500 | o->tos);
 		w[1] = bpf_htons(IP4_LEN + ulen);
-		w[2] = 0;                  /* id: DF set (RFC 6864) */
+		w[2] = 0; /* id: DF set (RFC 6864) */
 		w[3] = bpf_htons(0x4000);
 		w[4] = bpf_htons((64 << 8) | IPPROTO_UDP);
 		w[5] = 0;

@@ -114,8 +114,9 @@ enum { HDR_IN, HDR_OUT };
 /* Ethernet + IP + UDP + payload, then pad bytes of Ethernet padding (0xee).
  * HDR_IN headers carry what a sender might put (an id, no DF, TTL 61, a
  * flow label); HDR_OUT what the program must write. */
-static size_t frame(uint8_t *b, const uint8_t *dmac, const uint8_t *smac, const struct ep *s, const struct ep *d,
-		    uint8_t tos, const uint8_t *pl, size_t plen, int cs, int hdr, size_t pad)
+static size_t frame(uint8_t *b, const uint8_t *dmac, const uint8_t *smac, const struct ep *s,
+                    const struct ep *d, uint8_t tos, const uint8_t *pl, size_t plen, int cs, int hdr,
+                    size_t pad)
 {
 	bool v6 = !v4(s->a);
 	size_t ulen = 8 + plen, ip = v6 ? 40 : 20, n = 14 + ip + ulen;
@@ -232,7 +233,7 @@ static void stats_read(uint64_t out[FP_ST_N])
 }
 
 static void map_channel(const struct ep *client, const struct ep *local, uint16_t ch, const struct ep *relay,
-			const struct ep *peer, uint32_t slot, uint32_t gen)
+                        const struct ep *peer, uint32_t slot, uint32_t gen)
 {
 	struct fp_client_key ck = {0};
 	struct fp_client_val cv = {0};
@@ -501,19 +502,19 @@ static int teardown(void **state)
 	return 0;
 }
 
-#define NEED()                                                     \
-	do {                                                       \
-		if (skip_why) {                                    \
-			print_message("fastpath: skipped: %s\n", skip_why); \
-			skip();                                    \
-		}                                                  \
+#define NEED()                                                                                               \
+	do {                                                                                                 \
+		if (skip_why) {                                                                              \
+			print_message("fastpath: skipped: %s\n", skip_why);                                  \
+			skip();                                                                              \
+		}                                                                                            \
 	} while (0)
 
 /* Runs the XDP and the TC program on in; want: the XDP verdict. A relayed
  * frame must equal exp; a passed one must equal in. stat: the counter
  * that must move by one (-1: none); slot: whose counters move (0: none). */
 static void run(const char *what, const uint8_t *in, size_t n, int ifindex, int want, const uint8_t *exp,
-		size_t exp_n, int stat, uint32_t slot, bool up, uint64_t app_bytes)
+                size_t exp_n, int stat, uint32_t slot, bool up, uint64_t app_bytes)
 {
 	for (int tc = 0; tc <= 1; tc++) {
 		/* The kernel will not make an skb of a cut IPv4 header (EINVAL). */
@@ -525,7 +526,7 @@ static void run(const char *what, const uint8_t *in, size_t n, int ifindex, int 
 		struct xdp_md xctx = {.data_end = (uint32_t)n, .ingress_ifindex = (uint32_t)ifindex};
 		struct __sk_buff sctx = {.ifindex = (uint32_t)ifindex};
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (uint32_t)n, .data_out = out,
-			    .data_size_out = sizeof(out), .repeat = 1);
+		            .data_size_out = sizeof(out), .repeat = 1);
 		if (tc) {
 			o.ctx_in = &sctx;
 			o.ctx_size_in = sizeof(sctx);
@@ -546,12 +547,12 @@ static void run(const char *what, const uint8_t *in, size_t n, int ifindex, int 
 		const uint8_t *e = want == XDP_PASS ? in : exp;
 		size_t en = want == XDP_PASS ? n : exp_n;
 		if (o.data_size_out != en || memcmp(out, e, en) != 0) {
-			print_message("%s (%s): frame differs (%u bytes, want %zu)\n", what, tc ? "tc" : "xdp",
-				      o.data_size_out, en);
+			print_message("%s (%s): frame differs (%u bytes, want %zu)\n", what,
+			              tc ? "tc" : "xdp", o.data_size_out, en);
 			for (size_t i = 0; i < en || i < o.data_size_out; i++)
 				if (i >= en || i >= o.data_size_out || out[i] != e[i])
 					print_message("  [%zu] got %02x want %02x\n", i,
-						      i < o.data_size_out ? out[i] : 0, i < en ? e[i] : 0);
+					              i < o.data_size_out ? out[i] : 0, i < en ? e[i] : 0);
 			fail_msg("%s (%s): wrong frame", what, tc ? "tc" : "xdp");
 		}
 		if (want != XDP_PASS)
@@ -567,8 +568,8 @@ static void run(const char *what, const uint8_t *in, size_t n, int ifindex, int 
 			if (want == XDP_TX && k == FP_ST_TX)
 				wd = 1;
 			if (d != wd)
-				fail_msg("%s (%s): counter %d moved by %llu, want %llu", what, tc ? "tc" : "xdp", k,
-					 (unsigned long long)d, (unsigned long long)wd);
+				fail_msg("%s (%s): counter %d moved by %llu, want %llu", what,
+				         tc ? "tc" : "xdp", k, (unsigned long long)d, (unsigned long long)wd);
 		}
 		struct fp_slot sa = slots[slot];
 		if (slot && want != XDP_PASS) {
@@ -626,9 +627,9 @@ static void pass(const char *what, const uint8_t *in, size_t n, int ifindex, int
 	run(what, in, n, ifindex, XDP_PASS, NULL, 0, stat, 0, true, 0);
 }
 
-static void up_case(const char *what, int s, const struct ep *client, const struct ep *local, const struct ep *relay,
-		    const struct ep *peer, size_t n, size_t pad, size_t eth_pad, uint8_t tos, int cs, int want,
-		    const uint8_t *dmac, const uint8_t *smac)
+static void up_case(const char *what, int s, const struct ep *client, const struct ep *local,
+                    const struct ep *relay, const struct ep *peer, size_t n, size_t pad, size_t eth_pad,
+                    uint8_t tos, int cs, int want, const uint8_t *dmac, const uint8_t *smac)
 {
 	uint8_t pl[2100], in[2200], exp[2200];
 	fill_data(n, (uint8_t)(s * 13 + n));
@@ -643,9 +644,9 @@ static void up_case(const char *what, int s, const struct ep *client, const stru
 }
 
 /* peer -> client: a datagram of n bytes becomes ChannelData. */
-static void down_case(const char *what, int s, const struct ep *peer, const struct ep *relay, const struct ep *local,
-		      const struct ep *client, size_t n, size_t eth_pad, uint8_t tos, int ifindex, int want,
-		      const uint8_t *in_smac)
+static void down_case(const char *what, int s, const struct ep *peer, const struct ep *relay,
+                      const struct ep *local, const struct ep *client, size_t n, size_t eth_pad, uint8_t tos,
+                      int ifindex, int want, const uint8_t *in_smac)
 {
 	uint8_t pl[2100], in[2200], exp[2200];
 	fill_data(n, (uint8_t)(s * 29 + n));
@@ -653,8 +654,8 @@ static void down_case(const char *what, int s, const struct ep *peer, const stru
 		uint8_t cd[4] = {(uint8_t)(CH(s) >> 8), (uint8_t)CH(s), (uint8_t)(n >> 8), (uint8_t)n};
 		force_word(local, client, cd, 4, n);
 	}
-	size_t in_n = frame(in, ifindex == if_c0 ? mac_c0 : mac_p0, in_smac, peer, relay, tos, data, n, down_cs, HDR_IN,
-			    eth_pad);
+	size_t in_n = frame(in, ifindex == if_c0 ? mac_c0 : mac_p0, in_smac, peer, relay, tos, data, n,
+	                    down_cs, HDR_IN, eth_pad);
 	size_t pn = chandata(pl, CH(s), (uint16_t)n, data, n, 0);
 	/* IPv4 "no checksum" stays none only from IPv4 to IPv4. */
 	size_t exp_n = frame(exp, mac_cl, mac_c0, local, client, tos, pl, pn, down_cs, HDR_OUT, 0);
@@ -680,20 +681,22 @@ static void test_relay_v4(void **state)
 		snprintf(what, sizeof(what), "v4 up %zu unpadded", n);
 		up_case(what, S_44, &C4, &L4, &R4, &P4, n, 0, 0, 0x2e, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
 		snprintf(what, sizeof(what), "v4 up %zu padded", n);
-		up_case(what, S_44, &C4, &L4, &R4, &P4, n, (4 - n % 4) % 4, 0, 0x2e, CS_OK, XDP_REDIRECT, mac_pe,
-			mac_p0);
+		up_case(what, S_44, &C4, &L4, &R4, &P4, n, (4 - n % 4) % 4, 0, 0x2e, CS_OK, XDP_REDIRECT,
+		        mac_pe, mac_p0);
 		snprintf(what, sizeof(what), "v4 down %zu", n);
 		down_case(what, S_44, &P4, &R4, &L4, &C4, n, 0, 0xb8, if_p0, XDP_REDIRECT, mac_pe);
 	}
 	/* Padding not to 4 but still within 3 bytes is tolerated. */
 	up_case("v4 up 8 + 3 pad", S_44, &C4, &L4, &R4, &P4, 8, 3, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
 	/* Ethernet padding after short datagrams: ignored, trimmed. */
-	up_case("v4 up 1 + eth pad", S_44, &C4, &L4, &R4, &P4, 1, 3, 10, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
-	up_case("v4 up 2 unpadded + eth pad", S_44, &C4, &L4, &R4, &P4, 2, 0, 12, 0, CS_OK, XDP_REDIRECT, mac_pe,
-		mac_p0);
+	up_case("v4 up 1 + eth pad", S_44, &C4, &L4, &R4, &P4, 1, 3, 10, 0, CS_OK, XDP_REDIRECT, mac_pe,
+	        mac_p0);
+	up_case("v4 up 2 unpadded + eth pad", S_44, &C4, &L4, &R4, &P4, 2, 0, 12, 0, CS_OK, XDP_REDIRECT,
+	        mac_pe, mac_p0);
 	down_case("v4 down 3 + eth pad", S_44, &P4, &R4, &L4, &C4, 3, 15, 0, if_p0, XDP_REDIRECT, mac_pe);
 	/* No checksum (IPv4 zero) stays none from IPv4 to IPv4. */
-	up_case("v4 up zero csum", S_44, &C4, &L4, &R4, &P4, 9, 3, 0, 0, CS_ZERO, XDP_REDIRECT, mac_pe, mac_p0);
+	up_case("v4 up zero csum", S_44, &C4, &L4, &R4, &P4, 9, 3, 0, 0, CS_ZERO, XDP_REDIRECT, mac_pe,
+	        mac_p0);
 }
 
 static void test_relay_v6(void **state)
@@ -707,12 +710,13 @@ static void test_relay_v6(void **state)
 		snprintf(what, sizeof(what), "v6 up %zu unpadded", n);
 		up_case(what, S_66, &C6, &L6, &R6, &P6, n, 0, 0, 0x28, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
 		snprintf(what, sizeof(what), "v6 up %zu padded", n);
-		up_case(what, S_66, &C6, &L6, &R6, &P6, n, (4 - n % 4) % 4, 0, 0x28, CS_OK, XDP_REDIRECT, mac_pe,
-			mac_p0);
+		up_case(what, S_66, &C6, &L6, &R6, &P6, n, (4 - n % 4) % 4, 0, 0x28, CS_OK, XDP_REDIRECT,
+		        mac_pe, mac_p0);
 		snprintf(what, sizeof(what), "v6 down %zu", n);
 		down_case(what, S_66, &P6, &R6, &L6, &C6, n, 0, 0x01, if_p0, XDP_REDIRECT, mac_pe);
 	}
-	up_case("v6 up 1 + eth pad", S_66, &C6, &L6, &R6, &P6, 1, 0, 7, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
+	up_case("v6 up 1 + eth pad", S_66, &C6, &L6, &R6, &P6, 1, 0, 7, 0, CS_OK, XDP_REDIRECT, mac_pe,
+	        mac_p0);
 }
 
 static void test_relay_cross(void **state)
@@ -726,17 +730,22 @@ static void test_relay_cross(void **state)
 		size_t pad = (4 - n % 4) % 4;
 		char what[64];
 		snprintf(what, sizeof(what), "v4 client -> v6 peer %zu", n);
-		up_case(what, S_46, &C4, &L4, &r46, &p46, n, pad, 0, 0xa0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
+		up_case(what, S_46, &C4, &L4, &r46, &p46, n, pad, 0, 0xa0, CS_OK, XDP_REDIRECT, mac_pe,
+		        mac_p0);
 		snprintf(what, sizeof(what), "v6 peer -> v4 client %zu", n);
 		down_case(what, S_46, &p46, &r46, &L4, &C4, n, 0, 0xa0, if_p0, XDP_REDIRECT, mac_pe);
 		snprintf(what, sizeof(what), "v6 client -> v4 peer %zu", n);
-		up_case(what, S_64, &C6, &L6, &r64, &p64, n, pad, 0, 0x5c, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
+		up_case(what, S_64, &C6, &L6, &r64, &p64, n, pad, 0, 0x5c, CS_OK, XDP_REDIRECT, mac_pe,
+		        mac_p0);
 		snprintf(what, sizeof(what), "v4 peer -> v6 client %zu", n);
 		down_case(what, S_64, &p64, &r64, &L6, &C6, n, 0, 0x5c, if_p0, XDP_REDIRECT, mac_pe);
 	}
-	up_case("v4 -> v6 unpadded odd", S_46, &C4, &L4, &r46, &p46, 7, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
-	up_case("v6 -> v4 unpadded odd", S_64, &C6, &L6, &r64, &p64, 7, 0, 3, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
-	down_case("v6 peer -> v4 client + eth pad", S_46, &p46, &r46, &L4, &C4, 1, 9, 0, if_p0, XDP_REDIRECT, mac_pe);
+	up_case("v4 -> v6 unpadded odd", S_46, &C4, &L4, &r46, &p46, 7, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe,
+	        mac_p0);
+	up_case("v6 -> v4 unpadded odd", S_64, &C6, &L6, &r64, &p64, 7, 0, 3, 0, CS_OK, XDP_REDIRECT, mac_pe,
+	        mac_p0);
+	down_case("v6 peer -> v4 client + eth pad", S_46, &p46, &r46, &L4, &C4, 1, 9, 0, if_p0, XDP_REDIRECT,
+	          mac_pe);
 }
 
 static void test_relay_tx(void **state)
@@ -758,8 +767,10 @@ static void test_relay_csum_edges(void **state)
 	force_ffff = true;
 	up_case("ffff v4 up", S_44, &C4, &L4, &R4, &P4, 10, 2, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
 	up_case("ffff v6 up", S_66, &C6, &L6, &R6, &P6, 6, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
-	up_case("ffff v4 -> v6 up", S_46, &C4, &L4, &r46, &p46, 4, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
-	up_case("ffff v6 -> v4 up", S_64, &C6, &L6, &r64, &p64, 12, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe, mac_p0);
+	up_case("ffff v4 -> v6 up", S_46, &C4, &L4, &r46, &p46, 4, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe,
+	        mac_p0);
+	up_case("ffff v6 -> v4 up", S_64, &C6, &L6, &r64, &p64, 12, 0, 0, 0, CS_OK, XDP_REDIRECT, mac_pe,
+	        mac_p0);
 	down_case("ffff v4 down", S_44, &P4, &R4, &L4, &C4, 10, 0, 0, if_p0, XDP_REDIRECT, mac_pe);
 	down_case("ffff v6 down", S_66, &P6, &R6, &L6, &C6, 2, 0, 0, if_p0, XDP_REDIRECT, mac_pe);
 	down_case("ffff v6 -> v4 down", S_46, &p46, &r46, &L4, &C4, 8, 0, 0, if_p0, XDP_REDIRECT, mac_pe);
@@ -781,15 +792,14 @@ static void test_relay_csum_edges(void **state)
 
 /* A relayable ChannelData frame from C4 on channel ch, length field len,
  * n data bytes, pad bytes. */
-static size_t up_frame(uint8_t *in, const struct ep *client, const struct ep *local, uint16_t ch, uint16_t len,
-		       size_t n, size_t pad, int cs)
+static size_t up_frame(uint8_t *in, const struct ep *client, const struct ep *local, uint16_t ch,
+                       uint16_t len, size_t n, size_t pad, int cs)
 {
 	uint8_t pl[2100];
 	fill_data(n, 1);
 	size_t pn = chandata(pl, ch, len, data, n, pad);
 	return frame(in, mac_c0, mac_cl, client, local, 0, pl, pn, cs, HDR_IN, 0);
 }
-
 
 static void test_pass_mapping(void **state)
 {
@@ -873,7 +883,8 @@ static void test_pass_headers(void **state)
 
 	/* STUN Binding request from a mapped client: user space answers. */
 	{
-		uint8_t stun[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+		uint8_t stun[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1,  2,
+		                    3,    4,    5,    6,    7,    8,    9,    10,   11, 12};
 		n = frame(in, mac_c0, mac_cl, &C4, &L4, 0, stun, sizeof(stun), CS_OK, HDR_IN, 0);
 		pass("STUN", in, n, if_c0, -1);
 	}
@@ -965,7 +976,7 @@ static uint32_t median_ns(int prog, bool tc, const uint8_t *in, size_t n, int if
 	struct __sk_buff sctx = {.ifindex = (uint32_t)ifindex};
 	for (int i = 0; i < RUNS; i++) {
 		LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (uint32_t)n, .data_out = out,
-			    .data_size_out = sizeof(out), .repeat = 1);
+		            .data_size_out = sizeof(out), .repeat = 1);
 		o.ctx_in = tc ? (void *)&sctx : (void *)&xctx;
 		o.ctx_size_in = tc ? sizeof(sctx) : sizeof(xctx);
 		assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
@@ -982,7 +993,7 @@ static uint32_t mean_ns(int prog, bool tc, const uint8_t *in, size_t n, int ifin
 	struct xdp_md xctx = {.data_end = (uint32_t)n, .ingress_ifindex = (uint32_t)ifindex};
 	struct __sk_buff sctx = {.ifindex = (uint32_t)ifindex};
 	LIBBPF_OPTS(bpf_test_run_opts, o, .data_in = in, .data_size_in = (uint32_t)n, .data_out = out,
-		    .data_size_out = sizeof(out), .repeat = 200000);
+	            .data_size_out = sizeof(out), .repeat = 200000);
 	o.ctx_in = tc ? (void *)&sctx : (void *)&xctx;
 	o.ctx_size_in = tc ? sizeof(sctx) : sizeof(xctx);
 	assert_int_equal(bpf_prog_test_run_opts(prog, &o), 0);
@@ -998,18 +1009,19 @@ static void test_timing(void **state)
 	uint8_t a[256], b[256], c[256];
 	size_t na = up_frame(a, &C4, &L4, CH(S_44), 100, 100, 0, CS_OK);
 	size_t nb = up_frame(b, &C4, &L4, CH(S_46), 100, 100, 0, CS_OK);
-	uint8_t stun[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+	uint8_t stun[20] = {0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42, 1,  2,
+	                    3,    4,    5,    6,    7,    8,    9,    10,   11, 12};
 	size_t nc = frame(c, mac_c0, mac_cl, &C4, &L4, 0, stun, sizeof(stun), CS_OK, HDR_IN, 0);
 	int fd_pass = bpf_program__fd(bpf_object__find_program_by_name(obj, FP_ABI_PROG_PASS));
 	print_message("fastpath: median ns per run (upper bound), xdp / tc:\n");
 	print_message("  empty program      %u (the measurement's own cost)\n",
-		      median_ns(fd_pass, false, c, nc, if_c0));
+	              median_ns(fd_pass, false, c, nc, if_c0));
 	print_message("  v4 -> v4 relay     %u / %u\n", median_ns(prog_xdp, false, a, na, if_c0),
-		      median_ns(prog_tc, true, a, na, if_c0));
+	              median_ns(prog_tc, true, a, na, if_c0));
 	print_message("  v4 -> v6 relay     %u / %u\n", median_ns(prog_xdp, false, b, nb, if_c0),
-		      median_ns(prog_tc, true, b, nb, if_c0));
+	              median_ns(prog_tc, true, b, nb, if_c0));
 	print_message("  STUN (2 lookups)   %u / %u\n", median_ns(prog_xdp, false, c, nc, if_c0),
-		      median_ns(prog_tc, true, c, nc, if_c0));
+	              median_ns(prog_tc, true, c, nc, if_c0));
 	/* Passes leave the frame as it was: many runs, a mean. */
 	uint8_t d[256], e[256];
 	size_t nd = up_frame(d, &C4, &L4, CH(S_NN), 100, 100, 0, CS_OK);
@@ -1017,11 +1029,11 @@ static void test_timing(void **state)
 	print_message("fastpath: mean ns per run over 200000, xdp / tc:\n");
 	print_message("  empty program      %u\n", mean_ns(fd_pass, false, c, nc, if_c0));
 	print_message("  STUN (2 lookups)   %u / %u\n", mean_ns(prog_xdp, false, c, nc, if_c0),
-		      mean_ns(prog_tc, true, c, nc, if_c0));
+	              mean_ns(prog_tc, true, c, nc, if_c0));
 	print_message("  expired (4 lookups) %u / %u\n", mean_ns(prog_xdp, false, e, ne, if_c0),
-		      mean_ns(prog_tc, true, e, ne, if_c0));
+	              mean_ns(prog_tc, true, e, ne, if_c0));
 	print_message("  no neighbour (+FIB) %u / %u\n", mean_ns(prog_xdp, false, d, nd, if_c0),
-		      mean_ns(prog_tc, true, d, nd, if_c0));
+	              mean_ns(prog_tc, true, d, nd, if_c0));
 }
 
 #endif /* TERN_HAVE_BPF */
@@ -1030,11 +1042,10 @@ int main(void)
 {
 #ifdef TERN_HAVE_BPF
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_relay_v4),     cmocka_unit_test(test_relay_v6),
-	    cmocka_unit_test(test_relay_cross),  cmocka_unit_test(test_relay_tx),
-	    cmocka_unit_test(test_relay_csum_edges),
-	    cmocka_unit_test(test_pass_mapping), cmocka_unit_test(test_pass_headers),
-	    cmocka_unit_test(test_timing),
+	    cmocka_unit_test(test_relay_v4),         cmocka_unit_test(test_relay_v6),
+	    cmocka_unit_test(test_relay_cross),      cmocka_unit_test(test_relay_tx),
+	    cmocka_unit_test(test_relay_csum_edges), cmocka_unit_test(test_pass_mapping),
+	    cmocka_unit_test(test_pass_headers),     cmocka_unit_test(test_timing),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 #else
