@@ -190,6 +190,16 @@ static __always_inline int fp_parse(void *data, void *end, __u32 frame_len, stru
 		__builtin_memcpy(&frag, ip + 6, 2);
 		if (frag & bpf_htons(0x3fff)) /* MF or an offset */
 			return -1;
+		{
+			/* The new header gets a fresh checksum: never vouch for
+			 * one the stack would have dropped. */
+			const __u16 *w = (const __u16 *)ip;
+			__u32 acc =
+			    (__u32)w[0] + w[1] + w[2] + w[3] + w[4] + w[5] + w[6] + w[7] + w[8] + w[9];
+
+			if (csum_fold(acc) != 0xffff)
+				return -1;
+		}
 		__builtin_memcpy(&tot, ip + 2, 2);
 		tot = bpf_ntohs(tot);
 		if (tot < IP4_LEN + UDP_LEN || ETH_LEN + (__u32)tot > frame_len)

@@ -906,6 +906,10 @@ static void test_pass_headers(void **state)
 	f[21] = 0x10;
 	ip4_fix(f);
 	pass("IPv4 fragment offset", f, n, if_c0, -1);
+	/* A wrong IPv4 header checksum: the stack drops it, so must we. */
+	memcpy(f, in, n);
+	f[25] ^= 0x01;
+	pass("IPv4 header checksum wrong", f, n, if_c0, -1);
 	/* Not UDP (the same bytes as TCP). */
 	memcpy(f, in, n);
 	f[23] = 6;
