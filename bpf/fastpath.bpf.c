@@ -313,6 +313,9 @@ static __always_inline __be16 fp_csum(const struct fp_pkt *p, const struct fp_ou
 /* Mapping, validity and FIB. 0: relay as *o; otherwise pass (counted).
  * Reads the ChannelData padding with a helper in TC (it may lie beyond the
  * linear head), directly in XDP. */
+/* Loopback is the first device of every network namespace. */
+#define FP_LOOPBACK_IFINDEX 1
+
 static __always_inline int fp_decide(void *ctx, int xdp, void *data, void *end, struct fp_pkt *p,
                                      __u32 ifindex, struct fp_out *o)
 {
@@ -415,7 +418,14 @@ found:
 	fib->l4_protocol = IPPROTO_UDP;
 	fib->sport = o->sport;
 	fib->dport = o->dport;
-	fib->ifindex = ifindex;
+	/* The relay sends these datagrams from its own address: look the route
+	 * up as for a packet this host sends (input from loopback, as the
+	 * kernel's output route lookup does; ip rules by source apply), not as
+	 * a packet routed from the ingress device, which would need forwarding
+	 * switched on there and make the host a router between its
+	 * interfaces. The kernel still asks for forwarding on the device
+	 * named: the loader switches it on for loopback only. */
+	fib->ifindex = FP_LOOPBACK_IFINDEX;
 	fib->tot_len = o->new_off - ETH_LEN + o->app_len;
 	if (o->v6) {
 		fib->family = AF_INET6;
