@@ -642,6 +642,12 @@ fi
 
 # Keep this script and its short-lived helpers off the server's CPU.
 taskset -pc "$LOAD_CPU" $$ >/dev/null
+# --rt: the bench and the peer take the load CPU at SCHED_FIFO 40/50, so a
+# normal-priority script would read its samples late (by hundreds of ms on a
+# busy machine) while its window's timestamps say otherwise: it samples at
+# FIFO 60 (it sleeps between samples; what it starts sets its own priority,
+# or inherits this one only for short steps)
+[ "$RT" = 1 ] && { chrt -f -p 60 $$ || die "cannot make compare.sh SCHED_FIFO (--rt)"; }
 
 # ---- results directory ----------------------------------------------------------
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
