@@ -132,7 +132,7 @@ usage: bench/compare.sh [options]
                         server fails to relay everything
   --retries N           measure a run again, at most N times, when the server waited on
                         its CPU's run queue for > 5% of the window (default $RETRIES)
-  --rt                  run server, peer (SCHED_FIFO 50) and bench (40) at real-time
+  --rt                  run server, peer, NAPI threads (SCHED_FIFO 50) and bench (40) at real-time
                         priority, so other work on a shared machine cannot take their
                         CPUs (the kernel still leaves it 5%); see docs/PERFORMANCE.md
   --veth-napi on|off    --topology veth: threaded NAPI on the four veth ends (GRO on, which
@@ -590,7 +590,17 @@ if [ "$TOPOLOGY" = veth ] && [ "$VETH_NAPI" = on ]; then
 	for l in "$NS_R tbr0 r" "$NS_R tbr1 r" "$NS_C tbc l" "$NS_P tbp l"; do
 		set -- $l
 		before=$(napi_threads "$2")
-		ip netns exec "$1" ethtool -K "$2" gro on >/dev/null 2>&1 || die "ethtool -K $2 gro on failed in $1"
+		# rx-udp-gro-forwarding: veth hands a datagram to the receiving
+		# end's NAPI only if the sending end has no TSO features or the
+		# receiving end has GRO_UDP_FWD (veth_skb_is_eligible_for_gro);
+		# otherwise it goes to the sender's CPU backlog, i.e. the relay's
+		# sends would be received by the peer on the relay's CPU, charged to
+		# the relay (and a pass program on tbc/tbp, which strips TSO from
+		# tbr0/tbr1, would change that for some runs only). It merges
+		# nothing here: datagrams to a local socket without UDP_GRO are
+		# never aggregated
+		ip netns exec "$1" ethtool -K "$2" gro on rx-udp-gro-forwarding on >/dev/null 2>&1 ||
+			die "ethtool -K $2 gro on rx-udp-gro-forwarding on failed in $1"
 		ip netns exec "$1" sh -c "echo 1 > /sys/class/net/$2/threaded" ||
 			die "cannot switch $2 to threaded NAPI (/sys/class/net/$2/threaded in $1)"
 		new=()
@@ -603,11 +613,23 @@ if [ "$TOPOLOGY" = veth ] && [ "$VETH_NAPI" = on ]; then
 		cpu=$SERVER_CPU
 		[ "$3" = l ] && cpu=$LOAD_CPU
 		taskset -pc "$cpu" "${new[0]}" >/dev/null || die "cannot pin napi thread ${new[0]} ($2) to CPU $cpu"
-		[ "$RT" = 1 ] && { chrt -f -p 50 "${new[0]}" || die "cannot make napi thread ${new[0]} SCHED_FIFO"; }
+		# --rt: FIFO 50, as the server and the peer. Below them (49) the
+		# kernel work did not stay in the NAPI threads: on this 6.18 kernel
+		# most of it then showed in the server's own CPU time (the sum,
+		# server + NAPI, stayed the same within noise: 2.94 vs 3.18 µs/dgram
+		# for ternd one-way at 150k/s), so the split would say little. At
+		# equal priority a NAPI thread that always has work does not yield:
+		# at the generator's maximum (scenario c) user-space servers starve
+		# (receive livelock), so run c without --rt (a warning says so)
+		[ "$RT" = 1 ] && { chrt -f -p "${TB_NAPI_PRIO:-50}" "${new[0]}" || die "cannot make napi thread ${new[0]} SCHED_FIFO"; }
 		if [ "$3" = r ]; then NAPI_R+=("${new[0]}"); else NAPI_L+=("${new[0]}"); fi
 		NAPI_NAMES+=("$(cat "/proc/${new[0]}/comm")@cpu$cpu")
 	done
 	note "threaded NAPI: ${NAPI_NAMES[*]} (relay: PIDs ${NAPI_R[*]}; client/peer: ${NAPI_L[*]})"
+	if [ "$RT" = 1 ] && [[ " ${scen[*]} " == *" owgso@"* ]]; then
+		note "warning: --rt with threaded NAPI: at the generator's maximum (owgso) the NAPI threads, at the"
+		note "  server's FIFO priority, can starve a user-space server (receive livelock); run c without --rt"
+	fi
 fi
 if [ "$PEER_XDP" = on ]; then
 	[ -f "$PASS_OBJ" ] || die "--peer-xdp: no $PASS_OBJ (build ternd first, or TB_FP_PASS_OBJ=FILE)"
