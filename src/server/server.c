@@ -19,6 +19,7 @@
 
 #include "auth/auth.h"
 #include "net/loop.h"
+#include "net/fastpath.h"
 #include "net/steer.h"
 #include "net/tls.h"
 #include "net/udp.h"
@@ -40,6 +41,7 @@ struct server {
 	struct worker *workers;
 	unsigned nworkers;
 	struct steer *steer; /* NULL: kernel reuseport hash */
+	struct fastpath *fastpath; /* NULL: off, or it failed (user space relays everything) */
 	struct tls_server *tls;
 	bool draining;
 	uint64_t drain_start_ms;
@@ -549,6 +551,58 @@ fallback:
 		log_info("steering: kernel hash (ebpf unavailable: %s)", steer_strerror(rc));
 }
 
+static enum fastpath_mode fastpath_mode_of(const char *m)
+{
+	if (strcmp(m, "auto") == 0)
+		return FASTPATH_AUTO;
+	if (strcmp(m, "xdp") == 0)
+		return FASTPATH_XDP;
+	if (strcmp(m, "xdp-native") == 0)
+		return FASTPATH_XDP_NATIVE;
+	if (strcmp(m, "xdp-generic") == 0)
+		return FASTPATH_XDP_GENERIC;
+	if (strcmp(m, "tc") == 0)
+		return FASTPATH_TC;
+	return FASTPATH_OFF;
+}
+
+/* The kernel fast path fails open: fastpath_open logs why, and user space
+ * relays everything. Opened before the workers' init, which offer it to
+ * their cores only when it is there. */
+static void setup_fastpath(struct server *s)
+{
+	const struct tern_config *cfg = &s->cfg;
+	struct fastpath_opts o = {.mode = fastpath_mode_of(cfg->fast_path),
+	                          .max_mappings = cfg->fast_path_max_channels,
+	                          .nworkers = s->nworkers,
+	                          .force_fail = cfg->fast_path_test_fail};
+	if (o.mode == FASTPATH_OFF)
+		return;
+	char names[CFG_STR];
+	snprintf(names, sizeof(names), "%s", cfg->fast_path_interfaces);
+	for (char *save = NULL, *tok = strtok_r(names, ",", &save); tok && o.nifs < FASTPATH_MAX_IFS;
+	     tok = strtok_r(NULL, ",", &save))
+		if (*tok)
+			o.ifnames[o.nifs++] = tok;
+	union tern_addr addrs[CFG_MAX_ADDRS * 3];
+	unsigned n = 0;
+	for (unsigned i = 0; i < cfg->nlisten && n < CFG_MAX_ADDRS; i++)
+		addrs[n++] = cfg->listen[i];
+	for (unsigned i = 0; i < s->sh.nrelay_v4; i++)
+		addrs[n++] = s->sh.relay_v4[i];
+	for (unsigned i = 0; i < s->sh.nrelay_v6; i++)
+		addrs[n++] = s->sh.relay_v6[i];
+	o.addrs = addrs;
+	o.naddrs = n;
+	if (fastpath_open(&o, &s->fastpath) < 0) {
+		s->fastpath = NULL;
+		return;
+	}
+	s->sh.fastpath = s->fastpath;
+	if (cfg->max_bps)
+		log_warn("fast-path: max-bps is set: allocations with a bandwidth limit stay in user space");
+}
+
 int server_new(const struct tern_config *cfg, struct server **out)
 {
 	struct server *s = calloc(1, sizeof(*s));
@@ -625,6 +679,7 @@ int server_new(const struct tern_config *cfg, struct server **out)
 		rc = -ENOMEM;
 		goto fail;
 	}
+	setup_fastpath(s);
 	for (unsigned i = 0; i < s->nworkers; i++)
 		if ((rc = worker_init(&s->workers[i], i, &s->sh)) < 0)
 			goto fail;
@@ -662,12 +717,107 @@ static metric_bases worker_bases(void *ctx, unsigned i)
 /* Counters are plain per-worker integers written by their worker only,
  * read here with relaxed atomic loads: a slightly stale but never torn
  * snapshot. The columns come from the counter table (server/stats.c). */
+static void dump_fastpath_text(struct server *s, FILE *out);
+
 void server_dump_stats(struct server *s, FILE *out)
 {
 	metrics_table_header(out, stats_table, stats_table_len);
 	for (unsigned i = 0; i < s->nworkers; i++)
 		metrics_table_row(out, stats_table, stats_table_len, i, worker_bases(s, i));
+	dump_fastpath_text(s, out);
 	fflush(out);
+}
+
+/* The program's counters (bpf/fastpath_abi.h enum fp_stat), in its order:
+ * JSON keys and Prometheus samples. */
+static const struct {
+	const char *json, *family, *labels;
+} fast_names[FASTPATH_STATS] = {
+    {"to_peer", "tern_fastpath_datagrams_total", "direction=\"to_peer\""},
+    {"to_peer_bytes", "tern_fastpath_bytes_total", "direction=\"to_peer\""},
+    {"to_client", "tern_fastpath_datagrams_total", "direction=\"to_client\""},
+    {"to_client_bytes", "tern_fastpath_bytes_total", "direction=\"to_client\""},
+    {"tx", "tern_fastpath_same_device_total", ""},
+    {"pass_unmapped", "tern_fastpath_passed_total", "cause=\"unmapped\""},
+    {"pass_expired", "tern_fastpath_passed_total", "cause=\"expired\""},
+    {"pass_stale", "tern_fastpath_passed_total", "cause=\"stale\""},
+    {"pass_malformed", "tern_fastpath_passed_total", "cause=\"malformed\""},
+    {"pass_no_neigh", "tern_fastpath_passed_total", "cause=\"no_neighbour\""},
+    {"pass_mtu", "tern_fastpath_passed_total", "cause=\"mtu\""},
+    {"pass_fib", "tern_fastpath_passed_total", "cause=\"no_route\""},
+    {"pass_csum", "tern_fastpath_passed_total", "cause=\"checksum\""},
+    {"errors", "tern_fastpath_errors_total", ""},
+};
+
+static void dump_fastpath_json(struct server *s, FILE *out)
+{
+	fprintf(out, ",\"fastpath\":{\"mode\":\"%s\",\"interfaces\":[", s->fastpath ? s->cfg.fast_path : "off");
+	for (unsigned i = 0; s->fastpath && i < fastpath_nifs(s->fastpath); i++)
+		fprintf(out, "%s{\"name\":\"%s\",\"attach\":\"%s\"}", i ? "," : "", fastpath_ifname(s->fastpath, i),
+		        fastpath_attach_name(fastpath_if_mode(s->fastpath, i)));
+	fputc(']', out);
+	uint64_t v[FASTPATH_STATS] = {0}, run_ns = 0, run_cnt = 0;
+	if (s->fastpath) {
+		(void)fastpath_stats(s->fastpath, v);
+		(void)fastpath_prog_stats(s->fastpath, &run_ns, &run_cnt);
+	}
+	for (unsigned k = 0; k < FASTPATH_STATS; k++)
+		fprintf(out, ",\"%s\":%llu", fast_names[k].json, (unsigned long long)v[k]);
+	fprintf(out, ",\"run_ns\":%llu,\"run_cnt\":%llu}", (unsigned long long)run_ns, (unsigned long long)run_cnt);
+}
+
+/* Below the per-worker table: what the kernel relayed beside user space. */
+static void dump_fastpath_text(struct server *s, FILE *out)
+{
+	if (!s->fastpath) {
+		fprintf(out, "fast path: off\n");
+		return;
+	}
+	fprintf(out, "fast path: %s on", s->cfg.fast_path);
+	for (unsigned i = 0; i < fastpath_nifs(s->fastpath); i++)
+		fprintf(out, " %s (%s)", fastpath_ifname(s->fastpath, i),
+		        fastpath_attach_name(fastpath_if_mode(s->fastpath, i)));
+	fputc('\n', out);
+	uint64_t v[FASTPATH_STATS] = {0}, run_ns = 0, run_cnt = 0;
+	(void)fastpath_stats(s->fastpath, v);
+	for (unsigned k = 0; k < FASTPATH_STATS; k++)
+		fprintf(out, "%s%s=%llu", k ? " " : "  ", fast_names[k].json, (unsigned long long)v[k]);
+	fputc('\n', out);
+	if (fastpath_prog_stats(s->fastpath, &run_ns, &run_cnt) == 0 && run_cnt)
+		fprintf(out, "  program: %llu runs, %.1f ns per run\n", (unsigned long long)run_cnt,
+		        (double)run_ns / (double)run_cnt);
+}
+
+/* The fast path's counters for Prometheus (only while it runs). */
+static void write_fastpath(struct server *s, FILE *out)
+{
+	uint64_t v[FASTPATH_STATS] = {0}, run_ns = 0, run_cnt = 0;
+	if (!s->fastpath || fastpath_stats(s->fastpath, v) < 0)
+		return;
+	for (unsigned k = 0; k < FASTPATH_STATS; k++) {
+		if (k == 0 || strcmp(fast_names[k].family, fast_names[k - 1].family) != 0) {
+			const char *h = "Datagrams the kernel fast path relayed, by direction.";
+			const char *f = fast_names[k].family;
+			if (strcmp(f, "tern_fastpath_bytes_total") == 0)
+				h = "Application bytes the kernel fast path relayed, by direction.";
+			else if (strcmp(f, "tern_fastpath_same_device_total") == 0)
+				h = "Relayed datagrams that left by the device they came in on.";
+			else if (strcmp(f, "tern_fastpath_passed_total") == 0)
+				h = "Datagrams of offloaded channels (or like them) the fast path left to user space, by cause.";
+			else if (strcmp(f, "tern_fastpath_errors_total") == 0)
+				h = "Fast-path helper failures after the decision to relay.";
+			metrics_prom_head(out, f, METRIC_COUNTER, h);
+		}
+		metrics_prom_sample(out, fast_names[k].family, fast_names[k].labels, v[k]);
+	}
+	if (fastpath_prog_stats(s->fastpath, &run_ns, &run_cnt) == 0) {
+		metrics_prom_head(out, "tern_fastpath_run_seconds_total", METRIC_COUNTER,
+		                  "Time in the fast-path program (kernel.bpf_stats_enabled=1 only).");
+		fprintf(out, "tern_fastpath_run_seconds_total %.9f\n", (double)run_ns / 1e9);
+		metrics_prom_head(out, "tern_fastpath_runs_total", METRIC_COUNTER,
+		                  "Runs of the fast-path program (kernel.bpf_stats_enabled=1 only).");
+		metrics_prom_sample(out, "tern_fastpath_runs_total", "", run_cnt);
+	}
 }
 
 void server_dump_json(struct server *s, FILE *out)
@@ -692,6 +842,7 @@ void server_dump_json(struct server *s, FILE *out)
 			fprintf(out, "]");
 		}
 	}
+	dump_fastpath_json(s, out);
 	fprintf(out, "}\n");
 	fflush(out);
 }
@@ -757,6 +908,7 @@ void server_write_metrics(struct server *s, FILE *out)
 {
 	metrics_prom(out, stats_table, stats_table_len, s->nworkers, worker_bases, s);
 	write_traffic(s, out);
+	write_fastpath(s, out);
 	metrics_prom_head(out, "tern_workers", METRIC_GAUGE, "Worker threads.");
 	metrics_prom_sample(out, "tern_workers", "", s->nworkers);
 	metrics_prom_head(out, "tern_ready", METRIC_GAUGE,
@@ -955,12 +1107,16 @@ int server_run(struct server *s)
 	uint64_t wd_ms = service_watchdog_interval_ms(), last_wd = net_now_ms();
 	for (;;) {
 		struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = cfd, .events = POLLIN}};
-		int timeout = s->steer || s->draining ? 1000 : -1;
+		int timeout = s->steer || s->draining || s->fastpath ? 1000 : -1;
 		if (wd_ms && (timeout < 0 || wd_ms < (uint64_t)timeout))
 			timeout = (int)wd_ms;
 		int n = poll(p, cfd >= 0 ? 2 : 1, timeout);
-		if (s->steer && net_now_ms() - last_decay >= 1000) {
-			steer_decay(s->steer);
+		if (net_now_ms() - last_decay >= 1000) {
+			if (s->steer)
+				steer_decay(s->steer);
+			/* the program relays only while this thread is alive */
+			if (s->fastpath)
+				fastpath_heartbeat(s->fastpath);
 			last_decay = net_now_ms();
 		}
 		/* The main thread's liveness is what the watchdog sees: a wedged
@@ -1033,6 +1189,10 @@ void server_free(struct server *s)
 	/* Unused reservations still hold sockets. */
 	struct turn_io io = {.relay_close = close_handle};
 	turn_shared_free(s->shared, &io);
+	/* after the workers: their cores took every channel back */
+	s->sh.fastpath = NULL;
+	fastpath_close(s->fastpath);
+	s->fastpath = NULL;
 	auth_free(s->auth);
 	if (s->cur_policy && s->cur_policy != &s->policy) {
 		policy_free(s->cur_policy);

@@ -258,6 +258,13 @@ const struct metric stats_table[] = {
 	 .help = "Connected client sockets that could not be opened.", W(csock_fail)},
 	{CNT("tern_client_socket_datagrams_total"), .labels = "", .json = "client_socket_datagrams",
 	 .help = "Datagrams received on connected client sockets.", W(csock_rx)},
+	{GAU("tern_fastpath_channels"), .labels = "", .json = "fastpath_mappings",
+	 .help = "Channels relayed by the kernel fast path now (docs/FASTPATH.md).", T(fast_live)},
+	{CNT("tern_fastpath_installs_total"), .labels = "", .json = "fastpath_installs",
+	 .help = "Channels handed to the kernel fast path.", T(fast_installs)},
+	{CNT("tern_fastpath_install_failures_total"), .labels = "", .json = "fastpath_install_failures",
+	 .help = "Channels the fast path could not take (full, or refused): relayed in user space.",
+	 T(fast_install_fail)},
 
 	/* coturn's names and meanings (src/apps/relay/prom_server.c), so its
 	 * dashboards keep working. Traffic counts finished allocations: an

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "net/fastpath.h"
 #include "net/steer.h"
 #include "net/tcp.h"
 #include "server/conn.h"
@@ -400,6 +401,7 @@ static int io_relay_open(void *ctx, struct turn_alloc *a, int family, unsigned f
 			close(*next);
 		return rc;
 	}
+	w->relays[fd].bound = *addr;
 	advertise(sh->cfg, addr);
 	if (next && *next >= 0)
 		advertise(sh->cfg, next_addr);
@@ -415,8 +417,10 @@ static int io_relay_adopt(void *ctx, struct turn_alloc *a, int handle, union ter
 	    addr_from_sockaddr(addr, (struct sockaddr *)&ss, len) < 0)
 		return -errno;
 	int rc = relay_register(w, handle, a);
-	if (rc == 0)
+	if (rc == 0) {
+		w->relays[handle].bound = *addr;
 		advertise(w->sh->cfg, addr);
+	}
 	return rc;
 }
 
@@ -449,6 +453,71 @@ static void io_relay_close(void *ctx, int handle)
 		w->relays[handle].alloc = NULL;
 	}
 	worker_close_later(w, handle);
+}
+
+/* ---- the kernel fast path (docs/FASTPATH.md) ---- */
+
+static void fast_mapping(struct worker *w, const struct turn_fast *f, struct fastpath_mapping *m)
+{
+	m->client = f->ep->remote;
+	m->local = f->ep->local;
+	m->relay = w->relays[f->relay].bound;
+	m->peer = *f->peer;
+	m->channel = f->num;
+}
+
+/* The core's clock is the loop's CLOCK_MONOTONIC in ms; the program reads
+ * CLOCK_MONOTONIC_COARSE, which lags it by at most a tick. */
+static uint64_t fast_ns(uint64_t ms)
+{
+	return ms * 1000000u;
+}
+
+static int io_fast_set(void *ctx, const struct turn_fast *f, uint32_t *handle)
+{
+	struct worker *w = ctx;
+	if (*handle) {
+		fastpath_map_expire(w->sh->fastpath, *handle - 1, fast_ns(f->expires_ms));
+		return 0;
+	}
+	if (f->relay < 0 || (unsigned)f->relay >= w->nrelays || !w->relays[f->relay].active)
+		return -EBADF;
+	struct fastpath_mapping m;
+	uint32_t slot;
+	fast_mapping(w, f, &m);
+	int rc = fastpath_map_add(w->sh->fastpath, w->id, &m, fast_ns(f->expires_ms), &slot);
+	if (rc < 0) {
+		LOG_RL(LOG_WARN, "worker %u: channel not offloaded to the fast path: %s", w->id, strerror(-rc));
+		return rc;
+	}
+	*handle = slot + 1;
+	return 0;
+}
+
+static void add_counts(struct turn_fast_counts *out, const struct fastpath_counts *c)
+{
+	out->up_datagrams += c->up_packets;
+	out->up_bytes += c->up_bytes;
+	out->down_datagrams += c->down_packets;
+	out->down_bytes += c->down_bytes;
+}
+
+static void io_fast_del(void *ctx, uint32_t handle, const struct turn_fast *f, struct turn_fast_counts *out)
+{
+	struct worker *w = ctx;
+	struct fastpath_mapping m;
+	struct fastpath_counts c = {0};
+	fast_mapping(w, f, &m);
+	fastpath_map_del(w->sh->fastpath, w->id, handle - 1, &m, &c);
+	add_counts(out, &c);
+}
+
+static void io_fast_read(void *ctx, uint32_t handle, struct turn_fast_counts *out)
+{
+	struct worker *w = ctx;
+	struct fastpath_counts c = {0};
+	fastpath_map_read(w->sh->fastpath, handle - 1, &c);
+	add_counts(out, &c);
 }
 
 /* ---- receive paths ---- */
@@ -936,6 +1005,11 @@ int worker_init(struct worker *w, unsigned id, struct server_shared *sh)
 	    .send_client = io_send_client,
 	    .send_peer = io_send_peer,
 	};
+	if (sh->fastpath) {
+		io.fast_set = io_fast_set;
+		io.fast_del = io_fast_del;
+		io.fast_read = io_fast_read;
+	}
 	/* seed 0: the core's secret keys come from getrandom */
 	w->turn = turn_new(&sh->params, &io, 0);
 	if (!w->turn)

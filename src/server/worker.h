@@ -41,6 +41,7 @@ struct relay_sock {
 	uint32_t kdrops_seen;
 	bool active;
 	bool pinned; /* its allocation's client flow is pinned in the eBPF steering map */
+	union tern_addr bound; /* a relay socket's own address (before external-ip): the fast path's key */
 	/* A client connection on this fd (NULL: none). gen counts the
 	 * connections this slot has held: with the fd it makes the endpoint
 	 * handle (turn_ep id, gen), so a handle to a closed connection never
@@ -88,6 +89,7 @@ struct server_shared {
 	unsigned batch_delay_us; /* adaptive batching: longest pause, 0 = off */
 	bool client_sockets;     /* client-sockets=connected: a connected UDP socket per allocation */
 	struct steer *steer;     /* eBPF steering, or NULL (kernel hash); set before workers start */
+	struct fastpath *fastpath; /* the kernel fast path, or NULL; opened before the workers' init */
 	/* TCP connection limits: per worker (max-connections / workers), and
 	 * per source (IPv4 address or IPv6 /64) over the whole server, counted
 	 * in CONN_SRC_SLOTS shared counters keyed by SipHash (sources that

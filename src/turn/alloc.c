@@ -201,6 +201,8 @@ static void table_remove(struct turn *t, struct turn_alloc *a)
 
 void alloc_delete(struct turn *t, struct turn_alloc *a)
 {
+	/* the kernel stops relaying for a before its relay sockets close */
+	fast_drop_all(t, a);
 	a->live = false;
 	table_remove(t, a);
 	timer_cancel(&t->wheel, &a->timer);
@@ -259,9 +261,13 @@ void alloc_schedule(struct turn *t, struct turn_alloc *a)
 	for (struct turn_perm *p = a->perms; p; p = p->next)
 		if (p->expires < when)
 			when = p->expires;
-	for (struct turn_chan *c = a->chans; c; c = c->next)
-		if (c->expires + TURN_CHANNEL_HOLD_MS < when)
-			when = c->expires + TURN_CHANNEL_HOLD_MS;
+	for (struct turn_chan *c = a->chans; c; c = c->next) {
+		/* an offloaded channel is taken back from the kernel when it
+		 * expires, not when its hold ends */
+		uint64_t end = c->fast && c->expires > t->now ? c->expires : c->expires + TURN_CHANNEL_HOLD_MS;
+		if (end < when)
+			when = end;
+	}
 	if (!timer_armed(&a->timer) || when < a->timer.expires)
 		timer_arm(&t->wheel, &a->timer, when);
 }
@@ -300,6 +306,7 @@ void alloc_on_timer(struct timer *tm, void *arg)
 			cp = &c->next;
 		}
 	}
+	fast_sync(t, a);
 	alloc_schedule(t, a);
 }
 

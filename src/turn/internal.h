@@ -39,6 +39,10 @@ struct turn_chan {
 	union tern_addr peer;
 	uint64_t expires; /* bound while now < expires; held until expires + HOLD */
 	uint16_t num;
+	/* fast path: the io's handle (0: not offloaded), and the expiry it was
+	 * given */
+	uint32_t fast;
+	uint64_t fast_exp;
 };
 
 struct quota_user;
@@ -167,6 +171,14 @@ struct turn_chan *chan_by_peer(struct turn *t, struct turn_alloc *a, const union
 struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t num,
                                const union tern_addr *peer, struct turn_chan **spare);
 void alloc_on_timer(struct timer *tm, void *arg);
+/* fast.c: keep the kernel fast path in step with a's channels, their
+ * permissions and a's lifetime: offload what may be, move expiries, take
+ * back what may no longer be. Call after anything about a changed. */
+void fast_sync(struct turn *t, struct turn_alloc *a);
+/* Take back every channel of a (a is being deleted). */
+void fast_drop_all(struct turn *t, struct turn_alloc *a);
+/* Add the live kernel counts of a's channels to *out. */
+void fast_read_alloc(const struct turn *t, const struct turn_alloc *a, struct turn_fast_counts *out);
 /* Index of a's relay of this family, -1 if none. */
 int alloc_relay_index(const struct turn_alloc *a, int family);
 

@@ -300,6 +300,7 @@ void req_refresh(struct req *r)
 	unsigned life = lifetime_of(t, r->m);
 	a->expires = t->now + (uint64_t)life * 1000;
 	alloc_schedule(t, a);
+	fast_sync(t, a);
 	resp_start(r, &b, STUN_SUCCESS);
 	stun_add_u32(&b, STUN_A_LIFETIME, life);
 	resp_send(r, &b);
@@ -373,6 +374,7 @@ void req_create_permission(struct req *r)
 	for (unsigned i = 0; i < n; i++)
 		perm_install(t, r->a, &peers[i], &spare);
 	perm_put(t, spare); /* none left: fresh counted each new IP once */
+	fast_sync(t, r->a);
 	struct stun_builder b;
 	resp_start(r, &b, STUN_SUCCESS);
 	resp_send(r, &b);
@@ -428,6 +430,8 @@ void req_channel_bind(struct req *r)
 	}
 	perm_install(t, r->a, &peer, &sp);
 	chan_install(t, r->a, num, &peer, &sc);
+	/* after every check above: only now may the kernel relay it */
+	fast_sync(t, r->a);
 	struct stun_builder b;
 	resp_start(r, &b, STUN_SUCCESS);
 	resp_send(r, &b);

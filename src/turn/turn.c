@@ -86,6 +86,9 @@ int turn_set_params(struct turn *t, const struct turn_params *p)
 				pm->expires = t->now;
 				t->st.perms_revoked++;
 			}
+		/* revoked permissions, and a new max-bps, reach the kernel now */
+		if (a->live)
+			fast_sync(t, a);
 	}
 	return 0;
 }
@@ -731,6 +734,12 @@ static void alloc_info(const struct turn *t, const struct turn_alloc *a, struct 
 	i->to_peer_datagrams = a->up_datagrams;
 	i->to_client_bytes = a->down_bytes;
 	i->to_client_datagrams = a->down_datagrams;
+	struct turn_fast_counts n = {0};
+	fast_read_alloc(t, a, &n);
+	i->to_peer_bytes += n.up_bytes;
+	i->to_peer_datagrams += n.up_datagrams;
+	i->to_client_bytes += n.down_bytes;
+	i->to_client_datagrams += n.down_datagrams;
 	i->nperms = a->nperms;
 	i->nchans = a->nchans;
 }

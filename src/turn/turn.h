@@ -89,6 +89,28 @@ enum turn_tx {
 	TURN_TX_GONE = 2,    /* the connection is closed or closing */
 };
 
+/* A bound channel the io may relay in the kernel (the fast path,
+ * docs/FASTPATH.md): ChannelData `num` from the client endpoint ep goes out
+ * of relay socket `relay` (the allocation's, of the peer's family) to
+ * peer, and the peer's datagrams to that socket come back to ep as
+ * ChannelData `num`, until expires_ms (the core's clock): the earliest
+ * expiry of the channel, its permission and the allocation. Offered only
+ * for UDP clients of allocations without a max-bps limit, after every
+ * check user space makes (authentication, permission, peer policy). */
+struct turn_fast {
+	const struct turn_ep *ep;
+	int relay;
+	const union tern_addr *peer;
+	uint16_t num;
+	uint64_t expires_ms;
+};
+
+/* What the kernel relayed for one offloaded channel. */
+struct turn_fast_counts {
+	uint64_t up_datagrams, up_bytes;     /* client -> peer (application bytes) */
+	uint64_t down_datagrams, down_bytes; /* peer -> client */
+};
+
 /* Callbacks implemented by the worker (server/) and by unit-test fakes. */
 struct turn_io {
 	void *ctx;
@@ -115,6 +137,15 @@ struct turn_io {
 	 * until the caller's flush. */
 	enum turn_tx (*send_peer)(void *ctx, int relay, const union tern_addr *peer, const uint8_t *payload,
 	                          size_t len);
+	/* The fast path, optional (fast_set NULL: none). fast_set offloads
+	 * channel f when *handle is 0, and then writes the io's handle (never
+	 * 0); with a handle it moves the expiry (a refresh). 0, or -errno: the
+	 * channel stays in user space. fast_del stops offloading it (at once:
+	 * from then on user space sees its datagrams) and adds what the kernel
+	 * relayed to *out. fast_read adds the live counts to *out. */
+	int (*fast_set)(void *ctx, const struct turn_fast *f, uint32_t *handle);
+	void (*fast_del)(void *ctx, uint32_t handle, const struct turn_fast *f, struct turn_fast_counts *out);
+	void (*fast_read)(void *ctx, uint32_t handle, struct turn_fast_counts *out);
 };
 
 struct turn_params {
@@ -212,6 +243,8 @@ struct turn_stats {
 	uint64_t perms_revoked;          /* permissions ended by a reload's stricter peer policy */
 	uint64_t drop_ratelimit;         /* unauthenticated answer over unauth_bps: not sent */
 	uint64_t allocs_by_transport[4]; /* live, by enum turn_transport of the client */
+	/* fast path: channels offloaded now, offloads made, offloads the io refused */
+	uint64_t fast_live, fast_installs, fast_install_fail;
 	/* Binding requests, and their success and error answers */
 	uint64_t binding_req, binding_ok, binding_err;
 	/* requests without credentials that call for a 401: answered, or

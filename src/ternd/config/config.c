@@ -1042,6 +1042,16 @@ int config_finish(struct tern_config *c, FILE *err)
 			        where, c->client_sockets);
 		return -EINVAL;
 	}
+	if (strcmp(c->fast_path, "off") != 0 && strcmp(c->fast_path, "auto") != 0 &&
+	    strcmp(c->fast_path, "xdp") != 0 && strcmp(c->fast_path, "xdp-native") != 0 &&
+	    strcmp(c->fast_path, "xdp-generic") != 0 && strcmp(c->fast_path, "tc") != 0) {
+		if (err)
+			fprintf(err,
+			        "%s: option 'fast-path' value '%s': must be off, auto, xdp, xdp-native, "
+			        "xdp-generic or tc\n",
+			        where, c->fast_path);
+		return -EINVAL;
+	}
 	if (c->prometheus_path[0] != '/') {
 		if (err)
 			fprintf(err, "%s: option 'prometheus-path' value '%s': must start with /\n", where,

@@ -111,6 +111,11 @@ struct tern_config {
 	unsigned batch_delay_us;         /* adaptive batching: longest pause (us), 0 = off */
 	char steering[16];               /* auto | ebpf | hash */
 	char client_sockets[16];         /* shared | connected */
+	/* kernel fast path (docs/FASTPATH.md) */
+	char fast_path[16];               /* off | auto | xdp | xdp-native | xdp-generic | tc */
+	char fast_path_interfaces[CFG_STR]; /* comma-separated names; empty: derived */
+	unsigned fast_path_max_channels;
+	bool fast_path_test_fail; /* tests only: behave as if the kernel refused the program */
 
 	/* drain and redirection */
 	struct cfg_alt alt[CFG_ALT_KINDS];

@@ -142,6 +142,18 @@ const struct cfg_opt tern__cfg_opts[] = {
 	 .help = "UDP clients: shared (every client on the worker's listening socket) or connected (each "
 		 "allocation also gets a UDP socket connected to its client, opened after the authenticated "
 		 "Allocate). See docs/PERFORMANCE.md for why shared is the default."},
+	{.name = "fast-path", .type = T_STR, STRF(fast_path), .def = "off", .arg = "MODE",
+	 .help = "Relay ChannelData of UDP clients in the kernel (docs/FASTPATH.md): off, xdp (native, else "
+		 "generic), xdp-native, xdp-generic, tc (TC ingress), auto (per interface: native XDP, generic "
+		 "XDP, TC). Fails open: without it user space relays everything."},
+	{.name = "fast-path-interfaces", .type = T_STR, STRF(fast_path_interfaces), .arg = "IF[,IF...]",
+	 .help = "Interfaces the fast path attaches to (default: those holding the listening and relay "
+		 "addresses; every interface that is up for a wildcard address)."},
+	{.name = "fast-path-max-channels", .type = T_UINT, .off = OFF(fast_path_max_channels), .min = 16,
+	 .max = 4194304, .arg = "N", .def = "65536",
+	 .help = "Channels relayed in the kernel at once, whole server (more stay in user space)."},
+	{.name = "fast-path-test-fail", .type = T_BOOL, .off = OFF(fast_path_test_fail), .def = "off",
+	 .help = "Behave as if the kernel refused the fast path (tests only)."},
 	{.name = "strict-channel-numbers", .type = T_BOOL, .off = OFF(strict_channel_numbers), .flags = F_RELOAD,
 	 .def = "off", .help = "Accept only RFC 8656 channels 0x4000-0x4FFF (default also RFC 5766's up to 0x7FFF)."},
 	{.name = "no-software-attribute", .alias = "prod", .type = T_BOOL, .off = OFF(no_software_attribute),
