@@ -452,8 +452,11 @@ static void window(const struct mode *m, const struct flow *f)
 		          "%ld, relayed_to_client %ld",
 		          m->name, f->name, dv(K_RX_CLIENT), dv(K_RX_PEER), dv(K_REL_PEER), dv(K_REL_CLIENT));
 		long pass = 0;
-		for (unsigned k = K_P_UNMAPPED; k <= K_P_CSUM; k++)
+		for (unsigned k = K_P_UNMAPPED; k <= K_P_CSUM; k++) {
 			pass += dv(k);
+			if (dv(k))
+				tap_diag("%s %s: %s +%ld", m->name, f->name, knames[k], dv(k));
+		}
 		tap_check(dv(K_ERRORS) == 0 && pass == 0,
 		          "%s %s: no redirect errors (%ld) and nothing passed to user space (%ld)", m->name,
 		          f->name, dv(K_ERRORS), pass);
@@ -1076,6 +1079,12 @@ static bool setup(void)
 		                   v6 ? " nodad" : "") == 0;
 	}
 	if (!tap_check(ok, "addresses from 198.18.0.0/15 and 2001:2::/48 only"))
+		return false;
+	/* The program asks the FIB for the egress (bpf_fib_lookup), which
+	 * answers BPF_FIB_LKUP_RET_FWD_DISABLED (pass_fib) unless the relay
+	 * host forwards: a fresh namespace does not. Only the relay's. */
+	ok = topo_sh(&T, TOPO_RELAY, "sysctl -q -w net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1") == 0;
+	if (!tap_check(ok, "forwarding on in the relay namespace (the program's FIB lookup needs it)"))
 		return false;
 	/* static neighbours: no first datagram waits for ARP or ND */
 	char mc[18], mrc[18], mp[18], mrp[18];
