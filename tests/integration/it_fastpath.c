@@ -379,21 +379,26 @@ static void window(const struct mode *m, const struct flow *f)
 	keep_begin();
 	snap(&s0);
 	unsigned seed0 = g_seed;
+	int wait = WAIT_MS;
 	for (unsigned i = 0; i < NSIZES; i++) {
 		fill(want, sizes[i], g_seed++);
 		turnc_send_channel(f->c, f->ch, want, sizes[i], padded[i]);
-		int n = peer_recv(f->p, buf, sizeof(buf), &from, WAIT_MS);
+		int n = peer_recv(f->p, buf, sizeof(buf), &from, wait);
 		if (n == (int)sizes[i] && memcmp(buf, want, sizes[i]) == 0 && addr_equal(&from, &f->relay))
 			up++;
-		else
+		else {
+			wait = QUIET_MS; /* once one is lost, do not wait long for the others */
 			tap_diag("%s: %zu bytes to the peer: got %d from %s", f->name, sizes[i], n,
 			         n >= 0 ? it_fmt(&from) : "-");
+		}
 		bytes_up += (long)sizes[i];
 	}
 	for (unsigned i = 0; i < NSIZES; i++) {
 		fill(want, sizes[i], g_seed++);
+		if (i == 0)
+			wait = WAIT_MS;
 		peer_send(f->p, &f->relay, want, sizes[i]);
-		rc = turnc_recv(f->c, &d, WAIT_MS);
+		rc = turnc_recv(f->c, &d, wait);
 		if (rc == 1 && d.is_channel && d.channel == f->ch && d.len == sizes[i] &&
 		    memcmp(d.data, want, sizes[i]) == 0) {
 			down++;
@@ -401,6 +406,7 @@ static void window(const struct mode *m, const struct flow *f)
 			if (d.wire_len != 4 + sizes[i] && d.wire_len != ((4 + sizes[i] + 3) & ~(size_t)3))
 				wire_bad++;
 		} else {
+			wait = QUIET_MS;
 			tap_diag("%s: %zu bytes to the client: rc %d channel %d len %zu", f->name, sizes[i], rc,
 			         rc == 1 && d.is_channel, rc == 1 ? d.len : 0);
 		}
