@@ -47,6 +47,7 @@ const char *fastpath_strerror(int err)
 
 #ifdef TERN_HAVE_BPF
 
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <stdarg.h>
@@ -109,7 +110,61 @@ struct fastpath {
 	uint8_t *used; /* per slot: installed (guards a double delete) */
 	unsigned nifs;
 	struct fp_if ifs[FASTPATH_MAX_IFS];
+	bool lo_fwd_set[2]; /* we switched forwarding on for lo (IPv4, IPv6): put back at close */
 };
+
+/* bpf_fib_lookup() answers only for a device with forwarding on, and the
+ * program asks as loopback (the relay sends from its own address). On lo
+ * forwarding routes nothing (all its packets are the host's own), so it is
+ * the one device where switching it on changes nothing else. */
+static const char *const lo_fwd_path[2] = {"/proc/sys/net/ipv4/conf/lo/forwarding",
+                                           "/proc/sys/net/ipv6/conf/lo/forwarding"};
+
+static int sysctl_rw(const char *path, const char *want, char *old, size_t cap)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, old, cap - 1);
+	int rc = 0;
+	if (n < 0)
+		rc = -errno;
+	else
+		old[n] = '\0';
+	if (rc == 0 && want && old[0] != want[0] &&
+	    (lseek(fd, 0, SEEK_SET) < 0 || write(fd, want, strlen(want)) < 0))
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int lo_forwarding_on(struct fastpath *fp)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		char old[16];
+		int rc = sysctl_rw(lo_fwd_path[k], "1", old, sizeof(old));
+		if (rc == -ENOENT && k == 1)
+			continue; /* no IPv6 here: its lookups fail and pass to user space */
+		if (rc < 0) {
+			log_warn("fastpath: cannot switch on forwarding on lo (%s: %s): the program's route "
+			         "lookups need it; user space relays everything",
+			         lo_fwd_path[k], strerror(-rc));
+			return rc;
+		}
+		fp->lo_fwd_set[k] = old[0] == '0';
+	}
+	return 0;
+}
+
+static void lo_forwarding_restore(struct fastpath *fp)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		char cur[16];
+		if (fp->lo_fwd_set[k])
+			(void)sysctl_rw(lo_fwd_path[k], "0", cur, sizeof(cur));
+		fp->lo_fwd_set[k] = false;
+	}
+}
 
 /* libbpf speaks on stderr by default; a refused program is a supported
  * outcome reported in one line, so its details go to the debug log. */
@@ -468,6 +523,7 @@ static void fp_free(struct fastpath *fp)
 		__atomic_store_n(&fp->ctl->alive_until_ns, 0, __ATOMIC_RELEASE);
 	for (unsigned i = 0; i < fp->nifs; i++)
 		detach_if(&fp->ifs[i]);
+	lo_forwarding_restore(fp);
 	if (fp->slots)
 		munmap(fp->slots, fp->slots_len);
 	if (fp->ctl)
@@ -541,6 +597,8 @@ int fastpath_open(const struct fastpath_opts *o, struct fastpath **out)
 		goto out;
 	}
 	fastpath_heartbeat(fp);
+	if ((rc = lo_forwarding_on(fp)) < 0)
+		goto out;
 
 	for (unsigned i = 0; i < nnames; i++) {
 		struct fp_if *f = &fp->ifs[fp->nifs];

@@ -237,6 +237,42 @@ static void check_xdp(enum fastpath_mode mode, enum fastpath_attach want, uint8_
 	assert_bare(ifidx0);
 }
 
+static char lo_forwarding(unsigned v6)
+{
+	char buf[8] = "";
+	FILE *f = fopen(v6 ? "/proc/sys/net/ipv6/conf/lo/forwarding" : "/proc/sys/net/ipv4/conf/lo/forwarding",
+	                "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = '\0';
+		fclose(f);
+	}
+	return buf[0];
+}
+
+/* The program's route lookups need forwarding on lo (only there): on while
+ * the fast path is open, put back at close; the attached device's own
+ * forwarding is left alone. */
+static void test_lo_forwarding(void **state)
+{
+	skip_unless_ready();
+	assert_int_equal(lo_forwarding(0), '0');
+	struct fastpath_opts o = opts_for(FASTPATH_XDP_NATIVE, IF0, NULL);
+	struct fastpath *fp = open_ok(&o);
+	assert_int_equal(lo_forwarding(0), '1');
+	assert_int_equal(lo_forwarding(1), '1');
+	char path[128], buf[8] = "";
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv4/conf/%s/forwarding", IF0);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_int_equal(buf[0], '0');
+	close_fp(fp);
+	assert_int_equal(lo_forwarding(0), '0');
+	assert_int_equal(lo_forwarding(1), '0');
+}
+
 static void test_xdp_native(void **state)
 {
 	check_xdp(FASTPATH_XDP_NATIVE, FASTPATH_ATT_XDP_NATIVE, XDP_ATTACHED_DRV);
@@ -877,6 +913,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_names, teardown),
+	    cmocka_unit_test_teardown(test_lo_forwarding, teardown),
 	    cmocka_unit_test_teardown(test_xdp_native, teardown),
 	    cmocka_unit_test_teardown(test_xdp_generic, teardown),
 	    cmocka_unit_test_teardown(test_auto_picks_native, teardown),
