@@ -626,6 +626,25 @@ static const char *attached(const char *ifname)
 	return what;
 }
 
+/* The relay namespace's forwarding switches, IPv4/IPv6: "lo 1/1, fp-c
+ * 0/0, fp-p 0/0, all 0/0". The program's route lookups need forwarding on
+ * lo (the loader switches it on, and back off at close); anywhere else it
+ * would make the relay host a router between client and peer. */
+static const char *forwarding(void)
+{
+	static char out[128];
+	static const char *const devs[] = {"lo", IF_C, IF_P, "all"};
+	size_t n = 0;
+	out[0] = 0;
+	for (unsigned i = 0; i < 4; i++) {
+		char v4[16] = "?", v6[16] = "?";
+		topo_sh_read(&T, TOPO_RELAY, v4, sizeof(v4), "sysctl -n net.ipv4.conf.%s.forwarding", devs[i]);
+		topo_sh_read(&T, TOPO_RELAY, v6, sizeof(v6), "sysctl -n net.ipv6.conf.%s.forwarding", devs[i]);
+		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s %s/%s", i ? ", " : "", devs[i], v4, v6);
+	}
+	return out;
+}
+
 static int start(const char *mode, bool fail)
 {
 	const char *args[64];
@@ -679,6 +698,9 @@ static void stop(const struct mode *m)
 	snprintf(p, sizeof(p), "%s", attached(IF_P));
 	tap_check(!c[0] && !p[0], "%s: after ternd stopped nothing is attached to the relay's interfaces (%s: %s, %s: %s)",
 	          m->name, IF_C, c[0] ? c : "none", IF_P, p[0] ? p : "none");
+	const char *fw = forwarding();
+	tap_check(strcmp(fw, "lo 0/0, fp-c 0/0, fp-p 0/0, all 0/0") == 0,
+	          "%s: and forwarding is as it was before ternd started (%s)", m->name, fw);
 }
 
 static void run_mode(const struct mode *m)
@@ -713,6 +735,9 @@ static void run_mode(const struct mode *m)
 		tap_check(strcmp(c, want_k) == 0 && strcmp(p, want_k) == 0,
 		          "%s: the kernel shows the program on both relay interfaces (%s: %s, %s: %s)", m->name,
 		          IF_C, c[0] ? c : "none", IF_P, p[0] ? p : "none");
+		const char *fw = forwarding();
+		tap_check(strcmp(fw, "lo 1/1, fp-c 0/0, fp-p 0/0, all 0/0") == 0,
+		          "%s: forwarding on lo only, for the program's route lookups (%s)", m->name, fw);
 	} else {
 		char c[160], p[160];
 		snprintf(c, sizeof(c), "%s", attached(IF_C));
@@ -1086,11 +1111,8 @@ static bool setup(void)
 	}
 	if (!tap_check(ok, "addresses from 198.18.0.0/15 and 2001:2::/48 only"))
 		return false;
-	/* The program asks the FIB for the egress (bpf_fib_lookup), which
-	 * answers BPF_FIB_LKUP_RET_FWD_DISABLED (pass_fib) unless the relay
-	 * host forwards: a fresh namespace does not. Only the relay's. */
-	ok = topo_sh(&T, TOPO_RELAY, "sysctl -q -w net.ipv4.conf.all.forwarding=1 net.ipv6.conf.all.forwarding=1") == 0;
-	if (!tap_check(ok, "forwarding on in the relay namespace (the program's FIB lookup needs it)"))
+	if (!tap_check(strcmp(forwarding(), "lo 0/0, fp-c 0/0, fp-p 0/0, all 0/0") == 0,
+	               "the relay namespace forwards nothing (IPv4/IPv6 forwarding: %s)", forwarding()))
 		return false;
 	/* static neighbours: no first datagram waits for ARP or ND */
 	char mc[18], mrc[18], mp[18], mrp[18];
