@@ -227,12 +227,28 @@ enum {
 	K_INSTALL_FAIL,
 	K_N
 };
-static const char *const knames[K_N] = {
-    "to_peer",         "to_peer_bytes", "to_client",      "to_client_bytes",  "tx",
-    "pass_unmapped",   "pass_expired",  "pass_stale",     "pass_malformed",   "pass_no_neigh",
-    "pass_mtu",        "pass_fib",      "pass_csum",      "errors",           "rx_client",
-    "rx_peer",         "relayed_to_peer", "relayed_to_client", "dropped",      "fastpath_mappings",
-    "fastpath_installs", "fastpath_install_failures"};
+static const char *const knames[K_N] = {"to_peer",
+                                        "to_peer_bytes",
+                                        "to_client",
+                                        "to_client_bytes",
+                                        "tx",
+                                        "pass_unmapped",
+                                        "pass_expired",
+                                        "pass_stale",
+                                        "pass_malformed",
+                                        "pass_no_neigh",
+                                        "pass_mtu",
+                                        "pass_fib",
+                                        "pass_csum",
+                                        "errors",
+                                        "rx_client",
+                                        "rx_peer",
+                                        "relayed_to_peer",
+                                        "relayed_to_client",
+                                        "dropped",
+                                        "fastpath_mappings",
+                                        "fastpath_installs",
+                                        "fastpath_install_failures"};
 
 struct snap {
 	bool ok;
@@ -407,8 +423,8 @@ static void window(const struct mode *m, const struct flow *f)
 				wire_bad++;
 		} else {
 			wait = QUIET_MS;
-			tap_diag("%s: %zu bytes to the client: rc %d channel %d len %zu", f->name, sizes[i], rc,
-			         rc == 1 && d.is_channel, rc == 1 ? d.len : 0);
+			tap_diag("%s: %zu bytes to the client: rc %d channel %d len %zu", f->name, sizes[i],
+			         rc, rc == 1 && d.is_channel, rc == 1 ? d.len : 0);
 		}
 		bytes_down += (long)sizes[i];
 	}
@@ -430,17 +446,22 @@ static void window(const struct mode *m, const struct flow *f)
 		cd[3] = (uint8_t)sizes[i];
 		size_t wl = 4 + sizes[i], pl = (wl + 3) & ~(size_t)3;
 		memset(cd + wl, 0, pl - wl);
-		cap_down += cap_match(SIDE_C, &listen, &client, cd, wl) || cap_match(SIDE_C, &listen, &client, cd, pl);
+		cap_down += cap_match(SIDE_C, &listen, &client, cd, wl) ||
+		            cap_match(SIDE_C, &listen, &client, cd, pl);
 	}
 
-	tap_check(up == NSIZES, "%s %s: %u ChannelData datagrams (1..1400 bytes, odd, even, padded) reach the peer "
-	          "byte for byte from the relayed address (%u)", m->name, f->name, (unsigned)NSIZES, up);
+	tap_check(up == NSIZES,
+	          "%s %s: %u ChannelData datagrams (1..1400 bytes, odd, even, padded) reach the peer "
+	          "byte for byte from the relayed address (%u)",
+	          m->name, f->name, (unsigned)NSIZES, up);
 	tap_check(down == NSIZES && wire_bad == 0,
 	          "%s %s: %u datagrams from the peer reach the client as ChannelData byte for byte (%u, %u "
-	          "with a wrong wire length)", m->name, f->name, (unsigned)NSIZES, down, wire_bad);
+	          "with a wrong wire length)",
+	          m->name, f->name, (unsigned)NSIZES, down, wire_bad);
 	tap_check(cap_up == NSIZES && cap_down == NSIZES,
 	          "%s %s: each of them captured leaving the relay, exact addresses, ports and bytes (to the "
-	          "peer %u, to the client %u of %u)", m->name, f->name, cap_up, cap_down, (unsigned)NSIZES);
+	          "peer %u, to the client %u of %u)",
+	          m->name, f->name, cap_up, cap_down, (unsigned)NSIZES);
 	if (!s0.ok || !s1.ok) {
 		tap_check(false, "%s %s: stats socket answers", m->name, f->name);
 		return;
@@ -451,12 +472,14 @@ static void window(const struct mode *m, const struct flow *f)
 		              dv(K_TO_CLIENT_B) == bytes_down,
 		          "%s %s: the program counted every datagram: to_peer %ld (%ld bytes), to_client %ld "
 		          "(%ld bytes); want %ld (%ld), %ld (%ld)",
-		          m->name, f->name, dv(K_TO_PEER), dv(K_TO_PEER_B), dv(K_TO_CLIENT), dv(K_TO_CLIENT_B), n,
-		          bytes_up, n, bytes_down);
-		tap_check(dv(K_RX_CLIENT) == 0 && dv(K_RX_PEER) == 0 && dv(K_REL_PEER) == 0 && dv(K_REL_CLIENT) == 0,
-		          "%s %s: user space counted none of them: rx_client %ld, rx_peer %ld, relayed_to_peer "
-		          "%ld, relayed_to_client %ld",
-		          m->name, f->name, dv(K_RX_CLIENT), dv(K_RX_PEER), dv(K_REL_PEER), dv(K_REL_CLIENT));
+		          m->name, f->name, dv(K_TO_PEER), dv(K_TO_PEER_B), dv(K_TO_CLIENT),
+		          dv(K_TO_CLIENT_B), n, bytes_up, n, bytes_down);
+		tap_check(
+		    dv(K_RX_CLIENT) == 0 && dv(K_RX_PEER) == 0 && dv(K_REL_PEER) == 0 &&
+		        dv(K_REL_CLIENT) == 0,
+		    "%s %s: user space counted none of them: rx_client %ld, rx_peer %ld, relayed_to_peer "
+		    "%ld, relayed_to_client %ld",
+		    m->name, f->name, dv(K_RX_CLIENT), dv(K_RX_PEER), dv(K_REL_PEER), dv(K_REL_CLIENT));
 		long pass = 0;
 		for (unsigned k = K_P_UNMAPPED; k <= K_P_CSUM; k++) {
 			pass += dv(k);
@@ -467,13 +490,16 @@ static void window(const struct mode *m, const struct flow *f)
 		          "%s %s: no redirect errors (%ld) and nothing passed to user space (%ld)", m->name,
 		          f->name, dv(K_ERRORS), pass);
 	} else {
-		tap_check(dv(K_TO_PEER) == 0 && dv(K_TO_CLIENT) == 0 && dv(K_TO_PEER_B) == 0 && dv(K_TO_CLIENT_B) == 0,
-		          "%s %s: the program counted none of them (to_peer %ld, to_client %ld)", m->name, f->name,
-		          dv(K_TO_PEER), dv(K_TO_CLIENT));
-		tap_check(dv(K_RX_CLIENT) == n && dv(K_RX_PEER) == n && dv(K_REL_PEER) == n && dv(K_REL_CLIENT) == n,
-		          "%s %s: user space counted every one: rx_client %ld, rx_peer %ld, relayed_to_peer %ld, "
-		          "relayed_to_client %ld (want %ld each)",
-		          m->name, f->name, dv(K_RX_CLIENT), dv(K_RX_PEER), dv(K_REL_PEER), dv(K_REL_CLIENT), n);
+		tap_check(dv(K_TO_PEER) == 0 && dv(K_TO_CLIENT) == 0 && dv(K_TO_PEER_B) == 0 &&
+		              dv(K_TO_CLIENT_B) == 0,
+		          "%s %s: the program counted none of them (to_peer %ld, to_client %ld)", m->name,
+		          f->name, dv(K_TO_PEER), dv(K_TO_CLIENT));
+		tap_check(
+		    dv(K_RX_CLIENT) == n && dv(K_RX_PEER) == n && dv(K_REL_PEER) == n &&
+		        dv(K_REL_CLIENT) == n,
+		    "%s %s: user space counted every one: rx_client %ld, rx_peer %ld, relayed_to_peer %ld, "
+		    "relayed_to_client %ld (want %ld each)",
+		    m->name, f->name, dv(K_RX_CLIENT), dv(K_RX_PEER), dv(K_REL_PEER), dv(K_REL_CLIENT), n);
 	}
 }
 
@@ -505,8 +531,8 @@ static void edges(const struct mode *m, struct turnc *c4, struct turnc *c6, stru
 	rc = turnc_recv(c6, &d, WAIT_MS);
 	bool down = rc == 1 && d.is_channel && d.len == 1450 && memcmp(d.data, want, 1450) == 0;
 	snap(&s1);
-	tap_diag("%s: over the MTU after the change of family: to the IPv6 peer %s, to the IPv6 client %s", m->name,
-	         up ? "arrived" : "did not arrive", down ? "arrived" : "did not arrive");
+	tap_diag("%s: over the MTU after the change of family: to the IPv6 peer %s, to the IPv6 client %s",
+	         m->name, up ? "arrived" : "did not arrive", down ? "arrived" : "did not arrive");
 	tap_check(dv(K_TO_PEER) == 0 && dv(K_TO_CLIENT) == 0 && dv(K_P_MTU) == (m->fast ? 2 : 0) &&
 	              dv(K_RX_CLIENT) == 1 && dv(K_RX_PEER) == 1,
 	          "%s: datagrams that would exceed the egress MTU are left to user space (program %ld/%ld, "
@@ -537,19 +563,21 @@ static void edges(const struct mode *m, struct turnc *c4, struct turnc *c6, stru
 		if (addr_equal(&kept[i].dst, &p6->addr))
 			csum6 = kept[i].csum;
 	}
-	tap_check(v4 && v6 && csum6 == 1 && csum4 == (m->fast ? -1 : 1),
-	          "%s: ChannelData sent without a UDP checksum reaches both peers byte for byte; the IPv6 frame "
-	          "has a right checksum (%d), the IPv4 one %s (%d)",
-	          m->name, csum6, m->fast ? "none, as it came in" : "a right one", csum4);
+	tap_check(
+	    v4 && v6 && csum6 == 1 && csum4 == (m->fast ? -1 : 1),
+	    "%s: ChannelData sent without a UDP checksum reaches both peers byte for byte; the IPv6 frame "
+	    "has a right checksum (%d), the IPv4 one %s (%d)",
+	    m->name, csum6, m->fast ? "none, as it came in" : "a right one", csum4);
 	if (m->fast) {
 		tap_check(dv(K_TO_PEER) == 1 && dv(K_P_CSUM) == 1 && dv(K_REL_PEER) == 1,
-		          "%s: ... the program relays it to IPv4 and leaves the IPv6 one to user space (to_peer %ld, "
+		          "%s: ... the program relays it to IPv4 and leaves the IPv6 one to user space "
+		          "(to_peer %ld, "
 		          "pass_csum %ld, relayed_to_peer %ld)",
 		          m->name, dv(K_TO_PEER), dv(K_P_CSUM), dv(K_REL_PEER));
 		zero_allowed += csum4 == -1;
 	} else {
-		tap_check(dv(K_REL_PEER) == 2 && dv(K_TO_PEER) == 0, "%s: ... both relayed by user space (%ld)",
-		          m->name, dv(K_REL_PEER));
+		tap_check(dv(K_REL_PEER) == 2 && dv(K_TO_PEER) == 0,
+		          "%s: ... both relayed by user space (%ld)", m->name, dv(K_REL_PEER));
 	}
 }
 
@@ -563,7 +591,8 @@ static bool one_each_way(const struct flow *f, const char *tag)
 	bool ok = n == (int)len && memcmp(buf, tag, len) == 0;
 	peer_send(f->p, &f->relay, tag, len);
 	int rc = turnc_recv(f->c, &d, WAIT_MS);
-	return ok && rc == 1 && d.is_channel && d.channel == f->ch && d.len == len && memcmp(d.data, tag, len) == 0;
+	return ok && rc == 1 && d.is_channel && d.channel == f->ch && d.len == len &&
+	       memcmp(d.data, tag, len) == 0;
 }
 
 /* Nothing at the peer and nothing at the client within QUIET_MS. */
@@ -605,23 +634,27 @@ static const char *attached(const char *ifname)
 	if (bpf_xdp_query(ifindex, 0, &x) == 0) {
 		if (x.drv_prog_id || (x.attach_mode == XDP_ATTACHED_DRV && x.prog_id)) {
 			prog_name(x.drv_prog_id ? x.drv_prog_id : x.prog_id, name, sizeof(name));
-			n += (size_t)snprintf(what + n, sizeof(what) - n, "%sxdp-native %s", n ? "+" : "", name);
+			n += (size_t)snprintf(what + n, sizeof(what) - n, "%sxdp-native %s", n ? "+" : "",
+			                      name);
 		}
 		if (x.skb_prog_id || (x.attach_mode == XDP_ATTACHED_SKB && x.prog_id)) {
 			prog_name(x.skb_prog_id ? x.skb_prog_id : x.prog_id, name, sizeof(name));
-			n += (size_t)snprintf(what + n, sizeof(what) - n, "%sxdp-generic %s", n ? "+" : "", name);
+			n += (size_t)snprintf(what + n, sizeof(what) - n, "%sxdp-generic %s", n ? "+" : "",
+			                      name);
 		}
 	}
 	uint32_t ids[8];
 	LIBBPF_OPTS(bpf_prog_query_opts, q, .prog_ids = ids, .prog_cnt = 8);
-	if (bpf_prog_query_opts(ifindex, (enum bpf_attach_type)46 /* BPF_TCX_INGRESS, Linux 6.6 */, &q) == 0) {
+	if (bpf_prog_query_opts(ifindex, (enum bpf_attach_type)46 /* BPF_TCX_INGRESS, Linux 6.6 */, &q) ==
+	    0) {
 		for (uint32_t i = 0; i < q.prog_cnt && i < 8; i++) {
 			prog_name(ids[i], name, sizeof(name));
 			n += (size_t)snprintf(what + n, sizeof(what) - n, "%stc %s", n ? "+" : "", name);
 		}
 	}
 	char line[512];
-	if (topo_sh_read(&T, TOPO_RELAY, line, sizeof(line), "tc filter show dev %s ingress", ifname) == 0 && line[0])
+	if (topo_sh_read(&T, TOPO_RELAY, line, sizeof(line), "tc filter show dev %s ingress", ifname) == 0 &&
+	    line[0])
 		n += (size_t)snprintf(what + n, sizeof(what) - n, "%stc clsact filter", n ? "+" : "");
 	return what;
 }
@@ -638,8 +671,10 @@ static const char *forwarding(void)
 	out[0] = 0;
 	for (unsigned i = 0; i < 4; i++) {
 		char v4[16] = "?", v6[16] = "?";
-		topo_sh_read(&T, TOPO_RELAY, v4, sizeof(v4), "sysctl -n net.ipv4.conf.%s.forwarding", devs[i]);
-		topo_sh_read(&T, TOPO_RELAY, v6, sizeof(v6), "sysctl -n net.ipv6.conf.%s.forwarding", devs[i]);
+		topo_sh_read(&T, TOPO_RELAY, v4, sizeof(v4), "sysctl -n net.ipv4.conf.%s.forwarding",
+		             devs[i]);
+		topo_sh_read(&T, TOPO_RELAY, v6, sizeof(v6), "sysctl -n net.ipv6.conf.%s.forwarding",
+		             devs[i]);
 		n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s %s/%s", i ? ", " : "", devs[i], v4, v6);
 	}
 	return out;
@@ -649,29 +684,11 @@ static int start(const char *mode, bool fail)
 {
 	const char *args[64];
 	unsigned n = 0;
-	static const char *const base[] = {IT_AUTH_ARGS,
-	                                   "--listening-ip",
-	                                   LISTEN4,
-	                                   "--listening-ip",
-	                                   LISTEN6,
-	                                   "--relay-ip",
-	                                   RELAY4,
-	                                   "--relay-ip",
-	                                   RELAY6,
-	                                   "--allowed-peer-ip",
-	                                   PEER4,
-	                                   "--allowed-peer-ip",
-	                                   PEER6,
-	                                   "--denied-peer-ip",
-	                                   FORBID6,
-	                                   "--permission-lifetime",
-	                                   "2",
-	                                   "--channel-lifetime",
-	                                   "4",
-	                                   "--workers",
-	                                   "2",
-	                                   "--stats-socket",
-	                                   g_sock};
+	static const char *const base[] = {
+	    IT_AUTH_ARGS, "--listening-ip",   LISTEN4, "--listening-ip",        LISTEN6, "--relay-ip",
+	    RELAY4,       "--relay-ip",       RELAY6,  "--allowed-peer-ip",     PEER4,   "--allowed-peer-ip",
+	    PEER6,        "--denied-peer-ip", FORBID6, "--permission-lifetime", "2",     "--channel-lifetime",
+	    "4",          "--workers",        "2",     "--stats-socket",        g_sock};
 	for (unsigned k = 0; k < sizeof(base) / sizeof(base[0]); k++)
 		args[n++] = base[k];
 	if (g_has_option) {
@@ -696,7 +713,8 @@ static void stop(const struct mode *m)
 	char c[160], p[160];
 	snprintf(c, sizeof(c), "%s", attached(IF_C));
 	snprintf(p, sizeof(p), "%s", attached(IF_P));
-	tap_check(!c[0] && !p[0], "%s: after ternd stopped nothing is attached to the relay's interfaces (%s: %s, %s: %s)",
+	tap_check(!c[0] && !p[0],
+	          "%s: after ternd stopped nothing is attached to the relay's interfaces (%s: %s, %s: %s)",
 	          m->name, IF_C, c[0] ? c : "none", IF_P, p[0] ? p : "none");
 	const char *fw = forwarding();
 	tap_check(strcmp(fw, "lo 0/0, fp-c 0/0, fp-p 0/0, all 0/0") == 0,
@@ -723,18 +741,19 @@ static void run_mode(const struct mode *m)
 			snprintf(need, sizeof(need), "\"attach\":\"%s\"", m->attach);
 			unsigned both = json_count(s0.json, need);
 			tap_check(strcmp(mode, m->name) == 0 && both == 2,
-			          "%s: tern stats: fast path mode \"%s\", %u interfaces attached as %s", m->name, mode,
-			          both, m->attach);
+			          "%s: tern stats: fast path mode \"%s\", %u interfaces attached as %s",
+			          m->name, mode, both, m->attach);
 		}
 	}
 	if (m->fast) {
 		char want_k[64], c[160], p[160];
-		snprintf(want_k, sizeof(want_k), "%s %s", m->attach, strcmp(m->attach, "tc") == 0 ? "tern_fp_tc" : "tern_fp_xdp");
+		snprintf(want_k, sizeof(want_k), "%s %s", m->attach,
+		         strcmp(m->attach, "tc") == 0 ? "tern_fp_tc" : "tern_fp_xdp");
 		snprintf(c, sizeof(c), "%s", attached(IF_C));
 		snprintf(p, sizeof(p), "%s", attached(IF_P));
 		tap_check(strcmp(c, want_k) == 0 && strcmp(p, want_k) == 0,
-		          "%s: the kernel shows the program on both relay interfaces (%s: %s, %s: %s)", m->name,
-		          IF_C, c[0] ? c : "none", IF_P, p[0] ? p : "none");
+		          "%s: the kernel shows the program on both relay interfaces (%s: %s, %s: %s)",
+		          m->name, IF_C, c[0] ? c : "none", IF_P, p[0] ? p : "none");
 		const char *fw = forwarding();
 		tap_check(strcmp(fw, "lo 1/1, fp-c 0/0, fp-p 0/0, all 0/0") == 0,
 		          "%s: forwarding on lo only, for the program's route lookups (%s)", m->name, fw);
@@ -782,7 +801,8 @@ static void run_mode(const struct mode *m)
 	          r.nrelayed);
 	if (!ok || !ok6)
 		goto out;
-	union tern_addr want4 = it_addr(RELAY4, addr_port(&r4[0])), want6 = it_addr(RELAY6, addr_port(&r4[1]));
+	union tern_addr want4 = it_addr(RELAY4, addr_port(&r4[0])),
+	                want6 = it_addr(RELAY6, addr_port(&r4[1]));
 	tap_check(addr_equal(&r4[0], &want4) && addr_equal(&r4[1], &want6),
 	          "%s: relayed addresses on the peer side (%s, %s)", m->name, it_fmt(&r4[0]), it_fmt(&r4[1]));
 
@@ -816,15 +836,17 @@ static void run_mode(const struct mode *m)
 	snap(&s1);
 	tap_check(ok, "%s: A, B and D relay both ways", m->name);
 	if (m->fast)
-		tap_check(dv(K_TO_PEER) == 3 && dv(K_TO_CLIENT) == 3 && dv(K_REL_PEER) == 0 && dv(K_REL_CLIENT) == 0 &&
-		              s0.v[K_MAPPINGS] == 3,
+		tap_check(dv(K_TO_PEER) == 3 && dv(K_TO_CLIENT) == 3 && dv(K_REL_PEER) == 0 &&
+		              dv(K_REL_CLIENT) == 0 && s0.v[K_MAPPINGS] == 3,
 		          "%s: ... through the program (to_peer %ld, to_client %ld, user space %ld/%ld); "
 		          "fastpath_mappings %ld (want 3)",
-		          m->name, dv(K_TO_PEER), dv(K_TO_CLIENT), dv(K_REL_PEER), dv(K_REL_CLIENT), s0.v[K_MAPPINGS]);
+		          m->name, dv(K_TO_PEER), dv(K_TO_CLIENT), dv(K_REL_PEER), dv(K_REL_CLIENT),
+		          s0.v[K_MAPPINGS]);
 	else
-		tap_check(dv(K_TO_PEER) == 0 && dv(K_REL_PEER) == 3 && dv(K_REL_CLIENT) == 3 && s0.v[K_MAPPINGS] == 0,
-		          "%s: ... through user space (relayed %ld/%ld, program %ld, fastpath_mappings %ld)", m->name,
-		          dv(K_REL_PEER), dv(K_REL_CLIENT), dv(K_TO_PEER), s0.v[K_MAPPINGS]);
+		tap_check(dv(K_TO_PEER) == 0 && dv(K_REL_PEER) == 3 && dv(K_REL_CLIENT) == 3 &&
+		              s0.v[K_MAPPINGS] == 0,
+		          "%s: ... through user space (relayed %ld/%ld, program %ld, fastpath_mappings %ld)",
+		          m->name, dv(K_REL_PEER), dv(K_REL_CLIENT), dv(K_TO_PEER), s0.v[K_MAPPINGS]);
 
 	/* ChannelData both ways, every family pair */
 	struct flow flows[] = {
@@ -851,12 +873,14 @@ static void run_mode(const struct mode *m)
 	          it_outcome(rb4), it_fmt(&mapped), dv(K_RX_CLIENT));
 
 	/* forbidden peers: 403, and nothing reaches them */
-	union tern_addr f4 = it_addr(FORBID4, addr_port(&k4.addr)), f6 = it_addr(FORBID6, addr_port(&k4.addr));
+	union tern_addr f4 = it_addr(FORBID4, addr_port(&k4.addr)),
+	                f6 = it_addr(FORBID6, addr_port(&k4.addr));
 	int rp4 = turnc_permission(&c4, &f4, 1, &r), rc4 = turnc_channel_bind(&c4, 0x4100, &f4, &r);
 	int rp6 = turnc_permission(&c6, &f6, 1, &r), rc6 = turnc_channel_bind(&c6, 0x4100, &f6, &r);
-	tap_check(rp4 == 403 && rc4 == 403 && rp6 == 403 && rc6 == 403,
-	          "%s: forbidden peers %s and %s: CreatePermission and ChannelBind answered 403 (%d %d %d %d)",
-	          m->name, FORBID4, FORBID6, rp4, rc4, rp6, rc6);
+	tap_check(
+	    rp4 == 403 && rc4 == 403 && rp6 == 403 && rc6 == 403,
+	    "%s: forbidden peers %s and %s: CreatePermission and ChannelBind answered 403 (%d %d %d %d)",
+	    m->name, FORBID4, FORBID6, rp4, rc4, rp6, rc6);
 	snap(&s0);
 	turnc_send(&c4, &f4, "leak", 4);
 	turnc_send(&c6, &f6, "leak", 4);
@@ -866,10 +890,11 @@ static void run_mode(const struct mode *m)
 	snap(&s1);
 	cap_drain();
 	unsigned seen = cap_to(SIDE_P, FORBID4) + cap_to(SIDE_P, FORBID6);
-	tap_check(leaked == 0 && seen == 0 && dv(K_TO_PEER) == 0 && dv(K_DROPPED) == 4,
-	          "%s: nothing reaches a forbidden peer (received %u, frames to them %u, program to_peer %ld, "
-	          "dropped %ld of 4)",
-	          m->name, leaked, seen, dv(K_TO_PEER), dv(K_DROPPED));
+	tap_check(
+	    leaked == 0 && seen == 0 && dv(K_TO_PEER) == 0 && dv(K_DROPPED) == 4,
+	    "%s: nothing reaches a forbidden peer (received %u, frames to them %u, program to_peer %ld, "
+	    "dropped %ld of 4)",
+	    m->name, leaked, seen, dv(K_TO_PEER), dv(K_DROPPED));
 
 	/* an unbound channel is not relayed */
 	snap(&s0);
@@ -977,13 +1002,14 @@ static void run_mode(const struct mode *m)
 	          m->name, s1.v[K_MAPPINGS], s1.v[K_INSTALLS], s1.v[K_INSTALL_FAIL]);
 
 	cap_drain();
-	tap_check(tal.udp > 0 && tal.bad_ip == 0 && tal.bad_udp == 0 && tal.zero_udp == zero_allowed &&
-	              tal.partial == 0 && tal.bad_len == 0,
-	          "%s: every frame the relay sent (%u, %u IP, %u UDP) has right IP and UDP checksums computed "
-	          "here (wrong: IPv4 header %u, UDP %u; UDP without checksum %u, %u of them sent so; marked "
-	          "partial %u, bad lengths %u)",
-	          m->name, tal.frames, tal.ip, tal.udp, tal.bad_ip, tal.bad_udp, tal.zero_udp, zero_allowed,
-	          tal.partial, tal.bad_len);
+	tap_check(
+	    tal.udp > 0 && tal.bad_ip == 0 && tal.bad_udp == 0 && tal.zero_udp == zero_allowed &&
+	        tal.partial == 0 && tal.bad_len == 0,
+	    "%s: every frame the relay sent (%u, %u IP, %u UDP) has right IP and UDP checksums computed "
+	    "here (wrong: IPv4 header %u, UDP %u; UDP without checksum %u, %u of them sent so; marked "
+	    "partial %u, bad lengths %u)",
+	    m->name, tal.frames, tal.ip, tal.udp, tal.bad_ip, tal.bad_udp, tal.zero_udp, zero_allowed,
+	    tal.partial, tal.bad_len);
 out:
 	keeper.on = false;
 	keeping = false;
@@ -1023,7 +1049,8 @@ static void fail_open(void)
 		char mode[32];
 		json_str(s0.json, "mode", mode, sizeof(mode));
 		tap_check(json_count(s0.json, "\"attach\":") == 0 && strcmp(mode, "off") == 0,
-		          "fail-open: tern stats shows the fast path off (\"%s\"), no interface attached", mode);
+		          "fail-open: tern stats shows the fast path off (\"%s\"), no interface attached",
+		          mode);
 	}
 	char cmd[256], line[512];
 	snprintf(cmd, sizeof(cmd), "grep -c 'fastpath: not attached.*user space relays' %s", S.log);
@@ -1034,7 +1061,8 @@ static void fail_open(void)
 			line[0] = 0;
 		pclose(lf);
 	}
-	tap_check(atoi(line) == 1, "fail-open: one log line says the fast path is not attached (%d)", atoi(line));
+	tap_check(atoi(line) == 1, "fail-open: one log line says the fast path is not attached (%d)",
+	          atoi(line));
 	if (client_open(&c, AF_INET) == 0 && peer_open_ns(&p, PEER4) == 0) {
 		int rc = turnc_allocate(&c, &TURNC_ALLOC_DEFAULT, &r);
 		struct flow f = {"IPv4 client, IPv4 peer", &c, 0x4001, &p, r.relayed[0]};
@@ -1073,7 +1101,8 @@ static bool attach_pass(int i, const char *ifname)
 	if (rc == 0) {
 		topo_enter(&T, i);
 		int ifindex = (int)if_nametoindex(ifname);
-		rc = ifindex > 0 ? bpf_xdp_attach(ifindex, bpf_program__fd(pass), XDP_FLAGS_DRV_MODE, NULL) : -ENODEV;
+		rc = ifindex > 0 ? bpf_xdp_attach(ifindex, bpf_program__fd(pass), XDP_FLAGS_DRV_MODE, NULL)
+		                 : -ENODEV;
 		topo_enter(&T, TOPO_RELAY);
 	}
 	if (rc != 0)
@@ -1092,17 +1121,18 @@ static bool setup(void)
 		return false;
 	bool ok = topo_veth(&T, TOPO_RELAY, IF_C, TOPO_CLIENT, IF_CP) == 0 &&
 	          topo_veth(&T, TOPO_RELAY, IF_P, TOPO_PEER, IF_CP) == 0;
-	if (!tap_check(ok, "two veth pairs: relay %s - client %s, relay %s - peer %s", IF_C, IF_CP, IF_P, IF_CP))
+	if (!tap_check(ok, "two veth pairs: relay %s - client %s, relay %s - peer %s", IF_C, IF_CP, IF_P,
+	               IF_CP))
 		return false;
 	static const struct {
 		int ns;
 		const char *dev, *addr;
 	} addrs[] = {
-	    {TOPO_RELAY, IF_C, LISTEN4 "/24"},  {TOPO_RELAY, IF_C, LISTEN6 "/64"},
+	    {TOPO_RELAY, IF_C, LISTEN4 "/24"},   {TOPO_RELAY, IF_C, LISTEN6 "/64"},
 	    {TOPO_CLIENT, IF_CP, CLIENT4 "/24"}, {TOPO_CLIENT, IF_CP, CLIENT6 "/64"},
-	    {TOPO_RELAY, IF_P, RELAY4 "/24"},   {TOPO_RELAY, IF_P, RELAY6 "/64"},
-	    {TOPO_PEER, IF_CP, PEER4 "/24"},    {TOPO_PEER, IF_CP, PEER6 "/64"},
-	    {TOPO_PEER, IF_CP, FORBID4 "/24"},  {TOPO_PEER, IF_CP, FORBID6 "/64"},
+	    {TOPO_RELAY, IF_P, RELAY4 "/24"},    {TOPO_RELAY, IF_P, RELAY6 "/64"},
+	    {TOPO_PEER, IF_CP, PEER4 "/24"},     {TOPO_PEER, IF_CP, PEER6 "/64"},
+	    {TOPO_PEER, IF_CP, FORBID4 "/24"},   {TOPO_PEER, IF_CP, FORBID6 "/64"},
 	};
 	for (unsigned i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
 		bool v6 = strchr(addrs[i].addr, ':') != NULL;
@@ -1119,14 +1149,19 @@ static bool setup(void)
 	ok = topo_mac(&T, TOPO_CLIENT, IF_CP, mc) == 0 && topo_mac(&T, TOPO_RELAY, IF_C, mrc) == 0 &&
 	     topo_mac(&T, TOPO_PEER, IF_CP, mp) == 0 && topo_mac(&T, TOPO_RELAY, IF_P, mrp) == 0;
 	static const char *const cl[] = {CLIENT4, CLIENT6}, *const rl[] = {LISTEN4, LISTEN6},
-	                         *const pe[] = {PEER4, PEER6, FORBID4, FORBID6}, *const rr[] = {RELAY4, RELAY6};
+	                         *const pe[] = {PEER4, PEER6, FORBID4, FORBID6},
+	                         *const rr[] = {RELAY4, RELAY6};
 	for (unsigned i = 0; ok && i < 2; i++) {
-		ok = topo_sh(&T, TOPO_RELAY, "ip neigh replace %s lladdr %s dev %s nud permanent", cl[i], mc, IF_C) == 0 &&
-		     topo_sh(&T, TOPO_CLIENT, "ip neigh replace %s lladdr %s dev %s nud permanent", rl[i], mrc, IF_CP) == 0 &&
-		     topo_sh(&T, TOPO_PEER, "ip neigh replace %s lladdr %s dev %s nud permanent", rr[i], mrp, IF_CP) == 0;
+		ok = topo_sh(&T, TOPO_RELAY, "ip neigh replace %s lladdr %s dev %s nud permanent", cl[i], mc,
+		             IF_C) == 0 &&
+		     topo_sh(&T, TOPO_CLIENT, "ip neigh replace %s lladdr %s dev %s nud permanent", rl[i],
+		             mrc, IF_CP) == 0 &&
+		     topo_sh(&T, TOPO_PEER, "ip neigh replace %s lladdr %s dev %s nud permanent", rr[i], mrp,
+		             IF_CP) == 0;
 	}
 	for (unsigned i = 0; ok && i < 4; i++)
-		ok = topo_sh(&T, TOPO_RELAY, "ip neigh replace %s lladdr %s dev %s nud permanent", pe[i], mp, IF_P) == 0;
+		ok = topo_sh(&T, TOPO_RELAY, "ip neigh replace %s lladdr %s dev %s nud permanent", pe[i], mp,
+		             IF_P) == 0;
 	if (!tap_check(ok, "static neighbour entries on every side"))
 		return false;
 	/* isolation: nothing routes off these namespaces */
@@ -1134,13 +1169,16 @@ static bool setup(void)
 	for (int i = 0; i < TOPO_NS; i++) {
 		char line[256];
 		for (int v = 4; v <= 6; v += 2) {
-			if (topo_sh_read(&T, i, line, sizeof(line), "ip -%d route show default", v) != 0 || line[0]) {
+			if (topo_sh_read(&T, i, line, sizeof(line), "ip -%d route show default", v) != 0 ||
+			    line[0]) {
 				tap_diag("namespace %d: IPv%d default route: %s", i, v, line);
 				routes++;
 			}
 		}
-		if (topo_sh(&T, i, "! ip route get 8.8.8.8 >/dev/null 2>&1 && ! ip -6 route get 2001:4860:4860::8888 "
-		                   ">/dev/null 2>&1") != 0)
+		if (topo_sh(
+		        &T, i,
+		        "! ip route get 8.8.8.8 >/dev/null 2>&1 && ! ip -6 route get 2001:4860:4860::8888 "
+		        ">/dev/null 2>&1") != 0)
 			routes++;
 	}
 	if (!tap_check(routes == 0, "no default route and no route to the Internet in any namespace"))
@@ -1186,7 +1224,9 @@ static void checksum_selftest(void)
 	uint8_t fr[14 + 20 + 8 + 3] = {0};
 	uint8_t *ip = fr + 14, *u = ip + 20;
 	fr[12] = 0x08;
-	memcpy(ip, (const uint8_t[]){0x45, 0, 0, 31, 0, 0, 0x40, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2}, 20);
+	memcpy(ip,
+	       (const uint8_t[]){0x45, 0, 0, 31, 0, 0, 0x40, 0, 64, 17, 0, 0, 198, 18, 0, 1, 198, 18, 0, 2},
+	       20);
 	uint16_t ipc = (uint16_t)~cap_sum(ip, 20, 0);
 	ip[10] = (uint8_t)(ipc >> 8);
 	ip[11] = (uint8_t)ipc;
@@ -1205,9 +1245,10 @@ static void checksum_selftest(void)
 	ip[8] = 63; /* TTL: the IP header sum breaks (the UDP one does not cover it) */
 	cap_parse(fr, sizeof(fr), &f);
 	bool flip_ip = !f.ip_csum_ok && f.udp_csum == 1;
-	tap_check(cap_sum(hdr, 20, 0) == 0xffff && good && flip_udp && flip_ip,
-	          "checksum verifier: a known header sums right, a built frame verifies, a flipped payload bit "
-	          "and a changed TTL are caught");
+	tap_check(
+	    cap_sum(hdr, 20, 0) == 0xffff && good && flip_udp && flip_ip,
+	    "checksum verifier: a known header sums right, a built frame verifies, a flipped payload bit "
+	    "and a changed TTL are caught");
 }
 
 static bool ternd_has_fast_path(void)
@@ -1228,7 +1269,8 @@ static bool ternd_has_fast_path(void)
 int main(int argc, char **argv)
 {
 	if (geteuid() != 0) {
-		printf("ok 1 - three-namespace fast path test # SKIP needs root (namespaces, veth, XDP)\n0 passed, 0 failed\n");
+		printf("ok 1 - three-namespace fast path test # SKIP needs root (namespaces, veth, XDP)\n0 "
+		       "passed, 0 failed\n");
 		return 77;
 	}
 #if !HAVE_FP

@@ -29,7 +29,8 @@ int cap_open(struct cap *k, const char *ifname)
 		return -errno;
 	setsockopt(k->fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf));
 	setsockopt(k->fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one));
-	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = k->ifindex};
+	struct sockaddr_ll sll = {
+	    .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL), .sll_ifindex = k->ifindex};
 	if (bind(k->fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
 		int err = -errno;
 		close(k->fd);
@@ -120,7 +121,8 @@ void cap_parse(const uint8_t *frame, size_t len, struct cap_frame *f)
 		f->fragment = f->proto == 44;
 		l4 = ip + 40;
 		l4len = plen;
-		pseudo = cap_sum(ip + 8, 32, 0) + (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xffff) + f->proto;
+		pseudo =
+		    cap_sum(ip + 8, 32, 0) + (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xffff) + f->proto;
 		set_addr(&f->src, AF_INET6, ip + 8, 0);
 		set_addr(&f->dst, AF_INET6, ip + 24, 0);
 	} else {

@@ -59,13 +59,13 @@ struct cap {
 
 /* One frame received by an interface, parsed. */
 struct cap_frame {
-	int family;       /* AF_INET, AF_INET6; 0: not IP (ARP...) */
-	uint8_t proto;    /* IPPROTO_UDP...; for IPv6 the first next header */
-	bool fragment;    /* IPv4 MF or offset, IPv6 fragment header */
-	bool ip_csum_ok;  /* IPv4 header checksum right (IPv6: true) */
-	bool lengths_ok;  /* IP and UDP lengths agree with the frame */
-	int udp_csum;     /* UDP: 1 right, 0 wrong, -1 zero on IPv4 ("none") */
-	bool csum_partial; /* the kernel marked it TP_STATUS_CSUMNOTREADY */
+	int family;               /* AF_INET, AF_INET6; 0: not IP (ARP...) */
+	uint8_t proto;            /* IPPROTO_UDP...; for IPv6 the first next header */
+	bool fragment;            /* IPv4 MF or offset, IPv6 fragment header */
+	bool ip_csum_ok;          /* IPv4 header checksum right (IPv6: true) */
+	bool lengths_ok;          /* IP and UDP lengths agree with the frame */
+	int udp_csum;             /* UDP: 1 right, 0 wrong, -1 zero on IPv4 ("none") */
+	bool csum_partial;        /* the kernel marked it TP_STATUS_CSUMNOTREADY */
 	union tern_addr src, dst; /* UDP: with ports */
 	const uint8_t *payload;   /* UDP payload (points into the frame) */
 	size_t len;
