@@ -476,10 +476,11 @@ static void window(const struct mode *m, const struct flow *f)
 		          dv(K_TO_CLIENT_B), n, bytes_up, n, bytes_down);
 		tap_check(
 		    dv(K_RX_CLIENT) == 0 && dv(K_RX_PEER) == 0 && dv(K_REL_PEER) == 0 &&
-		        dv(K_REL_CLIENT) == 0,
+		        dv(K_REL_CLIENT) == 0 && dv(K_DROPPED) == 0,
 		    "%s %s: user space counted none of them: rx_client %ld, rx_peer %ld, relayed_to_peer "
-		    "%ld, relayed_to_client %ld",
-		    m->name, f->name, dv(K_RX_CLIENT), dv(K_RX_PEER), dv(K_REL_PEER), dv(K_REL_CLIENT));
+		    "%ld, relayed_to_client %ld, dropped %ld",
+		    m->name, f->name, dv(K_RX_CLIENT), dv(K_RX_PEER), dv(K_REL_PEER), dv(K_REL_CLIENT),
+		    dv(K_DROPPED));
 		long pass = 0;
 		for (unsigned k = K_P_UNMAPPED; k <= K_P_CSUM; k++) {
 			pass += dv(k);
