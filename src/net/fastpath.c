@@ -120,19 +120,25 @@ struct fastpath {
 static const char *const lo_fwd_path[2] = {"/proc/sys/net/ipv4/conf/lo/forwarding",
                                            "/proc/sys/net/ipv6/conf/lo/forwarding"};
 
+/* Read path into old; when want differs, write it. Opened for writing only
+ * then: under systemd's ProtectKernelTunables=yes /proc/sys is read-only,
+ * and an operator who set the value in sysctl.d needs no write. */
 static int sysctl_rw(const char *path, const char *want, char *old, size_t cap)
 {
-	int fd = open(path, O_RDWR | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	ssize_t n = read(fd, old, cap - 1);
-	int rc = 0;
-	if (n < 0)
-		rc = -errno;
-	else
-		old[n] = '\0';
-	if (rc == 0 && want && old[0] != want[0] &&
-	    (lseek(fd, 0, SEEK_SET) < 0 || write(fd, want, strlen(want)) < 0))
+	int rc = n < 0 ? -errno : 0;
+	close(fd);
+	if (rc < 0)
+		return rc;
+	old[n] = '\0';
+	if (!want || old[0] == want[0])
+		return 0;
+	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if (write(fd, want, strlen(want)) < 0)
 		rc = -errno;
 	close(fd);
 	return rc;

@@ -728,27 +728,6 @@ void server_dump_stats(struct server *s, FILE *out)
 	fflush(out);
 }
 
-/* The program's counters (bpf/fastpath_abi.h enum fp_stat), in its order:
- * JSON keys and Prometheus samples. */
-static const struct {
-	const char *json, *family, *labels;
-} fast_names[FASTPATH_STATS] = {
-    {"to_peer", "tern_fastpath_datagrams_total", "direction=\"to_peer\""},
-    {"to_peer_bytes", "tern_fastpath_bytes_total", "direction=\"to_peer\""},
-    {"to_client", "tern_fastpath_datagrams_total", "direction=\"to_client\""},
-    {"to_client_bytes", "tern_fastpath_bytes_total", "direction=\"to_client\""},
-    {"tx", "tern_fastpath_same_device_total", ""},
-    {"pass_unmapped", "tern_fastpath_passed_total", "cause=\"unmapped\""},
-    {"pass_expired", "tern_fastpath_passed_total", "cause=\"expired\""},
-    {"pass_stale", "tern_fastpath_passed_total", "cause=\"stale\""},
-    {"pass_malformed", "tern_fastpath_passed_total", "cause=\"malformed\""},
-    {"pass_no_neigh", "tern_fastpath_passed_total", "cause=\"no_neighbour\""},
-    {"pass_mtu", "tern_fastpath_passed_total", "cause=\"mtu\""},
-    {"pass_fib", "tern_fastpath_passed_total", "cause=\"no_route\""},
-    {"pass_csum", "tern_fastpath_passed_total", "cause=\"checksum\""},
-    {"errors", "tern_fastpath_errors_total", ""},
-};
-
 static void dump_fastpath_json(struct server *s, FILE *out)
 {
 	fprintf(out, ",\"fastpath\":{\"mode\":\"%s\",\"interfaces\":[", s->fastpath ? s->cfg.fast_path : "off");
@@ -762,7 +741,7 @@ static void dump_fastpath_json(struct server *s, FILE *out)
 		(void)fastpath_prog_stats(s->fastpath, &run_ns, &run_cnt);
 	}
 	for (unsigned k = 0; k < FASTPATH_STATS; k++)
-		fprintf(out, ",\"%s\":%llu", fast_names[k].json, (unsigned long long)v[k]);
+		fprintf(out, ",\"%s\":%llu", stats_fastpath_key(k), (unsigned long long)v[k]);
 	fprintf(out, ",\"run_ns\":%llu,\"run_cnt\":%llu}", (unsigned long long)run_ns, (unsigned long long)run_cnt);
 }
 
@@ -781,7 +760,7 @@ static void dump_fastpath_text(struct server *s, FILE *out)
 	uint64_t v[FASTPATH_STATS] = {0}, run_ns = 0, run_cnt = 0;
 	(void)fastpath_stats(s->fastpath, v);
 	for (unsigned k = 0; k < FASTPATH_STATS; k++)
-		fprintf(out, "%s%s=%llu", k ? " " : "  ", fast_names[k].json, (unsigned long long)v[k]);
+		fprintf(out, "%s%s=%llu", k ? " " : "  ", stats_fastpath_key(k), (unsigned long long)v[k]);
 	fputc('\n', out);
 	if (fastpath_prog_stats(s->fastpath, &run_ns, &run_cnt) == 0 && run_cnt)
 		fprintf(out, "  program: %llu runs, %.1f ns per run\n", (unsigned long long)run_cnt,
@@ -794,30 +773,8 @@ static void write_fastpath(struct server *s, FILE *out)
 	uint64_t v[FASTPATH_STATS] = {0}, run_ns = 0, run_cnt = 0;
 	if (!s->fastpath || fastpath_stats(s->fastpath, v) < 0)
 		return;
-	for (unsigned k = 0; k < FASTPATH_STATS; k++) {
-		if (k == 0 || strcmp(fast_names[k].family, fast_names[k - 1].family) != 0) {
-			const char *h = "Datagrams the kernel fast path relayed, by direction.";
-			const char *f = fast_names[k].family;
-			if (strcmp(f, "tern_fastpath_bytes_total") == 0)
-				h = "Application bytes the kernel fast path relayed, by direction.";
-			else if (strcmp(f, "tern_fastpath_same_device_total") == 0)
-				h = "Relayed datagrams that left by the device they came in on.";
-			else if (strcmp(f, "tern_fastpath_passed_total") == 0)
-				h = "Datagrams of offloaded channels (or like them) the fast path left to user space, by cause.";
-			else if (strcmp(f, "tern_fastpath_errors_total") == 0)
-				h = "Fast-path helper failures after the decision to relay.";
-			metrics_prom_head(out, f, METRIC_COUNTER, h);
-		}
-		metrics_prom_sample(out, fast_names[k].family, fast_names[k].labels, v[k]);
-	}
-	if (fastpath_prog_stats(s->fastpath, &run_ns, &run_cnt) == 0) {
-		metrics_prom_head(out, "tern_fastpath_run_seconds_total", METRIC_COUNTER,
-		                  "Time in the fast-path program (kernel.bpf_stats_enabled=1 only).");
-		fprintf(out, "tern_fastpath_run_seconds_total %.9f\n", (double)run_ns / 1e9);
-		metrics_prom_head(out, "tern_fastpath_runs_total", METRIC_COUNTER,
-		                  "Runs of the fast-path program (kernel.bpf_stats_enabled=1 only).");
-		metrics_prom_sample(out, "tern_fastpath_runs_total", "", run_cnt);
-	}
+	bool run = fastpath_prog_stats(s->fastpath, &run_ns, &run_cnt) == 0;
+	stats_fastpath_prom(out, v, run, run_ns, run_cnt);
 }
 
 void server_dump_json(struct server *s, FILE *out)

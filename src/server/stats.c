@@ -4,6 +4,7 @@
 #include "server/stats.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "server/worker.h"
 
@@ -322,3 +323,69 @@ const struct metric stats_table[] = {
 /* clang-format on */
 
 const size_t stats_table_len = sizeof(stats_table) / sizeof(stats_table[0]);
+
+/* The program's counters (bpf/fastpath_abi.h enum fp_stat), in its order:
+ * JSON keys and Prometheus samples. */
+static const struct {
+	const char *json, *family, *labels;
+} fast_names[FASTPATH_STATS] = {
+    {"to_peer", "tern_fastpath_datagrams_total", "direction=\"to_peer\""},
+    {"to_peer_bytes", "tern_fastpath_bytes_total", "direction=\"to_peer\""},
+    {"to_client", "tern_fastpath_datagrams_total", "direction=\"to_client\""},
+    {"to_client_bytes", "tern_fastpath_bytes_total", "direction=\"to_client\""},
+    {"tx", "tern_fastpath_same_device_total", ""},
+    {"pass_unmapped", "tern_fastpath_passed_total", "cause=\"unmapped\""},
+    {"pass_expired", "tern_fastpath_passed_total", "cause=\"expired\""},
+    {"pass_stale", "tern_fastpath_passed_total", "cause=\"stale\""},
+    {"pass_malformed", "tern_fastpath_passed_total", "cause=\"malformed\""},
+    {"pass_no_neigh", "tern_fastpath_passed_total", "cause=\"no_neighbour\""},
+    {"pass_mtu", "tern_fastpath_passed_total", "cause=\"mtu\""},
+    {"pass_fib", "tern_fastpath_passed_total", "cause=\"no_route\""},
+    {"pass_csum", "tern_fastpath_passed_total", "cause=\"checksum\""},
+    {"errors", "tern_fastpath_errors_total", ""},
+};
+
+const char *stats_fastpath_key(unsigned k)
+{
+	return k < FASTPATH_STATS ? fast_names[k].json : "";
+}
+
+static const char *fast_help(const char *f)
+{
+	if (strcmp(f, "tern_fastpath_bytes_total") == 0)
+		return "Application bytes the kernel fast path relayed, by direction.";
+	if (strcmp(f, "tern_fastpath_same_device_total") == 0)
+		return "Relayed datagrams that left by the device they came in on.";
+	if (strcmp(f, "tern_fastpath_passed_total") == 0)
+		return "Datagrams of offloaded channels (or like them) the fast path left to user space, by cause.";
+	if (strcmp(f, "tern_fastpath_errors_total") == 0)
+		return "Fast-path helper failures after the decision to relay.";
+	return "Datagrams the kernel fast path relayed, by direction.";
+}
+
+void stats_fastpath_prom(FILE *out, const uint64_t v[FASTPATH_STATS], bool run, uint64_t run_ns,
+                         uint64_t run_cnt)
+{
+	/* one family's samples together: the program's order interleaves
+	 * datagrams and bytes */
+	for (unsigned k = 0; k < FASTPATH_STATS; k++) {
+		const char *f = fast_names[k].family;
+		bool seen = false;
+		for (unsigned j = 0; j < k && !seen; j++)
+			seen = strcmp(fast_names[j].family, f) == 0;
+		if (seen)
+			continue;
+		metrics_prom_head(out, f, METRIC_COUNTER, fast_help(f));
+		for (unsigned j = k; j < FASTPATH_STATS; j++)
+			if (strcmp(fast_names[j].family, f) == 0)
+				metrics_prom_sample(out, f, fast_names[j].labels, v[j]);
+	}
+	if (!run)
+		return;
+	metrics_prom_head(out, "tern_fastpath_run_seconds_total", METRIC_COUNTER,
+	                  "Time in the fast-path program (kernel.bpf_stats_enabled=1 only).");
+	fprintf(out, "tern_fastpath_run_seconds_total %.9f\n", (double)run_ns / 1e9);
+	metrics_prom_head(out, "tern_fastpath_runs_total", METRIC_COUNTER,
+	                  "Runs of the fast-path program (kernel.bpf_stats_enabled=1 only).");
+	metrics_prom_sample(out, "tern_fastpath_runs_total", "", run_cnt);
+}

@@ -5,7 +5,11 @@
 #ifndef TERN_SERVER_STATS_H
 #define TERN_SERVER_STATS_H
 
+#include <stdbool.h>
+#include <stdio.h>
+
 #include "metrics/metrics.h"
+#include "net/fastpath.h"
 
 struct worker;
 
@@ -28,5 +32,12 @@ void stats_bases(const struct worker *w, const void *b[STATS_SRCS]);
 #define STATS_TLS_NB   12
 extern const uint64_t stats_batch_bounds[STATS_BATCH_NB];
 extern const uint64_t stats_tls_bounds[STATS_TLS_NB];
+
+/* The kernel fast path's counters (net/fastpath.h: fastpath_stats order):
+ * the JSON key of counter k, and the Prometheus families of all of them
+ * (run: the kernel's run accounting is available). */
+const char *stats_fastpath_key(unsigned k);
+void stats_fastpath_prom(FILE *out, const uint64_t v[FASTPATH_STATS], bool run, uint64_t run_ns,
+                         uint64_t run_cnt);
 
 #endif

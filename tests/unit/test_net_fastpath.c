@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -271,6 +272,49 @@ static void test_lo_forwarding(void **state)
 	close_fp(fp);
 	assert_int_equal(lo_forwarding(0), '0');
 	assert_int_equal(lo_forwarding(1), '0');
+}
+
+static void set_lo_forwarding(const char *v)
+{
+	for (unsigned k = 0; k < 2; k++) {
+		FILE *f = fopen(k ? "/proc/sys/net/ipv6/conf/lo/forwarding" : "/proc/sys/net/ipv4/conf/lo/forwarding",
+		                "w");
+		assert_non_null(f);
+		fputs(v, f);
+		fclose(f);
+	}
+}
+
+/* Under systemd's ProtectKernelTunables=yes /proc/sys is read-only: with
+ * the sysctls already set (sysctl.d), the fast path attaches without
+ * writing them, and leaves them set. A child in its own mount namespace
+ * sees /proc/sys read-only. */
+static void test_lo_forwarding_read_only(void **state)
+{
+	skip_unless_ready();
+	set_lo_forwarding("1");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+		    mount("/proc/sys", "/proc/sys", NULL, MS_BIND, NULL) < 0 ||
+		    mount(NULL, "/proc/sys", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+			_exit(2);
+		FILE *f = fopen("/proc/sys/net/ipv4/conf/lo/forwarding", "w");
+		if (f) /* the mount must really be read-only */
+			_exit(3);
+		struct fastpath *fp = NULL;
+		struct fastpath_opts o = opts_for(FASTPATH_XDP_NATIVE, IF0, NULL);
+		int rc = fastpath_open(&o, &fp);
+		fastpath_close(fp);
+		_exit(rc == 0 ? 0 : 4);
+	}
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(lo_forwarding(0), '1');
+	set_lo_forwarding("0");
 }
 
 static void test_xdp_native(void **state)
@@ -914,6 +958,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_names, teardown),
 	    cmocka_unit_test_teardown(test_lo_forwarding, teardown),
+	    cmocka_unit_test_teardown(test_lo_forwarding_read_only, teardown),
 	    cmocka_unit_test_teardown(test_xdp_native, teardown),
 	    cmocka_unit_test_teardown(test_xdp_generic, teardown),
 	    cmocka_unit_test_teardown(test_auto_picks_native, teardown),

@@ -215,7 +215,16 @@ static void test_exposition_valid(void **state)
 	size_t len;
 	FILE *f = open_memstream(&buf, &len);
 	metrics_prom(f, stats_table, stats_table_len, 2, bases, NULL);
+	/* the fast path's families after the table's, as ternd writes them */
+	uint64_t fv[FASTPATH_STATS];
+	for (unsigned k = 0; k < FASTPATH_STATS; k++)
+		fv[k] = 100 + k;
+	stats_fastpath_prom(f, fv, true, 2500000000u, 9);
 	fclose(f);
+	assert_non_null(strstr(buf, "\ntern_fastpath_datagrams_total{direction=\"to_client\"} 102\n"));
+	assert_non_null(strstr(buf, "\ntern_fastpath_bytes_total{direction=\"to_peer\"} 101\n"));
+	assert_non_null(strstr(buf, "\ntern_fastpath_passed_total{cause=\"checksum\"} 112\n"));
+	assert_non_null(strstr(buf, "\ntern_fastpath_run_seconds_total 2.500000000\n"));
 	assert_non_null(strstr(buf, "\ntern_relayed_datagrams_total{direction=\"to_peer\"} 12\n"));
 	assert_non_null(strstr(buf, "\nturn_total_allocations{type=\"TLS/TCP\"} 2\n"));
 	assert_non_null(strstr(buf, "\ntern_tls_handshake_seconds_bucket{le=\"0.05\"} 1\n"));
