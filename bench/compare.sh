@@ -590,17 +590,18 @@ if [ "$TOPOLOGY" = veth ] && [ "$VETH_NAPI" = on ]; then
 	for l in "$NS_R tbr0 r" "$NS_R tbr1 r" "$NS_C tbc l" "$NS_P tbp l"; do
 		set -- $l
 		before=$(napi_threads "$2")
-		# rx-udp-gro-forwarding: veth hands a datagram to the receiving
-		# end's NAPI only if the sending end has no TSO features or the
-		# receiving end has GRO_UDP_FWD (veth_skb_is_eligible_for_gro);
-		# otherwise it goes to the sender's CPU backlog, i.e. the relay's
-		# sends would be received by the peer on the relay's CPU, charged to
-		# the relay (and a pass program on tbc/tbp, which strips TSO from
-		# tbr0/tbr1, would change that for some runs only). It merges
-		# nothing here: datagrams to a local socket without UDP_GRO are
-		# never aggregated
-		ip netns exec "$1" ethtool -K "$2" gro on rx-udp-gro-forwarding on >/dev/null 2>&1 ||
-			die "ethtool -K $2 gro on rx-udp-gro-forwarding on failed in $1"
+		ip netns exec "$1" ethtool -K "$2" gro on >/dev/null 2>&1 || die "ethtool -K $2 gro on failed in $1"
+		# veth hands a frame to the receiving end's NAPI only if the
+		# sending end has no TSO feature (or the receiver has
+		# rx-udp-gro-forwarding, which would also coalesce datagrams for
+		# local sockets: not that); otherwise it goes to the sending CPU's
+		# backlog, and the peer's receive of the relay's sends would run on
+		# the relay's CPU. The client and peer ends have it off with their
+		# checksum offload; the relay's ends switch TCP segmentation off
+		# (their UDP GSO stays)
+		if [ "$3" = r ]; then
+			ip netns exec "$1" ethtool -K "$2" tso off >/dev/null 2>&1 || die "ethtool -K $2 tso off failed in $1"
+		fi
 		ip netns exec "$1" sh -c "echo 1 > /sys/class/net/$2/threaded" ||
 			die "cannot switch $2 to threaded NAPI (/sys/class/net/$2/threaded in $1)"
 		new=()
