@@ -63,6 +63,7 @@ const char *fastpath_strerror(int err)
 
 #include "fastpath_abi.h"
 #include "tern_bpf.h"
+#include "net/bpf_log.h"
 #include "util/log.h"
 
 _Static_assert(FASTPATH_STATS == FP_ST_N, "fastpath.h and bpf/fastpath_abi.h disagree");
@@ -170,21 +171,6 @@ static void lo_forwarding_restore(struct fastpath *fp)
 			(void)sysctl_rw(lo_fwd_path[k], "0", cur, sizeof(cur));
 		fp->lo_fwd_set[k] = false;
 	}
-}
-
-/* libbpf speaks on stderr by default; a refused program is a supported
- * outcome reported in one line, so its details go to the debug log. */
-static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	char buf[4096];
-
-	if (lvl == LIBBPF_DEBUG || LOG_DEBUG > tern_log_level)
-		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	char *save = NULL;
-	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		log_write(LOG_DEBUG, "fastpath: libbpf: %s", line);
-	return 0;
 }
 
 static size_t page_round(size_t n)
@@ -571,7 +557,7 @@ int fastpath_open(const struct fastpath_opts *o, struct fastpath **out)
 	if (!o || o->mode == FASTPATH_OFF || o->max_mappings == 0 || o->nworkers == 0 ||
 	    o->nworkers > o->max_mappings || o->nifs > FASTPATH_MAX_IFS)
 		return -EINVAL;
-	old_print = libbpf_set_print(libbpf_log);
+	old_print = libbpf_set_print(net_bpf_log);
 	line[0] = '\0';
 
 	if (o->nifs) {

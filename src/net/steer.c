@@ -31,6 +31,7 @@ const char *steer_strerror(int err)
 
 #include "steer_abi.h"
 #include "tern_bpf.h"
+#include "net/bpf_log.h"
 #include "util/log.h"
 
 #ifndef SO_ATTACH_REUSEPORT_EBPF
@@ -67,22 +68,6 @@ bool steer_built(void)
 	return true;
 }
 
-/* libbpf speaks on stderr by default; its warnings (a verifier log when the
- * load fails) go to the debug log instead, since failing is a supported
- * outcome that the caller reports in one line. */
-static int libbpf_log(enum libbpf_print_level lvl, const char *fmt, va_list ap)
-{
-	char buf[4096];
-
-	if (lvl == LIBBPF_DEBUG || LOG_DEBUG > tern_log_level)
-		return 0;
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	char *save = NULL;
-	for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-		log_write(LOG_DEBUG, "steer: libbpf: %s", line);
-	return 0;
-}
-
 static int sock_cookie(int fd, uint64_t *cookie)
 {
 	socklen_t len = sizeof(*cookie);
@@ -114,7 +99,7 @@ int steer_new(unsigned nworkers, struct steer **out)
 		return -ENOMEM;
 	s->nworkers = nworkers;
 	s->w = MAP_FAILED;
-	libbpf_set_print(libbpf_log);
+	libbpf_set_print(net_bpf_log);
 
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "tern_steer");
 	s->obj = bpf_object__open_mem(tern_bpf_reuseport_obj, tern_bpf_reuseport_obj_len, &opts);
