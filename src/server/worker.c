@@ -401,7 +401,6 @@ static int io_relay_open(void *ctx, struct turn_alloc *a, int family, unsigned f
 			close(*next);
 		return rc;
 	}
-	w->relays[fd].bound = *addr;
 	advertise(sh->cfg, addr);
 	if (next && *next >= 0)
 		advertise(sh->cfg, next_addr);
@@ -417,10 +416,8 @@ static int io_relay_adopt(void *ctx, struct turn_alloc *a, int handle, union ter
 	    addr_from_sockaddr(addr, (struct sockaddr *)&ss, len) < 0)
 		return -errno;
 	int rc = relay_register(w, handle, a);
-	if (rc == 0) {
-		w->relays[handle].bound = *addr;
+	if (rc == 0)
 		advertise(w->sh->cfg, addr);
-	}
 	return rc;
 }
 
@@ -457,13 +454,22 @@ static void io_relay_close(void *ctx, int handle)
 
 /* ---- the kernel fast path (docs/FASTPATH.md) ---- */
 
-static void fast_mapping(struct worker *w, const struct turn_fast *f, struct fastpath_mapping *m)
+/* The relay socket's own address (before external-ip) is asked of the
+ * kernel, once per install and removal, rather than kept beside every fd
+ * of the worker's table: these are control-path events. */
+static int fast_mapping(const struct turn_fast *f, struct fastpath_mapping *m)
 {
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(f->relay, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	if (addr_from_sockaddr(&m->relay, (struct sockaddr *)&ss, len) < 0)
+		return -EAFNOSUPPORT;
 	m->client = f->ep->remote;
 	m->local = f->ep->local;
-	m->relay = w->relays[f->relay].bound;
 	m->peer = *f->peer;
 	m->channel = f->num;
+	return 0;
 }
 
 /* The core's clock is the loop's CLOCK_MONOTONIC in ms; the program reads
@@ -484,8 +490,9 @@ static int io_fast_set(void *ctx, const struct turn_fast *f, uint32_t *handle)
 		return -EBADF;
 	struct fastpath_mapping m;
 	uint32_t slot;
-	fast_mapping(w, f, &m);
-	int rc = fastpath_map_add(w->sh->fastpath, w->id, &m, fast_ns(f->expires_ms), &slot);
+	int rc = fast_mapping(f, &m);
+	if (rc == 0)
+		rc = fastpath_map_add(w->sh->fastpath, w->id, &m, fast_ns(f->expires_ms), &slot);
 	if (rc < 0) {
 		LOG_RL(LOG_WARN, "worker %u: channel not offloaded to the fast path: %s", w->id, strerror(-rc));
 		return rc;
@@ -507,8 +514,10 @@ static void io_fast_del(void *ctx, uint32_t handle, const struct turn_fast *f, s
 	struct worker *w = ctx;
 	struct fastpath_mapping m;
 	struct fastpath_counts c = {0};
-	fast_mapping(w, f, &m);
-	fastpath_map_del(w->sh->fastpath, w->id, handle - 1, &m, &c);
+	/* the relay socket is still open: the core takes channels back before
+	 * it closes them */
+	bool keys = fast_mapping(f, &m) == 0;
+	fastpath_map_del(w->sh->fastpath, w->id, handle - 1, keys ? &m : NULL, &c);
 	add_counts(out, &c);
 }
 

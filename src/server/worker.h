@@ -41,7 +41,6 @@ struct relay_sock {
 	uint32_t kdrops_seen;
 	bool active;
 	bool pinned; /* its allocation's client flow is pinned in the eBPF steering map */
-	union tern_addr bound; /* a relay socket's own address (before external-ip): the fast path's key */
 	/* A client connection on this fd (NULL: none). gen counts the
 	 * connections this slot has held: with the fd it makes the endpoint
 	 * handle (turn_ep id, gen), so a handle to a closed connection never

@@ -6,9 +6,10 @@
  *    send one byte 0x16, half a ClientHello or a whole ClientHello, then
  *    nothing. handshake-timeout closes every one: tls_handshake_timeouts
  *    moves by exactly 360 (tcp_timeouts by 0), each client sees its
- *    connection closed, and ternd's descriptors come back to the base. Five
- *    rounds: VmRSS after the fifth must be within RSS_SLACK_KB of VmRSS
- *    after the third (the first three fill the allocator; see RSS_SLACK_KB).
+ *    connection closed, and ternd's descriptors come back to the base. Six
+ *    rounds: VmRSS after the sixth must be within RSS_SLACK_KB of the
+ *    highest VmRSS of the warm-up's last three (the first four fill the
+ *    allocator; see RSS_SLACK_KB).
  *    The peak memory per half-open connection is reported (VmHWM).
  * 2. Garbage before TLS: 60 connections send 0x16 and random bytes, a
  *    record of random handshake bytes, or a ClientHello with random bytes
@@ -50,8 +51,8 @@
 #define HALF_PER     20 /* per address: two sources sharing a counter stay within 40 */
 #define HALF_KINDS   3
 #define HALF_N       (HALF_KINDS * HALF_ADDRS * HALF_PER)
-#define HALF_ROUNDS  5
-#define HALF_WARMUP  3
+#define HALF_ROUNDS  6
+#define HALF_WARMUP  4
 #define PRE_N        60
 #define IN_KINDS     5
 #define IN_PER       5
@@ -59,7 +60,9 @@
 #define FLOOD_N      50
 #define FLOOD_KEEP   40
 #define SLOW_N       10
-/* VmRSS may grow this much from the third to the fifth half-open flood.
+/* VmRSS may grow this much from the warm-up (four floods) to the sixth.
+ * (Measured from the third flood once, until CI saw the arena still
+ * filling there: 32.4, 34.5, 35.5, 35.6 MiB after floods two to five.)
  * It does not come back to where it was before the first: each half-open
  * connection holds ~50 KiB of OpenSSL state (its buffers), and the 360
  * connections' state is freed into glibc's arena, which keeps the pages
@@ -727,7 +730,15 @@ int main(int argc, char **argv)
 		rss[k] = at_rss_kb(pid);
 		tap_diag("%s: VmRSS %ld KiB", what, rss[k]);
 	}
-	at_check_rss(pid, rss[HALF_ROUNDS - 1] - rss[HALF_WARMUP - 1], RSS_SLACK_KB,
+	/* The base is the warm-up's highest level after its first flood: an
+	 * idle connection's input buffer release trims the heap (malloc_trim
+	 * after 256 KiB freed), so VmRSS can dip after any flood (seen: -1.5
+	 * MiB), and a dip at the base would make the end look higher. */
+	long warm = rss[HALF_WARMUP - 1];
+	for (unsigned k = 1; k < HALF_WARMUP; k++)
+		if (rss[k] > warm)
+			warm = rss[k];
+	at_check_rss(pid, rss[HALF_ROUNDS - 1] - warm, RSS_SLACK_KB,
 	             "half-open: VmRSS after %d more floods back to its level after the warm-up",
 	             HALF_ROUNDS - HALF_WARMUP);
 	legit_check("after the half-open floods");
