@@ -282,6 +282,10 @@ void alloc_on_timer(struct timer *tm, void *arg)
 		alloc_delete(t, a);
 		return;
 	}
+	/* Before anything is freed: the kernel gives back an expired channel
+	 * (or one whose permission expired) while its entry still exists, so
+	 * no freed entry keeps a mapping, however late this timer runs. */
+	fast_sync(t, a);
 	for (struct turn_perm **pp = &a->perms; *pp;) {
 		struct turn_perm *p = *pp;
 		if (p->expires <= t->now) {
@@ -306,7 +310,6 @@ void alloc_on_timer(struct timer *tm, void *arg)
 			cp = &c->next;
 		}
 	}
-	fast_sync(t, a);
 	alloc_schedule(t, a);
 }
 
@@ -396,6 +399,9 @@ struct turn_chan *chan_install(struct turn *t, struct turn_alloc *a, uint16_t nu
 			return NULL;
 		}
 		c->num = num;
+		/* pool entries are not zeroed: a new channel is not offloaded */
+		c->fast = 0;
+		c->fast_exp = 0;
 		c->next = a->chans;
 		a->chans = c;
 		a->nchans++;

@@ -615,7 +615,8 @@ static void force_word(const struct ep *s, const struct ep *d, const uint8_t *pr
 	u[4] = (uint8_t)(ulen >> 8);
 	u[5] = (uint8_t)ulen;
 	u[6] = u[7] = 0;
-	memcpy(u + 8, prefix, pn);
+	if (pn)
+		memcpy(u + 8, prefix, pn);
 	memcpy(u + 8 + pn, data, n);
 	uint16_t w = (uint16_t)~udp_sum(!v4(s->a), s->a, d->a, u, ulen);
 	data[n - 2] = (uint8_t)(w >> 8);

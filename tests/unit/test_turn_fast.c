@@ -243,6 +243,29 @@ static void test_channel_expiry_takes_back(void **state)
 	assert_int_equal(turn_stats(T)->channels_live, 1); /* held, not offloaded */
 }
 
+/* A timer that runs once, long after both the channel's expiry and its
+ * hold: the channel is taken back from the kernel before its entry is
+ * freed (a freed entry kept its mapping, and its handle, before). */
+static void test_late_timer_takes_back_first(void **state)
+{
+	struct client c;
+	env_fast_default();
+	setup_alloc(&c, "198.51.100.10:40000");
+	expect_code(do_refresh(&c, MAX_LIFETIME), 0);
+	expect_code(do_bind(&c, 0x4000, PEER), 0);
+	assert_int_equal(fm_live, 1);
+	F.now += (CHAN_LIFETIME + 300 + 10) * 1000ull; /* no tick in between */
+	advance(0);
+	assert_int_equal(turn_stats(T)->channels_live, 0);
+	assert_int_equal(fm_live, 0);
+	assert_int_equal(fm_dels, 1);
+	assert_int_equal(turn_stats(T)->fast_live, 0);
+	/* the freed entry comes back for a new channel: offloaded afresh */
+	expect_code(do_bind(&c, 0x4001, PEER), 0);
+	assert_int_equal(fm_live, 1);
+	assert_int_equal(turn_stats(T)->fast_installs, 2);
+}
+
 static void test_delete_returns_counts(void **state)
 {
 	struct client c;
@@ -395,6 +418,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_refresh_moves_expiry, env_fast_stop),
 	    cmocka_unit_test_teardown(test_permission_expiry_takes_back, env_fast_stop),
 	    cmocka_unit_test_teardown(test_channel_expiry_takes_back, env_fast_stop),
+	    cmocka_unit_test_teardown(test_late_timer_takes_back_first, env_fast_stop),
 	    cmocka_unit_test_teardown(test_delete_returns_counts, env_fast_stop),
 	    cmocka_unit_test_teardown(test_sessions_show_live_counts, env_fast_stop),
 	    cmocka_unit_test_teardown(test_max_bps_not_offloaded, env_fast_stop),
