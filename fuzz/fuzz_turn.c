@@ -305,6 +305,50 @@ static void fake_relay_close(void *ctx, int handle)
 	r->owner = NULL;
 }
 
+/* The fast path (turn/fast.c): a handle table; every set names a live relay
+ * and a UDP endpoint, a refresh or a removal names a live handle, and by
+ * teardown every mapping was taken back. */
+#define FAST_MAX 4096
+static bool fast_live[FAST_MAX];
+static uint32_t fast_next, fast_nlive;
+
+static int fake_fast_set(void *ctx, const struct turn_fast *f, uint32_t *h)
+{
+	(void)ctx;
+	struct relay *r = relay_at(f->relay);
+	FUZZ_CHECK(r && r->live && f->ep->transport == TURN_T_UDP);
+	if (*h) {
+		FUZZ_CHECK(*h < FAST_MAX && fast_live[*h]);
+		return 0;
+	}
+	if (fast_next + 1 >= FAST_MAX || (fast_next & 7) == 7) {
+		fast_next++; /* every 8th install is refused: the core must cope */
+		return -ENOSPC;
+	}
+	*h = ++fast_next;
+	fast_live[*h] = true;
+	fast_nlive++;
+	return 0;
+}
+
+static void fake_fast_del(void *ctx, uint32_t h, const struct turn_fast *f, struct turn_fast_counts *out)
+{
+	(void)ctx;
+	(void)f;
+	FUZZ_CHECK(h && h < FAST_MAX && fast_live[h]);
+	fast_live[h] = false;
+	fast_nlive--;
+	out->up_datagrams++;
+	out->up_bytes += 10;
+}
+
+static void fake_fast_read(void *ctx, uint32_t h, struct turn_fast_counts *out)
+{
+	(void)ctx;
+	(void)out;
+	FUZZ_CHECK(h && h < FAST_MAX && fast_live[h]);
+}
+
 static void check_to_client(const uint8_t *d, size_t len, size_t hdrlen, size_t paylen, bool stream)
 {
 	FUZZ_CHECK(len >= 4);
@@ -560,7 +604,12 @@ static void setup(uint8_t c0, uint8_t c1)
 	    .relay_close = fake_relay_close,
 	    .send_client = fake_send_client,
 	    .send_peer = fake_send_peer,
+	    .fast_set = fake_fast_set,
+	    .fast_del = fake_fast_del,
+	    .fast_read = fake_fast_read,
 	};
+	memset(fast_live, 0, sizeof(fast_live));
+	fast_next = fast_nlive = 0;
 #ifdef TURN_UNAUTH_SLOTS
 	/* the limits bit also limits unsigned answers: 200 bytes/s, the
 	 * smallest burst (TURN_TX_HDR_MAX) */
@@ -585,6 +634,8 @@ static void teardown(void)
 	turn_shared_free(SH, &IO);
 	SH = NULL;
 	policy_free(&POL);
+	/* every channel the kernel was given was taken back */
+	FUZZ_CHECK(fast_nlive == 0);
 	/* every relay socket the core opened was closed */
 	for (int h = HANDLE0; h < F.next; h++)
 		FUZZ_CHECK(!relay_at(h)->live);
