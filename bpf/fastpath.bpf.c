@@ -121,6 +121,7 @@ struct fp_out {
 	__u8 smac[6];
 	__u32 ifindex; /* egress */
 	struct fp_slot *slot;
+	__u64 now; /* the coarse clock, read once per packet */
 };
 
 static __always_inline void stat_add(__u32 idx, __u64 n)
@@ -394,6 +395,7 @@ found:
 		return -1;
 	}
 	o->slot = slot;
+	o->now = now;
 	o->v6 = !is_v4mapped(o->dst);
 	if (o->v6 == is_v4mapped(o->src)) {
 		stat_add(FP_ST_PASS_FIB, 1); /* a mixed-family mapping: cannot be sent */
@@ -563,7 +565,7 @@ static __always_inline void fp_account(const struct fp_out *o)
 	}
 	if (o->tx)
 		stat_add(FP_ST_TX, 1);
-	s->last_ns = bpf_ktime_get_coarse_ns();
+	s->last_ns = o->now;
 }
 
 SEC("xdp")

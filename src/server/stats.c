@@ -326,41 +326,31 @@ const size_t stats_table_len = sizeof(stats_table) / sizeof(stats_table[0]);
 
 /* The program's counters (bpf/fastpath_abi.h enum fp_stat), in its order:
  * JSON keys and Prometheus samples. */
+#define FP_DGRAMS "Datagrams the kernel fast path relayed, by direction."
+#define FP_BYTES  "Application bytes the kernel fast path relayed, by direction."
+#define FP_PASSED "Datagrams of offloaded channels (or like them) the fast path left to user space, by cause."
 static const struct {
-	const char *json, *family, *labels;
+	const char *json, *family, *labels, *help;
 } fast_names[FASTPATH_STATS] = {
-    {"to_peer", "tern_fastpath_datagrams_total", "direction=\"to_peer\""},
-    {"to_peer_bytes", "tern_fastpath_bytes_total", "direction=\"to_peer\""},
-    {"to_client", "tern_fastpath_datagrams_total", "direction=\"to_client\""},
-    {"to_client_bytes", "tern_fastpath_bytes_total", "direction=\"to_client\""},
-    {"tx", "tern_fastpath_same_device_total", ""},
-    {"pass_unmapped", "tern_fastpath_passed_total", "cause=\"unmapped\""},
-    {"pass_expired", "tern_fastpath_passed_total", "cause=\"expired\""},
-    {"pass_stale", "tern_fastpath_passed_total", "cause=\"stale\""},
-    {"pass_malformed", "tern_fastpath_passed_total", "cause=\"malformed\""},
-    {"pass_no_neigh", "tern_fastpath_passed_total", "cause=\"no_neighbour\""},
-    {"pass_mtu", "tern_fastpath_passed_total", "cause=\"mtu\""},
-    {"pass_fib", "tern_fastpath_passed_total", "cause=\"no_route\""},
-    {"pass_csum", "tern_fastpath_passed_total", "cause=\"checksum\""},
-    {"errors", "tern_fastpath_errors_total", ""},
+    {"to_peer", "tern_fastpath_datagrams_total", "direction=\"to_peer\"", FP_DGRAMS},
+    {"to_peer_bytes", "tern_fastpath_bytes_total", "direction=\"to_peer\"", FP_BYTES},
+    {"to_client", "tern_fastpath_datagrams_total", "direction=\"to_client\"", FP_DGRAMS},
+    {"to_client_bytes", "tern_fastpath_bytes_total", "direction=\"to_client\"", FP_BYTES},
+    {"tx", "tern_fastpath_same_device_total", "", "Relayed datagrams that left by the device they came in on."},
+    {"pass_unmapped", "tern_fastpath_passed_total", "cause=\"unmapped\"", FP_PASSED},
+    {"pass_expired", "tern_fastpath_passed_total", "cause=\"expired\"", FP_PASSED},
+    {"pass_stale", "tern_fastpath_passed_total", "cause=\"stale\"", FP_PASSED},
+    {"pass_malformed", "tern_fastpath_passed_total", "cause=\"malformed\"", FP_PASSED},
+    {"pass_no_neigh", "tern_fastpath_passed_total", "cause=\"no_neighbour\"", FP_PASSED},
+    {"pass_mtu", "tern_fastpath_passed_total", "cause=\"mtu\"", FP_PASSED},
+    {"pass_fib", "tern_fastpath_passed_total", "cause=\"no_route\"", FP_PASSED},
+    {"pass_csum", "tern_fastpath_passed_total", "cause=\"checksum\"", FP_PASSED},
+    {"errors", "tern_fastpath_errors_total", "", "Fast-path helper failures after the decision to relay."},
 };
 
 const char *stats_fastpath_key(unsigned k)
 {
 	return k < FASTPATH_STATS ? fast_names[k].json : "";
-}
-
-static const char *fast_help(const char *f)
-{
-	if (strcmp(f, "tern_fastpath_bytes_total") == 0)
-		return "Application bytes the kernel fast path relayed, by direction.";
-	if (strcmp(f, "tern_fastpath_same_device_total") == 0)
-		return "Relayed datagrams that left by the device they came in on.";
-	if (strcmp(f, "tern_fastpath_passed_total") == 0)
-		return "Datagrams of offloaded channels (or like them) the fast path left to user space, by cause.";
-	if (strcmp(f, "tern_fastpath_errors_total") == 0)
-		return "Fast-path helper failures after the decision to relay.";
-	return "Datagrams the kernel fast path relayed, by direction.";
 }
 
 void stats_fastpath_prom(FILE *out, const uint64_t v[FASTPATH_STATS], bool run, uint64_t run_ns,
@@ -375,7 +365,7 @@ void stats_fastpath_prom(FILE *out, const uint64_t v[FASTPATH_STATS], bool run, 
 			seen = strcmp(fast_names[j].family, f) == 0;
 		if (seen)
 			continue;
-		metrics_prom_head(out, f, METRIC_COUNTER, fast_help(f));
+		metrics_prom_head(out, f, METRIC_COUNTER, fast_names[k].help);
 		for (unsigned j = k; j < FASTPATH_STATS; j++)
 			if (strcmp(fast_names[j].family, f) == 0)
 				metrics_prom_sample(out, f, fast_names[j].labels, v[j]);
